@@ -1,0 +1,43 @@
+# Every target uses .venv and the exact versions in constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PIP := $(VENV)/bin/python -m pip
+PIP_INSTALL := $(PIP) install --quiet -c constraints.txt
+CONFIG ?= cpu
+DEVICE ?= auto
+
+export HF_HUB_OFFLINE := 1
+export NO_MKDOCS_2_WARNING := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: serve site test reproduce bench figures clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps re-run the install whenever the project or its pins change.
+$(VENV)/.docs-installed: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e ".[docs]"
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.docs-installed
+	$(PIP_INSTALL) -e ".[docs,test]"
+	touch $@
+
+serve: $(VENV)/.docs-installed
+	$(VENV)/bin/mkdocs serve --strict -a 127.0.0.1:8000
+
+site: $(VENV)/.docs-installed
+	$(VENV)/bin/mkdocs build --strict
+
+test: $(VENV)/.test-installed
+	$(VENV)/bin/python -m pytest
+
+reproduce: $(VENV)/.docs-installed
+	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE)
+
+bench: $(VENV)/.test-installed
+	$(VENV)/bin/dpo-ref bench
+
+clean:
+	rm -rf site .pytest_cache

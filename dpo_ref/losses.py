@@ -1,0 +1,433 @@
+"""Preference losses, one small pure function each.
+
+Conventions (see the site's conventions page):
+
+* every function takes 1-D tensors of per-example values, shape ``(B,)``, and returns
+  per-example losses of shape ``(B,)``; the caller takes the mean;
+* ``*_logps`` are sequence log-probs from :func:`dpo_ref.logps.sequence_logps`: sums over
+  completion tokens unless the argument name says ``mean``;
+* ``y_w`` / ``y_l`` are the chosen / rejected completions; rewards include ``beta``:
+  :math:`\\hat r(x, y) = \\beta \\log \\frac{\\pi_\\theta(y|x)}{\\pi_{\\text{ref}}(y|x)}`;
+* hyperparameters are keyword-only, and no flag turns one loss into another.
+
+Larger ``beta`` keeps the policy *closer* to the reference: it is the weight of the KL
+penalty in the RLHF objective that DPO optimises.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "bradley_terry_loss",
+    "dpo_loss",
+    "robust_dpo_loss",
+    "hinge_loss",
+    "ipo_loss",
+    "kto_loss",
+    "kto_kl_estimate",
+    "orpo_loss",
+    "simpo_loss",
+    "implicit_rewards",
+    "preference_metrics",
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_tensors(**tensors: torch.Tensor) -> None:
+    """Every argument is a 1-D floating tensor of one shared shape, with no NaN."""
+    shape = None
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 1:
+            raise ValueError(f"{name} must be 1-D with shape (B,), got shape {tuple(t.shape)}")
+        if shape is None:
+            shape, first = t.shape, name
+        elif t.shape != shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)} but {first} has {tuple(shape)}")
+        if t.is_floating_point() and bool(torch.isnan(t).any()):
+            raise ValueError(f"{name} contains NaN")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+
+
+def _check_label_smoothing(value: float) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 0.5:
+        raise ValueError(f"label_smoothing must lie in [0, 0.5), got {value!r}")
+
+
+def _pair_log_ratio(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+) -> torch.Tensor:
+    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), checked, shape (B,)."""
+    _check_tensors(
+        policy_chosen_logps=policy_chosen_logps,
+        policy_rejected_logps=policy_rejected_logps,
+        reference_chosen_logps=reference_chosen_logps,
+        reference_rejected_logps=reference_rejected_logps,
+    )
+    return (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
+
+
+# --------------------------------------------------------------------------- reward model
+
+
+def bradley_terry_loss(
+    chosen_rewards: torch.Tensor,
+    rejected_rewards: torch.Tensor,
+    *,
+    margin: float = 0.0,
+) -> torch.Tensor:
+    """Reward-model loss under the Bradley-Terry preference model.
+
+    .. math::
+
+        \\mathcal L_R = -\\log \\sigma\\big(r(x, y_w) - r(x, y_l) - m\\big)
+
+    DPO paper (arXiv 2305.18290), equations (1) and (2). Only the difference of the two
+    rewards enters: adding a constant to both changes nothing.
+
+    Args:
+        chosen_rewards: ``(B,)`` scalar rewards of the chosen completions.
+        rejected_rewards: ``(B,)`` scalar rewards of the rejected completions.
+        margin: ``m``, a required gap (Llama 2's margin loss); 0 is plain Bradley-Terry.
+    """
+    _check_tensors(chosen_rewards=chosen_rewards, rejected_rewards=rejected_rewards)
+    return -F.logsigmoid(chosen_rewards - rejected_rewards - margin)
+
+
+# --------------------------------------------------------------------------- DPO family
+
+
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """The DPO loss (sigmoid), optionally conservative.
+
+    .. math::
+
+        \\mathcal L_{\\text{DPO}} = -(1-\\varepsilon)\\log\\sigma(\\beta h) - \\varepsilon \\log\\sigma(-\\beta h),
+        \\qquad h = \\log\\frac{\\pi_\\theta(y_w|x)}{\\pi_{\\text{ref}}(y_w|x)} - \\log\\frac{\\pi_\\theta(y_l|x)}{\\pi_{\\text{ref}}(y_l|x)}
+
+    DPO paper (arXiv 2305.18290), equation (7), for ``label_smoothing`` :math:`\\varepsilon = 0`.
+    With :math:`\\varepsilon > 0` it is conservative DPO (cDPO): labels are assumed flipped
+    with probability :math:`\\varepsilon`, as in the original DPO code's ``label_smoothing``.
+    (TRL 1.x's ``"sigmoid"`` ignores label smoothing.) At initialisation, policy ==
+    reference, the loss is :math:`\\ln 2`.
+
+    Args:
+        policy_chosen_logps, policy_rejected_logps: ``(B,)`` summed log-probs under the policy.
+        reference_chosen_logps, reference_rejected_logps: ``(B,)`` the same under the frozen reference.
+        beta: strength of the KL penalty; larger keeps the policy closer to the
+            reference. 0.1 is the paper's default (0.5 for TL;DR summarization).
+        label_smoothing: :math:`\\varepsilon \\in [0, 0.5)`, assumed label-noise rate.
+    """
+    _check_positive("beta", beta)
+    _check_label_smoothing(label_smoothing)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    return -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
+
+
+def robust_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    label_smoothing: float,
+) -> torch.Tensor:
+    """Robust DPO: an unbiased estimate of the clean DPO loss under label noise.
+
+    .. math::
+
+        \\mathcal L = \\frac{-(1-\\varepsilon)\\log\\sigma(\\beta h) + \\varepsilon\\log\\sigma(-\\beta h)}{1 - 2\\varepsilon}
+
+    Chowdhury et al., "Provably Robust DPO" (arXiv 2403.00409); TRL's ``"robust"``.
+    Unlike conservative DPO, the flipped term is *subtracted*, so in expectation over
+    label flips at rate :math:`\\varepsilon` it equals the noiseless loss.
+
+    Args:
+        beta: KL strength, as in :func:`dpo_loss`.
+        label_smoothing: :math:`\\varepsilon \\in [0, 0.5)`, the label-flip rate.
+    """
+    _check_positive("beta", beta)
+    _check_label_smoothing(label_smoothing)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    eps = label_smoothing
+    return (-(1 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)) / (1 - 2 * eps)
+
+
+def hinge_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+) -> torch.Tensor:
+    """Hinge loss on the implicit-reward margin (SLiC-style).
+
+    .. math::
+
+        \\mathcal L = \\max(0,\\ 1 - \\beta h)
+
+    Zhao et al., SLiC-HF (arXiv 2305.10425), with the reference log-ratio as in TRL's
+    ``"hinge"``. Pairs whose margin already exceeds ``1/beta`` give no gradient at all.
+
+    Args:
+        beta: scale of the margin; the hinge closes at :math:`h = 1/\\beta`.
+    """
+    _check_positive("beta", beta)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    return torch.relu(1 - beta * h)
+
+
+def ipo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+) -> torch.Tensor:
+    """Identity Preference Optimisation: a squared loss with a finite target margin.
+
+    .. math::
+
+        \\mathcal L_{\\text{IPO}} = \\Big(h - \\frac{1}{2\\beta}\\Big)^2
+
+    Azar et al. (arXiv 2310.12036), equation (17), where ``beta`` is the paper's
+    :math:`\\tau`. With deterministic preferences DPO pushes :math:`h \\to \\infty`;
+    IPO stops at :math:`h = 1/(2\\beta)`. At initialisation the loss is :math:`1/(4\\beta^2)`.
+
+    Sum or mean? The caller decides. TRL averages the log-ratios per completion token
+    (pass ``sequence_logps(..., reduction="mean")`` values); the original DPO code sums.
+    The target margin means something different in each case, so tune ``beta`` for the
+    convention you use.
+
+    Args:
+        beta: regularisation :math:`\\tau`; larger means a smaller target margin.
+    """
+    _check_positive("beta", beta)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    return (h - 1 / (2 * beta)) ** 2
+
+
+# --------------------------------------------------------------------------- KTO
+
+
+def kto_kl_estimate(
+    policy_mismatched_logps: torch.Tensor,
+    reference_mismatched_logps: torch.Tensor,
+) -> torch.Tensor:
+    """KTO's reference point :math:`z_0`: a batch estimate of :math:`\\mathrm{KL}(\\pi_\\theta \\| \\pi_{\\text{ref}})`.
+
+    .. math::
+
+        z_0 = \\max\\Big(0,\\ \\frac{1}{B}\\sum_i \\log\\frac{\\pi_\\theta(y'_i|x_i)}{\\pi_{\\text{ref}}(y'_i|x_i)}\\Big)
+
+    where :math:`y'_i` is a completion from *another* example of the batch (a mismatched
+    pair), as in Ethayarajh et al. (arXiv 2402.01306) and TRL. Detached: no gradient
+    flows through the reference point. Returns a 0-d tensor.
+    """
+    _check_tensors(
+        policy_mismatched_logps=policy_mismatched_logps,
+        reference_mismatched_logps=reference_mismatched_logps,
+    )
+    return (policy_mismatched_logps - reference_mismatched_logps).mean().clamp(min=0).detach()
+
+
+def kto_loss(
+    policy_logps: torch.Tensor,
+    reference_logps: torch.Tensor,
+    desirable: torch.Tensor,
+    kl: torch.Tensor,
+    *,
+    beta: float,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+) -> torch.Tensor:
+    """Kahneman-Tversky Optimisation on unpaired desirable / undesirable examples.
+
+    .. math::
+
+        \\mathcal L = \\begin{cases}
+        \\lambda_D\\,\\big(1 - \\sigma(\\beta(\\rho - z_0))\\big) & y \\text{ desirable}\\\\
+        \\lambda_U\\,\\big(1 - \\sigma(\\beta(z_0 - \\rho))\\big) & y \\text{ undesirable}
+        \\end{cases},\\qquad \\rho = \\log\\frac{\\pi_\\theta(y|x)}{\\pi_{\\text{ref}}(y|x)}
+
+    Ethayarajh et al. (arXiv 2402.01306), equation (8); TRL's KTO loss.
+
+    Args:
+        policy_logps, reference_logps: ``(B,)`` summed log-probs of each completion.
+        desirable: ``(B,)`` bool, True where the completion is desirable.
+        kl: the reference point :math:`z_0` (see :func:`kto_kl_estimate`), a 0-d tensor or float.
+        beta: KL strength; the paper finds 0.1 close to best.
+        desirable_weight, undesirable_weight: :math:`\\lambda_D, \\lambda_U`; the paper
+            recommends :math:`\\lambda_D n_D / (\\lambda_U n_U) \\in [1, 4/3]`.
+    """
+    _check_positive("beta", beta)
+    _check_non_negative("desirable_weight", desirable_weight)
+    _check_non_negative("undesirable_weight", undesirable_weight)
+    _check_tensors(policy_logps=policy_logps, reference_logps=reference_logps)
+    if not isinstance(desirable, torch.Tensor) or desirable.dtype != torch.bool or desirable.shape != policy_logps.shape:
+        raise ValueError(f"desirable must be a bool tensor of shape {tuple(policy_logps.shape)}")
+    kl = torch.as_tensor(kl, dtype=policy_logps.dtype, device=policy_logps.device).detach()
+    if kl.numel() != 1 or bool(torch.isnan(kl)):
+        raise ValueError(f"kl must be a single finite number, got {kl}")
+
+    log_ratio = policy_logps - reference_logps
+    desirable_losses = desirable_weight * (1 - torch.sigmoid(beta * (log_ratio - kl)))
+    undesirable_losses = undesirable_weight * (1 - torch.sigmoid(beta * (kl - log_ratio)))
+    return torch.where(desirable, desirable_losses, undesirable_losses)
+
+
+# --------------------------------------------------------------------------- reference-free
+
+
+def _log1m_exp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x < 0, accurate near 0 and for very negative x (Maechler 2012)."""
+    # Probabilities of exactly 1 have infinite odds; stay a hair below.
+    x = x.clamp(max=-1e-7)
+    return torch.where(x > -math.log(2), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def orpo_loss(
+    policy_chosen_mean_logps: torch.Tensor,
+    policy_rejected_mean_logps: torch.Tensor,
+    chosen_nll: torch.Tensor,
+    *,
+    lam: float,
+) -> torch.Tensor:
+    """Odds-Ratio Preference Optimisation: SFT plus an odds-ratio penalty, no reference model.
+
+    .. math::
+
+        \\mathcal L_{\\text{ORPO}} = \\mathcal L_{\\text{SFT}} - \\lambda \\log\\sigma\\Big(
+        \\log\\frac{\\text{odds}(y_w|x)}{\\text{odds}(y_l|x)}\\Big),\\qquad
+        \\text{odds}(y|x) = \\frac{P(y|x)}{1 - P(y|x)}
+
+    Hong et al. (arXiv 2403.07691), equations (6)-(7), where :math:`P` is the
+    length-normalised probability :math:`\\exp(\\frac{1}{|y|}\\log\\pi(y|x))`. The log-odds
+    use :math:`\\log(1 - e^{x})` computed stably, so very likely or very unlikely completions
+    do not overflow in half precision.
+
+    Args:
+        policy_chosen_mean_logps, policy_rejected_mean_logps: ``(B,)`` per-token mean log-probs (< 0).
+        chosen_nll: ``(B,)`` the SFT negative log-likelihood of the chosen completions.
+        lam: :math:`\\lambda`, weight of the odds-ratio term; the paper uses about 0.1
+            (TRL calls it ``beta``).
+    """
+    _check_non_negative("lam", lam)
+    _check_tensors(
+        policy_chosen_mean_logps=policy_chosen_mean_logps,
+        policy_rejected_mean_logps=policy_rejected_mean_logps,
+        chosen_nll=chosen_nll,
+    )
+    chosen = policy_chosen_mean_logps.float()
+    rejected = policy_rejected_mean_logps.float()
+    log_odds = (chosen - rejected) - (_log1m_exp(chosen) - _log1m_exp(rejected))
+    loss = chosen_nll.float() - lam * F.logsigmoid(log_odds)
+    return loss.to(policy_chosen_mean_logps.dtype)
+
+
+def simpo_loss(
+    policy_chosen_mean_logps: torch.Tensor,
+    policy_rejected_mean_logps: torch.Tensor,
+    *,
+    beta: float,
+    gamma: float,
+) -> torch.Tensor:
+    """Simple Preference Optimisation: length-normalised reward, target margin, no reference.
+
+    .. math::
+
+        \\mathcal L_{\\text{SimPO}} = -\\log\\sigma\\Big(\\frac{\\beta}{|y_w|}\\log\\pi_\\theta(y_w|x)
+        - \\frac{\\beta}{|y_l|}\\log\\pi_\\theta(y_l|x) - \\gamma\\Big)
+
+    Meng, Xia, Chen (arXiv 2405.14734), equation (6). TRL runs it as ``CPOTrainer`` with
+    ``loss_type="simpo"`` and ``cpo_alpha=0``.
+
+    Args:
+        policy_chosen_mean_logps, policy_rejected_mean_logps: ``(B,)`` per-token mean log-probs.
+        beta: reward scale; the paper uses 2.0 to 2.5.
+        gamma: target reward margin; the paper sets :math:`\\gamma/\\beta` around 0.5.
+    """
+    _check_positive("beta", beta)
+    _check_non_negative("gamma", gamma)
+    _check_tensors(
+        policy_chosen_mean_logps=policy_chosen_mean_logps,
+        policy_rejected_mean_logps=policy_rejected_mean_logps,
+    )
+    return -F.logsigmoid(beta * (policy_chosen_mean_logps - policy_rejected_mean_logps) - gamma)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def implicit_rewards(
+    policy_logps: torch.Tensor,
+    reference_logps: torch.Tensor,
+    *,
+    beta: float,
+) -> torch.Tensor:
+    """DPO's implicit reward, detached: :math:`\\hat r(x,y) = \\beta \\log \\frac{\\pi_\\theta(y|x)}{\\pi_{\\text{ref}}(y|x)}`.
+
+    DPO paper (arXiv 2305.18290), section 5. It equals the true reward up to a
+    prompt-dependent constant :math:`\\beta \\log Z(x)` (equation 5), so only differences
+    between completions of one prompt mean anything.
+    """
+    _check_positive("beta", beta)
+    _check_tensors(policy_logps=policy_logps, reference_logps=reference_logps)
+    return (beta * (policy_logps - reference_logps)).detach()
+
+
+def preference_metrics(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+) -> dict[str, float]:
+    """Batch means of the metrics TRL logs for DPO, under TRL's names.
+
+    * ``rewards/chosen``, ``rewards/rejected``: mean implicit reward of each side;
+    * ``rewards/margins``: mean of (chosen - rejected) rewards (beta applied once);
+    * ``rewards/accuracies``: share of pairs whose chosen reward is strictly higher;
+    * ``logps/chosen``, ``logps/rejected``: mean policy log-probs.
+    """
+    chosen = implicit_rewards(policy_chosen_logps, reference_chosen_logps, beta=beta)
+    rejected = implicit_rewards(policy_rejected_logps, reference_rejected_logps, beta=beta)
+    return {
+        "rewards/chosen": chosen.mean().item(),
+        "rewards/rejected": rejected.mean().item(),
+        "rewards/margins": (chosen - rejected).mean().item(),
+        "rewards/accuracies": (chosen > rejected).float().mean().item(),
+        "logps/chosen": policy_chosen_logps.detach().mean().item(),
+        "logps/rejected": policy_rejected_logps.detach().mean().item(),
+    }
