@@ -76,12 +76,18 @@ def _pair_log_ratio(
     reference_chosen_logps: torch.Tensor,
     reference_rejected_logps: torch.Tensor,
 ) -> torch.Tensor:
-    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), checked, shape (B,)."""
+    """h = log pi(y_w)/pi_ref(y_w) - log pi(y_l)/pi_ref(y_l), checked, shape (B,), float32 or wider."""
     _check_tensors(
         policy_chosen_logps=policy_chosen_logps,
         policy_rejected_logps=policy_rejected_logps,
         reference_chosen_logps=reference_chosen_logps,
         reference_rejected_logps=reference_rejected_logps,
+    )
+    # Upcast half precision: float16 tops out at 65504, which IPO's square (h - 1/(2 beta))^2
+    # passes once |h| > ~250. Losses built on h are therefore float32 for half inputs.
+    policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps = (
+        t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+        for t in (policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
     )
     return (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
 

@@ -1,0 +1,52 @@
+"""Every figure of the site, as pure functions that return a Plotly figure (or HTML).
+
+One module per page; this registry names each figure once. Pages place a figure with
+a fenced block whose language is ``figure`` and whose body is the figure's id::
+
+    ```figure
+    dpo-loss-margin
+    ```
+
+The same ids name the files that ``dpo-ref figures --out DIR`` writes, and the tests
+build every figure listed here. Colours and the template live in
+:mod:`dpo_ref.figures.theme`: reuse ``METHOD_COLOURS`` for any new figure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS  # noqa: F401  (re-exported)
+
+# figure id -> "module:function", in the order of the site's pages
+FIGURES: dict[str, str] = {
+    "rlhf-pipeline": "dpo_ref.figures.rlhf_pipeline:pipeline_diagram",
+    "bradley-terry-chosen-reward": "dpo_ref.figures.reward_modelling:bradley_terry_chosen_reward",
+    "bradley-terry-shift": "dpo_ref.figures.reward_modelling:bradley_terry_shift",
+    "reward-hacking": "dpo_ref.figures.ppo_problem:reward_hacking",
+    "implicit-reward-offset": "dpo_ref.figures.key_insight:implicit_reward_offset",
+    "dpo-loss-margin": "dpo_ref.figures.loss:dpo_loss_margin",
+    "beta-slider": "dpo_ref.figures.beta:beta_slider",
+    "variant-cdpo": "dpo_ref.figures.bigger_picture:conservative_dpo",
+    "variant-hinge": "dpo_ref.figures.bigger_picture:hinge",
+    "variant-ipo": "dpo_ref.figures.bigger_picture:ipo",
+    "variant-kto": "dpo_ref.figures.bigger_picture:kto",
+    "variant-orpo": "dpo_ref.figures.bigger_picture:orpo",
+    "variant-simpo": "dpo_ref.figures.bigger_picture:simpo",
+}
+
+
+def figure_function(figure_id: str):
+    """The function that draws ``figure_id``; ``KeyError`` naming the known ids if unknown."""
+    try:
+        target = FIGURES[figure_id]
+    except KeyError:
+        raise KeyError(f"unknown figure {figure_id!r}; known figures: {', '.join(FIGURES)}") from None
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def build_figure(figure_id: str) -> Any:
+    """Draw one figure: a ``plotly.graph_objects.Figure``, or an HTML string for diagrams."""
+    return figure_function(figure_id)()

@@ -1,0 +1,81 @@
+"""Figures of "The beta parameter" page: the closed-form optimum (4) as beta moves.
+
+On the one-prompt example of :mod:`dpo_ref.figures.toy`, with its true reward:
+:math:`\\pi^*_\\beta \\propto \\pi_{\\text{ref}} e^{r/\\beta}`, its KL to the reference and
+its expected reward, all exact sums from :mod:`dpo_ref.figures.toy`.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from dpo_ref.figures._util import as_list, fmt
+from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
+from dpo_ref.figures.toy import BETA_GRID, SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
+
+FRONTIER_BETAS = torch.logspace(-1.7, 1.7, 121, dtype=torch.float64)  # 0.02 .. 50
+
+
+def beta_sweep(example: ToyPrompt, betas) -> dict[str, torch.Tensor]:
+    """For each beta: the optimal policy ``(len(betas), n)``, its KL and its expected true reward."""
+    ref = example.tensor("reference_probs")
+    rewards = example.tensor("true_rewards")
+    policies = torch.stack([optimal_policy(ref, rewards, float(b)) for b in betas])
+    return {
+        "policies": policies,
+        "kl": torch.stack([kl_divergence(p, ref) for p in policies]),
+        "reward": torch.stack([expected_reward(p, rewards) for p in policies]),
+    }
+
+
+def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
+    """Slider over beta: pi* against pi_ref (top) and where pi* sits on the reward-KL curve (bottom)."""
+    ref = example.tensor("reference_probs")
+    steps_data = beta_sweep(example, BETA_GRID)
+    frontier = beta_sweep(example, FRONTIER_BETAS)
+    active = BETA_GRID.index(0.5)
+    labels = list(example.answers)
+
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.56, 0.44], vertical_spacing=0.16)
+    fig.add_trace(go.Bar(y=labels, x=as_list(ref), orientation="h", name="reference π_ref",
+                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>π_ref</extra>"),
+                  row=1, col=1)
+    fig.add_trace(go.Bar(y=labels, x=as_list(steps_data["policies"][active]), orientation="h",
+                         name="optimum π* ∝ π_ref·exp(r/β)", marker_color=METHOD_COLOURS["dpo"],
+                         hovertemplate="%{y}: %{x:.3f}<extra>π*</extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=as_list(frontier["kl"]), y=as_list(frontier["reward"]), mode="lines",
+                             line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
+                             customdata=as_list(FRONTIER_BETAS, 6), name="π* for every β",
+                             hovertemplate="β = %{customdata:.3g}<br>KL = %{x:.3f}<br>E[r] = %{y:.3f}<extra></extra>"),
+                  row=2, col=1)
+
+    def state(i: int) -> dict:
+        kl, reward = float(steps_data["kl"][i]), float(steps_data["reward"][i])
+        return {
+            "x": [as_list(steps_data["policies"][i]), [kl]],
+            "y": [labels, [reward]],
+            "text": [[], [f"KL = {fmt(kl)}, E[r] = {fmt(reward)}"]],
+            "textposition": ["none", "bottom right" if kl < 1.2 else "bottom left"],
+        }
+
+    s = state(active)
+    fig.add_trace(go.Scatter(x=s["x"][1], y=s["y"][1], text=s["text"][1], textposition=s["textposition"][1],
+                             mode="markers+text", name="π* at this β",
+                             marker=dict(size=12, color=METHOD_COLOURS["dpo"], line=dict(width=2, color=PALETTES["default"]["bg"])),
+                             hoverinfo="skip"), row=2, col=1)
+    steps = [dict(method="restyle", label=fmt(b, 2).rstrip("0").rstrip("."), args=[state(i), [1, 3]])
+             for i, b in enumerate(BETA_GRID)]
+    fig.update_xaxes(title_text="probability of the answer", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.update_xaxes(title_text="KL(π* ‖ π_ref), nats", range=[-0.1, 2.5], row=2, col=1)
+    fig.update_yaxes(title_text="expected reward", range=[0.2, 2.1], row=2, col=1)
+    fig.update_layout(
+        barmode="group",
+        bargap=0.25,
+        legend=dict(y=-0.13),
+        margin=dict(t=16, b=24, l=8),
+        sliders=[slider(label="β (larger keeps π* closer to π_ref)", steps=steps, active=active, y=-0.26)],
+    )
+    return style(fig, height=720)

@@ -1,0 +1,62 @@
+"""Turn a figure into HTML: embedded in a site page, or as a standalone file.
+
+On the site a figure is an empty ``div`` with a stable id and its Plotly JSON beside it
+in a ``<script type="application/json">``; the site's JavaScript draws it (after
+instant navigation too) with the layout of the current Material palette, so nothing
+here depends on when plotly.js arrives. Same figure, same bytes: no random ids.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from dpo_ref.figures.theme import PLOTLY_CONFIG, dark_copy, palette_updates
+
+
+def _safe_json(value) -> str:
+    """JSON that can sit inside a ``<script>`` element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def figure_spec(fig: go.Figure) -> dict:
+    """What the page script needs: the figure, its config, and a restyle per palette."""
+    return {
+        "figure": json.loads(pio.to_json(fig, validate=True)),
+        "config": PLOTLY_CONFIG,
+        "palettes": palette_updates(fig),
+    }
+
+
+def embed(figure_id: str, obj) -> str:
+    """HTML for one figure inside a page; ``obj`` is a Plotly figure or an HTML string."""
+    if isinstance(obj, str):
+        return f'<div class="dpo-figure dpo-figure--html" id="figure-{escape(figure_id)}">{obj}</div>'
+    if not isinstance(obj, go.Figure):
+        raise TypeError(f"figure {figure_id!r} returned {type(obj).__name__}, not a plotly Figure or HTML string")
+    height = obj.layout.height or 450
+    return (
+        f'<div class="dpo-figure" id="figure-{escape(figure_id)}">'
+        f'<div class="dpo-figure__plot" id="plot-{escape(figure_id)}" style="min-height:{int(height)}px"></div>'
+        f'<script type="application/json" class="dpo-figure__spec">{_safe_json(figure_spec(obj))}</script>'
+        "</div>"
+    )
+
+
+def standalone(figure_id: str, obj, *, dark: bool = False) -> str:
+    """A complete HTML page for one figure, loading ``plotly.min.js`` from the same folder."""
+    if isinstance(obj, str):
+        return f"<!doctype html><meta charset='utf-8'><title>{escape(figure_id)}</title>{obj}\n"
+    fig = dark_copy(obj) if dark else obj
+    return pio.to_html(
+        fig,
+        full_html=True,
+        include_plotlyjs="directory",
+        div_id=f"plot-{figure_id}",
+        auto_play=False,
+        config=PLOTLY_CONFIG,
+    )

@@ -1,0 +1,80 @@
+"""The pipeline diagram of "The RLHF pipeline" page, drawn as plain HTML at build time.
+
+The stages are data (``PIPELINES``); :func:`pipeline_diagram` turns them into boxes and
+arrows that the site's stylesheet lays out in a row on wide screens and in a column on
+a phone. No diagram library, nothing fetched by the browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    data: str  # what the stage trains on
+    trains: str  # what it produces
+    in_memory: str  # models held while it runs
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    method: str  # key of METHOD_COLOURS, for the accent colour
+    stages: tuple[Stage, ...]
+
+
+SFT = Stage("Supervised fine-tuning", "demonstrations (prompt, good answer)", "SFT policy π_SFT", "1 model: the policy")
+
+PIPELINES: tuple[Pipeline, ...] = (
+    Pipeline(
+        "RLHF",
+        "ppo",
+        (
+            SFT,
+            Stage("Reward modelling", "preference pairs (x, y_w, y_l)", "reward model r_φ (Bradley-Terry)",
+                  "1 model: the reward model"),
+            Stage("RL fine-tuning (PPO)", "prompts only; answers sampled from the policy",
+                  "policy π_θ maximising r_φ − β·KL", "4 models: policy, reference, reward model, value model"),
+        ),
+    ),
+    Pipeline(
+        "DPO",
+        "dpo",
+        (
+            SFT,
+            Stage("DPO", "preference pairs (x, y_w, y_l)", "policy π_θ, trained by a classification loss",
+                  "2 models: policy and frozen reference"),
+        ),
+    ),
+)
+
+
+def pipeline_diagram(pipelines: tuple[Pipeline, ...] = PIPELINES) -> str:
+    """HTML for the stages of each pipeline as numbered boxes joined by arrows."""
+    from dpo_ref.figures.theme import METHOD_COLOURS
+
+    rows = []
+    for pipeline in pipelines:
+        boxes = []
+        for number, stage in enumerate(pipeline.stages, start=1):
+            boxes.append(
+                '<li class="dpo-pipeline__stage">'
+                f'<span class="dpo-pipeline__step">{number}</span>'
+                f'<strong class="dpo-pipeline__title">{escape(stage.name)}</strong>'
+                f'<span class="dpo-pipeline__line"><em>data</em> {escape(stage.data)}</span>'
+                f'<span class="dpo-pipeline__line"><em>gives</em> {escape(stage.trains)}</span>'
+                f'<span class="dpo-pipeline__line"><em>memory</em> {escape(stage.in_memory)}</span>'
+                "</li>"
+            )
+        colour = METHOD_COLOURS[pipeline.method]
+        rows.append(
+            f'<div class="dpo-pipeline__row" style="--dpo-accent: {colour}">'
+            f'<p class="dpo-pipeline__name">{escape(pipeline.name)}: {len(pipeline.stages)} training stages</p>'
+            f'<ol class="dpo-pipeline__stages">{"".join(boxes)}</ol>'
+            "</div>"
+        )
+    label = "; ".join(f"{p.name}: " + " then ".join(s.name for s in p.stages) for p in pipelines)
+    return f'<div class="dpo-pipeline" role="figure" aria-label="{escape(label)}">{"".join(rows)}</div>'

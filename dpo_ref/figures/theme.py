@@ -1,0 +1,225 @@
+"""The look of every site figure: one template, Material's two palettes, one colour per method.
+
+Import ``METHOD_COLOURS`` (and ``style``) from here whenever a figure shows a method, so
+DPO is the same blue on every page. The colours come from two colour-blind-safe
+palettes (Okabe & Ito; Paul Tol's "muted" and "vibrant") and were picked to keep a
+contrast of at least 2:1 against both Material backgrounds (white and slate).
+
+The template is written for Material's light palette (``default``). The site's
+JavaScript restyles each figure for the slate (dark) palette with the layout updates
+from :func:`palette_updates`, so the two palettes are defined here, once.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import plotly.graph_objects as go
+
+# One colour per method, used on every page and by the measured figures.
+METHOD_COLOURS: dict[str, str] = {
+    "dpo": "#0072B2",  # Okabe-Ito blue
+    "cdpo": "#AA4499",  # Tol purple
+    "robust_dpo": "#BB5566",  # Tol red
+    "hinge": "#44AA99",  # Tol teal
+    "ipo": "#009E73",  # Okabe-Ito bluish green
+    "kto": "#CC79A7",  # Okabe-Ito reddish purple
+    "orpo": "#56B4E9",  # Okabe-Ito sky blue
+    "simpo": "#999933",  # Tol olive
+    "ppo": "#D55E00",  # Okabe-Ito vermillion
+    "ppo_gt": "#E69F00",  # Okabe-Ito orange
+    "reward_model": "#EE7733",  # Tol vibrant orange
+    "preferred_ft": "#997700",  # Tol dark yellow
+    "unlikelihood": "#EE3377",  # Tol magenta
+    "sft": "#888888",  # neutral grey: the reference / SFT policy
+    "reference": "#888888",
+    "optimal": "#888888",  # drawn dashed: the closed-form optimum
+}
+
+# Display names, so legends say the same thing everywhere.
+METHOD_LABELS: dict[str, str] = {
+    "dpo": "DPO",
+    "cdpo": "conservative DPO",
+    "robust_dpo": "robust DPO",
+    "hinge": "hinge (SLiC)",
+    "ipo": "IPO",
+    "kto": "KTO",
+    "orpo": "ORPO",
+    "simpo": "SimPO",
+    "ppo": "PPO",
+    "ppo_gt": "PPO-GT",
+    "reward_model": "reward model",
+    "preferred_ft": "Preferred-FT",
+    "unlikelihood": "Unlikelihood",
+    "sft": "SFT",
+    "reference": "reference π_ref",
+    "optimal": "optimum π*",
+}
+
+# Colours of quantities that are not methods (two rewards on one plot).
+QUANTITY_COLOURS: dict[str, str] = {
+    "proxy_reward": METHOD_COLOURS["reward_model"],
+    "true_reward": "#009988",  # Tol vibrant teal
+}
+
+# Material for MkDocs' palettes (its CSS custom properties, written out).
+PALETTES: dict[str, dict[str, str]] = {
+    "default": {
+        "fg": "rgba(0, 0, 0, 0.87)",
+        "fg_light": "rgba(0, 0, 0, 0.54)",
+        "fg_lighter": "rgba(0, 0, 0, 0.32)",
+        "fg_lightest": "rgba(0, 0, 0, 0.07)",
+        "bg": "#ffffff",
+        "accent_bg": "rgba(0, 0, 0, 0.07)",
+    },
+    "slate": {
+        "fg": "hsla(232, 75%, 90%, 0.82)",
+        "fg_light": "hsla(232, 75%, 90%, 0.56)",
+        "fg_lighter": "hsla(232, 75%, 90%, 0.32)",
+        "fg_lightest": "hsla(232, 75%, 90%, 0.12)",
+        "bg": "hsla(232, 15%, 14%, 1)",
+        "accent_bg": "hsla(232, 75%, 90%, 0.12)",
+    },
+}
+
+FONT_FAMILY = '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif'
+
+# Figures must fit a 375 px phone: small margins, legend below the plot.
+DEFAULT_HEIGHT = 460
+
+PLOTLY_CONFIG = {
+    "responsive": True,
+    "displaylogo": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+}
+
+
+def _template(palette: dict[str, str]) -> go.layout.Template:
+    axis = dict(
+        gridcolor=palette["fg_lightest"],
+        zerolinecolor=palette["fg_lighter"],
+        linecolor=palette["fg_lighter"],
+        tickcolor=palette["fg_lighter"],
+        showline=True,
+        ticks="outside",
+        automargin=True,
+        title=dict(standoff=8),
+    )
+    return go.layout.Template(
+        layout=dict(
+            font=dict(family=FONT_FAMILY, size=13, color=palette["fg"]),
+            paper_bgcolor="rgba(0,0,0,0)",
+            plot_bgcolor="rgba(0,0,0,0)",
+            colorway=list(METHOD_COLOURS.values()),
+            xaxis=axis,
+            yaxis=axis,
+            legend=dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top", font=dict(size=12)),
+            margin=dict(l=56, r=16, t=40, b=40),
+            hoverlabel=dict(font=dict(family=FONT_FAMILY)),
+            height=DEFAULT_HEIGHT,
+        )
+    )
+
+
+TEMPLATE = _template(PALETTES["default"])
+
+
+def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
+    """Apply the site template (light palette) and the phone-friendly layout to ``fig``."""
+    fig.update_layout(template=TEMPLATE)
+    if height is not None:
+        fig.update_layout(height=height)
+    for slider in fig.layout.sliders or ():
+        _style_slider(slider, PALETTES["default"])
+    for menu in fig.layout.updatemenus or ():
+        _style_menu(menu, PALETTES["default"])
+    return fig
+
+
+def _style_slider(slider, palette: dict[str, str]) -> None:
+    slider.update(
+        bgcolor=palette["accent_bg"],
+        activebgcolor=palette["fg_lighter"],
+        bordercolor=palette["fg_lighter"],
+        tickcolor=palette["fg_lighter"],
+        font=dict(color=palette["fg"]),
+        currentvalue=dict(font=dict(color=palette["fg"])),
+    )
+
+
+def _style_menu(menu, palette: dict[str, str]) -> None:
+    menu.update(bgcolor=palette["accent_bg"], bordercolor=palette["fg_lighter"], font=dict(color=palette["fg"]))
+
+
+def palette_updates(fig: go.Figure) -> dict[str, dict]:
+    """For each Material palette, the ``Plotly.relayout`` update that restyles ``fig``.
+
+    Keys are Material's scheme names (``default``, ``slate``), the value of the page's
+    ``data-md-color-scheme`` attribute.
+    """
+    axes = [name for name in fig.layout.to_plotly_json() if name.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]
+    updates: dict[str, dict] = {}
+    for scheme, palette in PALETTES.items():
+        update: dict = {"font.color": palette["fg"]}
+        for axis in axes:
+            update[f"{axis}.gridcolor"] = palette["fg_lightest"]
+            update[f"{axis}.zerolinecolor"] = palette["fg_lighter"]
+            update[f"{axis}.linecolor"] = palette["fg_lighter"]
+            update[f"{axis}.tickcolor"] = palette["fg_lighter"]
+        for i, _ in enumerate(fig.layout.sliders or ()):
+            update[f"sliders[{i}].bgcolor"] = palette["accent_bg"]
+            update[f"sliders[{i}].activebgcolor"] = palette["fg_lighter"]
+            update[f"sliders[{i}].bordercolor"] = palette["fg_lighter"]
+            update[f"sliders[{i}].tickcolor"] = palette["fg_lighter"]
+            update[f"sliders[{i}].font.color"] = palette["fg"]
+            update[f"sliders[{i}].currentvalue.font.color"] = palette["fg"]
+        for i, _ in enumerate(fig.layout.updatemenus or ()):
+            update[f"updatemenus[{i}].bgcolor"] = palette["accent_bg"]
+            update[f"updatemenus[{i}].bordercolor"] = palette["fg_lighter"]
+            update[f"updatemenus[{i}].font.color"] = palette["fg"]
+        for i, annotation in enumerate(fig.layout.annotations or ()):
+            key = _palette_key(annotation.font.color if annotation.font else None)
+            if key:
+                update[f"annotations[{i}].font.color"] = palette[key]
+        for i, shape in enumerate(fig.layout.shapes or ()):
+            key = _palette_key(shape.line.color if shape.line else None)
+            if key:
+                update[f"shapes[{i}].line.color"] = palette[key]
+        updates[scheme] = update
+    return updates
+
+
+def _palette_key(colour: str | None) -> str | None:
+    """Which light-palette role (``fg``, ``fg_light``, ...) a colour plays, if any."""
+    for key, value in PALETTES["default"].items():
+        if colour == value:
+            return key
+    return None
+
+
+def dark_copy(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` in the slate palette (for standalone HTML files)."""
+    dark = copy.deepcopy(fig)
+    dark.update_layout(palette_updates(fig)["slate"])
+    return dark
+
+
+def slider(
+    *,
+    label: str,
+    steps: list[dict],
+    active: int,
+    y: float = -0.32,
+) -> dict:
+    """A Plotly slider whose current-value label says what it changes."""
+    return dict(
+        active=active,
+        steps=steps,
+        x=0,
+        len=1,
+        y=y,
+        yanchor="top",
+        pad=dict(t=8, b=4),
+        currentvalue=dict(prefix=f"{label}: ", xanchor="left", font=dict(size=13)),
+        font=dict(size=11),
+    )

@@ -1,0 +1,130 @@
+"""MkDocs glue: figures into pages at build time, data-driven tabs, and docstring maths.
+
+Registered in ``mkdocs.yml`` in three places:
+
+* ``hooks: [dpo_ref/site_hooks.py]`` runs :func:`on_pre_build` and :func:`on_page_markdown`;
+* ``pymdownx.superfences`` calls :func:`figure_fence` for every ```` ```figure ```` block;
+* mkdocstrings loads :class:`RstMath` so the package's reST-style maths renders.
+
+A figure that fails to build fails the site build: superfences would otherwise show
+the fence as plain code and ``--strict`` would still pass.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from html import escape
+from pathlib import Path
+
+import griffe
+import yaml
+from pymdownx.superfences import SuperFencesException
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --------------------------------------------------------------------------- figures
+
+
+def figure_fence(source: str, language: str, class_name: str, options: dict, md, **kwargs) -> str:
+    """Superfences formatter: the fence body is a figure id from ``dpo_ref.figures.FIGURES``."""
+    figure_id = source.strip()
+    try:
+        from dpo_ref.figures import build_figure
+        from dpo_ref.figures.html import embed
+
+        return embed(figure_id, build_figure(figure_id))
+    except Exception as exc:  # superfences swallows anything else and prints the fence as code
+        raise SuperFencesException(f"figure {figure_id!r} failed to build: {exc!r}") from exc
+
+
+def on_pre_build(config, **kwargs) -> None:
+    """Under ``mkdocs serve``, reload the figure modules so edits show up on rebuild."""
+    for name in [m for m in sys.modules if m.startswith("dpo_ref.figures")]:
+        del sys.modules[name]
+
+
+# --------------------------------------------------------------------------- data-driven tabs
+
+# A line of its own such as  [[preference-tabs data/alignment_examples.yml]]
+DIRECTIVE = re.compile(r"^\[\[(?P<name>[a-z-]+) (?P<arg>[^\]\s]+)\]\]\s*$", re.MULTILINE)
+
+
+def preference_tabs(path: Path) -> str:
+    """Markdown content tabs, one per prompt, preferred vs rejected answer side by side."""
+    examples = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(examples, list) or not examples:
+        raise ValueError(f"{path}: expected a non-empty list of examples")
+    parts = []
+    for i, ex in enumerate(examples):
+        for field in ("title", "prompt", "chosen", "rejected", "why"):
+            if not isinstance(ex.get(field), str) or not ex[field].strip():
+                raise ValueError(f"{path}: example {i} needs a non-empty string field {field!r}")
+        body = [
+            f"**Prompt.** {ex['prompt'].strip()}",
+            "",
+            '<div class="grid cards dpo-pair" markdown>',
+            "",
+            f"-   :material-thumb-up-outline: **Preferred** (y<sub>w</sub>)\n\n    ---\n\n"
+            + _indent(ex["chosen"].strip(), 4),
+            f"-   :material-thumb-down-outline: **Rejected** (y<sub>l</sub>)\n\n    ---\n\n"
+            + _indent(ex["rejected"].strip(), 4),
+            "",
+            "</div>",
+            "",
+            f"**Why people prefer it.** {ex['why'].strip()}",
+        ]
+        parts.append(f'=== "{escape(ex["title"].strip())}"\n\n' + _indent("\n".join(body), 4))
+    return "\n\n".join(parts) + "\n"
+
+
+def _indent(text: str, n: int) -> str:
+    pad = " " * n
+    return "\n".join(pad + line if line.strip() else "" for line in text.splitlines())
+
+
+DIRECTIVES = {"preference-tabs": preference_tabs}
+
+
+def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
+    """Expand ``[[name path]]`` lines; the path is relative to ``docs_dir``."""
+    docs_dir = Path(config["docs_dir"])
+
+    def expand(match: re.Match) -> str:
+        name, arg = match["name"], match["arg"]
+        if name not in DIRECTIVES:
+            raise ValueError(f"{page.file.src_path}: unknown directive [[{name} ...]]")
+        return DIRECTIVES[name](docs_dir / arg)
+
+    return DIRECTIVE.sub(expand, markdown)
+
+
+# --------------------------------------------------------------------------- docstrings
+
+_MATH_BLOCK = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*\n(?P<body>(?:[ \t]*\n|(?P=indent)[ \t]+\S.*\n?)+)", re.MULTILINE)
+_MATH_ROLE = re.compile(r":math:`([^`]+)`")
+_XREF_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data):`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def rst_to_markdown(text: str) -> str:
+    """The reST bits the package's docstrings use, as Markdown that arithmatex understands."""
+
+    def block(match: re.Match) -> str:
+        lines = [line.strip() for line in match["body"].strip("\n").splitlines()]
+        pad = match["indent"]
+        body = "\n".join(pad + line for line in lines if line)
+        return f"{pad}$$\n{body}\n{pad}$$\n\n"
+
+    text = _MATH_BLOCK.sub(block, text)
+    text = _MATH_ROLE.sub(lambda m: f"\\({m[1]}\\)", text)
+    text = _XREF_ROLE.sub(lambda m: f"`{m[1]}`", text)
+    return _LITERAL.sub(lambda m: f"`{m[1]}`", text)
+
+
+class RstMath(griffe.Extension):
+    """Griffe extension: rewrite reST maths and roles in docstrings before mkdocstrings parses them."""
+
+    def on_instance(self, *, obj, **kwargs) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = rst_to_markdown(obj.docstring.value)
