@@ -122,6 +122,7 @@ def bradley_terry_loss(
 # --------------------------------------------------------------------------- DPO family
 
 
+# --8<-- [start:dpo_loss]
 def dpo_loss(
     policy_chosen_logps: torch.Tensor,
     policy_rejected_logps: torch.Tensor,
@@ -155,6 +156,7 @@ def dpo_loss(
     _check_label_smoothing(label_smoothing)
     h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
     return -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
+# --8<-- [end:dpo_loss]
 
 
 def robust_dpo_loss(
@@ -395,6 +397,7 @@ def simpo_loss(
 # --------------------------------------------------------------------------- metrics
 
 
+# --8<-- [start:implicit_rewards]
 def implicit_rewards(
     policy_logps: torch.Tensor,
     reference_logps: torch.Tensor,
@@ -410,6 +413,7 @@ def implicit_rewards(
     _check_positive("beta", beta)
     _check_tensors(policy_logps=policy_logps, reference_logps=reference_logps)
     return (beta * (policy_logps - reference_logps)).detach()
+# --8<-- [end:implicit_rewards]
 
 
 def preference_metrics(

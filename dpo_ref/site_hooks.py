@@ -107,8 +107,35 @@ _XREF_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data):`~?([^`]+)`")
 _LITERAL = re.compile(r"``([^`]+)``")
 
 
+_SHARED_PARAM = re.compile(r"^(?P<indent>[ \t]+)(?P<names>\w+(?:, \w+)+): (?P<desc>.*)$")
+
+
+def split_shared_params(text: str) -> str:
+    """Google-style ``a, b: text`` (one entry for several parameters) as one entry per name."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _SHARED_PARAM.match(lines[i])
+        if not match:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = match["indent"]
+        block = [match["desc"]]
+        i += 1
+        while i < len(lines) and lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) > len(indent):
+            block.append(lines[i])
+            i += 1
+        for name in match["names"].split(", "):
+            out.append(f"{indent}{name}: {block[0]}")
+            out.extend(block[1:])
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def rst_to_markdown(text: str) -> str:
     """The reST bits the package's docstrings use, as Markdown that arithmatex understands."""
+    text = split_shared_params(text)
 
     def block(match: re.Match) -> str:
         lines = [line.strip() for line in match["body"].strip("\n").splitlines()]

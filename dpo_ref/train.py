@@ -20,7 +20,12 @@ Usage::
 
     trainer = Trainer(model, objective, batches, TrainConfig(steps=200, learning_rate=1e-3))
     result = trainer.fit()          # resumes from config.checkpoint_dir if it holds a checkpoint
-    result.history                  # one dict per logged step: {"step", "loss", metric...}
+    result.history                  # one dict per logged step: {"step", "loss", metric..., "eval/..."}
+
+``eval_fn(model) -> dict[str, float]`` (optional) runs under ``torch.no_grad()`` before
+training, every ``config.eval_every`` steps and at the end; its values are logged with
+an ``eval/`` prefix. ``on_step(step, record)`` (optional) sees every logged record, for
+progress bars.
 
 Objectives defined here, each a small class with a ``__call__(model, batch)``:
 
@@ -92,6 +97,7 @@ __all__ = [
     "train_ppo",
     "precompute_reference_logps",
     "chosen_as_sft",
+    "kto_rows_from_pairs",
     "token_logps",
     "resolve_device",
 ]
@@ -260,7 +266,7 @@ class NonFiniteLossError(FloatingPointError):
 @dataclass
 class TrainResult:
     model: torch.nn.Module  # the trained model (on the training device)
-    history: list[dict[str, float]]  # logged records: {"step", "loss", metrics..., eval metrics...}
+    history: list[dict[str, float]]  # logged records: {"step", "loss", metrics..., "eval/<name>"...}
     step: int  # the number of optimiser updates done
     checkpoint: str | None  # path of the last checkpoint written, if any
 
@@ -349,7 +355,7 @@ class Trainer:
     def _evaluate(self) -> Metrics:
         self.model.eval()
         with torch.no_grad():
-            return dict(self.eval_fn(self.model))
+            return {f"eval/{k}": v for k, v in self.eval_fn(self.model).items()}
 
     def _diverged(self, step: int, what: str) -> None:
         where = self.last_checkpoint or "none written"
@@ -844,7 +850,8 @@ class PPOObjective:
         \\quad \\rho_t = \\frac{\\pi_\\theta(y_t|\\cdot)}{\\pi_{\\text{old}}(y_t|\\cdot)}
 
     The model is a :class:`ValueHeadModel`; batches come from :class:`PPORollouts`.
-    Logs ``kl`` (mean summed log-ratio to the reference of the rollout rows) and ``score``.
+    Logs ``kl`` (mean summed log-ratio to the reference over the rollout rows, a sampled
+    estimate), ``score`` (mean reward-model score) and ``rlhf_reward`` (score - beta * kl).
     """
 
     def __init__(self, config: PPOConfig):
@@ -873,7 +880,7 @@ class PPOObjective:
             metrics = {
                 "kl": batch["rollout_kl"].mean().item(),
                 "score": batch["rollout_score"].mean().item(),
-                "reward": (batch["rollout_score"] - cfg.kl_coef * batch["rollout_kl"]).mean().item(),
+                "rlhf_reward": (batch["rollout_score"] - cfg.kl_coef * batch["rollout_kl"]).mean().item(),
                 "loss/policy": policy_loss.item(),
                 "loss/value": value_loss.item(),
                 "policy/clipfrac": _masked_mean(((ratio - 1).abs() > cfg.clip_range).float(), mask).item(),

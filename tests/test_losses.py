@@ -299,6 +299,7 @@ def test_ipo_squares_in_float32_for_half_inputs():
 # --------------------------------------------------------------------------- argument checks
 
 GOOD = t(-1.0, -2.0)
+YES_NO = torch.tensor([True, False])
 
 
 def call_pairwise(name, *, beta=0.1, label_smoothing=0.1):
@@ -322,7 +323,7 @@ def test_pairwise_losses_reject_non_positive_beta(name, beta):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda beta: L.kto_loss(GOOD, GOOD, torch.tensor([True, False]), 0.0, beta=beta),
+        lambda beta: L.kto_loss(GOOD, GOOD, YES_NO, 0.0, beta=beta),
         lambda beta: L.simpo_loss(GOOD, GOOD, beta=beta, gamma=0.5),
         lambda beta: L.implicit_rewards(GOOD, GOOD, beta=beta),
         lambda beta: L.preference_metrics(GOOD, GOOD, GOOD, GOOD, beta=beta),
@@ -345,25 +346,27 @@ def test_label_smoothing_must_lie_in_zero_to_half(name, label_smoothing):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True, False]), 0.0, beta=0.1, desirable_weight=-1), "desirable_weight"),
-        (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True, False]), 0.0, beta=0.1, undesirable_weight=-1), "undesirable_weight"),
+        (lambda: L.kto_loss(GOOD, GOOD, YES_NO, 0.0, beta=0.1, desirable_weight=-1), "desirable_weight"),
+        (lambda: L.kto_loss(GOOD, GOOD, YES_NO, 0.0, beta=0.1, undesirable_weight=-1), "undesirable_weight"),
         (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([1, 0]), 0.0, beta=0.1), "desirable must be a bool tensor"),
         (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True]), 0.0, beta=0.1), "desirable must be a bool tensor"),
-        (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True, False]), float("nan"), beta=0.1), "kl must be a single finite"),
-        (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True, False]), t(0.0, 1.0), beta=0.1), "kl must be a single finite"),
+        (lambda: L.kto_loss(GOOD, GOOD, YES_NO, float("nan"), beta=0.1), "kl must be a single finite"),
+        (lambda: L.kto_loss(GOOD, GOOD, YES_NO, t(0.0, 1.0), beta=0.1), "kl must be a single finite"),
         (lambda: L.orpo_loss(GOOD, GOOD, GOOD, lam=-0.1), "lam must be a non-negative number"),
         (lambda: L.simpo_loss(GOOD, GOOD, beta=2.0, gamma=-1.0), "gamma must be a non-negative number"),
     ],
-    ids=["desirable_weight", "undesirable_weight", "desirable_dtype", "desirable_shape", "kl_nan", "kl_shape", "lam", "gamma"],
+    ids=["desirable_weight", "undesirable_weight", "desirable_dtype", "desirable_shape", "kl_nan", "kl_shape", "lam",
+         "gamma"],
 )
 def test_hyperparameter_checks_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
 
-@pytest.mark.parametrize("position, name", list(enumerate(
-    ["policy_chosen_logps", "policy_rejected_logps", "reference_chosen_logps", "reference_rejected_logps"]
-)))
+PAIR_NAMES = ["policy_chosen_logps", "policy_rejected_logps", "reference_chosen_logps", "reference_rejected_logps"]
+
+
+@pytest.mark.parametrize("position, name", list(enumerate(PAIR_NAMES)))
 def test_pairwise_inputs_are_checked_by_name(position, name):
     def call_with(bad):
         args = [GOOD] * 4
@@ -387,7 +390,7 @@ def test_pairwise_inputs_are_checked_by_name(position, name):
     "call, name",
     [
         (lambda bad: L.bradley_terry_loss(GOOD, bad), "rejected_rewards"),
-        (lambda bad: L.kto_loss(GOOD, bad, torch.tensor([True, False]), 0.0, beta=0.1), "reference_logps"),
+        (lambda bad: L.kto_loss(GOOD, bad, YES_NO, 0.0, beta=0.1), "reference_logps"),
         (lambda bad: L.kto_kl_estimate(GOOD, bad), "reference_mismatched_logps"),
         (lambda bad: L.orpo_loss(GOOD, GOOD, bad, lam=0.1), "chosen_nll"),
         (lambda bad: L.simpo_loss(GOOD, bad, beta=2.0, gamma=0.5), "policy_rejected_mean_logps"),

@@ -26,7 +26,12 @@ from dpo_ref import losses as L  # noqa: E402
 from dpo_ref.logps import IGNORE_INDEX, concatenated_logps, sequence_logps  # noqa: E402
 from dpo_ref.models import tiny_bpe_tokenizer, tiny_gpt2, toy_preference_pairs  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # transformers 5 deprecation notices raised inside TRL, not by this code
+    pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"),
+]
 
 BATCH = 8
 TOL = {"rel": 1e-6, "abs": 1e-6}
@@ -150,7 +155,7 @@ def run_dpo(policy, reference, tokenizer, pairs, tmp_path_factory):
                 policy, reference, tokenizer, pairs, tmp_path_factory, pad_is_eos, **config
             )
             trainer.model.train()
-            loss = float(trainer.compute_loss(trainer.model, batch))
+            loss = trainer.compute_loss(trainer.model, batch).item()
             runs[name] = (config, trainer, batch, loss, last_logged(trainer._metrics))
         return runs[name]
 
@@ -211,7 +216,7 @@ def test_step_zero_is_ln2_with_zero_rewards_in_trl(reference, tokenizer, pairs, 
         reference, reference, tokenizer, pairs, tmp_path_factory, loss_type=["sigmoid"], beta=0.1
     )
     trainer.model.train()
-    loss = float(trainer.compute_loss(trainer.model, batch))
+    loss = trainer.compute_loss(trainer.model, batch).item()
     logged = last_logged(trainer._metrics)
     assert loss == pytest.approx(math.log(2), abs=1e-7)
     for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
@@ -242,7 +247,7 @@ def sigmoid_with_label_smoothing(policy, reference, tokenizer, pairs, tmp_path_f
         policy, reference, tokenizer, pairs, tmp_path_factory, loss_type=["sigmoid"], beta=0.1, label_smoothing=0.2
     )
     trainer.model.train()
-    return trainer, batch, float(trainer.compute_loss(trainer.model, batch))
+    return trainer, batch, trainer.compute_loss(trainer.model, batch).item()
 
 
 def test_conservative_dpo_matches_the_original_code(sigmoid_with_label_smoothing):
@@ -300,7 +305,7 @@ def kto_case(policy, reference, tokenizer, pairs, tmp_path_factory):
     columns = ("prompt_ids", "completion_ids", "KL_completion_ids", "label")
     batch = trainer.data_collator([{c: trainer.train_dataset[i][c] for c in columns} for i in range(BATCH)])
     trainer.model.train()
-    loss = float(trainer.compute_loss(trainer.model, batch))
+    loss = trainer.compute_loss(trainer.model, batch).item()
     weights = {"desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight}
     return trainer, batch, loss, last_logged(trainer._metrics), beta, weights
 
@@ -346,7 +351,7 @@ def build_reference_free(trainer_class, config_class, policy, tokenizer, pairs, 
     )
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(BATCH)])
     trainer.model.train()
-    loss = float(trainer.compute_loss(trainer.model, batch))
+    loss = trainer.compute_loss(trainer.model, batch).item()
     pair_batch = {k: v for k, v in batch.items() if k.startswith(("chosen_", "rejected_"))}
     return trainer, pair_batch, loss, last_logged(trainer._stored_metrics)
 

@@ -559,25 +559,30 @@ def preference_pairs(
     prefix give C(4, 2) = 6 pairs, the higher reward being ``chosen``. A pair whose two
     rewards are equal carries no preference and is dropped (VADER gives many exact ties,
     for instance two completions without sentiment words both score 0); two identical
-    completions are dropped too. ``completions`` and ``rewards`` are prompt-major, as
-    :func:`sample_completions` returns them.
+    completions are dropped too, and so is a pair with an empty completion (the model
+    ended the review at once), which a preference dataset cannot hold. ``completions``
+    and ``rewards`` are prompt-major, as :func:`sample_completions` returns them.
 
     Returns:
-        ``(pairs, n_ties)``: rows ``{"prompt", "chosen", "rejected", "chosen_reward",
-        "rejected_reward"}`` in TRL's column convention, and the number of dropped pairs.
+        ``(pairs, dropped)``: rows ``{"prompt", "chosen", "rejected", "chosen_reward",
+        "rejected_reward"}`` in TRL's column convention, and the counts of dropped pairs
+        ``{"ties": ..., "empty": ...}``.
     """
     n = samples_per_prompt
     if len(completions) != len(prompts) * n or len(rewards) != len(completions):
         raise ValueError(
             f"expected {len(prompts)} x {n} completions and rewards, got {len(completions)} and {len(rewards)}"
         )
-    pairs, n_ties = [], 0
+    pairs, dropped = [], {"ties": 0, "empty": 0}
     for p, prompt in enumerate(prompts):
         for i in range(n):
             for j in range(i + 1, n):
                 a, b = p * n + i, p * n + j
+                if not completions[a].strip() or not completions[b].strip():
+                    dropped["empty"] += 1
+                    continue
                 if rewards[a] == rewards[b] or completions[a] == completions[b]:
-                    n_ties += 1
+                    dropped["ties"] += 1
                     continue
                 win, lose = (a, b) if rewards[a] > rewards[b] else (b, a)
                 pairs.append(
@@ -589,7 +594,7 @@ def preference_pairs(
                         "rejected_reward": float(rewards[lose]),
                     }
                 )
-    return pairs, n_ties
+    return pairs, dropped
 
 
 # --------------------------------------------------------------------------- evaluation

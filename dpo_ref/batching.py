@@ -1,0 +1,107 @@
+"""Batch orders that waste less compute on padding.
+
+A batch is padded to its longest row, so a random batch of short and long pairs spends
+most of its compute on padding. :func:`length_grouped_order` puts pairs of similar
+length in the same batch (and shuffles the batches, so training does not see lengths
+in increasing order); :class:`OrderedBatches` serves those batches to
+:class:`dpo_ref.train.Trainer`, each cut to its own longest row by :func:`trim_padding`.
+
+The order is a pure function of the lengths, the batch size and the seed, so it can be
+handed to another trainer (the benchmarks feed TRL the same order) and a resumed run
+sees the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from dpo_ref.logps import PADDING
+
+__all__ = ["length_grouped_order", "trim_padding", "OrderedBatches"]
+
+Batch = dict[str, torch.Tensor]
+
+
+def length_grouped_order(lengths: Sequence[int], batch_size: int, *, seed: int = 0) -> list[int]:
+    """Row indices such that each run of ``batch_size`` consecutive rows has similar lengths.
+
+    Rows are sorted by length (ties by index), cut into batches of ``batch_size``, and
+    the full batches are put in a random order seeded by ``seed``. An incomplete last
+    batch (``len(lengths) % batch_size`` rows, the longest ones) stays at the end, where
+    a loader that drops the last incomplete batch drops it.
+
+    Args:
+        lengths: one length per row (tokens of prompt + chosen + rejected, say).
+        batch_size: rows per batch.
+        seed: the order of the batches.
+
+    Returns:
+        A permutation of ``range(len(lengths))``.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    lengths = [int(n) for n in lengths]
+    by_length = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    n_full = len(by_length) // batch_size
+    batches = [by_length[b * batch_size : (b + 1) * batch_size] for b in range(n_full)]
+    generator = torch.Generator().manual_seed(seed)
+    shuffled = [batches[b] for b in torch.randperm(n_full, generator=generator).tolist()]
+    rest = by_length[n_full * batch_size :]
+    return [i for batch in shuffled for i in batch] + rest
+
+
+def _padding_mask(batch: Batch, key: str) -> torch.Tensor | None:
+    """(B, T) True on real (non-padding) positions of the column group ``key`` belongs to."""
+    if key.startswith("packed_"):
+        return batch["packed_segments"] != PADDING if "packed_segments" in batch else None
+    for prefix in ("chosen_", "rejected_", "kl_", ""):
+        if key.startswith(prefix) and f"{prefix}attention_mask" in batch:
+            return batch[f"{prefix}attention_mask"].bool()
+    return None
+
+
+def trim_padding(batch: Batch) -> Batch:
+    """Cut every right-padded ``(B, T)`` column to the longest row of its group in this batch.
+
+    Groups are ``chosen_*``, ``rejected_*`` and unprefixed columns (padding read from
+    their ``attention_mask``), and ``packed_*`` (read from ``packed_segments``, see
+    :func:`dpo_ref.logps.pack_shared_prompt`). Other columns are returned unchanged.
+    """
+    out = {}
+    for key, value in batch.items():
+        mask = _padding_mask(batch, key) if value.ndim == 2 else None
+        if mask is None:
+            out[key] = value
+            continue
+        real = mask.any(0)  # (T,)
+        length = int(real.nonzero().max()) + 1 if bool(real.any()) else 0
+        out[key] = value[:, :length]
+    return out
+
+
+class OrderedBatches:
+    """``batches(step)`` for :class:`dpo_ref.train.Trainer` that follows a fixed row order.
+
+    Step ``s`` gets rows ``order[k * batch_size : (k + 1) * batch_size]`` with
+    ``k = s mod (len(order) // batch_size)``: the order repeats every epoch, and an
+    incomplete last batch is never used. Each batch is cut by :func:`trim_padding`.
+    """
+
+    def __init__(self, data: Batch, order: Sequence[int], batch_size: int):
+        n = len(next(iter(data.values())))
+        if any(len(v) != n for v in data.values()):
+            raise ValueError("all columns must have the same number of rows")
+        if sorted(order) != list(range(n)):
+            raise ValueError(f"order must be a permutation of range({n})")
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be between 1 and the number of rows ({n}), got {batch_size}")
+        self.data, self.batch_size = data, batch_size
+        self.order = torch.as_tensor(list(order), dtype=torch.long)
+        self.steps_per_epoch = n // batch_size
+
+    def __call__(self, step: int) -> Batch:
+        k = step % self.steps_per_epoch
+        rows = self.order[k * self.batch_size : (k + 1) * self.batch_size]
+        return trim_padding({key: value[rows] for key, value in self.data.items()})

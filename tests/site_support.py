@@ -1,0 +1,80 @@
+"""Shared by the site tests: build the site once per test session, serve it locally.
+
+Imported by tests/test_site_build.py and tests/test_browser.py. The build is cached in
+this module, so two test files share one build even though each declares the fixture.
+The site is built with ``site_url`` on a free local port and served from that origin:
+Material's instant navigation only works there.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL."""
+    env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+@dataclass(frozen=True)
+class BuiltSite:
+    path: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+@functools.cache
+def built_site_once(base: Path) -> BuiltSite:
+    port = free_port()
+    path = base / "site"
+    result = build_site(path, f"http://127.0.0.1:{port}/")
+    if result.returncode != 0:
+        raise AssertionError(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
+    return BuiltSite(path, port)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve(site: BuiltSite) -> http.server.ThreadingHTTPServer:
+    """Serve ``site`` on its port in a daemon thread; call ``shutdown()`` when done."""
+    handler = functools.partial(_QuietHandler, directory=str(site.path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", site.port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def page_paths(site: BuiltSite) -> list[str]:
+    """URL paths of every page (every index.html), sorted, e.g. ``/`` and ``/beta/``."""
+    paths = []
+    for html in sorted(site.path.rglob("index.html")):
+        rel = html.parent.relative_to(site.path).as_posix()
+        if rel.startswith(("assets", "search")):
+            continue
+        paths.append("/" if rel == "." else f"/{rel}/")
+    return paths
