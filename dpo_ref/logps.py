@@ -41,7 +41,7 @@ def sequence_logps(
             token (IPO as TRL computes it, SimPO, ORPO).
 
     Returns:
-        ``(B,)`` float32 log-probs.
+        ``(B,)`` log-probs in float32 (float64 if the logits are float64).
 
     Raises:
         ValueError: on mismatched shapes, an unknown reduction, or a row with no
@@ -67,9 +67,10 @@ def sequence_logps(
             "truncated away, or is every label -100?)"
         )
 
-    # float32 even for half-precision models: a bf16 log-softmax over a large
-    # vocabulary loses several digits, enough to move a DPO margin.
-    logits = logits.float()
+    # float32 at least, even for half-precision models: a bf16 log-softmax over a
+    # large vocabulary loses several digits, enough to move a DPO margin.
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     safe_labels = labels.masked_fill(~mask, 0).unsqueeze(-1)  # (B, T-1, 1)
     token_logps = torch.gather(logits, -1, safe_labels).squeeze(-1) - torch.logsumexp(logits, -1)
     token_logps = token_logps * mask  # (B, T-1)

@@ -9,6 +9,8 @@ Material's instant navigation only works there.
 from __future__ import annotations
 
 import functools
+import gzip
+import re
 import http.server
 import os
 import socket
@@ -78,3 +80,31 @@ def page_paths(site: BuiltSite) -> list[str]:
             continue
         paths.append("/" if rel == "." else f"/{rel}/")
     return paths
+
+
+# --------------------------------------------------------------------------- page weight
+
+_ASSET = re.compile(r'<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"')
+
+
+def page_weight(site: BuiltSite, path: str) -> tuple[int, int]:
+    """Bytes a first visit to ``path`` downloads, uncompressed and gzipped.
+
+    Counts the HTML, every local script and stylesheet it links, and plotly.js when the
+    page has a figure (site.js fetches it then). Fonts are none (``theme.font: false``);
+    MathJax's autoloaded extensions are not counted (the site's pages use none).
+    """
+    html_path = site.path / path.lstrip("/") / "index.html"
+    html = html_path.read_text(encoding="utf-8")
+    files = [html_path]
+    for ref in _ASSET.findall(html):
+        if ref.startswith(("http:", "https:", "//", "data:")):
+            continue
+        target = (html_path.parent / ref.split("?")[0].split("#")[0]).resolve()
+        if target.is_file() and target.suffix in (".js", ".css"):
+            files.append(target)
+    if "dpo-figure__plot" in html:
+        files.append(site.path / "assets/vendor/plotly/plotly-cartesian.min.js")
+    raw = sum(f.stat().st_size for f in files)
+    zipped = sum(len(gzip.compress(f.read_bytes(), compresslevel=6)) for f in files)
+    return raw, zipped

@@ -11,6 +11,15 @@ from dpo_ref.models import tiny_gpt2
 from dpo_ref.worlds import sentiment as world
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run faster on one thread (see SentimentConfig.cpu_threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     return world.build_tokenizer()
@@ -156,6 +165,8 @@ def _exact_kl_two_tokens(policy, reference, prompt_ids, eos):
 
 def test_sampled_kl_matches_exact_kl(tokenizer):
     policy, reference = _model(tokenizer, seed=0), _model(tokenizer, seed=1)
+    with torch.no_grad():  # sharpen the policy so the two models clearly differ
+        policy.lm_head.weight.mul_(5.0)
     prompt = world.make_prompts(["the plot was good ."], tokenizer, seed=0, min_tokens=3, max_tokens=3)
     exact = _exact_kl_two_tokens(policy, reference, list(prompt[0].ids), tokenizer.eos_token_id)
     result = world.evaluate_policy(policy, reference, prompt, tokenizer, world.VaderJudge(),
@@ -176,7 +187,7 @@ def test_mean_and_stderr():
 def _without_timings(obj):
     if isinstance(obj, dict):
         return {k: _without_timings(v) for k, v in obj.items()
-                if "wall" not in k and k not in ("date", "peak_rss_bytes_whole_process", "notes")}  # fmt: skip
+                if "wall" not in k and k not in ("provenance", "peak_rss_bytes_whole_process")}  # fmt: skip
     if isinstance(obj, list):
         return [_without_timings(v) for v in obj]
     return obj
@@ -186,34 +197,50 @@ def _without_timings(obj):
 def smoke_results(tmp_path_factory):
     from dpo_ref.experiments import sentiment as runner
 
-    first, second = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
-    runner.run("smoke", out_dir=first, device="cpu")
-    runner.run("smoke", out_dir=second, device="cpu")
-    return [json.loads((d / "sentiment_smoke.json").read_text()) for d in (first, second)]
+    results = []
+    for name in ("a", "b"):
+        paths = runner.run("smoke", out_dir=tmp_path_factory.mktemp(name), device="cpu")
+        assert [p.name for p in paths] == [f"sentiment_{k}.json" for k in ("frontier", "win_rates", "curves", "cost")]
+        assert all(p.parent.name == "smoke" for p in paths)
+        results.append({p.stem: json.loads(p.read_text()) for p in paths})
+    return results
 
 
-def test_smoke_run_writes_a_valid_file(smoke_results):
-    results = smoke_results[0]
-    assert set(results) >= {"provenance", "world", "pairs", "runs", "frontier", "matched_kl", "win_rates", "curves",
-                            "cost", "notes"}  # fmt: skip
-    prov = results["provenance"]
-    assert prov["config"] == "smoke" and prov["seed"] == 0 and prov["versions"]["torch"] == torch.__version__
+def test_smoke_run_writes_valid_files(smoke_results):
+    files = smoke_results[0]
+    for data in files.values():
+        prov = data["provenance"]
+        assert prov["seeds"] == {"sentiment": 0} and prov["config"]["name"] == "smoke"
+        assert prov["versions"]["torch"] == torch.__version__ and prov["wall_time_s"] > 0
+    frontier = files["sentiment_frontier"]
+    assert {"world", "pairs", "runs", "frontier", "matched_kl", "notes"} <= set(frontier)
     methods = {"DPO", "IPO", "KTO", "ORPO", "SimPO", "Preferred-FT", "Unlikelihood", "PPO", "PPO-GT"}
-    assert {row["method"] for row in results["runs"]} == methods == set(results["frontier"]) == set(results["win_rates"])
-    for row in results["runs"]:
+    assert {row["method"] for row in frontier["runs"]} == methods == set(frontier["frontier"])
+    assert set(files["sentiment_win_rates"]["methods"]) == methods
+    for row in frontier["runs"]:
         assert -1 <= row["reward"]["mean"] <= 1 and row["kl"]["stderr"] >= 0
-    for method in results["win_rates"].values():
+    for method in files["sentiment_win_rates"]["methods"].values():
         for entry in method["by_temperature"].values():
             assert 0 <= entry["win_rate"] <= 1
-    curve = results["curves"]["dpo"]["0.1"]
+    curve = files["sentiment_curves"]["dpo"]["0.1"]
     assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1
     assert {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
             "logps/rejected"} <= set(curve)  # fmt: skip
-    assert results["pairs"]["n_pairs"] > 0
-    assert results["cost"]["rlhf"]["models_in_memory"] > results["cost"]["dpo"]["models_in_memory"]
-    assert results["notes"]
+    assert frontier["pairs"]["n_pairs"] > 0 and frontier["notes"]
+    cost = files["sentiment_cost"]
+    assert cost["rlhf"]["models_in_memory"] > cost["dpo"]["models_in_memory"]
+    assert cost["rlhf"]["samples_generated"] > cost["dpo"]["samples_generated"]
 
 
 def test_smoke_run_is_deterministic(smoke_results):
     first, second = (_without_timings(r) for r in smoke_results)
     assert first == second
+
+
+def test_registered_with_reproduce():
+    from dpo_ref.experiments import GROUPS, get_config
+    from dpo_ref.experiments.sentiment import CONFIGS, count_runs
+
+    _, count, seeds = GROUPS["sentiment"]()
+    assert count(get_config("smoke")) == count_runs(CONFIGS["smoke"])
+    assert seeds(get_config("cpu")) == {"sentiment": CONFIGS["cpu"].seed}

@@ -86,8 +86,14 @@ def _exact_group():
     return run, (lambda config: count_runs(config.exact)), seeds
 
 
+def _sentiment_group():
+    from dpo_ref.experiments.sentiment import group
+
+    return group()  # files sentiment_*.json; schema in dpo_ref.experiments.sentiment
+
+
 # experiment group -> factory of (run, count_runs, seeds); another world adds its own entry
-GROUPS: dict[str, Callable] = {"exact": _exact_group}
+GROUPS: dict[str, Callable] = {"exact": _exact_group, "sentiment": _sentiment_group}
 
 
 def reproduce(

@@ -18,7 +18,7 @@ from dpo_ref.worlds.exact import ExactWorldConfig
 class ExactExperimentConfig:
     """The exact-world experiments (DESIGN section 5)."""
 
-    world: ExactWorldConfig = field(default_factory=ExactWorldConfig)
+    world: ExactWorldConfig = field(default_factory=ExactWorldConfig)  # sizes and the reference model
     seed: int = 0  # seeds the pairs, the batch order and PPO's sampling (runs add their own seed)
     n_pairs: int = 4000  # preference pairs every offline method and the reward model see
     # shared budget of every offline method (and of the reward model)
@@ -59,7 +59,7 @@ class ExperimentConfig:
     # CPU threads for torch: these models are tiny, a second thread buys little, and on
     # shared cores spinning threads made runs ten times slower (measured). None: torch's default.
     torch_threads: int | None = 1
-    exact: ExactExperimentConfig = field(default_factory=ExactExperimentConfig)
+    exact: ExactExperimentConfig = field(default_factory=ExactExperimentConfig)  # the exact-world experiments
 
 
 def _smoke() -> ExperimentConfig:

@@ -1,4 +1,4 @@
-"""Run the sentiment world (the DPO paper's IMDb experiment) and write its results file.
+"""Run the sentiment world (the DPO paper's IMDb experiment) and write its results files.
 
     dpo-ref reproduce --config cpu          # or, alone:
     python -m dpo_ref.experiments.sentiment --config cpu --out docs/results/data
@@ -20,46 +20,51 @@ Steps, all seeded from ``config.seed`` (see :mod:`dpo_ref.worlds.sentiment` for 
    each method's best setting, its win rate against pi_ref over sampling temperatures;
 5. measure what RLHF costs against DPO.
 
-Results file ``sentiment_<config>.json`` (one per config), schema:
+Results files, written atomically to ``OUT/<config>/`` (``OUT`` defaults to
+``docs/results/data``), each with the shared ``provenance`` key of
+:mod:`dpo_ref.experiments` (config, seeds ``{"sentiment": seed}``, library versions,
+device, git commit, wall time, date, command). All rewards are VADER compound scores
+in [-1, 1]; all KLs are sequence-level, in nats, estimated from samples; every estimate
+is ``{"mean", "stderr", "n"}``.
 
-``provenance``
-    config name and every field, seed, package and library versions, device, git
-    commit, date, wall time (see :func:`provenance`).
-``world``
-    ``vocab_size``, ``n_parameters`` of the policy, ``corpus`` stats (reviews, mean
-    words, mean VADER score), ``example_reviews``, ``pretrain`` (final loss and the loss
-    curve ``[[step, loss], ...]``), ``reference`` (reward, kl, length estimates of pi_ref).
-``pairs``
-    ``n_prompts``, ``samples_per_prompt``, ``n_pairs``, ``n_dropped`` (``ties``, ``empty``),
-    ``mean_chosen_reward``, ``mean_rejected_reward``, ``length_gap`` (tokens),
-    ``examples`` (a few pairs as text).
-``runs``
-    one row per (method, setting): ``method``, ``hyperparameter`` (its name), ``value``,
-    ``reward`` / ``kl`` / ``length`` as ``{"mean", "stderr", "n"}``,
-    ``truncated_fraction``, ``final_metrics`` (last logged training metrics), ``example``.
-``frontier``
-    per method, its runs' ``[kl, reward]`` points sorted by KL.
-``matched_kl``
-    for DPO against PPO and PPO-GT: at each DPO point whose KL lies inside the other
-    method's range, the other's reward linearly interpolated at that KL, and the
-    difference (DPO minus other).
-``win_rates``
-    per method, the selected setting (highest estimated reward) and
-    ``{temperature: {"win_rate", "stderr", "n", "policy_reward", "baseline_reward"}}``
-    against pi_ref sampled at the same temperature, judged by VADER.
-``curves``
-    DPO training curves per beta, TRL's metric names: ``{"step": [...], "loss": [...],
-    "rewards/chosen": [...], "rewards/rejected": [...], "rewards/margins": [...],
-    "rewards/accuracies": [...], "logps/chosen": [...], "logps/rejected": [...]}``.
-``cost``
-    RLHF (reward model + PPO) against DPO for one training run each: models held in
-    memory during training, bytes of the state held (parameters of every model held,
-    plus gradients and AdamW's two moments of the trained one: computed, not sampled),
-    peak CUDA memory when on a GPU (``torch.cuda.max_memory_allocated``), the process's
-    peak RSS (``resource.getrusage``, whole process, indicative only), wall time,
-    training runs and samples generated, and their ratios.
-``notes``
-    what the numbers say and why, in sentences.
+``sentiment_frontier.json``
+    ``sentiment_config``: every field of :class:`SentimentConfig`.
+    ``world``: ``vocab_size``, ``n_parameters`` of the policy, ``corpus`` (``n_reviews``,
+    ``mean_words``, ``vader`` estimate), ``example_reviews``, ``pretrain``
+    (``final_loss``, ``curve`` ``[[step, loss], ...]``), ``reference`` (pi_ref's
+    evaluation, as a run below), ``reward_model_pair_accuracy`` (on its training pairs).
+    ``pairs``: ``n_prompts``, ``samples_per_prompt``, ``n_pairs``, ``n_dropped``
+    (``{"ties", "empty"}``), ``mean_chosen_reward``, ``mean_rejected_reward``,
+    ``length_gap`` (chosen minus rejected completion tokens), ``examples``.
+    ``runs``: one per (method, setting): ``method`` (DPO, IPO, KTO, ORPO, SimPO,
+    Preferred-FT, Unlikelihood, PPO, PPO-GT), ``hyperparameter`` (its name), ``value``,
+    ``reward``, ``kl``, ``length`` (completion tokens), ``truncated_fraction``,
+    ``example`` (one sampled review), ``final_metrics`` (last logged training metrics,
+    TRL's names where they exist).
+    ``frontier``: per method, ``[[kl, reward], ...]`` sorted by KL.
+    ``matched_kl``: ``{"PPO": [...], "PPO-GT": [...]}``, one row per DPO point:
+    ``{"dpo_beta", "kl", "dpo_reward", "other_reward", "difference"}``, the other
+    method's reward linearly interpolated at DPO's KL (null outside its KL range).
+    ``notes``: sentences computed from the numbers, then any written analysis.
+``sentiment_win_rates.json``
+    ``temperatures``, ``baseline``, ``judge``, ``n_prompts``; ``methods``: per method,
+    ``selected`` (its setting with the highest reward) and ``by_temperature``:
+    ``{"0.25": {"win_rate", "stderr", "n", "policy_reward", "baseline_reward"}, ...}``,
+    one completion of each model per held-out prompt, a tie counting one half.
+``sentiment_curves.json``
+    ``dpo``: per beta, ``{"step": [...], "loss": [...], "rewards/chosen": [...],
+    "rewards/rejected": [...], "rewards/margins": [...], "rewards/accuracies": [...],
+    "logps/chosen": [...], "logps/rejected": [...]}`` (TRL's metric names);
+    ``pretrain``: ``[[step, loss], ...]``.
+``sentiment_cost.json``
+    ``dpo`` and ``rlhf`` (reward model + PPO), one training run of each:
+    ``models_in_memory``, ``state_bytes`` (float32 parameters of every model held, plus
+    gradients and AdamW's two moments of the trained one: computed from parameter
+    counts, not sampled), ``training_runs``, ``samples_generated``, ``wall_time_s``;
+    ``ratios_rlhf_over_dpo``; ``shared_by_both`` (SFT and pair sampling);
+    ``stage_wall_time_s``; ``peak_rss_bytes_whole_process`` (``resource.getrusage``:
+    the whole process, all methods, indicative only); ``peak_cuda_bytes_whole_run``
+    (``torch.cuda.max_memory_allocated``) on a GPU; ``wall_time_whole_run_s``.
 
 Timings (``*wall*`` keys, ``provenance.date``) vary between runs; every other number is
 a function of the config and seed alone (same machine, same library versions).
@@ -71,23 +76,20 @@ import argparse
 import copy
 import dataclasses
 import functools
-import json
 import math
 import os
-import platform
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import datasets
 import torch
 
-import dpo_ref
 from dpo_ref.data import collate_pairs, tokenize_pairs
+from dpo_ref.experiments.provenance import provenance, write_json_atomic
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.losses import dpo_loss, ipo_loss, orpo_loss, simpo_loss
 from dpo_ref.models import tiny_gpt2
@@ -109,7 +111,7 @@ from dpo_ref.train import (
 )
 from dpo_ref.worlds import sentiment as world
 
-__all__ = ["SentimentConfig", "CONFIGS", "run", "main"]
+__all__ = ["SentimentConfig", "CONFIGS", "run_sentiment", "run", "count_runs", "group", "main"]
 
 RESULTS_DIR = Path("docs/results/data")
 
@@ -234,66 +236,6 @@ def _rounded(obj, digits: int = 6):
     return obj
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-            cwd=Path(__file__).resolve().parents[2],
-        )  # fmt: skip
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(config: SentimentConfig, device: torch.device, wall_time_s: float) -> dict:
-    """Config, seed, versions, device, commit, date and wall time of a run."""
-    import tokenizers
-    import transformers
-    import vaderSentiment
-
-    if device.type == "cuda":
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return {
-        "experiment": "sentiment",
-        "config": config.name,
-        "config_fields": dataclasses.asdict(config),
-        "seed": config.seed,
-        "versions": {
-            "dpo_ref": dpo_ref.__version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__,
-            "datasets": datasets.__version__,
-            "vaderSentiment": getattr(vaderSentiment, "__version__", "3.3.2"),
-        },
-        "device": device_name,
-        "git_commit": _git_commit(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "wall_time_s": wall_time_s,
-    }
-
-
-def write_json_atomic(data: dict, path: Path) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -381,6 +323,7 @@ class _Context:
     eval_prompts: list
     judge: world.VaderJudge
     timer: _Timer
+    progress: Callable[[str], None]
     runs: list = field(default_factory=list)
     models: dict = field(default_factory=dict)  # (method, value) -> trained policy (CPU)
 
@@ -412,8 +355,8 @@ def _record(ctx: _Context, method: str, hyperparameter: str, value: float, polic
     row = {"method": method, "hyperparameter": hyperparameter, "value": value, **evaluation, "final_metrics": final}
     ctx.runs.append(row)
     ctx.models[(method, value)] = policy
-    print(f"  {method:<13} {hyperparameter}={value:<6g} reward {evaluation['reward']['mean']:+.3f} "
-          f"kl {evaluation['kl']['mean']:6.2f} ± {evaluation['kl']['stderr']:.2f}", flush=True)  # fmt: skip
+    ctx.progress(f"sentiment {method} {hyperparameter}={value:g}: reward {evaluation['reward']['mean']:+.3f}, "
+                 f"KL {evaluation['kl']['mean']:.2f}")  # fmt: skip
     return row
 
 
@@ -424,23 +367,81 @@ def _curve(history: list[dict], every: int) -> dict[str, list]:
     return {name: [h.get(name) for h in kept] for name in names}
 
 
-def run(config: SentimentConfig | str, *, out_dir: str | os.PathLike | None = RESULTS_DIR, device: str | None = None) -> dict:
-    """Run the sentiment world under ``config`` and write ``sentiment_<config>.json`` to ``out_dir``.
+def run_sentiment(
+    config: SentimentConfig | str,
+    *,
+    device: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict]:
+    """Run the sentiment world; return its results files' contents, without provenance.
 
-    Returns the results dictionary (also when ``out_dir`` is None, which writes nothing).
+    Keys are the file names (``sentiment_frontier``, ``sentiment_win_rates``,
+    ``sentiment_curves``, ``sentiment_cost``); see the module docstring for what each
+    holds. ``progress`` is called with a short label after each of
+    :func:`count_runs` steps.
     """
     cfg = CONFIGS[config] if isinstance(config, str) else config
     if device is not None:
         cfg = dataclasses.replace(cfg, device=device)
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.cpu_threads)
+    if resolve_device(cfg.device).type == "cpu":
+        torch.set_num_threads(cfg.cpu_threads)
     try:
-        return _run(cfg, out_dir)
+        return _run(cfg, progress or (lambda _: None))
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(cfg: SentimentConfig, out_dir) -> dict:
+def count_runs(config: SentimentConfig) -> int:
+    """How many times :func:`run_sentiment` calls ``progress``: pretraining, each trained model, win rates."""
+    grids = (config.dpo_betas, config.ipo_taus, config.kto_betas, config.orpo_lambdas, config.simpo_betas,
+             config.preferred_ft_lr_scales, config.unlikelihood_alphas, config.ppo_kl_coefs, config.ppo_gt_kl_coefs)  # fmt: skip
+    return 1 + sum(len(g) for g in grids) + 1 + 1
+
+
+def seeds(config: SentimentConfig) -> dict:
+    return {"sentiment": config.seed}
+
+
+def run(
+    config: SentimentConfig | str,
+    *,
+    out_dir: str | os.PathLike = RESULTS_DIR,
+    device: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Run the sentiment world alone and write ``out_dir/<config>/sentiment_*.json``; returns the paths.
+
+    ``dpo-ref reproduce`` does the same through :func:`group`, with the other worlds.
+    """
+    cfg = CONFIGS[config] if isinstance(config, str) else config
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
+    start = time.perf_counter()
+    results = run_sentiment(cfg, progress=progress)
+    info = provenance(cfg, seeds=seeds(cfg), device=resolve_device(cfg.device), wall_time_s=time.perf_counter() - start)
+    paths = []
+    for name, data in results.items():
+        path = Path(out_dir) / cfg.name / f"{name}.json"
+        write_json_atomic(path, {**data, "provenance": info})
+        paths.append(path)
+    return paths
+
+
+def group():
+    """This world's entry in :data:`dpo_ref.experiments.GROUPS`: ``(run, count_runs, seeds)``.
+
+    The functions take the shared ``ExperimentConfig`` and use the sentiment config of
+    the same name (``smoke``, ``cpu`` or ``gpu``) from :data:`CONFIGS`.
+    """
+
+    def run_group(config, device: str, progress) -> dict[str, dict]:
+        return run_sentiment(CONFIGS[config.name], device=device, progress=progress)
+
+    return run_group, (lambda config: count_runs(CONFIGS[config.name])), (lambda config: seeds(CONFIGS[config.name]))
+
+
+def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dict]:
     dev = resolve_device(cfg.device)
     timer = _Timer()
     start = time.perf_counter()
@@ -452,7 +453,6 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
     judge = world.VaderJudge()
 
     # 1. corpus and SFT / reference model ------------------------------------------------
-    print(f"sentiment[{cfg.name}]: pretraining on {cfg.n_reviews} reviews", flush=True)
     reviews = world.generate_corpus(cfg.n_reviews, seed=cfg.seed)
     reference = tiny_gpt2(
         len(tokenizer), n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, n_positions=cfg.n_positions,
@@ -468,6 +468,7 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
             ),
         )  # fmt: skip
     reference = pretrain.model.eval()
+    progress(f"sentiment pretraining: loss {pretrain.history[-1]['loss']:.3f}")
     for p in reference.parameters():
         p.requires_grad_(False)
 
@@ -489,10 +490,8 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
     chosen_len = (pair_data["chosen_labels"] != IGNORE_INDEX).sum(1).float()
     rejected_len = (pair_data["rejected_labels"] != IGNORE_INDEX).sum(1).float()
 
-    ctx = _Context(cfg, dev, tokenizer, reference, eval_prompts, judge, timer)
+    ctx = _Context(cfg, dev, tokenizer, reference, eval_prompts, judge, timer, progress)
     reference_eval = _evaluate(ctx, reference)
-    print(f"  reference     reward {reference_eval['reward']['mean']:+.3f}; {len(pairs)} pairs, dropped {dropped}",
-          flush=True)  # fmt: skip
 
     # 3. methods -------------------------------------------------------------------------
     sum_data = precompute_reference_logps(reference, pair_data, reduction="sum", device=dev)
@@ -548,6 +547,7 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
     for p in reward_model.parameters():
         p.requires_grad_(False)
     rm_accuracy = _reward_model_accuracy(reward_model, pair_data)
+    progress("sentiment reward model")
     ppo_prompts, ppo_mask = _left_padded_prompts(train_prompts, pad)
 
     def learned_reward(input_ids, attention_mask):
@@ -599,14 +599,16 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
                 ),
             }  # fmt: skip
 
+    progress("sentiment win rates")
+
     # 5. cost ---------------------------------------------------------------------------
     cost = _cost(cfg, reference, reward_model, timer, len(pairs), ppo_counts.get("PPO", 0))
-    wall = time.perf_counter() - start
     if dev.type == "cuda":
         cost["peak_cuda_bytes_whole_run"] = torch.cuda.max_memory_allocated(dev)
+    cost["wall_time_whole_run_s"] = time.perf_counter() - start
 
-    results = {
-        "provenance": provenance(cfg, dev, wall),
+    frontier_file = {
+        "sentiment_config": dataclasses.asdict(cfg),
         "world": {
             "vocab_size": len(tokenizer),
             "n_parameters": _n_params(reference),
@@ -636,16 +638,21 @@ def _run(cfg: SentimentConfig, out_dir) -> dict:
         "runs": ctx.runs,
         "frontier": {m: [p[:2] for p in pts] for m, pts in frontier.items()},
         "matched_kl": matched,
-        "win_rates": wins,
-        "curves": {"dpo": curves},
-        "cost": cost,
     }
-    results["notes"] = _notes(results)
-    results = _rounded(results)
-    if out_dir is not None:
-        path = write_json_atomic(results, Path(out_dir) / f"sentiment_{cfg.name}.json")
-        print(f"sentiment[{cfg.name}]: wrote {path} in {wall:.0f} s", flush=True)
-    return results
+    frontier_file["notes"] = _notes(frontier_file, wins, cost)
+    results = {
+        "sentiment_frontier": frontier_file,
+        "sentiment_win_rates": {
+            "temperatures": list(cfg.win_rate_temperatures),
+            "baseline": "the reference (SFT) policy sampled at the same temperature",
+            "judge": judge.name,
+            "n_prompts": len(eval_prompts),
+            "methods": wins,
+        },
+        "sentiment_curves": {"dpo": curves, "pretrain": frontier_file["world"]["pretrain"]["curve"]},
+        "sentiment_cost": cost,
+    }
+    return _rounded(results)
 
 
 @torch.no_grad()
@@ -739,7 +746,7 @@ def _cost(cfg, reference, reward_model, timer: _Timer, n_pairs: int, ppo_samples
     }
 
 
-def _notes(results: dict) -> list[str]:
+def _notes(results: dict, wins: dict, cost: dict) -> list[str]:
     """Sentences stating what the measured numbers show (computed, not hand-written)."""
     notes = []
     ref = results["world"]["reference"]["reward"]["mean"]
@@ -763,23 +770,41 @@ def _notes(results: dict) -> list[str]:
             f"At matched KL, DPO is ahead of {other} at {ahead} of {len(compared)} comparable points "
             f"(mean difference {sum(r['difference'] for r in compared) / len(compared):+.3f})."
         )
+    for method, entry in wins.items():
+        by_t = entry["by_temperature"]
+        t_best = max(by_t, key=lambda t: by_t[t]["win_rate"])
+        t_worst = min(by_t, key=lambda t: by_t[t]["win_rate"])
+        notes.append(
+            f"{method} ({', '.join(f'{k}={v:g}' for k, v in entry['selected'].items())}) wins "
+            f"{by_t[t_best]['win_rate']:.0%} against the reference at its best temperature {t_best} "
+            f"and {by_t[t_worst]['win_rate']:.0%} at its worst, {t_worst}."
+        )
+    ratios = cost["ratios_rlhf_over_dpo"]
+    notes.append(
+        f"RLHF against DPO: {cost['rlhf']['models_in_memory']} models in memory against "
+        f"{cost['dpo']['models_in_memory']}, {ratios['state_bytes']:.1f}x the state bytes, "
+        f"{ratios['training_runs']:.0f}x the training runs, {ratios['samples_generated']:.1f}x the samples generated "
+        "(wall times in sentiment_cost.json)."
+    )
+    notes.extend(ANALYSIS.get(results["sentiment_config"]["name"], []))
     return notes
+
+
+# Written after reading the committed run of each config (hand-written, unlike the notes above).
+ANALYSIS: dict[str, list[str]] = {}
 
 
 # --------------------------------------------------------------------------- command line
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="smoke")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for sentiment_<config>.json")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="smoke")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="files go to OUT/<config>/sentiment_*.json")
     args = parser.parse_args(argv)
-    run(args.config, out_dir=args.out, device=args.device)
+    for path in run(args.config, out_dir=args.out, device=args.device, progress=lambda label: print(label, flush=True)):
+        print(path)
     return 0
 
 

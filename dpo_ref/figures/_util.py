@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def as_list(t: torch.Tensor, digits: int = 10) -> list[float]:
+def as_list(t: torch.Tensor, digits: int = 6) -> list[float]:
     """A tensor as a plain list of floats, rounded so that figure JSON is stable across platforms."""
     return [round(float(v), digits) for v in t.detach().flatten().tolist()]
 

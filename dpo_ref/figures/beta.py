@@ -39,11 +39,11 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     labels = list(example.answers)
 
     fig = make_subplots(rows=2, cols=1, row_heights=[0.56, 0.44], vertical_spacing=0.16)
-    fig.add_trace(go.Bar(y=labels, x=as_list(ref), orientation="h", name="reference π_ref",
-                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>π_ref</extra>"),
+    fig.add_trace(go.Bar(y=labels, x=as_list(ref), orientation="h", name="reference π<sub>ref</sub>",
+                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>π<sub>ref</sub></extra>"),
                   row=1, col=1)
     fig.add_trace(go.Bar(y=labels, x=as_list(steps_data["policies"][active]), orientation="h",
-                         name="optimum π* ∝ π_ref·exp(r/β)", marker_color=METHOD_COLOURS["dpo"],
+                         name="optimum π* ∝ π<sub>ref</sub>·exp(r/β)", marker_color=METHOD_COLOURS["dpo"],
                          hovertemplate="%{y}: %{x:.3f}<extra>π*</extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=as_list(frontier["kl"]), y=as_list(frontier["reward"]), mode="lines",
                              line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
@@ -56,8 +56,8 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
         return {
             "x": [as_list(steps_data["policies"][i]), [kl]],
             "y": [labels, [reward]],
-            "text": [[], [f"KL = {fmt(kl)}, E[r] = {fmt(reward)}"]],
-            "textposition": ["none", "bottom right" if kl < 1.2 else "bottom left"],
+            "text": [[], [f"KL = {fmt(kl)}<br>E[r] = {fmt(reward)}"]],
+            "textposition": ["none", "bottom right" if kl < 0.6 else "top left"],
         }
 
     s = state(active)
@@ -68,14 +68,14 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     steps = [dict(method="restyle", label=fmt(b, 2).rstrip("0").rstrip("."), args=[state(i), [1, 3]])
              for i, b in enumerate(BETA_GRID)]
     fig.update_xaxes(title_text="probability of the answer", range=[0, 1], row=1, col=1)
-    fig.update_yaxes(autorange="reversed", row=1, col=1)
-    fig.update_xaxes(title_text="KL(π* ‖ π_ref), nats", range=[-0.1, 2.5], row=2, col=1)
+    fig.update_yaxes(autorange="reversed", title_text="answer", row=1, col=1)
+    fig.update_xaxes(title_text="KL(π* ‖ π<sub>ref</sub>), nats", range=[-0.1, 2.5], row=2, col=1)
     fig.update_yaxes(title_text="expected reward", range=[0.2, 2.1], row=2, col=1)
     fig.update_layout(
         barmode="group",
         bargap=0.25,
         legend=dict(y=-0.13),
         margin=dict(t=16, b=24, l=8),
-        sliders=[slider(label="β (larger keeps π* closer to π_ref)", steps=steps, active=active, y=-0.26)],
+        sliders=[slider(label="β (larger keeps π* closer to π<sub>ref</sub>)", steps=steps, active=active, y=-0.26)],
     )
     return style(fig, height=720)

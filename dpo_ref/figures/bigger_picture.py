@@ -31,7 +31,7 @@ ORPO_REJECTED_MEAN_LOGP = -1.5  # ORPO's odds depend on levels, not only the gap
 SIMPO_BETA = 2.0
 SIMPO_GAMMA = 1.0  # gamma / beta = 0.5
 
-H = grid(-40.0, 60.0, 401)  # log-ratio margin h, nats (summed log-probs)
+H = grid(-40.0, 60.0, 251)  # log-ratio margin h, nats (summed log-probs)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _figure(curves: list[Curve], x: torch.Tensor, x_title: str, *, loss_range=No
     return style(fig, height=height)
 
 
-H_TITLE = "x = log-ratio margin h = log π/π_ref (y_w) − log π/π_ref (y_l)"
+H_TITLE = "x = log-ratio margin h, nats"
 
 
 def conservative_dpo() -> go.Figure:
@@ -104,12 +104,12 @@ def ipo() -> go.Figure:
     """IPO: a parabola with its minimum at h = 1/(2 tau), pulled back from both sides."""
     x = grid(-10.0, 20.0, 301)
     curve = Curve("ipo", f"IPO, τ = {IPO_TAU} (target h = {1 / (2 * IPO_TAU):g})", _pair(losses.ipo_loss, beta=IPO_TAU))
-    return _figure([curve], x, H_TITLE.replace("h = log", "h = mean log") + " (per token, as in TRL)")
+    return _figure([curve], x, "x = log-ratio margin h, per-token mean (TRL)")
 
 
 def kto() -> go.Figure:
     """KTO on single answers: desirable and undesirable, against the log-ratio minus z0."""
-    rho = grid(-60.0, 60.0, 401)
+    rho = grid(-60.0, 60.0, 241)
 
     def kto_curve(desirable: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         def fn(r: torch.Tensor) -> torch.Tensor:
@@ -122,7 +122,7 @@ def kto() -> go.Figure:
         Curve("kto", f"KTO desirable y, β = {KTO_BETA}", kto_curve(True)),
         Curve("kto", f"KTO undesirable y, β = {KTO_BETA}", kto_curve(False), dash="dash"),
     ]
-    return _figure(curves, rho, "x = log π(y|x)/π_ref(y|x) − z₀ (reference point z₀ = 0)", loss_range=[0, 1.05])
+    return _figure(curves, rho, "x = ρ − z₀, nats (reference point z₀ = 0)", loss_range=[0, 1.05])
 
 
 def orpo() -> go.Figure:
@@ -142,7 +142,7 @@ def orpo() -> go.Figure:
         Curve("orpo", f"ORPO: SFT + λ·odds term, λ = {ORPO_LAMBDA}", total),
         Curve("orpo", "its odds-ratio term λ·(−log σ(log odds ratio))", odds_term, dash="dash"),
     ]
-    return _figure(curves, gap, "x = mean log π(y_w) − mean log π(y_l), y_l fixed at −1.5 per token")
+    return _figure(curves, gap, "x = mean log π(y<sub>w</sub>) − mean log π(y<sub>l</sub>)")
 
 
 def simpo() -> go.Figure:
@@ -159,7 +159,7 @@ def simpo() -> go.Figure:
         Curve("simpo", f"SimPO, β = {SIMPO_BETA:g}, γ = {SIMPO_GAMMA:g}", simpo_curve(SIMPO_GAMMA)),
         Curve("simpo", f"SimPO, β = {SIMPO_BETA:g}, γ = 0", simpo_curve(0.0), dash="dash"),
     ]
-    return _figure(curves, gap, "x = mean log π(y_w) − mean log π(y_l), nats per token")
+    return _figure(curves, gap, "x = mean log π(y<sub>w</sub>) − mean log π(y<sub>l</sub>)")
 
 
 __all__ = ["conservative_dpo", "hinge", "ipo", "kto", "orpo", "simpo", "loss_and_push"]

@@ -47,16 +47,42 @@ def embed(figure_id: str, obj) -> str:
     )
 
 
-def standalone(figure_id: str, obj, *, dark: bool = False) -> str:
-    """A complete HTML page for one figure, loading ``plotly.min.js`` from the same folder."""
+# Enough layout for an HTML diagram outside the site (the site styles it in site.css).
+_STANDALONE_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:1.5em}"
+    ".dpo-pipeline__name{font-weight:700;color:var(--dpo-accent)}"
+    ".dpo-pipeline__stages{display:flex;flex-wrap:wrap;gap:1.5em;list-style:none;padding:0}"
+    ".dpo-pipeline__stage{flex:1 1 14em;display:flex;flex-direction:column;gap:.2em;"
+    "border:2px solid var(--dpo-accent);border-top-width:6px;border-radius:4px;padding:.6em}"
+    ".dpo-pipeline__line em{font-style:normal;opacity:.6;margin-right:.4em}"
+)
+
+
+def write_standalone(figure_id: str, obj, out_dir, *, dark: bool = False):
+    """Write ``<figure_id>.html`` into ``out_dir``; Plotly figures share one ``plotly.min.js`` there.
+
+    Returns the path written. Works offline: plotly.js is copied next to the files.
+    """
+    from pathlib import Path
+
+    path = Path(out_dir) / f"{figure_id}.html"
     if isinstance(obj, str):
-        return f"<!doctype html><meta charset='utf-8'><title>{escape(figure_id)}</title>{obj}\n"
+        path.write_text(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(figure_id)}</title>"
+            f"<style>{_STANDALONE_CSS}</style></head><body>{obj}</body></html>\n",
+            encoding="utf-8",
+        )
+        return path
     fig = dark_copy(obj) if dark else obj
-    return pio.to_html(
+    if dark:
+        fig.update_layout(paper_bgcolor="#1e2129", plot_bgcolor="#1e2129")
+    pio.write_html(
         fig,
+        str(path),
         full_html=True,
         include_plotlyjs="directory",
         div_id=f"plot-{figure_id}",
         auto_play=False,
         config=PLOTLY_CONFIG,
     )
+    return path

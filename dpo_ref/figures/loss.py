@@ -75,7 +75,7 @@ def dpo_loss_margin() -> go.Figure:
                   annotation_text="ln 2: policy = reference", annotation_position="top left", row=1, col=1)
     fig.update_yaxes(title_text="loss", range=[0, 8.5], row=1, col=1)
     fig.update_yaxes(title_text="gradient weight", range=[-0.03, 1.05], row=2, col=1)
-    fig.update_xaxes(title_text="implicit-reward margin m = r̂(x, y_w) − r̂(x, y_l)", range=[-8, 8], row=2, col=1)
+    fig.update_xaxes(title_text="margin m = r̂(x, y<sub>w</sub>) − r̂(x, y<sub>l</sub>)", range=[-8, 8], row=2, col=1)
     fig.update_layout(
         legend=dict(y=-0.2),
         margin=dict(t=16, b=24),

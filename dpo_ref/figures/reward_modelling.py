@@ -38,7 +38,7 @@ def _bradley_terry_figure(pairs: list[tuple[float, float]], labels: list[str], s
             "x": [[r_w, r_l], [r_l, r_w], [m], [m]],
             "y": [[0, 0], [0, 0], [float(probs[i])], [float(losses[i])]],
             "text": [
-                ["y_w", "y_l"],
+                ["y<sub>w</sub>", "y<sub>l</sub>"],
                 [],
                 [f"P = {fmt(probs[i])}"],
                 [f"loss = {fmt(losses[i])}"],
@@ -60,7 +60,7 @@ def _bradley_terry_figure(pairs: list[tuple[float, float]], labels: list[str], s
     )
     fig.add_trace(
         go.Scatter(x=as_list(MARGINS), y=as_list(curve_p), mode="lines", line=dict(color=COLOUR, width=3),
-                   name="P(y_w ≻ y_l) = σ(margin)", hovertemplate="margin %{x:.2f}<br>P = %{y:.3f}<extra></extra>"),
+                   name="P(y<sub>w</sub> ≻ y<sub>l</sub>) = σ(margin)", hovertemplate="margin %{x:.2f}<br>P = %{y:.3f}<extra></extra>"),
         row=2, col=1,
     )
     fig.add_trace(
@@ -86,8 +86,8 @@ def _bradley_terry_figure(pairs: list[tuple[float, float]], labels: list[str], s
     fig.update_xaxes(range=[-4.6, 4.6], title_text="reward r(x, y)", row=1, col=1)
     fig.update_yaxes(visible=False, range=[-0.6, 1.2], row=1, col=1)
     fig.update_xaxes(range=[-5, 5], matches="x3", showticklabels=True, row=2, col=1)
-    fig.update_yaxes(range=[-0.02, 1.02], title_text="P(y_w ≻ y_l)", row=2, col=1)
-    fig.update_xaxes(range=[-5, 5], title_text="margin r(x, y_w) − r(x, y_l)", row=3, col=1)
+    fig.update_yaxes(range=[-0.02, 1.02], title_text="P(y<sub>w</sub> ≻ y<sub>l</sub>)", row=2, col=1)
+    fig.update_xaxes(range=[-5, 5], title_text="margin r(x, y<sub>w</sub>) − r(x, y<sub>l</sub>)", row=3, col=1)
     fig.update_yaxes(range=[0, 5.2], title_text="loss", row=3, col=1)
     fig.update_layout(
         showlegend=False,
@@ -101,7 +101,7 @@ def bradley_terry_chosen_reward() -> go.Figure:
     """Slider over the chosen answer's reward (the rejected one fixed at 0): probability and loss move."""
     values = [v / 2 for v in range(-6, 7)]
     pairs = [(v, 0.0) for v in values]
-    return _bradley_terry_figure(pairs, [fmt(v, 1) for v in values], "chosen reward r(x, y_w), rejected fixed at 0", active=8)
+    return _bradley_terry_figure(pairs, [fmt(v, 1) for v in values], "chosen reward r(x, y<sub>w</sub>) (rejected = 0)", active=8)
 
 
 def bradley_terry_shift() -> go.Figure:

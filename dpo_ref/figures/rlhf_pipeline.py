@@ -7,6 +7,7 @@ a phone. No diagram library, nothing fetched by the browser.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -52,6 +53,11 @@ PIPELINES: tuple[Pipeline, ...] = (
 )
 
 
+def _html(text: str) -> str:
+    """Escape ``text`` and write ``a_b`` subscripts (``y_w``, ``π_ref``) as HTML."""
+    return re.sub(r"(?<=[^\W_])_([^\W_]+)", r"<sub>\1</sub>", escape(text))
+
+
 def pipeline_diagram(pipelines: tuple[Pipeline, ...] = PIPELINES) -> str:
     """HTML for the stages of each pipeline as numbered boxes joined by arrows."""
     from dpo_ref.figures.theme import METHOD_COLOURS
@@ -63,10 +69,10 @@ def pipeline_diagram(pipelines: tuple[Pipeline, ...] = PIPELINES) -> str:
             boxes.append(
                 '<li class="dpo-pipeline__stage">'
                 f'<span class="dpo-pipeline__step">{number}</span>'
-                f'<strong class="dpo-pipeline__title">{escape(stage.name)}</strong>'
-                f'<span class="dpo-pipeline__line"><em>data</em> {escape(stage.data)}</span>'
-                f'<span class="dpo-pipeline__line"><em>gives</em> {escape(stage.trains)}</span>'
-                f'<span class="dpo-pipeline__line"><em>memory</em> {escape(stage.in_memory)}</span>'
+                f'<strong class="dpo-pipeline__title">{_html(stage.name)}</strong>'
+                f'<span class="dpo-pipeline__line"><em>data</em> {_html(stage.data)}</span>'
+                f'<span class="dpo-pipeline__line"><em>gives</em> {_html(stage.trains)}</span>'
+                f'<span class="dpo-pipeline__line"><em>memory</em> {_html(stage.in_memory)}</span>'
                 "</li>"
             )
         colour = METHOD_COLOURS[pipeline.method]

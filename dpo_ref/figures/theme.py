@@ -52,7 +52,7 @@ METHOD_LABELS: dict[str, str] = {
     "preferred_ft": "Preferred-FT",
     "unlikelihood": "Unlikelihood",
     "sft": "SFT",
-    "reference": "reference π_ref",
+    "reference": "reference π<sub>ref</sub>",
     "optimal": "optimum π*",
 }
 
@@ -127,6 +127,9 @@ TEMPLATE = _template(PALETTES["default"])
 def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     """Apply the site template (light palette) and the phone-friendly layout to ``fig``."""
     fig.update_layout(template=TEMPLATE)
+    # Legend below the plot, set on the figure itself so every output (site, CLI) has it.
+    legend_y = fig.layout.legend.y if fig.layout.legend.y is not None else -0.18
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=legend_y, yanchor="top"))
     if height is not None:
         fig.update_layout(height=height)
     for slider in fig.layout.sliders or ():

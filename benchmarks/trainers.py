@@ -1,0 +1,211 @@
+"""One measured training run, dpo_ref's or TRL's, in its own process.
+
+``python -m benchmarks.trainers {dpo_ref,dpo_ref_plain,trl} WORKLOAD_DIR OUT.json``
+trains for the workload's steps and writes the loss of every step, the start time of
+every step, the end of the last one, and the peak RSS of the process. The parent
+(:mod:`benchmarks.run`) starts a fresh process per run, so the peak RSS is that run's
+alone, and interleaves the trainers.
+
+Both trainers start from identical weights, use the policy itself to precompute the
+reference log-probs before the first step (TRL: ``precompute_ref_log_probs=True``,
+no ``ref_model``), take the same batches in the same order, and run AdamW at a
+constant learning rate with gradient clipping at 1.0, in float32.
+
+* ``dpo_ref``: :class:`dpo_ref.train.Trainer` with :class:`SharedPromptDPO`, which
+  runs each pair as one row (:func:`dpo_ref.logps.shared_prompt_logps`, packed once
+  for the whole dataset) and logs no per-step metrics;
+* ``dpo_ref_plain``: the same trainer with :class:`dpo_ref.train.PairwiseObjective`
+  (chosen and rejected as two padded rows, metrics every step), to show what the
+  shared prompt buys;
+* ``trl``: ``trl.DPOTrainer`` with gradient checkpointing off (TRL turns it on by
+  default; it only slows a model this small) and a sequential sampler.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.workload import Workload, build_model, load
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+class SharedPromptDPO:
+    """DPO loss from :func:`dpo_ref.logps.shared_prompt_logps` and precomputed reference log-probs.
+
+    Returns no metrics: nothing reads them in a benchmark, and each ``.item()`` costs.
+    """
+
+    def __init__(self, beta: float):
+        from dpo_ref.losses import dpo_loss
+
+        self.loss = functools.partial(dpo_loss, beta=beta)
+
+    def __call__(self, model, batch):
+        from dpo_ref.logps import shared_prompt_logps
+
+        chosen, rejected = shared_prompt_logps(model, batch)
+        losses = self.loss(chosen, rejected, batch["reference_chosen_logps"], batch["reference_rejected_logps"])
+        return losses.mean(), {}
+
+
+def run_dpo_ref(directory: str, *, shared_prompt: bool = True) -> dict:
+    from dpo_ref.batching import OrderedBatches
+    from dpo_ref.logps import pack_shared_prompt
+    from dpo_ref.losses import dpo_loss
+    from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer, precompute_reference_logps
+
+    workload = Workload(**json.loads((Path(directory) / "meta.json").read_text())["workload"])
+    meta, tokens = load(directory)
+    model = build_model(workload, meta)
+    data = precompute_reference_logps(model, tokens, batch_size=64, device="cpu")
+    if shared_prompt:
+        data = pack_shared_prompt(data)  # once for the whole dataset
+        objective = SharedPromptDPO(workload.beta)
+    else:
+        objective = PairwiseObjective(functools.partial(dpo_loss, beta=workload.beta), beta=workload.beta)
+    batches = OrderedBatches(data, meta["order"], workload.batch_size)
+
+    starts: list[float] = []
+    losses: list[torch.Tensor] = []
+
+    def timed_batches(step):
+        starts.append(time.perf_counter())
+        return batches(step)
+
+    def recorded(model, batch):
+        loss, metrics = objective(model, batch)
+        losses.append(loss.detach())
+        return loss, metrics
+
+    config = TrainConfig(
+        steps=workload.steps,
+        batch_size=workload.batch_size,
+        learning_rate=workload.learning_rate,
+        max_grad_norm=workload.max_grad_norm,
+        seed=workload.seed,
+        device="cpu",
+        log_every=workload.steps,  # one record, at the end
+    )
+    Trainer(model, recorded, timed_batches, config).fit()
+    end = time.perf_counter()
+    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": end}
+
+
+def run_trl(directory: str) -> dict:
+    import datasets
+    from transformers import AutoTokenizer, TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    directory = Path(directory)
+    workload = Workload(**json.loads((directory / "meta.json").read_text())["workload"])
+    meta, tokens = load(directory)
+    pairs = [json.loads(line) for line in (directory / "pairs.jsonl").read_text().splitlines()]
+    tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
+    model = build_model(workload, meta)
+
+    losses: list[torch.Tensor] = []
+    starts: list[float] = []
+    ends: list[float] = []
+
+    class RecordingDPOTrainer(DPOTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if model.training:
+                losses.append((loss[0] if return_outputs else loss).detach())
+            return loss
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            starts.append(time.perf_counter())
+
+        def on_step_end(self, args, state, control, **kwargs):
+            ends.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out:
+        args = DPOConfig(
+            output_dir=out,
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+            per_device_train_batch_size=workload.batch_size,
+            max_steps=workload.steps,
+            learning_rate=workload.learning_rate,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            weight_decay=0.0,
+            max_grad_norm=workload.max_grad_norm,
+            beta=workload.beta,
+            loss_type=["sigmoid"],
+            precompute_ref_log_probs=True,
+            gradient_checkpointing=False,
+            train_sampling_strategy="sequential",  # the prepared order, as dpo_ref takes it
+            logging_steps=workload.steps,
+            save_strategy="no",
+            disable_tqdm=True,
+            max_length=None,
+            seed=workload.seed,
+            dataloader_num_workers=0,
+        )
+        trainer = RecordingDPOTrainer(
+            model=model,
+            ref_model=None,
+            args=args,
+            train_dataset=datasets.Dataset.from_list(pairs),
+            processing_class=tokenizer,
+            callbacks=[Clock()],
+        )
+        tokens_match = _same_tokens(trainer.train_dataset, tokens, meta["order"])
+        trainer.train()
+    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": ends[-1], "tokens_match": tokens_match}
+
+
+def _same_tokens(trl_dataset, tokens: dict[str, torch.Tensor], order: list[int]) -> bool:
+    """TRL tokenized the text itself: are its ids, row by row in training order, dpo_ref's?"""
+    for i, row in enumerate(order):
+        example = trl_dataset[i]
+        for side in ("chosen", "rejected"):
+            n = int(tokens[f"{side}_attention_mask"][row].sum())
+            ours = tokens[f"{side}_input_ids"][row, :n].tolist()
+            if ours != example["prompt_ids"] + example[f"{side}_ids"]:
+                return False
+    return True
+
+
+def main(argv: list[str]) -> int:
+    trainer, directory, out = argv
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started = time.perf_counter()
+    if trainer == "dpo_ref":
+        result = run_dpo_ref(directory)
+    elif trainer == "dpo_ref_plain":
+        result = run_dpo_ref(directory, shared_prompt=False)
+    elif trainer == "trl":
+        result = run_trl(directory)
+    else:
+        raise SystemExit(f"unknown trainer {trainer!r}")
+    result.update(
+        trainer=trainer,
+        process_wall_s=time.perf_counter() - started,
+        peak_rss_bytes=peak_rss_bytes(),
+        torch_threads=torch.get_num_threads(),
+    )
+    Path(out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,224 @@
+"""DPO, IPO, KTO, ORPO and SimPO on the same preference pairs, in one table.
+
+    python examples/compare_variants.py            # about 2 minutes on a 2-core laptop CPU
+    python examples/compare_variants.py --smoke    # the same code on tiny sizes, about 20 s
+
+Every method starts from the same SFT model, sees the same pairs from the sentiment
+world, and gets the same optimiser, learning rate and number of updates. Each is
+then scored on held-out review prefixes: VADER reward and KL to the reference, both
+estimated from samples. One hyperparameter setting per method (the papers' defaults
+where they transfer): a single run, not a tuned comparison. The site's results pages
+sweep each method's hyperparameter.
+"""
+
+# %% [markdown]
+# # The DPO family on the same data
+#
+# | method | objective on a pair (or an unpaired example) | reference model |
+# |---|---|---|
+# | DPO | $-\log\sigma(\beta h)$, $h$ the log-ratio margin (summed log-probs) | yes |
+# | IPO | $(h - \frac{1}{2\tau})^2$ on per-token mean log-ratios (as TRL) | yes |
+# | KTO | $1 - \sigma(\beta(\rho - z_0))$ for desirable, $1 - \sigma(\beta(z_0 - \rho))$ for undesirable | yes |
+# | ORPO | SFT loss $-\lambda\log\sigma(\log\frac{\text{odds}(y_w)}{\text{odds}(y_l)})$ | no |
+# | SimPO | $-\log\sigma(\frac{\beta}{|y_w|}\log\pi(y_w) - \frac{\beta}{|y_l|}\log\pi(y_l) - \gamma)$ | no |
+#
+# The formulas, papers and pitfalls of each are on the site's "bigger picture" page;
+# every loss here is the tested function from `dpo_ref.losses`.
+
+# %%
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import functools
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+import datasets
+import torch
+import transformers
+from tqdm import tqdm
+
+import dpo_ref
+from dpo_ref.data import collate_pairs, tokenize_pairs, tokenize_unpaired, unpair_preference_dataset
+from dpo_ref.losses import dpo_loss, ipo_loss, orpo_loss, simpo_loss
+from dpo_ref.models import tiny_gpt2
+from dpo_ref.train import (
+    KTOObjective,
+    PairwiseObjective,
+    ReferenceFreeObjective,
+    TrainConfig,
+    precompute_reference_logps,
+    train_preference,
+    train_sft,
+)
+from dpo_ref.worlds import sentiment
+
+
+@dataclass
+class Config:
+    n_reviews: int = 4000  # SFT corpus of generated reviews
+    n_layer: int = 2  # tiny GPT-2, about 120k parameters
+    n_embd: int = 64
+    sft_steps: int = 150  # SFT updates on the corpus
+    n_train_prompts: int = 96  # prefixes with 4 samples each: the preference data
+    n_eval_prompts: int = 64  # held-out prefixes for reward and KL
+    max_new_tokens: int = 40  # completions are cut after this many tokens
+    steps: int = 30  # updates per method (the same budget for all)
+    batch_size: int = 32  # pairs per update (KTO: twice as many unpaired rows)
+    learning_rate: float = 5e-4  # AdamW, the same for all
+    dpo_beta: float = 0.1  # DPO paper default
+    ipo_tau: float = 1.0  # IPO on per-token mean log-ratios: target margin 1/(2 tau) = 0.5 nats per token
+    kto_beta: float = 0.1  # KTO paper: 0.1 is close to best
+    orpo_lambda: float = 0.1  # ORPO paper: about 0.1
+    simpo_beta: float = 2.0  # SimPO paper: 2 to 2.5 ...
+    simpo_gamma: float = 1.0  # ... with gamma / beta around 0.5
+    device: str = "auto"  # "auto" (CUDA if available), "cpu" or "cuda"
+    seed: int = 0  # seeds the corpus, the models, sampling and batch order
+    smoke: bool = False  # tiny sizes for tests and the site build (also DPO_REF_SMOKE=1)
+
+
+SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train_prompts": 12, "n_eval_prompts": 8,
+         "max_new_tokens": 16, "steps": 4, "batch_size": 8}
+
+
+def parse_config() -> Config:
+    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            parser.add_argument(flag, type=type(field.default), default=field.default)
+    in_notebook = "ipykernel" in sys.modules
+    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
+    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
+        config = dataclasses.replace(config, smoke=True, **SMOKE)
+    return config
+
+
+config = parse_config()
+print(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
+      f"| dpo_ref {dpo_ref.__version__}")
+print(config)
+random.seed(config.seed)
+torch.manual_seed(config.seed)
+datasets.disable_progress_bars()  # keep the output to what this script prints
+device = "cuda" if config.device == "auto" and torch.cuda.is_available() else ("cpu" if config.device == "auto" else config.device)
+
+# %% [markdown]
+# ## The SFT model and the pairs
+#
+# As in `train_dpo.py`: a tiny GPT-2 trained on generated reviews is the reference;
+# its own completions of review prefixes, ranked by VADER, are the pairs.
+
+# %%
+tokenizer = sentiment.build_tokenizer()
+judge = sentiment.VaderJudge()
+eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
+rows = [{"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
+        for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]]
+reference = tiny_gpt2(len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, seed=config.seed,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, pad_token_id=pad)
+bar = tqdm(total=config.sft_steps, desc="SFT", disable=None)
+reference = train_sft(reference, collate_pairs(rows, pad),
+                      TrainConfig(steps=config.sft_steps, batch_size=64, learning_rate=3e-3,
+                                  warmup_steps=config.sft_steps // 10, seed=config.seed, device=device),
+                      on_step=lambda step, record: bar.update(1)).model.eval().requires_grad_(False)
+bar.close()
+
+held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
+prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
+train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
+samples = sentiment.sample_completions(reference, train_prompts, num_samples=4, temperature=1.0,
+                                       max_new_tokens=config.max_new_tokens, eos_token_id=eos, seed=config.seed + 3)
+completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
+rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
+pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=4)
+dataset = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
+print(f"{len(dataset)} pairs from {len(train_prompts)} prompts ({dropped} dropped)")
+
+# %% [markdown]
+# ## The data each method reads
+#
+# DPO reads summed log-probs, IPO per-token means (its target margin is per token, as
+# in TRL); the reference's values are computed once. KTO reads unpaired rows: each
+# chosen completion is desirable, each rejected one undesirable, and its reference
+# point $z_0$ is estimated from mismatched prompt/completion rows (this row's prompt,
+# the next row's completion), as TRL does.
+
+# %%
+tokenized, _ = tokenize_pairs(dataset, tokenizer, max_length=64)
+pair_data = collate_pairs(list(tokenized), pad)
+sum_data = precompute_reference_logps(reference, pair_data, reduction="sum", device=device)
+mean_data = precompute_reference_logps(reference, pair_data, reduction="mean", device=device)
+
+unpaired = unpair_preference_dataset(dataset)  # prompt, completion, label; chosen and rejected alternate
+shifted = unpaired["completion"][1:] + unpaired["completion"][:1]
+mismatched = unpaired.remove_columns("completion").add_column("completion", shifted)
+kto_rows, _ = tokenize_unpaired(unpaired, tokenizer, max_length=64)
+kl_rows, _ = tokenize_unpaired(mismatched, tokenizer, max_length=64)
+kto_data = collate_pairs(list(kto_rows), pad)  # input_ids, attention_mask, labels, label
+kto_data["desirable"] = kto_data.pop("label").bool()
+kto_data.update({f"kl_{k}": v for k, v in collate_pairs(list(kl_rows), pad).items() if k != "label"})
+
+# %% [markdown]
+# ## Five runs with the same budget
+
+# %%
+methods = {
+    # name: (objective, training data, setting shown in the table, rows per batch)
+    "DPO": (PairwiseObjective(functools.partial(dpo_loss, beta=config.dpo_beta), beta=config.dpo_beta),
+            sum_data, f"beta={config.dpo_beta:g}", config.batch_size),
+    "IPO": (PairwiseObjective(functools.partial(ipo_loss, beta=config.ipo_tau), beta=config.ipo_tau, reduction="mean"),
+            mean_data, f"tau={config.ipo_tau:g}", config.batch_size),
+    "KTO": (KTOObjective(beta=config.kto_beta, reference=reference), kto_data, f"beta={config.kto_beta:g}",
+            2 * config.batch_size),
+    "ORPO": (ReferenceFreeObjective(lambda c, r: orpo_loss(c, r, -c, lam=config.orpo_lambda), beta=config.orpo_lambda),
+             pair_data, f"lambda={config.orpo_lambda:g}", config.batch_size),
+    "SimPO": (ReferenceFreeObjective(functools.partial(simpo_loss, beta=config.simpo_beta, gamma=config.simpo_gamma),
+                                     beta=config.simpo_beta),
+              pair_data, f"beta={config.simpo_beta:g}, gamma={config.simpo_gamma:g}", config.batch_size),
+}
+
+
+def evaluate(model):
+    return sentiment.evaluate_policy(model, reference, eval_prompts, tokenizer, judge, num_samples=2,
+                                     max_new_tokens=config.max_new_tokens, seed=config.seed + 4)
+
+
+table = [{"method": "reference (SFT)", "setting": "", "loss": float("nan"), "wall_s": 0.0, **evaluate(reference)}]
+for name, (objective, data, setting, batch_size) in methods.items():
+    bar = tqdm(total=config.steps, desc=name, disable=None)
+    start = time.perf_counter()
+    result = train_preference(copy.deepcopy(reference).requires_grad_(True), objective, data,
+                              TrainConfig(steps=config.steps, batch_size=min(batch_size, len(data["labels" if "labels" in data else "chosen_labels"])),
+                                          learning_rate=config.learning_rate, seed=config.seed, device=device),
+                              on_step=lambda step, record: bar.update(1))
+    wall = time.perf_counter() - start
+    bar.close()
+    table.append({"method": name, "setting": setting, "loss": result.history[-1]["loss"], "wall_s": wall,
+                  **evaluate(result.model.eval())})
+
+# %% [markdown]
+# ## The table
+#
+# Reward is VADER's mean score of the completed reviews (higher is more positive), KL
+# is $\mathrm{KL}(\pi\,\|\,\pi_{\text{ref}})$ in nats per completion; both are sample
+# means with standard errors over the same held-out prefixes.
+
+# %%
+header = f"{'method':<16} {'setting':<20} {'final loss':>10} {'reward':>16} {'KL (nats)':>16} {'length':>7} {'train s':>8}"
+print(header)
+print("-" * len(header))
+for row in table:
+    print(f"{row['method']:<16} {row['setting']:<20} {row['loss']:>10.4f} "
+          f"{row['reward']['mean']:>+8.3f} ± {row['reward']['stderr']:.3f} {row['kl']['mean']:>8.3f} ± {row['kl']['stderr']:.3f}"
+          f" {row['length']['mean']:>7.1f} {row['wall_s']:>8.1f}")
