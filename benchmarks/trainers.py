@@ -1,6 +1,6 @@
 """One measured training run, dpo_ref's or TRL's, in its own process.
 
-``python -m benchmarks.trainers {dpo_ref,dpo_ref_plain,trl} WORKLOAD_DIR OUT.json``
+``python -m benchmarks.trainers {dpo_ref,dpo_ref_plain,trl} WORKLOAD_DIR OUT.json [STEPS]``
 trains for the workload's steps and writes the loss of every step, the start time of
 every step, the end of the last one, and the peak RSS of the process. The parent
 (:mod:`benchmarks.run`) starts a fresh process per run, so the peak RSS is that run's
@@ -60,7 +60,26 @@ class SharedPromptDPO:
         return losses.mean(), {}
 
 
-def run_dpo_ref(directory: str, *, shared_prompt: bool = True) -> dict:
+def shared_prompt_reference_logps(model, packed: dict[str, torch.Tensor], batch_size: int) -> dict[str, torch.Tensor]:
+    """``packed`` plus reference log-probs, computed in trimmed batches of ``batch_size`` pairs.
+
+    What :func:`dpo_ref.train.precompute_reference_logps` does, with one row per pair
+    and each batch cut to its own longest row instead of the dataset's.
+    """
+    from dpo_ref.batching import trim_padding
+    from dpo_ref.logps import shared_prompt_logps
+
+    n = len(packed["packed_input_ids"])
+    chosen, rejected = torch.empty(n), torch.empty(n)
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            rows = slice(start, start + batch_size)
+            chosen[rows], rejected[rows] = shared_prompt_logps(model, trim_padding({k: v[rows] for k, v in packed.items()}))
+    return {**packed, "reference_chosen_logps": chosen, "reference_rejected_logps": rejected}
+
+
+def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool = True) -> dict:
     from dpo_ref.batching import OrderedBatches
     from dpo_ref.logps import pack_shared_prompt
     from dpo_ref.losses import dpo_loss
@@ -69,11 +88,12 @@ def run_dpo_ref(directory: str, *, shared_prompt: bool = True) -> dict:
     workload = Workload(**json.loads((Path(directory) / "meta.json").read_text())["workload"])
     meta, tokens = load(directory)
     model = build_model(workload, meta)
-    data = precompute_reference_logps(model, tokens, batch_size=64, device="cpu")
     if shared_prompt:
-        data = pack_shared_prompt(data)  # once for the whole dataset
+        data = pack_shared_prompt(tokens)  # once for the whole dataset
+        data = shared_prompt_reference_logps(model, data, workload.batch_size)
         objective = SharedPromptDPO(workload.beta)
     else:
+        data = precompute_reference_logps(model, tokens, batch_size=workload.batch_size, device="cpu")
         objective = PairwiseObjective(functools.partial(dpo_loss, beta=workload.beta), beta=workload.beta)
     batches = OrderedBatches(data, meta["order"], workload.batch_size)
 
@@ -89,21 +109,22 @@ def run_dpo_ref(directory: str, *, shared_prompt: bool = True) -> dict:
         losses.append(loss.detach())
         return loss, metrics
 
+    steps = steps or workload.steps
     config = TrainConfig(
-        steps=workload.steps,
+        steps=steps,
         batch_size=workload.batch_size,
         learning_rate=workload.learning_rate,
         max_grad_norm=workload.max_grad_norm,
         seed=workload.seed,
         device="cpu",
-        log_every=workload.steps,  # one record, at the end
+        log_every=steps,  # one record, at the end
     )
     Trainer(model, recorded, timed_batches, config).fit()
     end = time.perf_counter()
     return {"losses": [float(x) for x in losses], "step_starts": starts, "end": end}
 
 
-def run_trl(directory: str) -> dict:
+def run_trl(directory: str, *, steps: int | None = None) -> dict:
     import datasets
     from transformers import AutoTokenizer, TrainerCallback
     from trl import DPOConfig, DPOTrainer
@@ -114,6 +135,7 @@ def run_trl(directory: str) -> dict:
     pairs = [json.loads(line) for line in (directory / "pairs.jsonl").read_text().splitlines()]
     tokenizer = AutoTokenizer.from_pretrained(directory / "tokenizer")
     model = build_model(workload, meta)
+    steps = steps or workload.steps
 
     losses: list[torch.Tensor] = []
     starts: list[float] = []
@@ -140,7 +162,7 @@ def run_trl(directory: str) -> dict:
             use_cpu=True,
             bf16=False,
             per_device_train_batch_size=workload.batch_size,
-            max_steps=workload.steps,
+            max_steps=steps,
             learning_rate=workload.learning_rate,
             lr_scheduler_type="constant",
             warmup_steps=0,
@@ -151,7 +173,7 @@ def run_trl(directory: str) -> dict:
             precompute_ref_log_probs=True,
             gradient_checkpointing=False,
             train_sampling_strategy="sequential",  # the prepared order, as dpo_ref takes it
-            logging_steps=workload.steps,
+            logging_steps=steps,
             save_strategy="no",
             disable_tqdm=True,
             max_length=None,
@@ -184,17 +206,18 @@ def _same_tokens(trl_dataset, tokens: dict[str, torch.Tensor], order: list[int])
 
 
 def main(argv: list[str]) -> int:
-    trainer, directory, out = argv
+    trainer, directory, out, *rest = argv
+    steps = int(rest[0]) if rest else None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     started = time.perf_counter()
     if trainer == "dpo_ref":
-        result = run_dpo_ref(directory)
+        result = run_dpo_ref(directory, steps=steps)
     elif trainer == "dpo_ref_plain":
-        result = run_dpo_ref(directory, shared_prompt=False)
+        result = run_dpo_ref(directory, steps=steps, shared_prompt=False)
     elif trainer == "trl":
-        result = run_trl(directory)
+        result = run_trl(directory, steps=steps)
     else:
         raise SystemExit(f"unknown trainer {trainer!r}")
     result.update(

@@ -7,7 +7,8 @@ ids in the same order and neither pays for building them:
 * ``pairs.jsonl``: prompt/chosen/rejected text, already in the training order (what
   TRL tokenizes itself; its tokens are checked against ours);
 * ``tokenizer/``: a byte-level BPE of 512 tokens trained on the pairs;
-* ``tokens.safetensors``: dpo_ref's tokenized pairs, in the same order, right-padded;
+* ``tokens.safetensors``: dpo_ref's tokenized pairs in dataset order, right-padded
+  (``meta["order"]`` gives the training order);
 * ``meta.json``: the settings below and the data's length statistics.
 
 The order is :func:`dpo_ref.batching.length_grouped_order` over the pairs' token
@@ -132,13 +133,11 @@ def prepare(directory: str | Path, workload: Workload = Workload()) -> dict:
     pair_tokens = [len(r["chosen_input_ids"]) + len(r["rejected_input_ids"]) for r in rows]
     order = length_grouped_order(pair_tokens, workload.batch_size, seed=workload.seed)
 
-    ordered_pairs = [pairs[i] for i in order]
-    ordered_rows = [rows[i] for i in order]
-    with open(directory / "pairs.jsonl", "w") as fh:
-        for p in ordered_pairs:
+    with open(directory / "pairs.jsonl", "w") as fh:  # TRL reads the text in training order
+        for p in (pairs[i] for i in order):
             fh.write(json.dumps(p) + "\n")
     tokenizer.save_pretrained(directory / "tokenizer")
-    tensors = collate_pairs(ordered_rows, tokenizer.pad_token_id)
+    tensors = collate_pairs(rows, tokenizer.pad_token_id)  # dataset order; `order` is applied when batching
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / "tokens.safetensors"))
 
     n = len(rows)

@@ -66,7 +66,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
@@ -100,6 +100,7 @@ __all__ = [
     "kto_rows_from_pairs",
     "token_logps",
     "resolve_device",
+    "seeded_generator",
 ]
 
 Batch = dict[str, torch.Tensor]
@@ -175,8 +176,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _generator(*seeds: int) -> torch.Generator:
-    """A CPU generator seeded from several integers (the same integers give the same stream)."""
+def seeded_generator(*seeds: int) -> torch.Generator:
+    """A CPU generator seeded from several integers (the same integers give the same stream).
+
+    Sampling always draws on the CPU from such a generator, so a run gives the same
+    samples on CPU and GPU and never depends on the global RNG.
+    """
     g = torch.Generator()
     g.manual_seed(hash_seeds(*seeds))
     return g
@@ -242,7 +247,7 @@ class TensorBatches:
         epoch, i = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             n = len(next(iter(self.data.values())))
-            self._epoch, self._order = epoch, torch.randperm(n, generator=_generator(self.seed, epoch))
+            self._epoch, self._order = epoch, torch.randperm(n, generator=seeded_generator(self.seed, epoch))
         rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
         return {k: v[rows] for k, v in self.data.items()}
 
@@ -466,7 +471,10 @@ class RewardModel(torch.nn.Module):
     def from_causal_lm(cls, lm: torch.nn.Module) -> RewardModel:
         import copy
 
-        return cls(copy.deepcopy(lm.base_model), lm.config.hidden_size)
+        backbone = copy.deepcopy(lm.base_model)
+        for p in backbone.parameters():  # the LM may be a frozen reference; its copy trains
+            p.requires_grad_(True)
+        return cls(backbone, lm.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
@@ -757,7 +765,7 @@ class PPORollouts:
             self.rollout_index = index
         n_minibatches = self.config.rollout_batch_size // self.config.minibatch_size
         epoch, k = divmod(j, n_minibatches)
-        order = torch.randperm(self.config.rollout_batch_size, generator=_generator(self.seed, index, epoch, 1))
+        order = torch.randperm(self.config.rollout_batch_size, generator=seeded_generator(self.seed, index, epoch, 1))
         rows = order[k * self.config.minibatch_size : (k + 1) * self.config.minibatch_size]
         return {key: value[rows] for key, value in self.buffer.items()}
 
@@ -773,7 +781,7 @@ class PPORollouts:
     def _rollout(self, index: int) -> Batch:
         cfg = self.config
         device = next(self.policy.parameters()).device
-        g = _generator(self.seed, index, 0)
+        g = seeded_generator(self.seed, index, 0)
         rows = torch.randint(len(self.prompts), (cfg.rollout_batch_size,), generator=g)
         ids = self.prompts[rows].to(device)
         attention = self.prompt_attention_mask[rows].to(device)

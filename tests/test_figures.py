@@ -87,7 +87,7 @@ def _shares_x_with_lower_panel(layout, name: str) -> bool:
 def test_embed_uses_stable_ids_and_valid_json(figures):
     html = embed("dpo-loss-margin", figures["dpo-loss-margin"])
     assert 'id="plot-dpo-loss-margin"' in html
-    spec_text = html.split('class="dpo-figure__spec">', 1)[1].rsplit("</script>", 1)[0]
+    spec_text = html.split('["dpo-loss-margin"]=', 1)[1].rsplit(";</script>", 1)[0]
     spec = json.loads(spec_text)
     assert spec["config"]["responsive"] is True
     assert set(spec["palettes"]) == {"default", "slate"}

@@ -267,7 +267,9 @@ def test_reward_model_starts_at_ln2_and_learns_the_preference():
     # the preference: chosen completions end with token 1, rejected with token 2
     pairs["chosen_input_ids"][:, -1] = pairs["chosen_labels"][:, -1] = 1
     pairs["rejected_input_ids"][:, -1] = pairs["rejected_labels"][:, -1] = 2
-    model = RewardModel.from_causal_lm(_model())
+    lm = _model().requires_grad_(False)  # a frozen reference: the reward model's copy must still train
+    model = RewardModel.from_causal_lm(lm)
+    assert all(p.requires_grad for p in model.parameters())
     from dpo_ref.train import RewardObjective
 
     loss, _ = RewardObjective()(model, pairs)

@@ -28,7 +28,7 @@ class ExactExperimentConfig:
     eval_every: int = 100  # exact evaluation of the policy every this many steps (a trajectory)
     # the optimal frontier: pi*_beta on a log grid of beta, from KL near 0 to past every method
     frontier_log10_beta: tuple[float, float] = (-2.0, 2.0)  # log10 of the smallest and largest beta
-    frontier_points: int = 81
+    frontier_points: int = 81  # betas on that grid
     # DPO's beta grid; the paper's IMDb sweep (secondary sources) is {0.05, 0.1, 1, 5}
     dpo_betas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
     # the beta shared by the variants that have one (IPO's tau, cDPO, hinge), the recovery
@@ -50,7 +50,7 @@ class ExactExperimentConfig:
     recovery_n_pairs: tuple[int, ...] = (500, 2000, 8000, 32000)
     # deterministic preferences (IPO's argument): DPO and IPO at `beta`, trained longer
     deterministic_steps: int = 1500
-    deterministic_eval_every: int = 100
+    deterministic_eval_every: int = 100  # evaluation interval of those runs
 
 
 @dataclass

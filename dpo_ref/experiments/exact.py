@@ -187,8 +187,8 @@ def run_exact(cfg: ExactExperimentConfig, *, device: str = "auto", progress: Pro
         p.requires_grad_(False)
     progress("reward model")
     rows = world.all_rows()
-    with torch.no_grad():
-        scores = reward_model(rows["input_ids"].to(reward_model.head.weight.device), rows["attention_mask"].to(reward_model.head.weight.device))
+    with torch.no_grad():  # the learned reward of every response, for exact expected scores
+        scores = reward_model(rows["input_ids"].to(world.device), rows["attention_mask"].to(world.device))
     scores = scores.double().cpu().view(world.n_prompts, world.n_responses)
     reward_model_info = {
         **_reward_model_summary(world, scores),

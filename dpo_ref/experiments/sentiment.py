@@ -42,9 +42,11 @@ is ``{"mean", "stderr", "n"}``.
     ``example`` (one sampled review), ``final_metrics`` (last logged training metrics,
     TRL's names where they exist).
     ``frontier``: per method, ``[[kl, reward], ...]`` sorted by KL.
-    ``matched_kl``: ``{"PPO": [...], "PPO-GT": [...]}``, one row per DPO point:
-    ``{"dpo_beta", "kl", "dpo_reward", "other_reward", "difference"}``, the other
-    method's reward linearly interpolated at DPO's KL (null outside its KL range).
+    ``matched_kl``: ``{"PPO": [...], "PPO-GT": [...]}``, one row per measured point of
+    DPO or of the other method, sorted by KL: ``{"at" ("DPO <beta>" or "other
+    <kl_coef>"), "kl", "dpo_reward", "other_reward", "difference"}``, where the method
+    not measured there is linearly interpolated between its points, pi_ref counting as
+    the KL-0 point of both (null outside its KL range).
     ``notes``: sentences computed from the numbers, then any written analysis.
 ``sentiment_win_rates.json``
     ``temperatures``, ``baseline``, ``judge``, ``n_prompts``; ``methods``: per method,
@@ -578,7 +580,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
         frontier.setdefault(row["method"], []).append([row["kl"]["mean"], row["reward"]["mean"], row["value"]])
     for points in frontier.values():
         points.sort()
-    matched = {other: _matched_kl(frontier["DPO"], frontier[other]) for other in ("PPO", "PPO-GT")}
+    reference_point = [reference_eval["kl"]["mean"], reference_eval["reward"]["mean"], None]
+    matched = {other: _matched_kl(frontier["DPO"], frontier[other], reference_point) for other in ("PPO", "PPO-GT")}
 
     with timer("win_rates"):
         baseline = {
@@ -679,15 +682,26 @@ def _interpolate(points: list[list[float]], x: float) -> float | None:
     return None
 
 
-def _matched_kl(dpo: list, other: list) -> list[dict]:
+def _matched_kl(dpo: list, other: list, reference_point: list) -> list[dict]:
+    """DPO against another method at equal KL, at every measured point of either method.
+
+    At a point of one method, the other's reward is linearly interpolated along its own
+    points sorted by KL. pi_ref (KL 0, the reference reward) counts as a point of both:
+    every method starts there, and it is the limit of a very large beta or KL penalty.
+    Outside the other's KL range the row has ``other`` null (no extrapolation).
+    """
+    dpo_line = sorted([reference_point, *dpo])
+    other_line = sorted([reference_point, *other])
     rows = []
     for kl, reward, value in dpo:
-        other_reward = _interpolate(other, kl)
-        rows.append({
-            "dpo_beta": value, "kl": kl, "dpo_reward": reward, "other_reward": other_reward,
-            "difference": None if other_reward is None else reward - other_reward,
-        })  # fmt: skip
-    return rows
+        other_reward = _interpolate(other_line, kl)
+        rows.append({"at": f"DPO {value:g}", "kl": kl, "dpo_reward": reward, "other_reward": other_reward})
+    for kl, reward, value in other:
+        rows.append({"at": f"other {value:g}", "kl": kl, "dpo_reward": _interpolate(dpo_line, kl), "other_reward": reward})
+    for row in rows:
+        both = row["dpo_reward"] is not None and row["other_reward"] is not None
+        row["difference"] = row["dpo_reward"] - row["other_reward"] if both else None
+    return sorted(rows, key=lambda r: r["kl"])
 
 
 def _cost(cfg, reference, reward_model, timer: _Timer, n_pairs: int, ppo_samples: int) -> dict:
@@ -767,7 +781,8 @@ def _notes(results: dict, wins: dict, cost: dict) -> list[str]:
             continue
         ahead = sum(r["difference"] > 0 for r in compared)
         notes.append(
-            f"At matched KL, DPO is ahead of {other} at {ahead} of {len(compared)} comparable points "
+            f"At matched KL (pi_ref as the KL-0 point of both), DPO is ahead of {other} at {ahead} of "
+            f"{len(compared)} comparable points "
             f"(mean difference {sum(r['difference'] for r in compared) / len(compared):+.3f})."
         )
     for method, entry in wins.items():

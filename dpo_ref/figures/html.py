@@ -1,9 +1,11 @@
 """Turn a figure into HTML: embedded in a site page, or as a standalone file.
 
-On the site a figure is an empty ``div`` with a stable id and its Plotly JSON beside it
-in a ``<script type="application/json">``; the site's JavaScript draws it (after
-instant navigation too) with the layout of the current Material palette, so nothing
-here depends on when plotly.js arrives. Same figure, same bytes: no random ids.
+On the site a figure is an empty ``div`` with a stable id, followed by a one-line
+script that registers its Plotly JSON in ``window.dpoFigures``; the site's JavaScript
+draws it (after instant navigation too) with the layout of the current Material
+palette, so nothing here depends on when plotly.js arrives. A plain script, not
+``type="application/json"``: Material's instant navigation re-runs the scripts of a new
+page as JavaScript, dropping their type. Same figure, same bytes: no random ids.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def embed(figure_id: str, obj) -> str:
     height = obj.layout.height or 450
     return (
         f'<div class="dpo-figure" id="figure-{escape(figure_id)}">'
-        f'<div class="dpo-figure__plot" id="plot-{escape(figure_id)}" style="min-height:{int(height)}px"></div>'
-        f'<script type="application/json" class="dpo-figure__spec">{_safe_json(figure_spec(obj))}</script>'
+        f'<div class="dpo-figure__plot" id="plot-{escape(figure_id)}" data-figure="{escape(figure_id)}" '
+        f'style="min-height:{int(height)}px"></div>'
+        f"<script>(window.dpoFigures=window.dpoFigures||{{}})[{_safe_json(figure_id)}]="
+        f"{_safe_json(figure_spec(obj))};</script>"
         "</div>"
     )
 

@@ -29,7 +29,7 @@ import torch
 
 from dpo_ref.logps import IGNORE_INDEX, sequence_logps
 from dpo_ref.models import tiny_gpt2
-from dpo_ref.train import TrainConfig, _generator, resolve_device, train_sft
+from dpo_ref.train import TrainConfig, seeded_generator, resolve_device, train_sft
 
 __all__ = ["ExactWorldConfig", "ExactWorld", "build_exact_world"]
 
@@ -46,7 +46,7 @@ class ExactWorldConfig:
     reference_logit_std: float = 1.5  # std of q's Markov logits: larger makes pi_ref peakier
     n_layer: int = 2  # the reference GPT-2's depth
     n_embd: int = 32  # and width: about 30k parameters, enough to fit q closely
-    n_head: int = 4
+    n_head: int = 4  # attention heads (n_embd must be divisible by it)
     pretrain_samples: int = 20000  # SFT rows sampled from q
     pretrain_steps: int = 400  # SFT updates of the reference
     pretrain_batch_size: int = 128
@@ -61,7 +61,7 @@ class ExactWorld:
         self.config, self.device = config, device
         self.reference = reference.to(device).eval() if reference is not None else None
         K, L, P = config.vocab_size, config.response_length, config.n_prompts
-        g = _generator(config.seed, 1)
+        g = seeded_generator(config.seed, 1)
         if P > K**config.prompt_length:
             raise ValueError(f"n_prompts={P} exceeds the {K ** config.prompt_length} distinct prompts")
         codes = torch.randperm(K**config.prompt_length, generator=g)[:P]
@@ -194,7 +194,7 @@ class ExactWorld:
         Columns: the paired keys of :mod:`dpo_ref.logps`, plus ``prompt_index``,
         ``chosen_index``, ``rejected_index``.
         """
-        g = _generator(self.config.seed, seed, 2)
+        g = seeded_generator(self.config.seed, seed, 2)
         prompt, first, second = [], [], []
         while sum(len(p) for p in prompt) < n:
             p = torch.randint(self.n_prompts, (n,), generator=g)
@@ -247,7 +247,7 @@ def build_exact_world(config: ExactWorldConfig | None = None, *, device: str = "
     config = config or ExactWorldConfig()
     dev = resolve_device(device)
     world = ExactWorld(config, reference=None, device=dev)  # q and r* need no model
-    g = _generator(config.seed, 3)
+    g = seeded_generator(config.seed, 3)
     prompt_index, response_index = world.sample_responses(config.pretrain_samples, g, logps=world.known_logps)
     data = world.rows(prompt_index, response_index)
     model = tiny_gpt2(

@@ -467,7 +467,10 @@ def sample_completions(
 def _sample_batch(model, input_ids, temperature, max_new_tokens, eos_token_id, generator):
     """Sample continuations of equal-length prompts; returns ``(tokens (b, n), finished (b,))``."""
     # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated).
-    out = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=True, logits_to_keep=1)
+    # Nothing is padded; the all-ones mask only tells transformers so (a sampled <pad> is a
+    # token like any other here, and KL estimates need the model's own distribution).
+    attention_mask = torch.ones_like(input_ids)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, logits_to_keep=1)
     cache, logits = out.cache, out.logits[:, -1, :]  # (b, V)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps = []
@@ -482,7 +485,8 @@ def _sample_batch(model, input_ids, temperature, max_new_tokens, eos_token_id, g
         finished |= token == eos_token_id
         if bool(finished.all()):
             break
-        out = model(input_ids=token[:, None], cache=cache, use_cache=True)
+        attention_mask = torch.cat([attention_mask, attention_mask[:, :1]], dim=1)  # (b, Lp + t + 1)
+        out = model(input_ids=token[:, None], attention_mask=attention_mask, cache=cache, use_cache=True)
         cache, logits = out.cache, out.logits[:, -1, :]
     return torch.stack(steps, dim=1), finished
 

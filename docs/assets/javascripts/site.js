@@ -42,7 +42,8 @@
     if (!plots.length) return Promise.resolve();
     return loadPlotly().then(function (Plotly) {
       return Promise.all(plots.map(function (div) {
-        const spec = JSON.parse(div.parentElement.querySelector(".dpo-figure__spec").textContent);
+        const spec = (window.dpoFigures || {})[div.dataset.figure];
+        if (!spec) throw new Error("no data for figure " + div.dataset.figure);
         const fig = spec.figure;
         div._dpoSpec = spec;
         div._dpoScheme = "default"; // the figure JSON is written for the light palette

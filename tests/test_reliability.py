@@ -1,0 +1,461 @@
+"""Bad input at the public entry points: one clear message naming the field (the row, the
+file), raised before any work is lost (DESIGN section 8).
+
+This file holds the cases no other test file covers. Covered elsewhere, and not repeated:
+
+* preference data (missing columns, empty/non-string/NaN text, chosen == rejected,
+  conversational mistakes, labels), tokenization (prompt longer than max_length,
+  completion truncated to nothing, no pad token, no EOS, pad == eos, chat templates):
+  tests/test_data.py;
+* loss hyperparameters and tensors (beta <= 0, label_smoothing, NaN, shapes):
+  tests/test_losses.py; log-prob inputs: tests/test_logps.py; model and tokenizer
+  loading: tests/test_models.py;
+* a NaN loss stops training at its step and keeps the last good checkpoint, a stale
+  half-written checkpoint is ignored, a SIGKILLed run resumes: tests/test_train.py;
+* the toy figures' beta and probabilities, unknown figure ids: tests/test_figures.py;
+  a broken figure fence and bad alignment-tabs data fail the build: tests/test_site_build.py;
+* every `dpo-ref` subcommand's user errors: tests/test_cli.py.
+
+Cases marked ``xfail`` are defects of modules owned elsewhere; each reason says what
+should change. They state the behaviour wanted and pass (XPASS) once it is there.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import math
+
+import datasets
+import pytest
+import torch
+from pymdownx.superfences import SuperFencesException
+
+from dpo_ref import data, site_hooks
+from dpo_ref.errors import UserError
+from dpo_ref.losses import dpo_loss
+from dpo_ref.models import tiny_gpt2
+from dpo_ref.results import ResultsFileError, load_results, results_path
+from dpo_ref.train import (
+    NonFiniteLossError,
+    PairwiseObjective,
+    PPOConfig,
+    TensorBatches,
+    TrainConfig,
+    Trainer,
+    train_preference,
+)
+
+V = 10  # vocabulary of the toy model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models on shared cores: one thread is much faster
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(seed: int = 0):
+    return tiny_gpt2(V, n_layer=1, n_embd=16, n_head=2, n_positions=16, seed=seed)
+
+
+def _pairs(n: int = 16, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random pairs, 3 prompt tokens and 4 completion tokens a side, precomputed reference."""
+    g = torch.Generator().manual_seed(seed)
+    prompts = torch.randint(0, V, (n, 3), generator=g)
+    out = {}
+    for side in ("chosen", "rejected"):
+        ids = torch.cat([prompts, torch.randint(0, V, (n, 4), generator=g)], 1)
+        labels = ids.clone()
+        labels[:, :3] = -100
+        out.update({f"{side}_input_ids": ids, f"{side}_attention_mask": torch.ones_like(ids), f"{side}_labels": labels})
+    out["reference_chosen_logps"] = torch.zeros(n)
+    out["reference_rejected_logps"] = torch.zeros(n)
+    return out
+
+
+DPO = PairwiseObjective(functools.partial(dpo_loss, beta=0.1), beta=0.1)
+
+
+def _params(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------- trainer: non-finite values
+
+
+def _fit_with_inf_logits_from_step_3(tmp_path):
+    """Train 8 steps, checkpoint every 2; from the 4th forward pass (step index 3) on, logits are +inf."""
+    model = _model()
+    calls = [0]
+
+    def poison(module, inputs, output):
+        calls[0] += 1
+        if calls[0] > 3:
+            output.logits = torch.full_like(output.logits, math.inf)
+        return output
+
+    model.register_forward_hook(poison)
+    cfg = TrainConfig(steps=8, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    trainer = Trainer(model, DPO, TensorBatches(_pairs(), 4), cfg)
+    with pytest.raises((FloatingPointError, ValueError)) as error:
+        trainer.fit()
+    return trainer, error.value
+
+
+def test_inf_in_model_outputs_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer, _ = _fit_with_inf_logits_from_step_3(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["step-000002"]  # nothing written after the bad step
+    assert trainer.step == 3  # three good updates; the fourth was never applied
+    assert all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
+
+
+@pytest.mark.xfail(
+    reason="defect in dpo_ref/train.py: NaN/inf in the model's outputs reaches the loss as NaN log-probs, and "
+    "the loss's input check raises ValueError('policy_chosen_logps contains NaN') out of Trainer.fit, without "
+    "the step or the last good checkpoint (the checkpoints themselves are kept). Trainer.fit should turn it "
+    "into NonFiniteLossError: wrap `self.objective(...)` in `try/except ValueError as exc:` and call "
+    "`self._diverged(step, str(exc))` when the message says NaN (or when losses raise a dedicated "
+    "ValueError subclass for non-finite inputs)",
+    strict=False,
+)
+def test_inf_in_model_outputs_is_reported_with_the_step_and_the_checkpoint(tmp_path):
+    _, error = _fit_with_inf_logits_from_step_3(tmp_path)
+    assert isinstance(error, NonFiniteLossError)
+    message = str(error)
+    assert message.startswith("training stopped at step 3: ")
+    assert str(tmp_path / "step-000002") in message and "\n" not in message
+
+
+def test_nan_gradient_with_a_finite_loss_stops_before_the_update(tmp_path):
+    def nan_gradient(model, batch):
+        loss, metrics = DPO(model, batch)
+        weight = next(model.parameters())
+        # sqrt(|0 * w|) is 0, a finite loss, whose gradient 0 * inf is NaN
+        return loss + (weight * 0).abs().sqrt().sum(), metrics
+
+    model = _model()
+    before = _params(model)
+    cfg = TrainConfig(steps=4, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
+    with pytest.raises(NonFiniteLossError, match=r"^training stopped at step 0: gradient norm is nan\. "
+                                                 r"The model was not updated; last good checkpoint: none written"):
+        Trainer(model, nan_gradient, TensorBatches(_pairs(), 4), cfg).fit()
+    assert _same(before, _params(model))
+    assert not any(tmp_path.iterdir())
+
+
+def test_batch_without_completion_tokens_fails_at_step_0_naming_the_rows():
+    pairs = _pairs(8)
+    pairs["rejected_labels"][2] = -100  # row 2's rejected completion was masked away entirely
+    model = _model()
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"rows \[.*\] have no completion token"):
+        train_preference(model, DPO, pairs, TrainConfig(steps=2, batch_size=8, device="cpu"))
+    assert _same(before, _params(model))
+
+
+# --------------------------------------------------------------------------- trainer: bad configuration
+
+_XFAIL_CONFIG = pytest.mark.xfail(
+    reason="defect in dpo_ref/train.py: TrainConfig is not validated; add TrainConfig.__post_init__ raising "
+    "ValueError('TrainConfig.<field> must be ..., got <value>') for steps >= 1, batch_size >= 1, log_every >= 1, "
+    "warmup_steps >= 0, checkpoint_every >= 0, keep_checkpoints >= 1, max_grad_norm None or > 0, eval_every >= 0",
+    strict=False,
+)
+
+
+# (TrainConfig change, text the error must contain). Each must fail before the first update.
+BAD_CONFIGS = [
+    pytest.param({"optimizer": "sgd"}, "optimizer must be 'adamw' or 'rmsprop', got 'sgd'", id="optimizer"),
+    pytest.param({"device": "gpu"}, "device must be 'auto', 'cpu' or 'cuda', got 'gpu'", id="device"),
+    pytest.param({"batch_size": 17}, "batch_size 17 is larger than the dataset (16 rows)", id="batch_size>rows"),
+    pytest.param({"learning_rate": -1e-3}, "learning rate", id="learning_rate<0"),
+    pytest.param({"learning_rate": math.nan}, "learning rate", id="learning_rate=nan"),
+    pytest.param({"weight_decay": -0.1}, "weight_decay", id="weight_decay<0"),
+    # what TrainConfig lets through today (see the xfail reason)
+    pytest.param({"batch_size": 0}, "batch_size", id="batch_size=0", marks=_XFAIL_CONFIG),  # ZeroDivisionError
+    pytest.param({"steps": 0}, "steps", id="steps=0", marks=_XFAIL_CONFIG),  # trains nothing, silently
+    pytest.param({"log_every": 0}, "log_every", id="log_every=0", marks=_XFAIL_CONFIG),  # ZeroDivisionError after step 1
+    pytest.param({"warmup_steps": -5}, "warmup_steps", id="warmup<0", marks=_XFAIL_CONFIG),  # negative lr: ascent
+    pytest.param({"max_grad_norm": 0.0}, "max_grad_norm", id="max_grad_norm=0", marks=_XFAIL_CONFIG),  # no learning
+    pytest.param({"keep_checkpoints": 0}, "keep_checkpoints", id="keep=0", marks=_XFAIL_CONFIG),  # keeps all
+]
+
+
+@pytest.mark.parametrize("change, expected", BAD_CONFIGS)
+def test_bad_train_config_fails_before_the_first_update(tmp_path, change, expected):
+    model = _model()
+    before = _params(model)
+    cfg = TrainConfig(**{"steps": 2, "batch_size": 4, "device": "cpu", "checkpoint_dir": str(tmp_path), **change})
+    with pytest.raises(ValueError) as error:
+        train_preference(model, DPO, _pairs(), cfg)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    assert _same(before, _params(model)) and not any(tmp_path.iterdir())
+
+
+def test_tensor_columns_of_different_lengths():
+    pairs = _pairs(8)
+    pairs["reference_rejected_logps"] = torch.zeros(7)
+    with pytest.raises(ValueError, match=r"all columns must have the same number of rows, got \{.*'reference_rejected_logps': 7"):
+        TensorBatches(pairs, 4)
+
+
+def test_ppo_minibatch_must_divide_the_rollout():
+    with pytest.raises(ValueError, match=r"minibatch_size \(24\) must divide rollout_batch_size \(64\)"):
+        PPOConfig(rollout_batch_size=64, minibatch_size=24).updates_per_rollout()
+
+
+# --------------------------------------------------------------------------- trainer: unusable checkpoints
+
+
+@pytest.fixture
+def checkpointed(tmp_path):
+    """A checkpoint folder holding one complete checkpoint (step 1) of `_model()`."""
+    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    assert [p.name for p in tmp_path.iterdir()] == ["step-000001"]
+    return tmp_path
+
+
+_XFAIL_RESUME = pytest.mark.xfail(
+    reason="defect in dpo_ref/train.py: Trainer.load_checkpoint lets safetensors/torch errors escape without the "
+    "checkpoint's path (SafetensorError: 'invalid header length'; RuntimeError: many lines of size mismatches). "
+    "Wrap each load in load_checkpoint and raise ValueError(f'checkpoint {path}: {file} cannot be loaded "
+    "({first line of the error}); delete this checkpoint folder to resume from the one before, or use another "
+    "checkpoint_dir')",
+    strict=False,
+)
+
+
+@_XFAIL_RESUME
+def test_resuming_from_a_corrupt_checkpoint_names_the_file(checkpointed):
+    model_file = checkpointed / "step-000001" / "model.safetensors"
+    model_file.write_bytes(model_file.read_bytes()[:64])  # bit rot, or a copy cut short
+    with pytest.raises(ValueError, match=r"step-000001.*model\.safetensors") as error:
+        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
+                                                              checkpoint_dir=str(checkpointed)))
+    assert "\n" not in str(error.value)
+
+
+@_XFAIL_RESUME
+def test_resuming_into_a_different_model_names_the_checkpoint(checkpointed):
+    other = tiny_gpt2(V, n_layer=1, n_embd=8, n_head=2, n_positions=16)
+    with pytest.raises(ValueError, match=r"step-000001") as error:
+        train_preference(other, DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
+                                                           checkpoint_dir=str(checkpointed)))
+    assert "\n" not in str(error.value)
+
+
+def test_resuming_without_the_optimizer_file_names_it(checkpointed):
+    (checkpointed / "step-000001" / "optimizer.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"step-000001/optimizer\.pt"):
+        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
+                                                              checkpoint_dir=str(checkpointed)))
+
+
+# --------------------------------------------------------------------------- data folders
+
+
+@pytest.mark.xfail(
+    reason="defect in dpo_ref/data.py: a folder that is not a save_to_disk folder goes to datasets.load_dataset, "
+    "whose message does not name the folder (a folder with a README.md gives 'No task.toml or instruction.md "
+    "files found'; a model output folder gives 'Couldn't cast'). In load_preference_dataset, before calling "
+    "load_dataset on a folder, raise ValueError(f'{path} is a folder but neither a save_to_disk folder "
+    "(dataset_info.json / state.json) nor a folder of .jsonl/.json/.parquet files') when it holds no such files",
+    strict=False,
+)
+def test_a_folder_without_preference_data_is_named(tmp_path):
+    (tmp_path / "README.md").write_text("# notes\n")
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    with pytest.raises((ValueError, FileNotFoundError), match=rf"{tmp_path}.*(jsonl|parquet|save_to_disk)"):
+        data.load_preference_dataset(tmp_path)
+
+
+def test_an_empty_folder_is_named(tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match=str(tmp_path)):
+        data.load_preference_dataset(tmp_path)
+
+
+def test_split_missing_from_a_saved_dataset_dict(tmp_path):
+    rows = [{"prompt": "The sky is", "chosen": " blue.", "rejected": " green."}]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(ValueError, match=r"saved has no split 'test'; its splits are \['train'\]"):
+        data.load_preference_dataset(tmp_path / "saved", split="test")
+
+
+# --------------------------------------------------------------------------- results files
+
+
+def _write(tmp_path, text: str, name: str = "exact_frontier", config: str = "cpu"):
+    path = results_path(name, config=config, data_dir=tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+GOOD = {"provenance": {"config": {"name": "cpu"}}, "points": [], "optimal_frontier": []}
+
+# (id, file contents or None for no file, the problem the message must state)
+BAD_RESULTS = [
+    ("missing", None, "is missing"),
+    ("empty", "", "is empty (a run killed while writing it?)"),
+    ("truncated", json.dumps(GOOD)[:-9], "is not valid JSON at line 1, column"),
+    ("nan", '{"provenance": {}, "points": [NaN], "optimal_frontier": []}', "holds NaN, which is not a number JSON allows"),
+    ("infinity", '{"provenance": {}, "points": [-Infinity], "optimal_frontier": []}', "holds -Infinity"),
+    ("array", "[1, 2]", "must hold a JSON object, got a JSON list"),
+    ("no provenance", json.dumps({"points": [], "optimal_frontier": []}), "has no key(s) ['provenance']"),
+    ("missing key", json.dumps({"provenance": {}, "points": []}), "has no key(s) ['optimal_frontier']"),
+    ("folder", "DIR", "is a folder, not a file"),
+]
+
+
+@pytest.mark.parametrize("contents, problem", [c[1:] for c in BAD_RESULTS], ids=[c[0] for c in BAD_RESULTS])
+def test_unusable_results_file_names_the_file_and_the_fix(tmp_path, contents, problem):
+    path = results_path("exact_frontier", config="cpu", data_dir=tmp_path)
+    if contents == "DIR":
+        path.mkdir(parents=True)
+    elif contents is not None:
+        _write(tmp_path, contents)
+    with pytest.raises(ResultsFileError) as error:
+        load_results("exact_frontier", config="cpu", data_dir=tmp_path, require=("points", "optimal_frontier"))
+    message = str(error.value)
+    assert message.startswith(f"results file {path}: {problem}"), message
+    assert message.endswith("run `dpo-ref reproduce --config cpu` to write it") and "\n" not in message
+    assert isinstance(error.value, (UserError, ValueError))
+
+
+def test_a_good_results_file_loads(tmp_path):
+    _write(tmp_path, json.dumps(GOOD), config="smoke")
+    assert load_results("exact_frontier.json", config="smoke", data_dir=tmp_path, require=("points",)) == GOOD
+
+
+@pytest.mark.parametrize("name", ["", "../secrets", "smoke/exact_frontier", ".hidden"])
+def test_results_names_are_file_names(name):
+    with pytest.raises(ValueError, match="name must be a results file name"):
+        results_path(name)
+
+
+def test_a_figure_on_a_missing_results_file_fails_the_build_naming_the_file(tmp_path, monkeypatch):
+    """What a page sees when a figure reads results through load_results and the file is gone."""
+    import sys
+    import types
+
+    from dpo_ref import figures
+
+    module = types.ModuleType("dpo_ref_fake_results_figure")
+    module.draw = lambda: load_results("exact_frontier", config="cpu", data_dir=tmp_path)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(figures.FIGURES, "measured-frontier", f"{module.__name__}:draw")
+    with pytest.raises(SuperFencesException) as error:
+        site_hooks.figure_fence("measured-frontier\n", "figure", "dpo-figure", {}, None)
+    message = str(error.value)
+    assert "figure 'measured-frontier' failed to build" in message
+    assert str(tmp_path / "cpu" / "exact_frontier.json") in message and "is missing" in message
+
+
+# --------------------------------------------------------------------------- site hooks and figures
+
+
+class _Page:
+    class file:  # noqa: N801 - mimics mkdocs' page.file.src_path
+        src_path = "beta.md"
+
+
+def test_unknown_page_directive_names_the_page(tmp_path):
+    with pytest.raises(ValueError, match=r"^beta\.md: unknown directive \[\[quiz-tabs \.\.\.\]\]$"):
+        site_hooks.on_page_markdown("Text.\n[[quiz-tabs data/quiz.yml]]\n", _Page(), {"docs_dir": str(tmp_path)}, None)
+
+
+def test_missing_tabs_data_file_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"data/missing\.yml"):
+        site_hooks.on_page_markdown("[[preference-tabs data/missing.yml]]\n", _Page(), {"docs_dir": str(tmp_path)}, None)
+
+
+def test_tabs_data_that_is_not_a_list_names_the_file(tmp_path):
+    path = tmp_path / "examples.yml"
+    path.write_text("title: one example, not a list\n")
+    with pytest.raises(ValueError, match=r"examples\.yml: expected a non-empty list of examples"):
+        site_hooks.preference_tabs(path)
+
+
+def test_dpo_loss_figure_rejects_a_bad_beta():
+    from dpo_ref.figures.loss import loss_and_weight
+
+    with pytest.raises(ValueError, match="beta must be a positive number, got -0.1"):
+        loss_and_weight(torch.zeros(3, dtype=torch.float64), beta=-0.1)
+
+
+def test_embedding_something_that_is_not_a_figure_names_the_figure():
+    from dpo_ref.figures.html import embed
+
+    with pytest.raises(TypeError, match=r"figure 'beta-slider' returned dict, not a plotly Figure or HTML string"):
+        embed("beta-slider", {"data": []})
+
+
+@pytest.mark.xfail(
+    reason="defect in dpo_ref/figures/beta.py and ppo_problem.py: an empty beta grid gives torch's "
+    "'stack expects a non-empty TensorList'; check `if len(betas) == 0: raise ValueError('betas must hold at "
+    "least one value')` at the top of beta_sweep and proxy_optimum_sweep",
+    strict=False,
+)
+def test_an_empty_beta_grid_is_named():
+    from dpo_ref.figures.beta import beta_sweep
+    from dpo_ref.figures.toy import SUMMARY_PROMPT
+
+    with pytest.raises(ValueError, match="betas"):
+        beta_sweep(SUMMARY_PROMPT, [])
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def test_unknown_experiment_group_fails_before_any_group_runs(tmp_path, monkeypatch):
+    from dpo_ref import experiments
+
+    ran = []
+
+    def fake_group():
+        def run(config, device, progress):
+            ran.append("exact")
+            return {"exact_fake": {}}
+
+        return run, (lambda config: 1), (lambda config: {})
+
+    monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
+    with pytest.raises(ValueError, match=r"unknown experiment group 'sentiment-typo'; choose from \["):
+        experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["sentiment-typo"])
+    assert not ran and not any(tmp_path.iterdir())
+
+
+@pytest.mark.xfail(
+    reason="defect in dpo_ref/experiments/__init__.py: reproduce() checks each group name only when it reaches "
+    "it, so `--only exact --only typo` runs the whole exact group and then fails; and count_runs(), which "
+    "`dpo-ref reproduce` calls first, raises a bare KeyError('typo'). Check every name in `groups` against "
+    "GROUPS once, at the top of reproduce() and count_runs(), with the existing 'unknown experiment group' "
+    "ValueError",
+    strict=False,
+)
+def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, monkeypatch):
+    from dpo_ref import experiments
+
+    ran = []
+
+    def fake_group():
+        def run(config, device, progress):
+            ran.append("exact")
+            return {"exact_fake": {}}
+
+        return run, (lambda config: 1), (lambda config: {})
+
+    monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
+    with pytest.raises(ValueError, match="unknown experiment group 'typo'"):
+        experiments.count_runs(experiments.get_config("smoke"), ["exact", "typo"])
+    with pytest.raises(ValueError, match="unknown experiment group 'typo'"):
+        experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact", "typo"])
+    assert not ran

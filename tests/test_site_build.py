@@ -1,0 +1,151 @@
+"""The site builds with ``mkdocs build --strict`` and the built HTML keeps its promises.
+
+The build runs once per test session (tests/site_support.py caches it) and is shared
+with tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from pymdownx.superfences import SuperFencesException
+
+from dpo_ref import site_hooks
+from dpo_ref.figures import FIGURES
+from site_support import ROOT, BuiltSite, build_site, built_site_once, page_paths, page_weight
+
+NAV_PAGES = [
+    "/", "/conventions/", "/alignment-problem/", "/rlhf-pipeline/", "/reward-modelling/", "/ppo-problem/",
+    "/key-insight/", "/dpo-loss/", "/beta/", "/dpo-vs-rlhf/", "/experimental-results/", "/bigger-picture/",
+    "/further-resources/", "/troubleshooting/", "/api/",
+]
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> BuiltSite:
+    return built_site_once(tmp_path_factory.getbasetemp())
+
+
+def read(site: BuiltSite, path: str) -> str:
+    return (site.path / path.lstrip("/") / "index.html").read_text(encoding="utf-8")
+
+
+class _Refs(HTMLParser):
+    """Every URL the browser would fetch by itself: scripts, stylesheets, images, frames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "img", "iframe", "audio", "video", "source") and attrs.get("src"):
+            self.urls.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and attrs.get("rel") not in ("canonical", "alternate"):
+            self.urls.append(attrs["href"])
+
+
+def test_every_page_is_built(built_site):
+    assert set(NAV_PAGES) <= set(page_paths(built_site))
+
+
+def test_no_page_loads_anything_from_another_host(built_site):
+    for path in page_paths(built_site):
+        parser = _Refs()
+        parser.feed(read(built_site, path))
+        remote = [u for u in parser.urls if re.match(r"^(https?:)?//", u) and not u.startswith(built_site.url)]
+        assert not remote, f"{path} loads {remote}"
+
+
+def test_vendored_scripts_are_served_with_their_licences(built_site):
+    vendor = built_site.path / "assets" / "vendor"
+    for name in ("plotly/plotly-cartesian.min.js", "plotly/LICENSE", "mathjax/tex-svg.js", "mathjax/LICENSE"):
+        assert (vendor / name).is_file(), name
+    html = read(built_site, "/beta/")
+    assert html.count("tex-svg.js") == 1  # MathJax once per page
+    assert "plotly-cartesian" not in html  # plotly.js is fetched once by site.js, not per figure
+
+
+def test_every_figure_is_on_a_page_once(built_site):
+    seen: dict[str, str] = {}
+    for path in page_paths(built_site):
+        for figure_id in re.findall(r'<div class="dpo-figure[^"]*" id="figure-([\w-]+)"', read(built_site, path)):
+            assert figure_id not in seen, f"{figure_id} on {seen.get(figure_id)} and {path}"
+            seen[figure_id] = path
+    assert set(seen) == set(FIGURES)
+
+
+def test_no_directive_or_fence_is_left_unrendered(built_site):
+    for path in page_paths(built_site):
+        html = read(built_site, path)
+        assert "[[preference-tabs" not in html
+        assert 'class="language-figure' not in html and "--8&lt;--" not in html and "--8<--" not in html
+
+
+def test_code_is_included_from_the_package(built_site):
+    html = read(built_site, "/dpo-loss/")
+    for name in ("dpo_loss", "implicit_rewards", "sequence_logps"):
+        assert re.search(rf'<span class="k">def</span>(<span class="w"> </span>| )<span class="nf">{name}</span>', html), name
+
+
+def test_alignment_tabs_come_from_the_data_file(built_site):
+    examples = yaml.safe_load((ROOT / "docs/data/alignment_examples.yml").read_text())
+    html = read(built_site, "/alignment-problem/")
+    assert len(examples) >= 5 and any("lock" in e["title"].lower() for e in examples)
+    labels = re.findall(r'<label for="__tabbed_1_\d+">([^<]+)</label>', html)
+    assert labels == [e["title"] for e in examples]
+
+
+def test_paper_betas_are_stated_correctly(built_site):
+    text = re.sub(r"<[^>]+>", "", read(built_site, "/beta/"))
+    assert re.search(r"\\\(\\beta = 0\.1\\\) by default", text)
+    assert re.search(r"\\\(\\beta = 0\.5\\\) for TL;DR", text)
+
+
+def test_no_unconfirmed_or_measured_numbers_are_invented(built_site):
+    html = read(built_site, "/experimental-results/")
+    assert "coming from <code>dpo-ref reproduce</code>" in html
+    assert "61%" in html and "57%" in html
+
+
+def test_heaviest_page_fits_the_budget(built_site):
+    weights = {path: page_weight(built_site, path) for path in page_paths(built_site)}
+    raw, zipped = max(weights.values())
+    assert raw < 5_000_000 and zipped < 1_600_000, weights
+
+
+def test_two_builds_are_byte_identical(built_site, tmp_path):
+    again = tmp_path / "again"
+    result = build_site(again, built_site.url)
+    assert result.returncode == 0, result.stderr
+    html_files = sorted(p.relative_to(built_site.path) for p in built_site.path.rglob("*.html"))
+    _, mismatch, errors = filecmp.cmpfiles(built_site.path, again, html_files, shallow=False)
+    assert not mismatch and not errors
+
+
+# --------------------------------------------------------------------------- the hooks themselves
+
+
+def test_broken_figure_fails_the_build():
+    with pytest.raises(SuperFencesException, match="no-such-figure"):
+        site_hooks.figure_fence("no-such-figure\n", "figure", "dpo-figure", {}, None)
+
+
+def test_preference_tabs_validate_their_data(tmp_path):
+    data = tmp_path / "examples.yml"
+    data.write_text("- {title: T, prompt: P, chosen: C, rejected: '', why: W}\n")
+    with pytest.raises(ValueError, match="example 0 needs a non-empty string field 'rejected'"):
+        site_hooks.preference_tabs(data)
+
+
+def test_docstring_maths_becomes_arithmatex():
+    text = "Loss.\n\n.. math::\n\n    a = b\n\nUses :math:`\\beta` and :func:`dpo_loss` on ``(B,)``.\n"
+    out = site_hooks.rst_to_markdown(text)
+    assert "$$\na = b\n$$" in out and "\\(\\beta\\)" in out and "`dpo_loss`" in out and "`(B,)`" in out
+    shared = "Args:\n    a, b: the same.\n        More.\n"
+    assert site_hooks.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
