@@ -57,10 +57,12 @@ ARGUMENT_RULES = {
     "lam": (lambda v: v >= 0, "a non-negative number"),
     "alpha": (lambda v: v >= 0, "a non-negative number"),
     "repeats": (lambda v: v >= 1, "a positive integer"),
+    "threads": (lambda v: v >= 1, "a positive integer"),
 }
 
-# Output folders of any subcommand, checked by `dest` before any work starts.
-OUTPUT_FOLDERS = ("output_dir", "out")
+# Output folders (and files) of any subcommand, checked by `dest` before any work starts.
+OUTPUT_FOLDERS = ("output_dir", "out", "out_dir")
+OUTPUT_FILES = ("page",)
 
 EXIT_USER_ERROR = 2  # as argparse does for a bad option
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -82,10 +84,27 @@ def _import_subcommand(command: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name == module_name.split(".")[0] and _add_checkout_to_path(exc.name):
+            return _import_subcommand(command)
         error = _missing_module_error(command, exc)
         if error is exc:
             raise
         raise error from exc
+
+
+def _add_checkout_to_path(package: str) -> bool:
+    """Make ``package`` (``benchmarks``) importable from the checkout that holds this package.
+
+    The console script's ``sys.path`` starts with its own folder, not the working
+    directory, so `dpo-ref bench` would not find the repository's benchmarks/ otherwise.
+    """
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / package / "__init__.py").is_file() or str(checkout) in sys.path:
+        return False
+    sys.path.insert(0, str(checkout))
+    return True
 
 
 def _missing_module_error(command: str, exc: ModuleNotFoundError) -> Exception:
@@ -176,19 +195,28 @@ def check_output_paths(args: argparse.Namespace, parser: argparse.ArgumentParser
     import tempfile
     from pathlib import Path
 
-    for dest in OUTPUT_FOLDERS:
+    for dest in (*OUTPUT_FOLDERS, *OUTPUT_FILES):
         value = getattr(args, dest, None)
         if not isinstance(value, (str, os.PathLike)):
             continue
         value = os.fspath(value)
         flag = "--" + dest.replace("_", "-")
         path = Path(value)
-        if path.exists() and not path.is_dir():
-            parser.error(f"argument {flag}: {value} exists and is not a folder")
-        existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+        if dest in OUTPUT_FILES:
+            if path.is_dir():
+                parser.error(f"argument {flag}: {value} is a folder, not a file")
+            path, value = path.absolute().parent, str(path.absolute().parent)
+        if path.exists():
+            if not path.is_dir():
+                parser.error(f"argument {flag}: {value} exists and is not a folder")
+            if not os.access(path, os.W_OK | os.X_OK):
+                parser.error(f"argument {flag}: {value} is not writable")
+            continue
+        existing = next(p for p in path.absolute().parents if p.exists())
         if not existing.is_dir():
             parser.error(f"argument {flag}: cannot create {value}: {existing} is a file, not a folder")
-        try:  # the one sure test of writability (access() says yes to root, even on /proc)
+        # a folder to create: try (access() says yes to root, even on /proc); nothing is left behind
+        try:
             os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".dpo-ref-write-test-"))
         except OSError as exc:
             parser.error(f"argument {flag}: cannot create {value}: {existing} is not writable ({exc.strerror})")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import griffe
 import yaml
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
 from pymdownx.superfences import SuperFencesException
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,45 @@ def on_pre_build(config, **kwargs) -> None:
     """Under ``mkdocs serve``, reload the figure modules so edits show up on rebuild."""
     for name in [m for m in sys.modules if m.startswith("dpo_ref.figures")]:
         del sys.modules[name]
+
+
+# --------------------------------------------------------------------------- example pages
+
+EXAMPLES_DIR = ROOT / "examples"
+
+
+def on_config(config, **kwargs):
+    """Example notebooks run in their fast mode when the site executes them."""
+    import os
+
+    os.environ.setdefault("DPO_REF_SMOKE", "1")
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter turns matching files into notebook pages
+def on_files(files, config, **kwargs):
+    """Publish ``examples/*.py`` (outside docs/) as pages at ``examples/NAME/``."""
+    for script in sorted(EXAMPLES_DIR.glob("*.py")):
+        src_uri = f"examples/{script.name}"
+        if files.get_file_from_path(src_uri) is None:
+            files.append(File(src_uri, src_dir=str(ROOT), dest_dir=config["site_dir"],
+                              use_directory_urls=config["use_directory_urls"]))
+    return files
+
+
+# nbconvert puts a MathJax 2 block and a mermaid loader, both from CDNs, into notebook pages.
+_NOTEBOOK_CDN = re.compile(
+    r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>"
+    r"|<script[^>]*>(?:(?!</script>).)*?(?:MathJax\.Hub|cdn\.jsdelivr|unpkg\.com|mermaid)(?:(?!</script>).)*?</script>",
+    re.DOTALL,
+)
+
+
+def on_post_page(output: str, page, config, **kwargs) -> str:
+    """Strip nbconvert's CDN scripts from notebook pages: the site loads nothing remote."""
+    if page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".py"):
+        output = _NOTEBOOK_CDN.sub("", output)
+    return output
 
 
 # --------------------------------------------------------------------------- data-driven tabs

@@ -477,9 +477,12 @@ class RewardModel(torch.nn.Module):
         return cls(backbone, lm.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        # the last attended position of each row (right padding)
-        last = attention_mask.sum(dim=1).clamp(min=1) - 1  # (B,)
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=_position_ids(attention_mask)
+        ).last_hidden_state  # (B, T, H)
+        # the last attended position of each row, whichever side is padded
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        last = (attention_mask.bool() * positions).argmax(dim=1)  # (B,)
         picked = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]  # (B, H)
         return self.head(picked).squeeze(-1).float()  # (B,)
 

@@ -123,8 +123,8 @@ print(f"python {platform.python_version()} | torch {torch.__version__} | transfo
 print(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)
-datasets.disable_progress_bars()
-transformers.logging.disable_progress_bar()  # the per-file "Loading weights" bars  # keep the output to what this script prints
+datasets.disable_progress_bars()  # keep the output to what this script prints
+transformers.logging.disable_progress_bar()  # the per-file "Loading weights" bars
 if config.max_length < 2 or config.max_prompt_length < 0 or config.steps < 1 or config.batch_size < 1:
     fail("--max-length must be >= 2, --max-prompt-length >= 0, --steps and --batch-size >= 1")
 if config.beta <= 0:

@@ -81,7 +81,9 @@ def parse_config() -> Config:
 
 
 config = parse_config()
+# --8<-- [start:init]
 context = init_distributed()  # reads RANK / WORLD_SIZE / LOCAL_RANK; one process: nothing to join
+# --8<-- [end:init]
 log = print if context.is_main else (lambda *args, **kwargs: None)
 log(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
     f"| dpo_ref {dpo_ref.__version__} | processes {context.world_size}")
@@ -113,6 +115,7 @@ data = precompute_reference_logps(policy, collate_pairs(list(tokenized), tokeniz
 
 # %%
 bar = tqdm(total=config.steps, desc=f"DPO x{context.world_size}", disable=None if context.is_main else True)
+# --8<-- [start:trainer]
 trainer = DistributedTrainer(
     policy,
     PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta),
@@ -122,7 +125,8 @@ trainer = DistributedTrainer(
     context=context,
     on_step=lambda step, record: bar.update(step - bar.n),
 )
-result = trainer.fit()
+result = trainer.fit()  # result.model is the plain (unwrapped) model, identical in every process
+# --8<-- [end:trainer]
 bar.close()
 for record in result.history:
     log(f"step {record['step']:3d}  loss {record['loss']:.6f}  grad_norm {record['grad_norm']:.6f}  "

@@ -30,8 +30,13 @@ def free_port() -> int:
 
 
 def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
-    """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL."""
-    env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1")
+    """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL.
+
+    The example notebooks are rendered but not executed here (tests/test_examples.py runs
+    every script); the published build executes them.
+    """
+    env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1",
+               DPO_SITE_EXECUTE_EXAMPLES="false")
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

@@ -93,6 +93,11 @@ ARGUMENT_ERRORS = [
      "argument --warmup-steps: must be a non-negative integer, got -1"),
     (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "simpo", "--gamma", "-1"], "dpo-ref train",
      "argument --gamma: must be a non-negative number, got -1.0"),
+    (["bench", "--repeats", "0"], "dpo-ref bench", "argument --repeats: must be a positive integer, got 0"),
+    (["bench", "--threads", "0"], "dpo-ref bench", "argument --threads: must be a positive integer, got 0"),
+    (["bench", "--steps", "-5"], "dpo-ref bench", "argument --steps: must be a positive integer, got -5"),
+    (["bench", "--page", "/tmp"], "dpo-ref bench", "argument --page: /tmp is a folder, not a file"),
+    (["bench", "--parts", "training,nope"], "dpo-ref bench", "unknown --parts ['nope']; choose from"),
 ]
 
 
@@ -134,6 +139,12 @@ def test_output_folder_that_cannot_be_one_fails_before_any_work(capsys, tmp_path
         "dpo-ref reproduce", "argument --out: cannot create /proc/no/such/place: /proc is not writable",
     )
     assert list(tmp_path.iterdir()) == [taken]  # the write test left nothing behind
+
+
+def test_the_console_script_finds_the_benchmarks_of_its_checkout(tmp_path):
+    # the script's sys.path starts with .venv/bin, not the working directory
+    result = run_cli("bench", "--repeats", "0", cwd=tmp_path)
+    assert_one_line_error(result, "dpo-ref bench", "argument --repeats: must be a positive integer, got 0")
 
 
 def test_no_arguments_prints_the_help_and_fails():
@@ -315,3 +326,36 @@ def test_a_subcommand_missing_from_the_install_is_one_line(monkeypatch, capsys):
     assert err.startswith("dpo-ref bench: error: the bench subcommand is not available in this install: "
                           "no module benchmarks.no_such_runner"), err
     assert err.count("\n") == 1
+
+
+# ----------------------------------------------------------------- valid input still runs
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["figures"],
+        ["reproduce"],
+        ["reproduce", "--config", "cpu", "--device", "cpu"],
+        ["train", "--data", "x.jsonl", "--output-dir", "out"],
+        ["train", "--data", "x.jsonl", "--output-dir", "out", "--method", "cdpo", "--label-smoothing", "0.1"],
+        ["bench"],
+        ["bench", "--quick"],
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_defaults_and_valid_values_pass_the_checks(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative output folders land here
+    parser, sub_parser = cli.build_parser(argv[0])
+    args = parser.parse_args(argv)
+    cli.check_arguments(args, sub_parser)  # exits on a rejected value
+    cli.check_output_paths(args, sub_parser)
+    assert list(tmp_path.iterdir()) == []  # the checks create nothing
+
+
+def test_a_valid_train_command_runs_through_the_cli(capsys, tmp_path, pairs_file):
+    out = tmp_path / "out"
+    code = cli.main(["train", "--data", str(pairs_file), "--output-dir", str(out), "--steps", "2", "--batch-size", "2",
+                     "--device", "cpu", "--max-length", "32"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert (out / "model.safetensors").is_file() and (out / "history.json").is_file()

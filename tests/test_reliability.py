@@ -459,3 +459,148 @@ def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, 
     with pytest.raises(ValueError, match="unknown experiment group 'typo'"):
         experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact", "typo"])
     assert not ran
+
+
+# --------------------------------------------------------------------------- safe by default
+
+SCANNED = ("dpo_ref", "examples", "benchmarks")
+PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+
+
+def _python_files():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in SCANNED:
+        for path in sorted((root / folder).rglob("*.py")):
+            yield path.relative_to(root).as_posix(), path.read_text(encoding="utf-8")
+
+
+def _dotted(node) -> str:
+    import ast
+
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _is_true(node) -> bool:
+    import ast
+
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def unsafe_loading(name: str, source: str) -> list[str]:
+    """Each unsafe-loading pattern in ``source``, as ``file:line: what``."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source, filename=name)):
+        where = f"{name}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Call):
+            func = _dotted(node.func)
+            keywords = {k.arg: k.value for k in node.keywords if k.arg}
+            if func == "torch.load" and not _is_true(keywords.get("weights_only")):
+                found.append(f"{where}: torch.load without weights_only=True")
+            if func.split(".")[-1] in ("load", "loads", "Unpickler") and func.split(".")[0] in PICKLE_MODULES:
+                found.append(f"{where}: {func} runs code from the data")
+            if func.endswith("read_pickle") or _is_true(keywords.get("allow_pickle")):
+                found.append(f"{where}: {func} loads pickles")
+            if func == "yaml.load" and not any(
+                "Safe" in _dotted(v) for k, v in keywords.items() if k == "Loader"
+            ) and not (len(node.args) > 1 and "Safe" in _dotted(node.args[1])):
+                found.append(f"{where}: yaml.load without SafeLoader")
+            if func in ("yaml.unsafe_load", "yaml.full_load"):
+                found.append(f"{where}: {func}")
+            if _is_true(keywords.get("trust_remote_code")):
+                found.append(f"{where}: trust_remote_code=True hard-coded")
+            if func.endswith("add_argument") and any(
+                isinstance(a, ast.Constant) and "trust-remote-code" in str(a.value) for a in node.args
+            ) and _is_true(keywords.get("default")):
+                found.append(f"{where}: --trust-remote-code on by default")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] in PICKLE_MODULES:
+                    found.append(f"{where}: imports {module}")
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == "trust_remote_code" and _is_true(value):
+                    found.append(f"{where}: trust_remote_code=True hard-coded")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_dotted(t).split(".")[-1] == "trust_remote_code" for t in targets) and _is_true(node.value):
+                found.append(f"{where}: trust_remote_code defaults to True")
+    return found
+
+
+def test_no_unsafe_loading_in_the_package_examples_or_benchmarks():
+    files = list(_python_files())
+    assert len(files) > 20 and any(name.startswith("examples/") for name, _ in files)
+    found = [problem for name, source in files for problem in unsafe_loading(name, source)]
+    assert not found, "\n".join(found)
+
+
+def test_the_scan_finds_each_unsafe_pattern():
+    bad = (
+        "import pickle\nimport torch, yaml\nfrom dill import loads\n"
+        "a = torch.load('x.pt')\nb = torch.load('x.pt', weights_only=False)\nc = pickle.loads(blob)\n"
+        "d = yaml.load(text)\ne = AutoModel.from_pretrained(name, trust_remote_code=True)\n"
+        "f = {'trust_remote_code': True}\ntrust_remote_code: bool = True\ng = np.load('a.npy', allow_pickle=True)\n"
+        "parser.add_argument('--trust-remote-code', action='store_true', default=True)\n"
+    )
+    found = unsafe_loading("bad.py", bad)
+    lines = sorted(int(problem.split(":")[1]) for problem in found)
+    assert lines == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], found  # one finding per unsafe line, none on line 2
+    good = (
+        "import torch, yaml\na = torch.load('x.pt', weights_only=True, map_location='cpu')\nb = yaml.safe_load(t)\n"
+        "c = yaml.load(t, Loader=yaml.SafeLoader)\nd = load_causal_lm(name, trust_remote_code=config.trust_remote_code)\n"
+        "trust_remote_code: bool = False\n"
+    )
+    assert unsafe_loading("good.py", good) == []
+
+
+def test_checkpoints_are_safetensors_and_the_optimizer_state_loads_without_pickle_code(tmp_path):
+    from safetensors.torch import load_file
+
+    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
+                                                          checkpoint_dir=str(tmp_path), checkpoint_every=1))
+    checkpoints = sorted(p for p in tmp_path.iterdir())
+    assert [p.name for p in checkpoints] == ["step-000001", "step-000002"]
+    for checkpoint in checkpoints:
+        files = {p.name for p in checkpoint.iterdir()}
+        assert "model.safetensors" in files
+        tensors = {name for name in files if name.endswith(".safetensors")}
+        # everything else: JSON, and the optimizer state that torch.load reads with weights_only=True
+        assert files - tensors <= {"trainer_state.json", "optimizer.pt"}, files
+        for name in tensors:
+            load_file(str(checkpoint / name))
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        torch.load(checkpoint / "optimizer.pt", weights_only=True)
+
+
+class _Payload:
+    ran: list[str] = []
+
+    def __reduce__(self):
+        return (_Payload.ran.append, ("the payload ran",))
+
+
+def test_a_checkpoint_with_a_pickle_payload_is_refused_without_running_it(tmp_path):
+    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    torch.save({"state": {}, "param_groups": [], "extra": _Payload()}, tmp_path / "step-000001" / "optimizer.pt")
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    assert _Payload.ran == []
+
+
+def test_saved_models_are_safetensors(tmp_path):
+    from dpo_ref.models import save_pretrained
+
+    save_pretrained(_model(), None, tmp_path / "model")
+    names = {p.name for p in (tmp_path / "model").iterdir()}
+    assert "model.safetensors" in names and not {n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))}, names

@@ -72,7 +72,8 @@ def test_tokenizer_round_trips_every_review(tokenizer):
 
 
 def test_tokenizer_specials_and_no_automatic_tokens(tokenizer):
-    assert (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (0, 1, 2, 3)
+    specials = (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id)
+    assert specials == (0, 1, 2, 3)
     assert tokenizer("the film")["input_ids"] == tokenizer("the film", add_special_tokens=False)["input_ids"]
     assert tokenizer("the zyzzyva")["input_ids"][1] == tokenizer.unk_token_id
     assert world.build_tokenizer().get_vocab() == tokenizer.get_vocab()  # ids from the grammar only
@@ -107,7 +108,8 @@ def test_prompts_are_prefixes_of_two_to_eight_tokens(tokenizer):
 
 def test_pairs_are_labelled_by_the_judge(tokenizer):
     judge = world.VaderJudge()
-    prompts = world.make_prompts(["the plot was good . i liked it ."] * 2, tokenizer, seed=0, min_tokens=3, max_tokens=3)
+    reviews = ["the plot was good . i liked it ."] * 2
+    prompts = world.make_prompts(reviews, tokenizer, seed=0, min_tokens=3, max_tokens=3)
     completions = [
         " great .", " awful .", " dull .", " superb !",  # prompt 0: four distinct scores
         " long .", " old .", " wonderful .", "",  # prompt 1: a tie (two neutral) and an empty one

@@ -280,6 +280,16 @@ def test_reward_model_starts_at_ln2_and_learns_the_preference():
     assert result.history[-1]["loss"] < 0.1
 
 
+def test_reward_model_reads_the_last_token_whatever_the_padding():
+    model = RewardModel.from_causal_lm(_model())
+    torch.nn.init.normal_(model.head.weight, generator=torch.Generator().manual_seed(0))
+    ids = torch.tensor([[3, 4, 5, 6]])
+    right = model(torch.tensor([[3, 4, 5, 6, 0, 0]]), torch.tensor([[1, 1, 1, 1, 0, 0]]))
+    left = model(torch.tensor([[0, 0, 3, 4, 5, 6]]), torch.tensor([[0, 0, 1, 1, 1, 1]]))
+    plain = model(ids, torch.ones_like(ids))
+    assert torch.allclose(right, plain, atol=1e-5) and torch.allclose(left, plain, atol=1e-5)
+
+
 def test_kto_rows_pair_each_prompt_with_the_next_completion():
     pairs = _pairs(4, padded=False)
     rows = kto_rows_from_pairs(pairs)

@@ -65,9 +65,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from dpo_ref.experiments.configs import CONFIGS, ExperimentConfig, get_config
+__all__ = ["CONFIGS", "ExperimentConfig", "get_config", "reproduce", "count_runs", "GROUPS"]
 
-__all__ = ["CONFIGS", "ExperimentConfig", "get_config", "reproduce", "GROUPS"]
+
+def __getattr__(name: str):
+    # the configs import torch and transformers; `dpo-ref --help` should not wait for them
+    if name in ("CONFIGS", "ExperimentConfig", "get_config"):
+        from dpo_ref.experiments import configs
+
+        return getattr(configs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 DEFAULT_OUT = Path("docs/results/data")
 
@@ -107,6 +114,7 @@ def reproduce(
     """Run the experiment groups of ``config`` and write their results files; returns their paths."""
     import torch
 
+    from dpo_ref.experiments.configs import get_config
     from dpo_ref.train import resolve_device
 
     config = get_config(config) if isinstance(config, str) else config

@@ -43,8 +43,8 @@ is ``{"mean", "stderr", "n"}``.
     TRL's names where they exist).
     ``frontier``: per method, ``[[kl, reward], ...]`` sorted by KL.
     ``matched_kl``: ``{"PPO": [...], "PPO-GT": [...]}``, one row per measured point of
-    DPO or of the other method, sorted by KL: ``{"at" ("DPO <beta>" or "other
-    <kl_coef>"), "kl", "dpo_reward", "other_reward", "difference"}``, where the method
+    DPO or of the other method, sorted by KL: ``{"at" ("DPO <beta>", "PPO <kl_coef>"
+    or "PPO-GT <kl_coef>"), "kl", "dpo_reward", "other_reward", "difference"}``, where the method
     not measured there is linearly interpolated between its points, pi_ref counting as
     the KL-0 point of both (null outside its KL range).
     ``notes``: sentences computed from the numbers, then any written analysis.
@@ -65,8 +65,9 @@ is ``{"mean", "stderr", "n"}``.
     counts, not sampled), ``training_runs``, ``samples_generated``, ``wall_time_s``;
     ``ratios_rlhf_over_dpo``; ``shared_by_both`` (SFT and pair sampling);
     ``stage_wall_time_s``; ``peak_rss_bytes_whole_process`` (``resource.getrusage``:
-    the whole process, all methods, indicative only); ``peak_cuda_bytes_whole_run``
-    (``torch.cuda.max_memory_allocated``) on a GPU; ``wall_time_whole_run_s``.
+    the whole process, all methods, indicative only); on a GPU, ``peak_cuda_bytes`` per
+    stage (``torch.cuda.max_memory_allocated`` after a reset at the stage's start, the
+    largest over its runs); ``wall_time_whole_run_s``.
 
 Timings (``*wall*`` keys, ``provenance.date``) vary between runs; every other number is
 a function of the config and seed alone (same machine, same library versions).
@@ -130,7 +131,7 @@ class SentimentConfig:
     n_embd: int = 64
     n_head: int = 4
     n_positions: int = 64  # reviews are at most 44 words, prompts at most 8
-    pretrain_steps: int = 600  # SFT updates on the corpus
+    pretrain_steps: int = 300  # SFT updates on the corpus (the loss plateaus near 1.35 by step 200)
     pretrain_batch_size: int = 64
     pretrain_learning_rate: float = 3e-3
     # --- prompts and preference pairs
@@ -197,19 +198,34 @@ CONFIGS: dict[str, SentimentConfig] = {
 
 
 class _Timer:
-    """Wall-clock seconds per named stage (reported, never part of the deterministic numbers)."""
+    """Wall-clock seconds per named stage and, on a GPU, the stage's peak CUDA memory.
 
-    def __init__(self):
+    Both are reported, never part of the deterministic numbers. The CUDA peak is
+    ``torch.cuda.max_memory_allocated`` after resetting it at the start of the stage,
+    so it measures what the stage itself held; the largest over repeated stages is kept.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
         self.seconds: dict[str, float] = {}
+        self.peak_cuda_bytes: dict[str, int] = {}
 
     def __call__(self, name: str):
         timer = self
+        cuda = self.device.type == "cuda"
 
         class _Stage:
             def __enter__(self):
+                if cuda:
+                    torch.cuda.synchronize(timer.device)
+                    torch.cuda.reset_peak_memory_stats(timer.device)
                 self.start = time.perf_counter()
 
             def __exit__(self, *exc):
+                if cuda:
+                    torch.cuda.synchronize(timer.device)
+                    peak = torch.cuda.max_memory_allocated(timer.device)
+                    timer.peak_cuda_bytes[name] = max(peak, timer.peak_cuda_bytes.get(name, 0))
                 timer.seconds[name] = timer.seconds.get(name, 0.0) + time.perf_counter() - self.start
 
         return _Stage()
@@ -346,7 +362,8 @@ def _evaluate(ctx: _Context, policy: torch.nn.Module, seed_offset: int = 0) -> d
     cfg = ctx.config
     return world.evaluate_policy(
         policy, ctx.reference, ctx.eval_prompts, ctx.tokenizer, ctx.judge,
-        num_samples=cfg.eval_samples_per_prompt, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 10_000 + seed_offset,
+        num_samples=cfg.eval_samples_per_prompt, max_new_tokens=cfg.max_new_tokens,
+        seed=cfg.seed + 10_000 + seed_offset,
     )  # fmt: skip
 
 
@@ -397,7 +414,8 @@ def run_sentiment(
 def count_runs(config: SentimentConfig) -> int:
     """How many times :func:`run_sentiment` calls ``progress``: pretraining, each trained model, win rates."""
     grids = (config.dpo_betas, config.ipo_taus, config.kto_betas, config.orpo_lambdas, config.simpo_betas,
-             config.preferred_ft_lr_scales, config.unlikelihood_alphas, config.ppo_kl_coefs, config.ppo_gt_kl_coefs)  # fmt: skip
+             config.preferred_ft_lr_scales, config.unlikelihood_alphas, config.ppo_kl_coefs,
+             config.ppo_gt_kl_coefs)  # fmt: skip
     return 1 + sum(len(g) for g in grids) + 1 + 1
 
 
@@ -445,10 +463,8 @@ def group():
 
 def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dict]:
     dev = resolve_device(cfg.device)
-    timer = _Timer()
+    timer = _Timer(dev)
     start = time.perf_counter()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
     world.check_vocabulary()
     tokenizer = world.build_tokenizer()
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -496,7 +512,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
     reference_eval = _evaluate(ctx, reference)
 
     # 3. methods -------------------------------------------------------------------------
-    sum_data = precompute_reference_logps(reference, pair_data, reduction="sum", device=dev)
+    with timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
+        sum_data = precompute_reference_logps(reference, pair_data, reduction="sum", device=dev)
     mean_data = precompute_reference_logps(reference, pair_data, reduction="mean", device=dev)
     curves = {}
 
@@ -508,8 +525,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
 
     for beta in cfg.dpo_betas:
         with timer("dpo"):
-            result = train_preference(fresh_policy(), PairwiseObjective(functools.partial(dpo_loss, beta=beta), beta=beta),
-                                      sum_data, _train_config(cfg, dev))  # fmt: skip
+            objective = PairwiseObjective(functools.partial(dpo_loss, beta=beta), beta=beta)
+            result = train_preference(fresh_policy(), objective, sum_data, _train_config(cfg, dev))
         curves[f"{beta:g}"] = _curve(result.history, cfg.curve_every)
         _record(ctx, "DPO", "beta", beta, result.model, result.history)
     for tau in cfg.ipo_taus:
@@ -536,7 +553,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
                            _train_config(cfg, dev, learning_rate=scale * cfg.learning_rate))  # fmt: skip
         _record(ctx, "Preferred-FT", "lr_scale", scale, result.model, result.history)
     for alpha in cfg.unlikelihood_alphas:
-        result = train_preference(fresh_policy(), UnlikelihoodObjective(alpha=alpha), pair_data, _train_config(cfg, dev))
+        objective = UnlikelihoodObjective(alpha=alpha)
+        result = train_preference(fresh_policy(), objective, pair_data, _train_config(cfg, dev))
         _record(ctx, "Unlikelihood", "alpha", alpha, result.model, result.history)
 
     # RLHF: reward model on the same pairs, then PPO against it; PPO-GT against VADER.
@@ -544,8 +562,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
         reward_model = RewardModel.from_causal_lm(reference)
         for p in reward_model.parameters():
             p.requires_grad_(True)
-        reward_model = train_reward_model(reward_model, pair_data,
-                                          _train_config(cfg, dev, steps=cfg.reward_model_steps)).model.eval()  # fmt: skip
+        rm_config = _train_config(cfg, dev, steps=cfg.reward_model_steps)
+        reward_model = train_reward_model(reward_model, pair_data, rm_config).model.eval()
     for p in reward_model.parameters():
         p.requires_grad_(False)
     rm_accuracy = _reward_model_accuracy(reward_model, pair_data)
@@ -561,7 +579,8 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
         return torch.tensor(judge(texts), device=input_ids.device)
 
     ppo_counts = {}
-    for method, reward_fn, coefs in (("PPO", learned_reward, cfg.ppo_kl_coefs), ("PPO-GT", vader_reward, cfg.ppo_gt_kl_coefs)):
+    ppo_methods = (("PPO", learned_reward, cfg.ppo_kl_coefs), ("PPO-GT", vader_reward, cfg.ppo_gt_kl_coefs))
+    for method, reward_fn, coefs in ppo_methods:
         for kl_coef in coefs:
             ppo_config = PPOConfig(
                 kl_coef=kl_coef, rollout_batch_size=cfg.ppo_rollout_batch_size, ppo_epochs=cfg.ppo_epochs,
@@ -581,7 +600,9 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
     for points in frontier.values():
         points.sort()
     reference_point = [reference_eval["kl"]["mean"], reference_eval["reward"]["mean"], None]
-    matched = {other: _matched_kl(frontier["DPO"], frontier[other], reference_point) for other in ("PPO", "PPO-GT")}
+    matched = {
+        other: _matched_kl(frontier["DPO"], frontier[other], reference_point, other) for other in ("PPO", "PPO-GT")
+    }
 
     with timer("win_rates"):
         baseline = {
@@ -607,7 +628,10 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
     # 5. cost ---------------------------------------------------------------------------
     cost = _cost(cfg, reference, reward_model, timer, len(pairs), ppo_counts.get("PPO", 0))
     if dev.type == "cuda":
-        cost["peak_cuda_bytes_whole_run"] = torch.cuda.max_memory_allocated(dev)
+        peaks = cost["peak_cuda_bytes"] = dict(timer.peak_cuda_bytes)  # per stage: pretrain, dpo, ppo, ...
+        if peaks.get("dpo"):
+            rlhf_peak = max(peaks.get("reward_model", 0), peaks.get("ppo", 0))
+            cost["ratios_rlhf_over_dpo"]["peak_cuda_bytes"] = rlhf_peak / peaks["dpo"]
     cost["wall_time_whole_run_s"] = time.perf_counter() - start
 
     frontier_file = {
@@ -660,14 +684,16 @@ def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dic
 
 @torch.no_grad()
 def _reward_model_accuracy(reward_model, pairs) -> float:
-    """Share of training pairs the reward model orders correctly (held in sample: a fit check)."""
+    """Share of training pairs the reward model orders correctly (in sample: a fit check, not generalisation)."""
     device = next(reward_model.parameters()).device
     correct = 0
     n = len(pairs["chosen_input_ids"])
     for start in range(0, n, 256):
         sl = slice(start, start + 256)
-        chosen = reward_model(pairs["chosen_input_ids"][sl].to(device), pairs["chosen_attention_mask"][sl].to(device))
-        rejected = reward_model(pairs["rejected_input_ids"][sl].to(device), pairs["rejected_attention_mask"][sl].to(device))
+        chosen, rejected = (
+            reward_model(pairs[f"{side}_input_ids"][sl].to(device), pairs[f"{side}_attention_mask"][sl].to(device))
+            for side in ("chosen", "rejected")
+        )
         correct += int((chosen > rejected).sum())
     return correct / n
 
@@ -682,7 +708,7 @@ def _interpolate(points: list[list[float]], x: float) -> float | None:
     return None
 
 
-def _matched_kl(dpo: list, other: list, reference_point: list) -> list[dict]:
+def _matched_kl(dpo: list, other: list, reference_point: list, other_name: str) -> list[dict]:
     """DPO against another method at equal KL, at every measured point of either method.
 
     At a point of one method, the other's reward is linearly interpolated along its own
@@ -697,7 +723,8 @@ def _matched_kl(dpo: list, other: list, reference_point: list) -> list[dict]:
         other_reward = _interpolate(other_line, kl)
         rows.append({"at": f"DPO {value:g}", "kl": kl, "dpo_reward": reward, "other_reward": other_reward})
     for kl, reward, value in other:
-        rows.append({"at": f"other {value:g}", "kl": kl, "dpo_reward": _interpolate(dpo_line, kl), "other_reward": reward})
+        dpo_reward = _interpolate(dpo_line, kl)
+        rows.append({"at": f"{other_name} {value:g}", "kl": kl, "dpo_reward": dpo_reward, "other_reward": reward})
     for row in rows:
         both = row["dpo_reward"] is not None and row["other_reward"] is not None
         row["difference"] = row["dpo_reward"] - row["other_reward"] if both else None
@@ -716,7 +743,7 @@ def _cost(cfg, reference, reward_model, timer: _Timer, n_pairs: int, ppo_samples
     ppo_state = _bytes(trained_ppo * (1 + 1 + adam) + p_policy + p_reward)  # + reference + reward model
     rm_state = _bytes(p_reward * (1 + 1 + adam))
     n_dpo, n_ppo = len(cfg.dpo_betas), len(cfg.ppo_kl_coefs)
-    dpo_wall = timer.seconds.get("dpo", 0.0) / n_dpo
+    dpo_wall = timer.seconds.get("dpo", 0.0) / n_dpo + timer.seconds.get("dpo_reference_logps", 0.0)
     ppo_wall = timer.seconds.get("ppo", 0.0) / n_ppo
     rlhf_wall = timer.seconds.get("reward_model", 0.0) + ppo_wall
     pair_samples = cfg.samples_per_prompt * cfg.n_train_prompts
@@ -794,6 +821,7 @@ def _notes(results: dict, wins: dict, cost: dict) -> list[str]:
             f"{by_t[t_best]['win_rate']:.0%} against the reference at its best temperature {t_best} "
             f"and {by_t[t_worst]['win_rate']:.0%} at its worst, {t_worst}."
         )
+    notes.extend(_diagnostics(results, wins))
     ratios = cost["ratios_rlhf_over_dpo"]
     notes.append(
         f"RLHF against DPO: {cost['rlhf']['models_in_memory']} models in memory against "
@@ -802,6 +830,44 @@ def _notes(results: dict, wins: dict, cost: dict) -> list[str]:
         "(wall times in sentiment_cost.json)."
     )
     notes.extend(ANALYSIS.get(results["sentiment_config"]["name"], []))
+    return notes
+
+
+def _diagnostics(results: dict, wins: dict) -> list[str]:
+    """Facts that explain the ranking, read off the same numbers."""
+    runs = results["runs"]
+    notes = []
+    ppo = [r for r in runs if r["method"] == "PPO"]
+    if ppo:
+        best = max(ppo, key=lambda r: r["reward"]["mean"])
+        score = best["final_metrics"].get("score")
+        notes.append(
+            f"PPO optimises a learned proxy: its reward model orders "
+            f"{results['world']['reward_model_pair_accuracy']:.0%} of its own training pairs correctly, and at "
+            f"kl_coef={best['value']:g} PPO's last rollouts scored {score:+.2f} under it while VADER gave the "
+            f"evaluated policy {best['reward']['mean']:+.3f}. PPO-GT, with VADER itself as reward, shows how much of "
+            "the gap to DPO is the proxy and how much the optimiser."
+            if score is not None else "PPO's final rollout score was not logged."
+        )
+    for method in ("SimPO", "IPO", "Unlikelihood"):
+        rows = [r for r in runs if r["method"] == method]
+        if rows:
+            far = max(rows, key=lambda r: r["kl"]["mean"])
+            notes.append(
+                f"{method} reaches KL up to {far['kl']['mean']:.1f} ({far['hyperparameter']}={far['value']:g}); "
+                f"{far['truncated_fraction']:.0%} of its samples hit the length limit there."
+                + (" So far from pi_ref the reviews stop being grammatical (see the run's example) while VADER "
+                   "still rewards their positive words." if far["kl"]["mean"] > 20 else "")
+            )
+    selected = ", ".join(f"{m} {next(iter(w['selected'].items()))[0]}={next(iter(w['selected'].values())):g}"
+                         for m, w in wins.items())  # fmt: skip
+    notes.append(
+        "Win rates use each method's highest-reward setting whatever its KL (" + selected + "), so they rank "
+        "how positive a method can get, not its reward at a given KL: that is the frontier's job."
+    )
+    gap = results["pairs"]["length_gap"]
+    notes.append(f"Chosen completions are {gap:+.2f} tokens longer than rejected ones on average (a length bias "
+                 "that preference methods can pick up).")  # fmt: skip
     return notes
 
 

@@ -187,7 +187,8 @@ def _opinion(rng: random.Random, polarity: Polarity) -> Words:
     if structure == 6:
         return ["the", aspect, "made", "me", rng.choice(POSITIVE_REACTIONS if pos else NEGATIVE_REACTIONS), "."]
     if structure == 7:
-        return ["it", "was", "a", rng.choice(POSITIVE_NOUNS if pos else NEGATIVE_NOUNS), "from", "start", "to", "finish", "."]
+        noun = rng.choice(POSITIVE_NOUNS if pos else NEGATIVE_NOUNS)
+        return ["it", "was", "a", noun, "from", "start", "to", "finish", "."]
     if structure == 8:
         recommend = rng.choice(POSITIVE_RECOMMEND if pos else NEGATIVE_RECOMMEND)
         return ["i", "would", *recommend, "it", "to", *rng.choice(COMPANIONS), "."]
@@ -667,7 +668,8 @@ def evaluate_policy(
     log_ratio = completion_logps(policy, prompts, samples, pad_token_id=pad) - completion_logps(
         reference, prompts, samples, pad_token_id=pad
     )
-    texts = [join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completion_texts(tokenizer, prompts, samples))]
+    completions = completion_texts(tokenizer, prompts, samples)
+    texts = [join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
     rewards = judge(texts)
     return {
         "reward": mean_and_stderr(rewards).as_dict(),
@@ -723,7 +725,9 @@ def win_rates(
     return results
 
 
-def judge_samples(model, prompts, tokenizer, judge, *, temperature: float, max_new_tokens: int, seed: int) -> list[float]:
+def judge_samples(
+    model, prompts, tokenizer, judge, *, temperature: float, max_new_tokens: int, seed: int
+) -> list[float]:
     """Sample one completion per prompt at ``temperature`` and return the judge's scores."""
     samples = sample_completions(
         model, prompts, num_samples=1, temperature=temperature, max_new_tokens=max_new_tokens,

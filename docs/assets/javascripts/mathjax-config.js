@@ -1,16 +1,17 @@
 // MathJax 3 settings, read by the vendored tex-svg.js that loads right after this file.
 // Typesetting is started by site.js on every page (instant navigation included), and
-// only inside the containers that pymdownx.arithmatex writes.
+// only inside the containers that pymdownx.arithmatex writes (\( \) and \[ \]) and the
+// Markdown cells of example notebooks (which keep Jupyter's $ and $$).
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
   },
   options: {
     ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex",
+    processHtmlClass: "arithmatex|jp-MarkdownOutput",
   },
   svg: { fontCache: "global" },
   startup: { typeset: false },

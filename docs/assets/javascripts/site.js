@@ -58,7 +58,7 @@
   function typeset(root) {
     if (!window.MathJax || !window.MathJax.startup) return Promise.resolve();
     mathQueue = mathQueue.then(function () { return window.MathJax.startup.promise; }).then(function () {
-      const nodes = Array.from(root.querySelectorAll(".arithmatex"));
+      const nodes = Array.from(root.querySelectorAll(".arithmatex, .jp-MarkdownOutput"));
       window.MathJax.typesetClear();
       window.MathJax.texReset();
       return nodes.length ? window.MathJax.typesetPromise(nodes) : null;

@@ -1,0 +1,228 @@
+"""Site measurements: build time, the heaviest page's download weight, time to draw it.
+
+Robust to a site that is still being written: a missing ``mkdocs.yml``, a failing
+strict build (retried without ``--strict`` so page weights are still measured), a
+missing Chromium or playwright each give ``"not measured"`` with the reason, never an
+exception.
+
+Page weight is what a reader downloads on a first visit: the HTML and every file the
+browser fetches until the page's figures and formulas are drawn (plotly.js, which the
+site loads on demand, included). ``gzip_bytes`` gzips each file at level 6, what a
+static host that compresses would send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import http.server
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Resolves to the time (ms since navigation start) when maths and figures are drawn.
+# site.js publishes window.dpoSite.readyPath; without it, fall back to the DOM.
+READY_JS = """() => {
+  const site = window.dpoSite;
+  if (site && site.errors && site.errors.length) return {error: site.errors.join('; ')};
+  if (site && site.readyPath === location.pathname) return performance.now();
+  if (!site && document.readyState === 'complete') {
+    const math = document.querySelectorAll('.arithmatex').length;
+    const typeset = document.querySelectorAll('.arithmatex mjx-container').length;
+    const plots = document.querySelectorAll('.dpo-figure__plot').length;
+    const drawn = document.querySelectorAll('.dpo-figure__plot .main-svg').length;
+    if (typeset >= math && drawn >= plots) return performance.now();
+  }
+  return false;
+}"""
+
+COUNT_JS = """() => ({
+  figures: document.querySelectorAll('.dpo-figure__plot').length,
+  formulas: document.querySelectorAll('.arithmatex').length,
+})"""
+
+
+def build(root: Path, site_dir: Path, timeout: float) -> dict:
+    """``mkdocs build --strict`` timed; on failure, a non-strict build so pages can still be weighed."""
+    if not (root / "mkdocs.yml").exists():
+        return {"status": "not measured", "reason": "no mkdocs.yml"}
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = {}
+    for strict in (True, False):
+        command = [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site_dir)] + (["--strict"] if strict else [])
+        shutil.rmtree(site_dir, ignore_errors=True)
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {**out, "status": "failed", "reason": f"mkdocs build ran past {timeout:.0f} s"}
+        seconds = time.perf_counter() - start
+        if done.returncode == 0:
+            return {**out, "status": "ok", "strict": strict, "build_s": seconds, "command": " ".join(command[1:])}
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        out[f"{'strict' if strict else 'plain'}_failure"] = tail
+    return {**out, "status": "failed", "reason": "mkdocs build failed, strict and not"}
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+        self.has_figure = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.urls.append(a["src"])
+        elif tag == "link" and "stylesheet" in (a.get("rel") or "") and a.get("href"):
+            self.urls.append(a["href"])
+        elif tag == "img" and a.get("src"):
+            self.urls.append(a["src"])
+        if "dpo-figure__plot" in (a.get("class") or ""):
+            self.has_figure = True
+
+
+def static_weight(site_dir: Path, page: Path) -> int:
+    """Bytes of a page and the local files its HTML names (a first guess at the heaviest page)."""
+    parser = _Links()
+    parser.feed(page.read_text(errors="replace"))
+    total = page.stat().st_size
+    seen = set()
+    for url in parser.urls:
+        parsed = urlparse(url)
+        if parsed.scheme or parsed.netloc:
+            continue
+        target = (page.parent / parsed.path).resolve()
+        if target not in seen and target.is_file():
+            seen.add(target)
+            total += target.stat().st_size
+    if parser.has_figure:  # plotly.js comes on demand, from site.js
+        total += sum(p.stat().st_size for p in site_dir.glob("assets/vendor/plotly/*.js"))
+    return total
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _load(browser, url: str, timeout_ms: float) -> dict:
+    """Open ``url`` in a fresh context (empty cache); bytes fetched and ms until drawn."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    bodies: dict[str, int] = {}
+    gz: dict[str, int] = {}
+    errors: list[str] = []
+
+    def on_response(response):
+        try:
+            body = response.body()
+        except Exception:  # redirects, aborted requests
+            return
+        bodies[response.url] = len(body)
+        gz[response.url] = len(gzip.compress(body, compresslevel=6, mtime=0))
+
+    page.on("response", on_response)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url, wait_until="commit")
+        ready = page.wait_for_function(READY_JS, polling="raf", timeout=timeout_ms).json_value()
+        counts = page.evaluate(COUNT_JS)
+        page.wait_for_load_state("networkidle")
+    finally:
+        context.close()
+    if isinstance(ready, dict):
+        raise RuntimeError(ready["error"])
+    return {
+        "ready_ms": ready,
+        "bytes": sum(bodies.values()),
+        "gzip_bytes": sum(gz.values()),
+        "requests": len(bodies),
+        "largest_files": sorted(((n, u.split("/", 3)[-1]) for u, n in bodies.items()), reverse=True)[:4],
+        "page_errors": errors,
+        **counts,
+    }
+
+
+def measure(root: Path, *, repeats: int = 3, build_timeout: float = 600, candidates: int = 3) -> dict:
+    """Build the site and weigh and time its heaviest page; see the module docstring."""
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        site_dir = Path(tmp) / "site"
+        result["build"] = build(root, site_dir, build_timeout)
+        if result["build"]["status"] != "ok":
+            result["page"] = {"status": "not measured", "reason": "no built site"}
+            return result
+        pages = sorted(site_dir.rglob("*.html"))
+        pages = [p for p in pages if p.name != "404.html"]
+        if not pages:
+            result["page"] = {"status": "not measured", "reason": "the built site has no page"}
+            return result
+        weights = sorted(((static_weight(site_dir, p), p) for p in pages), reverse=True)
+        result["n_pages"] = len(pages)
+        try:
+            result["page"] = _browser(site_dir, [p for _, p in weights[:candidates]], repeats)
+        except Exception as error:  # no playwright, no chromium, a page that never finishes drawing
+            result["page"] = {"status": "not measured", "reason": f"{type(error).__name__}: {error}"[:400]}
+    return result
+
+
+def _browser(site_dir: Path, candidates: list[Path], repeats: int) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        return {"status": "not measured", "reason": f"{CHROMIUM} not found"}
+    with serve(site_dir) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            url_of = {p: urljoin(base, p.relative_to(site_dir).as_posix().removesuffix("index.html")) for p in candidates}
+            # One unmeasured load: a reader's browser is already running; ours starts its
+            # renderer machinery on the first page. Each measured load gets a fresh context
+            # (empty cache), so nothing it downloads is reused.
+            _load(browser, url_of[candidates[0]], 60_000)
+            first = {p: _load(browser, url_of[p], 60_000) for p in candidates}
+            heaviest = max(candidates, key=lambda p: first[p]["bytes"])
+            runs = [first[heaviest]] + [_load(browser, url_of[heaviest], 60_000) for _ in range(repeats - 1)]
+        finally:
+            browser.close()
+    best = runs[0]
+    return {
+        "status": "ok",
+        "path": heaviest.relative_to(site_dir).as_posix(),
+        "bytes": best["bytes"],
+        "gzip_bytes": best["gzip_bytes"],
+        "requests": best["requests"],
+        "largest_files": best["largest_files"],
+        "figures": best["figures"],
+        "formulas": best["formulas"],
+        "ready_ms_runs": [r["ready_ms"] for r in runs],
+        "ready_ms": statistics.median(r["ready_ms"] for r in runs),
+        "page_errors": best["page_errors"],
+        "candidates": {p.relative_to(site_dir).as_posix(): first[p]["bytes"] for p in candidates},
+    }
