@@ -9,10 +9,8 @@ window.MathJax = {
     processEscapes: true,
     processEnvironments: true,
   },
-  options: {
-    ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex|jp-MarkdownOutput",
-  },
+  // No ignoreHtmlClass/processHtmlClass recipe: site.js passes MathJax the containers to
+  // typeset, and the recipe would skip the unclassed <p> inside notebook Markdown cells.
   svg: { fontCache: "global" },
   startup: { typeset: false },
 };
