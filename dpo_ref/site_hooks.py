@@ -78,10 +78,16 @@ _NOTEBOOK_CDN = re.compile(
 )
 
 
+# jupytext gives every cell a random id when it reads a .py file.
+_CELL_ID = re.compile(r'id="cell-id=[0-9a-f]+"')
+
+
 def on_post_page(output: str, page, config, **kwargs) -> str:
-    """Strip nbconvert's CDN scripts from notebook pages: the site loads nothing remote."""
+    """Notebook pages: strip nbconvert's CDN scripts, and number cells so builds are reproducible."""
     if page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".py"):
         output = _NOTEBOOK_CDN.sub("", output)
+        counter = iter(range(1, 1_000_000))
+        output = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', output)
     return output
 
 

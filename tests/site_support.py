@@ -113,5 +113,10 @@ def page_weight(site: BuiltSite, path: str) -> tuple[int, int]:
     if "dpo-figure__plot" in html:
         files.append(site.path / "assets/vendor/plotly/plotly-cartesian.min.js")
     raw = sum(f.stat().st_size for f in files)
-    zipped = sum(len(gzip.compress(f.read_bytes(), compresslevel=6)) for f in files)
+    zipped = sum(_gzipped_size(f) for f in files)
     return raw, zipped
+
+
+@functools.cache
+def _gzipped_size(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), compresslevel=6))

@@ -47,7 +47,9 @@ is ``{"mean", "stderr", "n"}``.
     or "PPO-GT <kl_coef>"), "kl", "dpo_reward", "other_reward", "difference"}``, where the method
     not measured there is linearly interpolated between its points, pi_ref counting as
     the KL-0 point of both (null outside its KL range).
-    ``notes``: sentences computed from the numbers, then any written analysis.
+    ``notes``: sentences computed from the numbers: the ranking, matched-KL comparisons,
+    win rates, the facts that explain them (reward-model accuracy, how far each method
+    drifts, the pairs' length bias) and the cost ratios.
 ``sentiment_win_rates.json``
     ``temperatures``, ``baseline``, ``judge``, ``n_prompts``; ``methods``: per method,
     ``selected`` (its setting with the highest reward) and ``by_temperature``:
@@ -829,7 +831,6 @@ def _notes(results: dict, wins: dict, cost: dict) -> list[str]:
         f"{ratios['training_runs']:.0f}x the training runs, {ratios['samples_generated']:.1f}x the samples generated "
         "(wall times in sentiment_cost.json)."
     )
-    notes.extend(ANALYSIS.get(results["sentiment_config"]["name"], []))
     return notes
 
 
@@ -871,8 +872,6 @@ def _diagnostics(results: dict, wins: dict) -> list[str]:
     return notes
 
 
-# Written after reading the committed run of each config (hand-written, unlike the notes above).
-ANALYSIS: dict[str, list[str]] = {}
 
 
 # --------------------------------------------------------------------------- command line

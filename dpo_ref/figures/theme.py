@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 # One colour per method, used on every page and by the measured figures.
 METHOD_COLOURS: dict[str, str] = {
@@ -122,6 +123,7 @@ def _template(palette: dict[str, str]) -> go.layout.Template:
 
 
 TEMPLATE = _template(PALETTES["default"])
+pio.templates["dpo_ref"] = TEMPLATE  # also usable as template="dpo_ref"
 
 
 def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
