@@ -21,6 +21,38 @@ Reduction = Literal["sum", "mean"]
 
 
 # --8<-- [start:sequence_logps]
+def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs of the labelled tokens, and the mask of positions that count.
+
+    Args:
+        logits: ``(B, T, V)`` model outputs for the full prompt + completion sequence.
+        labels: ``(B, T)`` token ids aligned with the *inputs* (not yet shifted), with
+            ``-100`` at prompt and padding positions.
+
+    Returns:
+        ``(values, mask)``, each ``(B, T-1)``: position ``t`` scores ``labels[:, t + 1]``
+        (the label shift); ``values`` is 0 where ``mask`` is False. PPO and
+        unlikelihood need these per-token values; DPO sums them (:func:`sequence_logps`).
+    """
+    if logits.ndim != 3 or labels.ndim != 2 or logits.shape[:2] != labels.shape:
+        raise ValueError(
+            f"logits must be (B, T, V) and labels (B, T); got logits {tuple(logits.shape)} "
+            f"and labels {tuple(labels.shape)}"
+        )
+    # Position t predicts token t + 1.
+    logits = logits[:, :-1, :]  # (B, T-1, V)
+    labels = labels[:, 1:]  # (B, T-1)
+    mask = labels != IGNORE_INDEX  # (B, T-1)
+
+    # float32 at least, even for half-precision models: a bf16 log-softmax over a
+    # large vocabulary loses several digits, enough to move a DPO margin.
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    safe_labels = labels.masked_fill(~mask, 0).unsqueeze(-1)  # (B, T-1, 1)
+    values = torch.gather(logits, -1, safe_labels).squeeze(-1) - torch.logsumexp(logits, -1)  # (B, T-1)
+    return values * mask, mask
+
+
 def sequence_logps(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -47,18 +79,9 @@ def sequence_logps(
         ValueError: on mismatched shapes, an unknown reduction, or a row with no
             completion token (its log-prob would silently be 0 and the loss stuck).
     """
-    if logits.ndim != 3 or labels.ndim != 2 or logits.shape[:2] != labels.shape:
-        raise ValueError(
-            f"logits must be (B, T, V) and labels (B, T); got logits {tuple(logits.shape)} "
-            f"and labels {tuple(labels.shape)}"
-        )
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-
-    # Position t predicts token t + 1.
-    logits = logits[:, :-1, :]  # (B, T-1, V)
-    labels = labels[:, 1:]  # (B, T-1)
-    mask = labels != IGNORE_INDEX  # (B, T-1)
+    values, mask = token_logps(logits, labels)  # (B, T-1) each
     n_tokens = mask.sum(dim=-1)  # (B,)
     if bool((n_tokens == 0).any()):
         rows = torch.nonzero(n_tokens == 0).flatten().tolist()
@@ -66,16 +89,7 @@ def sequence_logps(
             f"rows {rows} have no completion token after masking (was the completion "
             "truncated away, or is every label -100?)"
         )
-
-    # float32 at least, even for half-precision models: a bf16 log-softmax over a
-    # large vocabulary loses several digits, enough to move a DPO margin.
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
-    safe_labels = labels.masked_fill(~mask, 0).unsqueeze(-1)  # (B, T-1, 1)
-    token_logps = torch.gather(logits, -1, safe_labels).squeeze(-1) - torch.logsumexp(logits, -1)
-    token_logps = token_logps * mask  # (B, T-1)
-
-    summed = token_logps.sum(dim=-1)  # (B,)
+    summed = values.sum(dim=-1)  # (B,)
     return summed if reduction == "sum" else summed / n_tokens
 # --8<-- [end:sequence_logps]
 

@@ -71,7 +71,7 @@ from typing import Callable, Protocol
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from dpo_ref.logps import IGNORE_INDEX, concatenate_pairs, concatenated_logps, sequence_logps
+from dpo_ref.logps import IGNORE_INDEX, concatenate_pairs, concatenated_logps, sequence_logps, token_logps
 from dpo_ref.losses import bradley_terry_loss, kto_kl_estimate, kto_loss, preference_metrics
 
 __all__ = [
@@ -197,24 +197,6 @@ def hash_seeds(*seeds: int) -> int:
 
 def _to(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device) for k, v in batch.items()}
-
-
-def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log-probs, ``(B, T-1)``, and their mask, built from :func:`sequence_logps`.
-
-    PPO and unlikelihood need each token's log-prob, not only the sum. So that log-probs
-    stay computed in one place (STYLE habit 2), each position's value is the
-    :func:`dpo_ref.logps.sequence_logps` of a label row that keeps only that position.
-    Position ``t`` of the output scores ``labels[:, t + 1]`` (the label shift).
-    """
-    mask = labels[:, 1:] != IGNORE_INDEX  # (B, T-1)
-    out = torch.zeros(mask.shape, dtype=torch.float32, device=logits.device)
-    for t in torch.nonzero(mask.any(dim=0)).flatten().tolist():
-        only_t = torch.full_like(labels, IGNORE_INDEX)
-        # rows without a token here get a dummy label (their value is masked out below)
-        only_t[:, t + 1] = torch.where(mask[:, t], labels[:, t + 1], torch.zeros_like(labels[:, t + 1]))
-        out[:, t] = sequence_logps(logits, only_t)
-    return out * mask, mask
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -207,6 +207,7 @@ def byo(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     for key, value in example_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(sys, "argv", [str(EXAMPLES / "bring_your_own.py"), "--smoke", *args])
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # the script would take this for a notebook
     code = 0
     try:
         runpy.run_path(str(EXAMPLES / "bring_your_own.py"), run_name="__main__")
