@@ -275,6 +275,7 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         "`docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
     )
     load = ", ".join(f"{x:.1f}" for x in m["load_average"])
+    load_after = ", ".join(f"{x:.1f}" for x in m.get("load_average_after", ()))
     text = "\n".join([
         "# Performance",
         "",
@@ -282,7 +283,9 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         "not tests: the numbers depend on the machine and on what else runs on it.",
         "",
         f"Measured {results['date']} on {m['cpu']}, {m['logical_cores']} logical cores, torch threads "
-        f"{m['torch_threads']}, load average before the run {load}; torch {m['torch']}.",
+        f"{m['torch_threads']}, load average (1, 5, 15 min) {load} before and {load_after} after the run; torch "
+        f"{m['torch']}. A load above the core count means other work shared the machine: the ratios, from "
+        f"interleaved runs, hold better than the absolute rates.",
         "",
         render_table(rows),
         "",
@@ -327,6 +330,8 @@ def main(args: argparse.Namespace) -> int:
         results["reproduction"] = reproduction.read(Path(args.results_data))
         _dump(out_dir / "reproduction.json", results["reproduction"], results)
     results["machine"]["load_average_after"] = os.getloadavg()
+    if "training" in results:  # the runs' thread count, not the parent's
+        results["machine"]["torch_threads"] = results["training"]["trainers"]["dpo_ref"]["torch_threads"]
     rows = table_rows(results)
     _dump(out_dir / "summary.json", {"rows": rows}, results)
     write_page(Path(args.page), rows, results)

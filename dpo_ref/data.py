@@ -107,6 +107,13 @@ def load_preference_dataset(name_or_path: str | os.PathLike, *, split: str = "tr
                     raise ValueError(f"{path} has no split {split!r}; its splits are {list(dataset)}")
                 dataset = dataset[split]
         else:
+            if not _holds_data_files(path):
+                # `datasets` would guess a loader from whatever the folder holds and fail without naming it
+                raise ValueError(
+                    f"{path} is a folder but neither a save_to_disk folder (dataset_info.json or "
+                    f"dataset_dict.json) nor a folder of {'/'.join(FILE_BUILDERS)} files; "
+                    "point at a data file or at a folder that holds one"
+                )
             dataset = _read(path, lambda: datasets.load_dataset(str(path), split=split))
     elif _looks_like_local_path(text):
         raise FileNotFoundError(f"no such preference data file or folder: {text} (looked for {path.absolute()})")
@@ -114,6 +121,16 @@ def load_preference_dataset(name_or_path: str | os.PathLike, *, split: str = "tr
         dataset = _load_from_hub(text, split)
     validate_preference_dataset(dataset)
     return dataset
+
+
+def _holds_data_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a .jsonl/.json/.parquet file outside hidden folders (which `datasets` skips)."""
+    return any(
+        file.suffix.lower() in FILE_BUILDERS
+        and not any(part.startswith((".", "__")) for part in file.relative_to(folder).parts)
+        and file.is_file()
+        for file in folder.rglob("*")
+    )
 
 
 def _looks_like_local_path(text: str) -> bool:

@@ -239,6 +239,25 @@ def shared_prompt_attention_mask(segments: torch.Tensor, *, implementation: str 
     return allowed
 
 
+# Config fields of models whose forward transforms the LM head's output (softcapping, scaling):
+# for those the logits come from the model's own forward.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+
+
+def _plain_lm_head(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The output projection, if the model's logits are exactly ``head(base_model(...).last_hidden_state)``."""
+    config = getattr(model, "config", None)
+    get_head = getattr(model, "get_output_embeddings", None)
+    base = getattr(model, "base_model", None)
+    if config is None or get_head is None or base is None or base is model:
+        return None
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    if any(getattr(text_config, name, None) not in (None, 1, 1.0) for name in _LOGIT_TRANSFORMS):
+        return None
+    head = get_head()
+    return head if isinstance(head, torch.nn.Linear) else None
+
+
 def shared_prompt_logps(
     model: torch.nn.Module,
     batch: dict[str, torch.Tensor],
@@ -252,7 +271,10 @@ def shared_prompt_logps(
     4D attention mask and explicit position ids, which Hugging Face causal LMs accept.
     Each completion token attends to the same tokens at the same positions as in
     :func:`concatenated_logps`, so the results agree to float rounding; the work saved
-    is the second copy of every prompt and the padding of the shorter completion.
+    is the second copy of every prompt and the padding of the shorter completion. For
+    a model whose logits are a plain linear head on the backbone's last hidden state
+    (GPT-2, Llama, ...), only the positions that score a completion token go through
+    the head.
 
     Models with position-dependent logic beyond ``position_ids`` (ALiBi without
     position ids, recurrent layers) are not supported.
@@ -269,21 +291,24 @@ def shared_prompt_logps(
     implementation = getattr(config, "_attn_implementation", None) or "sdpa"
     dtype = next(model.parameters()).dtype
     mask = shared_prompt_attention_mask(segments, implementation=implementation, dtype=dtype)
-    logits = model(
-        input_ids=batch["packed_input_ids"], attention_mask=mask, position_ids=batch["packed_position_ids"]
-    ).logits  # (B, L, V)
-
+    inputs = {"input_ids": batch["packed_input_ids"], "attention_mask": mask, "position_ids": batch["packed_position_ids"]}
     scored = labels != IGNORE_INDEX  # (B, L)
     rows, cols = torch.nonzero(scored, as_tuple=True)  # (N,) each
-    picked = logits[rows, batch["packed_sources"][rows, cols]].float()  # (N, V), float32 as in sequence_logps
+    sources = batch["packed_sources"][rows, cols]  # (N,) the position whose logits score each token
+    head = _plain_lm_head(model)
+    if head is not None:  # project only the N scoring positions, not all B * L
+        hidden = model.base_model(**inputs).last_hidden_state  # (B, L, H)
+        picked = head(hidden[rows, sources]).float()  # (N, V), float32 as in sequence_logps
+    else:
+        picked = model(**inputs).logits[rows, sources].float()  # (N, V)
     targets = labels[rows, cols]
     token_logps = picked.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(picked, -1)  # (N,)
 
     n = segments.shape[0]
     is_rejected = segments[rows, cols] == REJECTED  # (N,)
     slot = rows + n * is_rejected.long()  # chosen rows 0..B-1, rejected rows B..2B-1
-    summed = torch.zeros(2 * n, dtype=torch.float32, device=logits.device).index_add(0, slot, token_logps)
-    counts = torch.zeros(2 * n, dtype=torch.long, device=logits.device).index_add(0, slot, torch.ones_like(slot))
+    summed = torch.zeros(2 * n, dtype=torch.float32, device=picked.device).index_add(0, slot, token_logps)
+    counts = torch.zeros(2 * n, dtype=torch.long, device=picked.device).index_add(0, slot, torch.ones_like(slot))
     if bool((counts == 0).any()):
         empty = torch.nonzero(counts == 0).flatten().tolist()
         raise ValueError(

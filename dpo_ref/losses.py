@@ -31,6 +31,7 @@ __all__ = [
     "kto_kl_estimate",
     "orpo_loss",
     "simpo_loss",
+    "unlikelihood_loss",
     "implicit_rewards",
     "preference_metrics",
 ]
@@ -392,6 +393,78 @@ def simpo_loss(
         policy_rejected_mean_logps=policy_rejected_mean_logps,
     )
     return -F.logsigmoid(beta * (policy_chosen_mean_logps - policy_rejected_mean_logps) - gamma)
+
+
+# --------------------------------------------------------------------------- unlikelihood
+
+
+def unlikelihood_loss(
+    policy_chosen_mean_logps: torch.Tensor,
+    policy_rejected_token_logps: torch.Tensor,
+    rejected_mask: torch.Tensor,
+    *,
+    alpha: float,
+) -> torch.Tensor:
+    """Likelihood on the chosen completion plus token-level unlikelihood on the rejected one.
+
+    .. math::
+
+        \\mathcal L = -\\frac{1}{|y_w|}\\log\\pi_\\theta(y_w|x)
+        - \\alpha\\,\\frac{1}{|y_l|}\\sum_{t=1}^{|y_l|} \\log\\big(1 - \\pi_\\theta(y_{l,t}|x, y_{l,<t})\\big)
+
+    Welleck et al., "Neural Text Generation with Unlikelihood Training" (arXiv 1908.04319):
+    their unlikelihood loss :math:`-\\sum_{c \\in \\mathcal C^t}\\log(1 - p_\\theta(c|x_{<t}))`
+    with the rejected completion's own token at each step as the one negative candidate,
+    added to the likelihood of the chosen completion with the paper's weight
+    :math:`\\alpha`. Both terms are per-token means, so long and short completions weigh
+    the same. This is the "Unlikelihood" baseline of the DPO paper (arXiv 2305.18290,
+    section 6). No reference model: nothing stops the policy from drifting away.
+
+    A token probability that rounds to 1 is clamped to :math:`1 - 10^{-6}`, so
+    :math:`\\log(1 - p)` stays finite (at most about 13.8 nats per token); at the clamp the
+    token gives no gradient.
+
+    Args:
+        policy_chosen_mean_logps: ``(B,)`` per-token mean log-probs of the chosen completions.
+        policy_rejected_token_logps: ``(B, T)`` log-probs of each rejected completion token
+            (:func:`dpo_ref.logps.token_logps`); 0 where ``rejected_mask`` is False.
+        rejected_mask: ``(B, T)`` bool, True on the rejected completion's tokens; every
+            row needs at least one.
+        alpha: :math:`\\alpha \\ge 0`, weight of the unlikelihood term (1 in
+            :class:`dpo_ref.train.UnlikelihoodObjective`); 0 leaves SFT on the chosen
+            completions (Preferred-FT).
+
+    Returns:
+        ``(B,)`` per-example losses.
+    """
+    _check_non_negative("alpha", alpha)
+    _check_tensors(policy_chosen_mean_logps=policy_chosen_mean_logps)
+    for name, t in (("policy_rejected_token_logps", policy_rejected_token_logps), ("rejected_mask", rejected_mask)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 2 or t.shape[0] != policy_chosen_mean_logps.shape[0]:
+            raise ValueError(
+                f"{name} must be 2-D with shape (B, T), B = {policy_chosen_mean_logps.shape[0]}, "
+                f"got shape {tuple(t.shape)}"
+            )
+    if rejected_mask.shape != policy_rejected_token_logps.shape:
+        raise ValueError(
+            f"rejected_mask has shape {tuple(rejected_mask.shape)} but policy_rejected_token_logps "
+            f"has {tuple(policy_rejected_token_logps.shape)}"
+        )
+    if not policy_rejected_token_logps.is_floating_point():
+        raise ValueError(f"policy_rejected_token_logps must be floating point, got {policy_rejected_token_logps.dtype}")
+    if bool(torch.isnan(policy_rejected_token_logps).any()):
+        raise ValueError("policy_rejected_token_logps contains NaN")
+    n_tokens = rejected_mask.sum(dim=1)  # (B,)
+    if bool((n_tokens == 0).any()):
+        rows = torch.nonzero(n_tokens == 0).flatten().tolist()
+        raise ValueError(f"rows {rows} of rejected_mask have no rejected completion token")
+
+    # log(1 - p) for each rejected token, kept finite when p rounds to 1
+    log_not = torch.log1p(-policy_rejected_token_logps.exp().clamp(max=1 - 1e-6))  # (B, T)
+    unlikely = (log_not * rejected_mask).sum(dim=1) / n_tokens  # (B,) mean over |y_l|
+    return -policy_chosen_mean_logps - alpha * unlikely
 
 
 # --------------------------------------------------------------------------- metrics

@@ -52,8 +52,10 @@ Checkpoints (``config.checkpoint_dir/step-000123/``): ``model.safetensors``,
 (the batch source's state, if any), ``rng.safetensors`` and ``trainer_state.json`` (step,
 history, config). Each is written into a temporary folder that is renamed into place, so
 a killed run never leaves a half-written checkpoint; :meth:`Trainer.fit` resumes from the
-newest complete one. A non-finite loss or gradient stops training with
-:class:`NonFiniteLossError` naming the step; no checkpoint is written after it.
+newest complete one; a checkpoint that cannot be loaded is a one-line error naming it
+and the file. A non-finite loss or gradient, or NaN log-probs caught by a loss's input
+check, stops training with :class:`NonFiniteLossError` naming the step and the last
+good checkpoint; no checkpoint is written after it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 import re
 import shutil
@@ -71,8 +74,9 @@ from typing import Callable, Protocol
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from dpo_ref.errors import UserError
 from dpo_ref.logps import IGNORE_INDEX, concatenate_pairs, concatenated_logps, sequence_logps, token_logps
-from dpo_ref.losses import bradley_terry_loss, kto_kl_estimate, kto_loss, preference_metrics
+from dpo_ref.losses import bradley_terry_loss, kto_kl_estimate, kto_loss, preference_metrics, unlikelihood_loss
 
 __all__ = [
     "TrainConfig",
@@ -133,6 +137,31 @@ class TrainConfig:
     log_every: int = 1  # record metrics every this many steps (and always at the last)
     eval_every: int = 0  # call eval_fn every this many steps (0: only before and after training)
 
+    def __post_init__(self):
+        # every field is checked here, so a bad value fails before any work, naming the field
+        _check_int(self, "steps", 1)
+        _check_int(self, "batch_size", 1)
+        _check_number(self, "learning_rate", "a finite learning rate > 0", lambda v: v > 0)
+        if self.optimizer not in ("adamw", "rmsprop"):
+            raise UserError(f"TrainConfig.optimizer must be 'adamw' or 'rmsprop', got {self.optimizer!r}")
+        _check_number(self, "weight_decay", "a finite number >= 0", lambda v: v >= 0)
+        _check_int(self, "warmup_steps", 0)
+        if self.max_grad_norm is not None:
+            _check_number(self, "max_grad_norm", "None (no clipping) or a finite number > 0", lambda v: v > 0)
+        _check_int(self, "seed", None)
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)  # the config is saved as JSON in every checkpoint
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise UserError(f"TrainConfig.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.checkpoint_dir is not None:
+            if not isinstance(self.checkpoint_dir, (str, os.PathLike)) or not os.fspath(self.checkpoint_dir):
+                raise UserError(f"TrainConfig.checkpoint_dir must be None or a folder path, got {self.checkpoint_dir!r}")
+            self.checkpoint_dir = os.fspath(self.checkpoint_dir)
+        _check_int(self, "checkpoint_every", 0)
+        _check_int(self, "keep_checkpoints", 1)
+        _check_int(self, "log_every", 1)
+        _check_int(self, "eval_every", 0)
+
 
 @dataclass
 class PPOConfig:
@@ -152,12 +181,50 @@ class PPOConfig:
     eos_token_id: int | None = None  # token that ends a completion; None: always max_new_tokens
     whiten_advantages: bool = True  # normalise advantages per rollout, as TRL does
 
+    def __post_init__(self):
+        _check_number(self, "kl_coef", "a finite number >= 0", lambda v: v >= 0)
+        _check_int(self, "rollout_batch_size", 1)
+        _check_int(self, "ppo_epochs", 1)
+        _check_int(self, "minibatch_size", 1)
+        self.updates_per_rollout()  # minibatch_size must divide rollout_batch_size
+        _check_number(self, "clip_range", "a finite number > 0", lambda v: v > 0)
+        _check_number(self, "clip_range_value", "a finite number > 0", lambda v: v > 0)
+        _check_number(self, "vf_coef", "a finite number >= 0", lambda v: v >= 0)
+        _check_number(self, "gamma", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        _check_number(self, "lam", "a number in [0, 1]", lambda v: 0 <= v <= 1)
+        _check_number(self, "temperature", "a finite number > 0", lambda v: v > 0)
+        _check_int(self, "max_new_tokens", 1)
+        if self.eos_token_id is not None:
+            _check_int(self, "eos_token_id", 0, wanted="None or a token id >= 0")
+        if not isinstance(self.whiten_advantages, bool):
+            raise UserError(f"PPOConfig.whiten_advantages must be True or False, got {self.whiten_advantages!r}")
+
     def updates_per_rollout(self) -> int:
         if self.rollout_batch_size % self.minibatch_size:
-            raise ValueError(
-                f"minibatch_size ({self.minibatch_size}) must divide rollout_batch_size ({self.rollout_batch_size})"
+            raise UserError(
+                f"PPOConfig.minibatch_size ({self.minibatch_size}) must divide rollout_batch_size "
+                f"({self.rollout_batch_size})"
             )
         return self.ppo_epochs * (self.rollout_batch_size // self.minibatch_size)
+
+
+def _check_int(config, name: str, minimum: int | None, *, wanted: str | None = None) -> None:
+    """``config.<name>`` is an integer (not a bool) >= ``minimum``; numpy integers become ints."""
+    value = getattr(config, name)
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if ok and (minimum is None or value >= minimum):
+        setattr(config, name, int(value))  # json.dumps, in every checkpoint, rejects numpy ints
+        return
+    wanted = wanted or ("an integer" if minimum is None else f"an integer >= {minimum}")
+    raise UserError(f"{type(config).__name__}.{name} must be {wanted}, got {value!r}")
+
+
+def _check_number(config, name: str, wanted: str, ok: Callable[[float], bool]) -> None:
+    """``config.<name>`` is a finite real number (not a bool) for which ``ok`` holds."""
+    value = getattr(config, name)
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (real and ok(value)):
+        raise UserError(f"{type(config).__name__}.{name} must be {wanted}, got {value!r}")
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -215,6 +282,10 @@ class TensorBatches:
     """
 
     def __init__(self, data: Batch, batch_size: int, seed: int = 0):
+        if not data:
+            raise UserError("TensorBatches got an empty dict: data must map column names to tensors, one row per example")
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         lengths = {k: len(v) for k, v in data.items()}
         n = next(iter(lengths.values()))
         if any(m != n for m in lengths.values()):
@@ -248,6 +319,10 @@ def chosen_as_sft(pairs: Batch) -> Batch:
 
 class NonFiniteLossError(FloatingPointError):
     """Training met NaN or infinity; the message names the step and the last good checkpoint."""
+
+
+# what the losses' input checks say about NaN/inf tensors (dpo_ref.losses._check_tensors)
+_NON_FINITE_INPUT = re.compile(r"\bcontains (NaN|inf)")
 
 
 @dataclass
@@ -300,7 +375,13 @@ class Trainer:
             self.model.train()
             batch = _to(self.batches(step), self.device)
             self._set_learning_rate(step)
-            loss, metrics = self.objective(self.model, batch)
+            try:
+                loss, metrics = self.objective(self.model, batch)
+            except ValueError as error:
+                # a loss's input check saw NaN/inf log-probs: the model diverged, the data is fine
+                if not _NON_FINITE_INPUT.search(str(error)):
+                    raise
+                self._diverged(step, f"the loss got non-finite inputs ({error})")
             if not bool(torch.isfinite(loss)):
                 self._diverged(step, f"loss is {loss.item()}")
             self.optimizer.zero_grad(set_to_none=True)
@@ -396,18 +477,48 @@ class Trainer:
             self.load_checkpoint(done[-1])
 
     def load_checkpoint(self, path: str | Path) -> None:
+        """Restore model, optimizer, batch source, RNG and step from a ``step-XXXXXX/`` folder.
+
+        A missing file is a ``FileNotFoundError`` and any other failure a one-line
+        ``ValueError``; both name the checkpoint and the file.
+        """
         path = Path(path)
-        load_model(self.model, str(path / "model.safetensors"), device=str(self.device))
-        self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location=self.device))
+
+        def load(name: str, read: Callable[[Path], object]):
+            file = path / name
+            if not file.is_file():
+                raise FileNotFoundError(f"checkpoint file {file} is missing; {_CHECKPOINT_ADVICE}")
+            try:
+                return read(file)
+            except Exception as error:  # noqa: BLE001 - safetensors, torch and json errors alike
+                raise UserError(
+                    f"checkpoint {path}: {name} cannot be loaded ({_summary(error)}); {_CHECKPOINT_ADVICE}"
+                ) from None
+
+        load("model.safetensors", lambda f: load_model(self.model, str(f), device=str(self.device)))
+        optimizer_state = load("optimizer.pt", lambda f: torch.load(f, weights_only=True, map_location=self.device))
+        load("optimizer.pt", lambda f: self.optimizer.load_state_dict(optimizer_state))
         if (path / "data.safetensors").exists():
-            self.batches.load_state_dict(load_file(str(path / "data.safetensors")))
-        rng = load_file(str(path / "rng.safetensors"))
-        torch.set_rng_state(rng["cpu"])
+            load("data.safetensors", lambda f: self.batches.load_state_dict(load_file(str(f))))
+        rng = load("rng.safetensors", lambda f: load_file(str(f)))
+        load("rng.safetensors", lambda f: torch.set_rng_state(rng["cpu"]))
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"])
-        state = json.loads((path / "trainer_state.json").read_text())
-        self.step, self.history = state["step"], state["history"]
+        state = load("trainer_state.json", lambda f: json.loads(f.read_text()))
+        self.step, self.history = load("trainer_state.json", lambda f: (int(state["step"]), list(state["history"])))
         self.last_checkpoint = str(path)
+
+
+_CHECKPOINT_ADVICE = "delete this checkpoint folder to resume from the one before, or use another checkpoint_dir"
+
+
+def _summary(error: BaseException) -> str:
+    """An exception as one line: its first line, plus the first detail when that line ends in ':'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    summary = lines[0] if len(lines) == 1 or not lines[0].endswith(":") else f"{lines[0]} {lines[1]}"
+    return f"{type(error).__name__}: {summary}"
 
 
 def _complete_checkpoints(root: Path) -> list[Path]:
@@ -650,13 +761,9 @@ def kto_rows_from_pairs(pairs: Batch, *, shift: int = 1) -> Batch:
 class UnlikelihoodObjective:
     """Likelihood on the chosen completion, token-level unlikelihood on the rejected one.
 
-    .. math::
-
-        \\mathcal L = -\\frac{1}{|y_w|}\\log\\pi(y_w|x) - \\alpha \\frac{1}{|y_l|}\\sum_t \\log\\big(1 - \\pi(y_{l,t}|x, y_{l,<t})\\big)
-
-    Welleck et al. (arXiv 1908.04319); the "Unlikelihood" baseline of the DPO paper
-    (section 6), which "simply optimizes the policy to maximize the probability of y_w and
-    minimize the probability of y_l".
+    The loss is :func:`dpo_ref.losses.unlikelihood_loss` (equation and source there); the
+    "Unlikelihood" baseline of the DPO paper (section 6), which "simply optimizes the
+    policy to maximize the probability of y_w and minimize the probability of y_l".
     """
 
     def __init__(self, *, alpha: float = 1.0):
@@ -668,10 +775,7 @@ class UnlikelihoodObjective:
         n = batch["chosen_input_ids"].shape[0]
         chosen_logps = sequence_logps(logits[:n], labels[:n], reduction="mean")  # (B,)
         rejected_tokens, rejected_mask = token_logps(logits[n:], labels[n:])  # (B, T-1)
-        # log(1 - p) kept finite when p rounds to 1
-        log_not = torch.log1p(-rejected_tokens.exp().clamp(max=1 - 1e-6))
-        unlikely = (log_not * rejected_mask).sum(1) / rejected_mask.sum(1)
-        loss = (-chosen_logps - self.alpha * unlikely).mean()
+        loss = unlikelihood_loss(chosen_logps, rejected_tokens, rejected_mask, alpha=self.alpha).mean()
         rejected_logps = (rejected_tokens * rejected_mask).sum(1)
         return loss, {
             "logps/chosen": (chosen_logps.detach() * (labels[:n, 1:] != IGNORE_INDEX).sum(1)).mean().item(),

@@ -26,7 +26,8 @@ def bench_args(tmp_path, **overrides):
 @pytest.mark.slow
 def test_quick_bench_runs_end_to_end_with_equal_losses(tmp_path, capsys):
     """--quick, a few steps: both trainers run in their own process on the same batches."""
-    args = bench_args(tmp_path, quick=True, steps=3, parts="training,reproduction")
+    # one thread: on a shared 2-core machine two threads per run only fight each other
+    args = bench_args(tmp_path, quick=True, steps=3, threads=1, parts="training,reproduction")
     assert run.main(args) == 0
 
     training = json.loads((tmp_path / "results" / "training.json").read_text())

@@ -137,3 +137,20 @@ def test_rows_that_do_not_share_a_prompt_are_rejected(model):
 def test_unknown_reduction(model):
     with pytest.raises(ValueError, match="reduction"):
         shared_prompt_logps(model, make_batch([2], [2], [2]), reduction="max")
+
+
+def test_models_that_transform_logits_use_their_own_forward(model):
+    """A config with a logit transform (softcapping, scaling) takes the full forward, not the bare head."""
+    from dpo_ref.logps import _plain_lm_head
+
+    assert _plain_lm_head(model) is model.lm_head
+    scaled = tiny_gpt2(VOCAB, n_layer=2, n_embd=32, n_head=4, n_positions=64, seed=3)
+    scaled.load_state_dict(model.state_dict())
+    scaled.config.logit_scale = 2.0  # GPT-2 ignores it, so the values must not change either
+    assert _plain_lm_head(scaled) is None
+    batch = make_batch(*LENGTHS, seed=5)
+    with torch.no_grad():
+        expected = concatenated_logps(model, batch)
+        got = shared_prompt_logps(scaled.eval(), batch)
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-5)

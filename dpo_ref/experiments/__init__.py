@@ -111,7 +111,12 @@ def reproduce(
     groups: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Run the experiment groups of ``config`` and write their results files; returns their paths."""
+    """Run the experiment groups of ``config`` and write their results files; returns their paths.
+
+    ``groups`` (default: all of :data:`GROUPS`) is checked before anything runs: an
+    unknown name is a ``ValueError`` listing the known groups.
+    """
+    groups = _checked_groups(groups)
     import torch
 
     from dpo_ref.experiments.configs import get_config
@@ -133,9 +138,7 @@ def _run_groups(config, dev, out: Path, groups, progress) -> list[Path]:
     from dpo_ref.experiments.provenance import provenance, write_json_atomic
 
     written = []
-    for name in groups or list(GROUPS):
-        if name not in GROUPS:
-            raise ValueError(f"unknown experiment group {name!r}; choose from {sorted(GROUPS)}")
+    for name in _checked_groups(groups):
         run, _, seeds = GROUPS[name]()
         start = time.perf_counter()
         results = run(config, str(dev), progress or (lambda _: None))
@@ -148,4 +151,17 @@ def _run_groups(config, dev, out: Path, groups, progress) -> list[Path]:
 
 
 def count_runs(config: ExperimentConfig, groups: list[str] | None = None) -> int:
-    return sum(GROUPS[name]()[1](config) for name in groups or list(GROUPS))
+    """The number of training runs ``reproduce(config, groups=groups)`` will do (for progress bars)."""
+    return sum(GROUPS[name]()[1](config) for name in _checked_groups(groups))
+
+
+def _checked_groups(groups: list[str] | None) -> list[str]:
+    """``groups`` (None or empty: every group), each name checked against :data:`GROUPS` before any runs."""
+    if not groups:
+        return list(GROUPS)
+    if isinstance(groups, str):  # "exact" would otherwise be read as the groups "e", "x", ...
+        groups = [groups]
+    unknown = [name for name in groups if name not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown experiment group {unknown[0]!r}; choose from {sorted(GROUPS)}")
+    return list(groups)
