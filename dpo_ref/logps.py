@@ -50,7 +50,9 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
         logits = logits.float()
     safe_labels = labels.masked_fill(~mask, 0).unsqueeze(-1)  # (B, T-1, 1)
     values = torch.gather(logits, -1, safe_labels).squeeze(-1) - torch.logsumexp(logits, -1)  # (B, T-1)
-    return values * mask, mask
+    # masked_fill, not `* mask`: a NaN logit at a padding position (a fully masked
+    # left-padded row) times 0 is still NaN.
+    return values.masked_fill(~mask, 0.0), mask
 
 
 def sequence_logps(

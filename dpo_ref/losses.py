@@ -57,12 +57,12 @@ def _check_tensors(**tensors: torch.Tensor) -> None:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 def _check_non_negative(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
 

@@ -191,3 +191,11 @@ def test_unknown_reduction_is_an_error():
     logits, input_ids = random_logits(1, 4), random_ids(1, 4)
     with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean'"):
         sequence_logps(logits, labels_for(input_ids, [[2, 3]]), reduction="max")
+
+
+def test_nan_logits_at_masked_positions_do_not_leak():
+    """A fully masked position (e.g. left padding) may hold NaN logits; they must not count."""
+    logits = torch.randn(1, 4, 5)
+    logits[0, 0] = float("nan")  # predicts position 1, which is prompt/padding
+    labels = torch.tensor([[-100, -100, 2, 3]])
+    assert torch.isfinite(sequence_logps(logits, labels)).all()
