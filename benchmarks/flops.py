@@ -1,7 +1,7 @@
 """Model FLOPs and the machine's matrix-product rate, for model FLOPs utilisation (MFU).
 
 MFU = (model FLOPs per second of training) / (FLOP/s of a large fp32 matrix product on
-the same machine, same thread count). Model FLOPs per token follow PaLM (Chowdhery et
+the same machine, same thread count, measured in the training process right after it). Model FLOPs per token follow PaLM (Chowdhery et
 al. 2022, appendix B): ``6 N + 12 L d T``, with ``N`` the parameters that do matrix
 products (the transformer blocks and the tied LM head; not the embedding lookups),
 ``L`` layers, width ``d`` and ``T`` the mean sequence length. Tokens are the real
@@ -17,7 +17,7 @@ import time
 import torch
 
 
-def matmul_flops_per_s(n: int = 2048, seconds: float = 2.0) -> float:
+def matmul_flops_per_s(n: int = 1024, seconds: float = 1.0) -> float:
     """Best rate of ``n x n @ n x n`` float32 products over repeated timings."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)  # warm-up

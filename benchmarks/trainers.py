@@ -226,6 +226,11 @@ def main(argv: list[str]) -> int:
         peak_rss_bytes=peak_rss_bytes(),
         torch_threads=torch.get_num_threads(),
     )
+    # The machine's matrix-product rate, in this process right after training: under the
+    # same load and thread count as the run, for its model FLOPs utilisation.
+    from benchmarks.flops import matmul_flops_per_s
+
+    result["matmul_flops_per_s"] = matmul_flops_per_s(n=1024, seconds=1.0)
     Path(out).write_text(json.dumps(result))
     return 0
 

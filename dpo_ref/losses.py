@@ -427,8 +427,9 @@ def unlikelihood_loss(
     Args:
         policy_chosen_mean_logps: ``(B,)`` per-token mean log-probs of the chosen completions.
         policy_rejected_token_logps: ``(B, T)`` log-probs of each rejected completion token
-            (:func:`dpo_ref.logps.token_logps`); 0 where ``rejected_mask`` is False.
-        rejected_mask: ``(B, T)`` bool, True on the rejected completion's tokens; every
+            (:func:`dpo_ref.logps.token_logps`); positions where ``rejected_mask`` is False
+            are ignored.
+        rejected_mask: ``(B, T)`` True (or 1) on the rejected completion's tokens; every
             row needs at least one.
         alpha: :math:`\\alpha \\ge 0`, weight of the unlikelihood term (1 in
             :class:`dpo_ref.train.UnlikelihoodObjective`); 0 leaves SFT on the chosen
@@ -454,16 +455,18 @@ def unlikelihood_loss(
         )
     if not policy_rejected_token_logps.is_floating_point():
         raise ValueError(f"policy_rejected_token_logps must be floating point, got {policy_rejected_token_logps.dtype}")
-    if bool(torch.isnan(policy_rejected_token_logps).any()):
+    mask = rejected_mask.bool()
+    # only scored positions count: a masked position may hold anything, NaN included
+    if bool(torch.isnan(policy_rejected_token_logps[mask]).any()):
         raise ValueError("policy_rejected_token_logps contains NaN")
-    n_tokens = rejected_mask.sum(dim=1)  # (B,)
+    n_tokens = mask.sum(dim=1)  # (B,)
     if bool((n_tokens == 0).any()):
         rows = torch.nonzero(n_tokens == 0).flatten().tolist()
         raise ValueError(f"rows {rows} of rejected_mask have no rejected completion token")
 
     # log(1 - p) for each rejected token, kept finite when p rounds to 1
     log_not = torch.log1p(-policy_rejected_token_logps.exp().clamp(max=1 - 1e-6))  # (B, T)
-    unlikely = (log_not * rejected_mask).sum(dim=1) / n_tokens  # (B,) mean over |y_l|
+    unlikely = log_not.masked_fill(~mask, 0.0).sum(dim=1) / n_tokens  # (B,) mean over |y_l|
     return -policy_chosen_mean_logps - alpha * unlikely
 
 

@@ -151,7 +151,7 @@ class TrainConfig:
         _check_int(self, "seed", None)
         if isinstance(self.device, torch.device):
             self.device = str(self.device)  # the config is saved as JSON in every checkpoint
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise UserError(f"TrainConfig.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.checkpoint_dir is not None:
             if not isinstance(self.checkpoint_dir, (str, os.PathLike)) or not os.fspath(self.checkpoint_dir):
@@ -378,7 +378,7 @@ class Trainer:
             try:
                 loss, metrics = self.objective(self.model, batch)
             except ValueError as error:
-                # a loss's input check saw NaN/inf log-probs: the model diverged, the data is fine
+                # a loss's input check saw NaN/inf log-probs: the same failure as a NaN loss, one step earlier
                 if not _NON_FINITE_INPUT.search(str(error)):
                     raise
                 self._diverged(step, f"the loss got non-finite inputs ({error})")
@@ -518,7 +518,7 @@ def _summary(error: BaseException) -> str:
     if not lines:
         return type(error).__name__
     summary = lines[0] if len(lines) == 1 or not lines[0].endswith(":") else f"{lines[0]} {lines[1]}"
-    return f"{type(error).__name__}: {summary}"
+    return f"{type(error).__name__}: {summary.rstrip('.')}"
 
 
 def _complete_checkpoints(root: Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """SFT, then DPO, on the sentiment world: reward and KL before and after, and sampled reviews.
 
-    python examples/train_dpo.py            # about 1 minute on a 2-core laptop CPU
-    python examples/train_dpo.py --smoke    # the same code on tiny sizes, about 15 s
+    python examples/train_dpo.py            # about 1 minute on a 2-core CPU (measured 48 s)
+    python examples/train_dpo.py --smoke    # the same code on tiny sizes, about 15 s (measured 14 s)
 
 The DPO paper's controlled-sentiment experiment (arXiv 2305.18290, section 6.1) at
 laptop scale: a tiny GPT-2 is trained on generated movie reviews (the SFT model, which
@@ -190,6 +190,8 @@ for record in [r for i, r in enumerate(dpo.history) if i % every == 0 or i == le
 #
 # Both are estimated from samples of the policy at temperature 1 on held-out prefixes
 # (the same prefixes and the same sampling seed for both models), with standard errors.
+# Watch the length too: in the full run DPO's reviews grow longer (more room for
+# positive words), the length exploitation that the troubleshooting page discusses.
 
 # %%
 evaluation = {}

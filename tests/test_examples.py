@@ -62,7 +62,7 @@ def test_every_example_is_a_percent_script_with_command_and_runtime():
         text = path.read_text()
         assert text.startswith('"""'), path.name
         docstring = text.split('"""')[1]
-        assert f"examples/{path.name}" in docstring and re.search(r"about \d+ (s|minutes?)", docstring), path.name
+        assert f"examples/{path.name}" in docstring and re.search(r"about [\d.]+ (s|minutes?)", docstring), path.name
         assert "# %% [markdown]" in text and "\n# %%\n" in text, path.name
         assert "class Config" in text and "--smoke" in docstring and "DPO_REF_SMOKE" in text, path.name
         assert "torch.manual_seed(config.seed)" in text, path.name

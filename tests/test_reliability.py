@@ -117,15 +117,6 @@ def test_inf_in_model_outputs_stops_training_and_keeps_the_last_good_checkpoint(
     assert all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
 
 
-@pytest.mark.xfail(
-    reason="defect in dpo_ref/train.py: NaN/inf in the model's outputs reaches the loss as NaN log-probs, and "
-    "the loss's input check raises ValueError('policy_chosen_logps contains NaN') out of Trainer.fit, without "
-    "the step or the last good checkpoint (the checkpoints themselves are kept). Trainer.fit should turn it "
-    "into NonFiniteLossError: wrap `self.objective(...)` in `try/except ValueError as exc:` and call "
-    "`self._diverged(step, str(exc))` when the message says NaN (or when losses raise a dedicated "
-    "ValueError subclass for non-finite inputs)",
-    strict=False,
-)
 def test_inf_in_model_outputs_is_reported_with_the_step_and_the_checkpoint(tmp_path):
     _, error = _fit_with_inf_logits_from_step_3(tmp_path)
     assert isinstance(error, NonFiniteLossError)
@@ -163,14 +154,6 @@ def test_batch_without_completion_tokens_fails_at_step_0_naming_the_rows():
 
 # --------------------------------------------------------------------------- trainer: bad configuration
 
-_XFAIL_CONFIG = pytest.mark.xfail(
-    reason="defect in dpo_ref/train.py: TrainConfig is not validated; add TrainConfig.__post_init__ raising "
-    "ValueError('TrainConfig.<field> must be ..., got <value>') for steps >= 1, batch_size >= 1, log_every >= 1, "
-    "warmup_steps >= 0, checkpoint_every >= 0, keep_checkpoints >= 1, max_grad_norm None or > 0, eval_every >= 0",
-    strict=False,
-)
-
-
 # (TrainConfig change, text the error must contain). Each must fail before the first update.
 BAD_CONFIGS = [
     pytest.param({"optimizer": "sgd"}, "optimizer must be 'adamw' or 'rmsprop', got 'sgd'", id="optimizer"),
@@ -179,13 +162,13 @@ BAD_CONFIGS = [
     pytest.param({"learning_rate": -1e-3}, "learning rate", id="learning_rate<0"),
     pytest.param({"learning_rate": math.nan}, "learning rate", id="learning_rate=nan"),
     pytest.param({"weight_decay": -0.1}, "weight_decay", id="weight_decay<0"),
-    # what TrainConfig lets through today (see the xfail reason)
-    pytest.param({"batch_size": 0}, "batch_size", id="batch_size=0", marks=_XFAIL_CONFIG),  # ZeroDivisionError
-    pytest.param({"steps": 0}, "steps", id="steps=0", marks=_XFAIL_CONFIG),  # trains nothing, silently
-    pytest.param({"log_every": 0}, "log_every", id="log_every=0", marks=_XFAIL_CONFIG),  # ZeroDivisionError after step 1
-    pytest.param({"warmup_steps": -5}, "warmup_steps", id="warmup<0", marks=_XFAIL_CONFIG),  # negative lr: ascent
-    pytest.param({"max_grad_norm": 0.0}, "max_grad_norm", id="max_grad_norm=0", marks=_XFAIL_CONFIG),  # no learning
-    pytest.param({"keep_checkpoints": 0}, "keep_checkpoints", id="keep=0", marks=_XFAIL_CONFIG),  # keeps all
+    # checked by TrainConfig.__post_init__
+    pytest.param({"batch_size": 0}, "batch_size", id="batch_size=0"),  # was: ZeroDivisionError
+    pytest.param({"steps": 0}, "steps", id="steps=0"),  # was: trains nothing, silently
+    pytest.param({"log_every": 0}, "log_every", id="log_every=0"),  # was: ZeroDivisionError after step 1
+    pytest.param({"warmup_steps": -5}, "warmup_steps", id="warmup<0"),  # was: negative lr: ascent
+    pytest.param({"max_grad_norm": 0.0}, "max_grad_norm", id="max_grad_norm=0"),  # was: no learning
+    pytest.param({"keep_checkpoints": 0}, "keep_checkpoints", id="keep=0"),  # was: keeps all
 ]
 
 
@@ -193,8 +176,8 @@ BAD_CONFIGS = [
 def test_bad_train_config_fails_before_the_first_update(tmp_path, change, expected):
     model = _model()
     before = _params(model)
-    cfg = TrainConfig(**{"steps": 2, "batch_size": 4, "device": "cpu", "checkpoint_dir": str(tmp_path), **change})
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError) as error:  # raised by TrainConfig itself, or by the trainer
+        cfg = TrainConfig(**{"steps": 2, "batch_size": 4, "device": "cpu", "checkpoint_dir": str(tmp_path), **change})
         train_preference(model, DPO, _pairs(), cfg)
     assert expected in str(error.value) and "\n" not in str(error.value)
     assert _same(before, _params(model)) and not any(tmp_path.iterdir())
@@ -223,17 +206,6 @@ def checkpointed(tmp_path):
     return tmp_path
 
 
-_XFAIL_RESUME = pytest.mark.xfail(
-    reason="defect in dpo_ref/train.py: Trainer.load_checkpoint lets safetensors/torch errors escape without the "
-    "checkpoint's path (SafetensorError: 'invalid header length'; RuntimeError: many lines of size mismatches). "
-    "Wrap each load in load_checkpoint and raise ValueError(f'checkpoint {path}: {file} cannot be loaded "
-    "({first line of the error}); delete this checkpoint folder to resume from the one before, or use another "
-    "checkpoint_dir')",
-    strict=False,
-)
-
-
-@_XFAIL_RESUME
 def test_resuming_from_a_corrupt_checkpoint_names_the_file(checkpointed):
     model_file = checkpointed / "step-000001" / "model.safetensors"
     model_file.write_bytes(model_file.read_bytes()[:64])  # bit rot, or a copy cut short
@@ -243,7 +215,6 @@ def test_resuming_from_a_corrupt_checkpoint_names_the_file(checkpointed):
     assert "\n" not in str(error.value)
 
 
-@_XFAIL_RESUME
 def test_resuming_into_a_different_model_names_the_checkpoint(checkpointed):
     other = tiny_gpt2(V, n_layer=1, n_embd=8, n_head=2, n_positions=16)
     with pytest.raises(ValueError, match=r"step-000001") as error:
@@ -262,14 +233,6 @@ def test_resuming_without_the_optimizer_file_names_it(checkpointed):
 # --------------------------------------------------------------------------- data folders
 
 
-@pytest.mark.xfail(
-    reason="defect in dpo_ref/data.py: a folder that is not a save_to_disk folder goes to datasets.load_dataset, "
-    "whose message does not name the folder (a folder with a README.md gives 'No task.toml or instruction.md "
-    "files found'; a model output folder gives 'Couldn't cast'). In load_preference_dataset, before calling "
-    "load_dataset on a folder, raise ValueError(f'{path} is a folder but neither a save_to_disk folder "
-    "(dataset_info.json / state.json) nor a folder of .jsonl/.json/.parquet files') when it holds no such files",
-    strict=False,
-)
 def test_a_folder_without_preference_data_is_named(tmp_path):
     (tmp_path / "README.md").write_text("# notes\n")
     (tmp_path / "train.py").write_text("print('hi')\n")
@@ -433,14 +396,6 @@ def test_unknown_experiment_group_fails_before_any_group_runs(tmp_path, monkeypa
     assert not ran and not any(tmp_path.iterdir())
 
 
-@pytest.mark.xfail(
-    reason="defect in dpo_ref/experiments/__init__.py: reproduce() checks each group name only when it reaches "
-    "it, so `--only exact --only typo` runs the whole exact group and then fails; and count_runs(), which "
-    "`dpo-ref reproduce` calls first, raises a bare KeyError('typo'). Check every name in `groups` against "
-    "GROUPS once, at the top of reproduce() and count_runs(), with the existing 'unknown experiment group' "
-    "ValueError",
-    strict=False,
-)
 def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, monkeypatch):
     from dpo_ref import experiments
 

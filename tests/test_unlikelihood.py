@@ -38,6 +38,16 @@ def test_alpha_zero_is_the_chosen_nll_and_a_certain_token_stays_finite():
     assert unlikelihood_loss(chosen, rejected, mask, alpha=1.0).item() == pytest.approx(clamped, rel=1e-6)
 
 
+def test_masked_positions_are_ignored_even_when_nan():
+    chosen = torch.tensor([-1.0], dtype=torch.float64)
+    mask = torch.tensor([[True, False]])
+    clean = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), 0.0]], dtype=torch.float64), mask, alpha=1.0)
+    noisy = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), math.nan]], dtype=torch.float64), mask, alpha=1.0)
+    assert clean.item() == noisy.item() == pytest.approx(1.0 - math.log(0.5))
+    as_float = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), 0.0]], dtype=torch.float64), mask.double(), alpha=1.0)
+    assert as_float.item() == clean.item()
+
+
 def test_gradient_matches_the_closed_form():
     # d/dl [-alpha/n * log(1 - e^l)] = alpha/n * p / (1 - p); d/dc [-c] = -1
     chosen = torch.tensor([-0.7], dtype=torch.float64, requires_grad=True)

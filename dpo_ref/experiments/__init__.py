@@ -65,7 +65,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["CONFIGS", "ExperimentConfig", "get_config", "reproduce", "count_runs", "GROUPS"]
+from dpo_ref.errors import UserError
+
+__all__ = ["CONFIGS", "ExperimentConfig", "get_config", "reproduce", "count_runs", "GROUPS", "UnknownGroupError"]
 
 
 def __getattr__(name: str):
@@ -163,5 +165,11 @@ def _checked_groups(groups: list[str] | None) -> list[str]:
         groups = [groups]
     unknown = [name for name in groups if name not in GROUPS]
     if unknown:
-        raise ValueError(f"unknown experiment group {unknown[0]!r}; choose from {sorted(GROUPS)}")
+        raise UnknownGroupError(f"unknown experiment group {unknown[0]!r}; choose from {sorted(GROUPS)}")
     return list(groups)
+
+
+class UnknownGroupError(UserError, KeyError):
+    """A name not in :data:`GROUPS`: bad input (``ValueError``) and a failed lookup (``KeyError``)."""
+
+    __str__ = ValueError.__str__  # the message as it is; KeyError's __str__ would quote it

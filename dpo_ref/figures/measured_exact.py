@@ -13,6 +13,7 @@ Schema of the files: :mod:`dpo_ref.experiments`.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any, Iterable, Sequence
 
@@ -158,8 +159,12 @@ def reference_trace(data: dict, name_suffix: str = "") -> go.Scatter:
     )
 
 
+PARAM_NAMES = {"beta": "β", "gamma": "γ", "lambda": "λ", "alpha": "α", "label_smoothing": "label smoothing"}
+
+
 def _params_text(params: dict) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in params.items() if k != "reduction") or "defaults"
+    return ", ".join(f"{PARAM_NAMES.get(k, k)} = {v:g}" if isinstance(v, (int, float)) else f"{PARAM_NAMES.get(k, k)} = {v}"
+                     for k, v in params.items() if k != "reduction") or "defaults"
 
 
 def method_trace(points: list[dict], method: str, name_suffix: str = "", *, connect: bool | None = None) -> go.Scatter:
@@ -194,12 +199,20 @@ def frontier_figure(name: str, methods: Sequence[str]) -> go.Figure:
         for method in methods:
             fig.add_trace(method_trace(data["points"], method, sfx))
         groups.append((config, list(range(start, len(fig.data)))))
-    config_menu(fig, groups)
     kl_max = max(pt["final"]["kl"] for _, data in loaded for pt in data["points"] if pt["method"] in methods)
-    fig.update_xaxes(title_text=f"{KL_TITLE} (exact)", range=[-0.1, r(kl_max * 1.15)])
+    linear = [-0.1, r(kl_max * 1.15)]
+    log = [-2.0, r(math.log10(kl_max * 1.5))]
+    fig.update_layout(updatemenus=[dict(
+        type="buttons", direction="left", showactive=True, active=0, x=1, xanchor="right", y=1.0, yanchor="bottom",
+        pad=dict(t=2, b=2), font=dict(size=11),
+        buttons=[dict(method="relayout", label="KL axis: linear", args=[{"xaxis.type": "linear", "xaxis.range": linear}]),
+                 dict(method="relayout", label="log", args=[{"xaxis.type": "log", "xaxis.range": log}])],
+    )])
+    config_menu(fig, groups)
+    fig.update_xaxes(title_text=f"{KL_TITLE} (exact)", range=linear)
     fig.update_yaxes(title_text=f"{REWARD_TITLE} (exact)")
-    fig.update_layout(margin=dict(t=fig.layout.margin.t or 16, b=24), legend=dict(y=-0.16))
-    return style(fig, height=520)
+    fig.update_layout(margin=dict(t=48, b=24), legend=dict(y=-0.16))
+    return style(fig, height=540)
 
 
 def _runs(points: list[dict], method: str) -> list[dict]:
@@ -246,10 +259,10 @@ def ppo_runs() -> go.Figure:
     first = loaded[0][1]
     opt = first["optimal_at_beta"]
     fig.add_hline(y=r(opt["reward"]), line=dict(color=GUIDE, dash="dot", width=1.5), row=1, col=1,
-                  annotation_text=f"optimum π*<sub>β</sub> at β = {fmt(opt['beta'], 2)}: reward {fmt(opt['reward'], 2)}",
-                  annotation_position="bottom right", annotation_font=dict(color=PALETTES["default"]["fg_light"], size=11))
+                  annotation_text=f"optimum π*<sub>β</sub>: {fmt(opt['reward'], 2)}",
+                  annotation_position="top left", annotation_font=dict(color=PALETTES["default"]["fg_light"], size=11))
     fig.add_hline(y=r(opt["kl"]), line=dict(color=GUIDE, dash="dot", width=1.5), row=2, col=1,
-                  annotation_text=f"KL of π*<sub>β</sub>: {fmt(opt['kl'], 2)}", annotation_position="bottom right",
+                  annotation_text=f"π*<sub>β</sub>: {fmt(opt['kl'], 2)}", annotation_position="top left",
                   annotation_font=dict(color=PALETTES["default"]["fg_light"], size=11))
 
     # animation: frame k shows every run up to its k-th evaluation
@@ -266,8 +279,7 @@ def ppo_runs() -> go.Figure:
     still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
     play = dict(mode="immediate", fromcurrent=True, frame=dict(duration=350, redraw=False), transition=dict(duration=0))
     slider_steps = [dict(method="animate", label=str(s), args=[[str(s)], still]) for s in steps]
-    anim_slider = slider(label="training step", steps=slider_steps, active=len(steps) - 1, y=-0.36)
-    anim_slider.update(x=0.3, len=0.7)
+    anim_slider = slider(label="training step", steps=slider_steps, active=len(steps) - 1, y=-0.4)
 
     n = len(fig.data)
     run_buttons = []
@@ -276,23 +288,23 @@ def ppo_runs() -> go.Figure:
         run_buttons.append(dict(method="restyle", label=f"run: {text}", args=[{"visible": visible}]))
     xmax = max(steps)
     fig.update_xaxes(range=[-xmax * 0.02, xmax * 1.02])
-    fig.update_xaxes(title_text="PPO step (one rollout batch and its updates)", row=2, col=1)
+    fig.update_xaxes(title_text="PPO step", row=2, col=1)
     fig.update_yaxes(title_text="expected reward (exact)", row=1, col=1)
     fig.update_yaxes(title_text="KL, nats", row=2, col=1, rangemode="tozero")
     fig.update_layout(
         margin=dict(t=56, b=24),
-        legend=dict(y=-0.12),
+        legend=dict(y=-0.1),
         sliders=[anim_slider],
         updatemenus=[
             dict(type="dropdown", buttons=run_buttons, active=0, x=0, xanchor="left", y=1.0, yanchor="bottom",
                  pad=dict(t=2, b=2)),
-            dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.36, yanchor="top",
+            dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.31, yanchor="top",
                  pad=dict(t=8, r=4),
                  buttons=[dict(method="animate", label="▶ Play", args=[None, play]),
                           dict(method="animate", label="❚❚ Pause", args=[[None], still])]),
         ],
     )
-    return style(fig, height=640)
+    return style(fig, height=720)
 
 
 def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -319,7 +331,9 @@ def ppo_hacking(run: dict) -> dict:
 
 def _span(values: Sequence[float], digits: int = 2) -> str:
     lo, hi = min(values), max(values)
-    return fmt(lo, digits) if fmt(lo, digits) == fmt(hi, digits) else f"{fmt(lo, digits)}–{fmt(hi, digits)}"
+    if fmt(lo, digits) == fmt(hi, digits):
+        return fmt(lo, digits)
+    return f"{fmt(lo, digits)}–{fmt(hi, digits)}" if lo >= 0 else f"{fmt(lo, digits)} to {fmt(hi, digits)}"
 
 
 def ppo_runs_numbers() -> str:
@@ -348,10 +362,13 @@ def ppo_runs_numbers() -> str:
                        f"reward's score keep rising while the true reward falls (least-squares trend over the second "
                        f"half, from step {checks[0]['from_step']}: true reward {_span([c['reward_slope'] for c in checks], 3)}, "
                        f"score {_span([c['score_slope'] for c in checks], 3)} per 100 steps). The two rise and dip together; "
-                       "the KL penalty at this β keeps the policy where the reward model ranks answers roughly right.")
+                       f"the policies stay within {fmt(max(row['kl'] for run in ppo for row in run['trajectory']), 2)} nats of the reference, "
+                       "near the answers the reward model was trained on.")
         paras.append(p(prefix + verdict))
         paras.append(p(
-            f"What the data does show is a reward model that <strong>overestimates</strong>: after {ppo[0]['final']['step']} "
+            ("What the data does show is a reward model that <strong>overestimates</strong>"
+             if all(s_ > t_ for s_, t_ in zip(score_end, reward_end)) else "Score against true reward")
+            + f": after {ppo[0]['final']['step']} "
             f"steps at β = {fmt(data['beta'], 2)} it scores the PPO policies {_span(score_end)} while their true reward "
             f"is {_span(reward_end)}. Part of that gap is already there at step 0: a Bradley-Terry reward is only defined up "
             f"to a constant, and this one scores the reference {fmt(start['score'], 2)} against a true "
@@ -397,23 +414,35 @@ def exact_frontier_numbers() -> str:
         rm = data["reward_model"]
         gaps = {m: [pt["frontier_gap"] for pt in _runs(data["points"], m)] for m in PAPER_METHODS}
         prefix = f"<strong>{escape(config)} configuration.</strong> " if len(loaded) > 1 else ""
+        if max(abs(v) for v in d_ppo) < 0.1:
+            ppo_verdict = "PPO with the learned reward and DPO are about tied"
+        elif all(v > 0 for v in d_ppo):
+            ppo_verdict = "PPO with the learned reward is above DPO"
+        elif all(v < 0 for v in d_ppo):
+            ppo_verdict = "PPO with the learned reward is below DPO"
+        else:
+            ppo_verdict = "PPO with the learned reward and DPO trade places"
+        gt_verdict = ("PPO-GT, trained on the true reward, is above DPO" if all(v > 0 for v in d_gt)
+                      else "PPO-GT, trained on the true reward, is below DPO" if all(v < 0 for v in d_gt)
+                      else "PPO-GT, trained on the true reward, and DPO trade places")
         paras.append(p(
             prefix + f"At matched KL (DPO's reward interpolated between its β points to the KL each PPO run reached), "
-            f"<strong>PPO with the learned reward and DPO are about tied</strong>: PPO minus DPO is "
+            f"<strong>{ppo_verdict}</strong>: PPO minus DPO is "
             f"{', '.join(_signed(v) for v in d_ppo)} at KL {', '.join(fmt(row['kl'], 2) for row in ppo)}. "
-            f"<strong>PPO-GT, trained on the true reward, is above DPO</strong> by "
+            f"<strong>{gt_verdict}</strong>: PPO-GT minus DPO is "
             f"{', '.join(_signed(v) for v in d_gt)} at KL {', '.join(fmt(row['kl'], 2) for row in gt)}."
         ))
-        paras.append(p(
-            "That differs from the paper, where DPO's frontier lies above PPO-GT's. The likely reason is the size of this "
-            "world: responses are four tokens long, so PPO's optimisation problem is easy and PPO-GT, which sees r* "
-            f"itself, lands {_span(gaps['PPO-GT'])} below the exact frontier. DPO and the learned reward model both see "
-            f"only {data['provenance']['config']['exact']['n_pairs']} pairs labelled by a noisy Bradley-Terry draw "
-            f"(the reward model ranks pairs sampled from π<sub>ref</sub> correctly {fmt(100 * rm['pair_accuracy_under_reference'], 0)}% "
-            f"of the time; its score correlates {fmt(rm['correlation_with_true_reward'], 2)} with r*), and they end "
-            f"{_span(gaps['DPO'])} (DPO) and {_span(gaps['PPO'])} (PPO) below it. The paper's PPO-GT had to optimise "
-            "a large language model with RL, where PPO's own difficulties cost more than the data does here."
-        ))
+        if all(v > 0 for v in d_gt):
+            paras.append(p(
+                "That differs from the paper, where DPO's frontier lies above PPO-GT's. The likely reason is the size of this "
+                f"world: responses are {data['provenance']['config']['exact']['world']['response_length']} tokens long, so PPO's optimisation problem is easy and PPO-GT, which sees r* "
+                f"itself, lands {_span(gaps['PPO-GT'])} below the exact frontier. DPO and the learned reward model both see "
+                f"only {data['provenance']['config']['exact']['n_pairs']} pairs labelled by a noisy Bradley-Terry draw "
+                f"(the reward model ranks pairs sampled from π<sub>ref</sub> correctly {fmt(100 * rm['pair_accuracy_under_reference'], 0)}% "
+                f"of the time; its score correlates {fmt(rm['correlation_with_true_reward'], 2)} with r*), and they end "
+                f"{_span(gaps['DPO'])} (DPO) and {_span(gaps['PPO'])} (PPO) below it. The paper's PPO-GT had to optimise "
+                "a large language model with RL, where PPO's own difficulties cost more than the data does here."
+            ))
     return notes_html("exact_frontier", loaded, paras)
 
 
@@ -428,11 +457,12 @@ def matched_kl() -> go.Figure:
     for config, data in loaded:
         sfx = suffix(config, loaded)
         rows = [row for row in data["matched_kl"] if row["dpo_reward_at_kl"] is not None]
-        cats = [f"{row['method']}, β = {fmt(row['beta'], 1)}<br>KL {fmt(row['kl'], 2)}" for row in rows]
+        cats = [f"{row['method']}<br>β {fmt(row['beta'], 1)}" for row in rows]
         start = len(fig.data)
         fig.add_trace(go.Bar(x=cats, y=rs(row["reward"] for row in rows), name=f"PPO / PPO-GT run{sfx}",
                              marker=dict(color=[colour(row["method"]) for row in rows]),
-                             hovertemplate="%{x}<br>measured reward %{y:.3f}<extra></extra>"))
+                             customdata=rs(row["kl"] for row in rows),
+                             hovertemplate="%{x}<br>KL %{customdata:.3f}<br>measured reward %{y:.3f}<extra></extra>"))
         fig.add_trace(go.Bar(x=cats, y=rs(row["dpo_reward_at_kl"] for row in rows), name=f"DPO at the same KL{sfx}",
                              marker=dict(color=METHOD_COLOURS["dpo"]),
                              hovertemplate="%{x}<br>DPO, interpolated: %{y:.3f}<extra></extra>"))
@@ -441,9 +471,9 @@ def matched_kl() -> go.Figure:
                              hovertemplate="%{x}<br>exact optimum: %{y:.3f}<extra></extra>"))
         groups.append((config, list(range(start, len(fig.data)))))
     config_menu(fig, groups)
-    fig.update_xaxes(title_text="run (method, KL coefficient β, its KL in nats)", tickfont=dict(size=10))
+    fig.update_xaxes(title_text="run: method, KL coefficient β", tickfont=dict(size=10), tickangle=0)
     fig.update_yaxes(title_text=f"{REWARD_TITLE} at that KL")
-    fig.update_layout(barmode="group", margin=dict(t=fig.layout.margin.t or 16, b=24), legend=dict(y=-0.3))
+    fig.update_layout(barmode="group", margin=dict(t=fig.layout.margin.t or 16, b=24), legend=dict(y=-0.22))
     return style(fig, height=500)
 
 
@@ -488,7 +518,7 @@ def dpo_recovery() -> go.Figure:
     fig.update_xaxes(type="log", title_text="β (log scale)", row=1, col=1)
     fig.update_yaxes(type="log", title_text="KL to π*<sub>β</sub>, nats", row=1, col=1)
     fig.update_xaxes(type="log", title_text=f"preference pairs (log scale), β = {fmt(beta, 2)}", row=2, col=1)
-    fig.update_yaxes(type="log", title_text="KL to π*<sub>β</sub>, nats", row=2, col=1)
+    fig.update_yaxes(title_text="KL to π*<sub>β</sub>, nats", rangemode="tozero", row=2, col=1)
     fig.update_layout(margin=dict(t=fig.layout.margin.t or 16, b=24), legend=dict(y=-0.14))
     return style(fig, height=620)
 
@@ -510,7 +540,7 @@ def dpo_recovery_numbers() -> str:
         if farther:
             text += (" It does not at " + ", ".join(f"β = {fmt(row['beta'], 2)} ({fmt(row['kl_to_optimum'], 3)} against "
                                                    f"{fmt(row['reference_kl_to_optimum'], 3)})" for row in farther)
-                     + ", where π*<sub>β</sub> is already close to π<sub>ref</sub> and the noise of a finite sample of pairs outweighs the signal.")
+                     + ", likely because π*<sub>β</sub> is already close to π<sub>ref</sub> there and the noise of a finite sample of pairs outweighs the signal.")
         text += " It never reaches the optimum exactly: with finitely many noisy pairs, DPO fits the sample's preferences, not r*."
         paras.append(p(text))
         paras.append(p(
@@ -518,7 +548,9 @@ def dpo_recovery_numbers() -> str:
             + ", ".join(f"{row['n_pairs']} pairs give {fmt(row['kl_to_optimum'], 2)}" for row in per_n)
             + f" nats (the reference: {fmt(data['reference_kl_to_optimum'], 2)})."
             + (f" With {per_n[0]['n_pairs']} pairs the run ends farther from the optimum than it started: it over-fits its "
-               "few pairs (its KL to π*<sub>β</sub> grows at every evaluation)."
+               "few pairs" + (" (its KL to π*<sub>β</sub> grows at every evaluation)." if all(
+                   a["kl_to_optimum"] < b["kl_to_optimum"] for a, b in zip(per_n[0]["trajectory"], per_n[0]["trajectory"][1:]))
+                   else ".")
                if per_n[0]["kl_to_optimum"] > data["reference_kl_to_optimum"] else "")
         ))
     return notes_html("exact_recovery", loaded, paras)
@@ -546,13 +578,15 @@ def exact_variants_numbers() -> str:
                 rows.append([label(method), escape(_params_text(pt["params"])), fmt(pt["final"]["reward"], 3),
                              fmt(pt["final"]["kl"], 3), fmt(pt["frontier_gap"], 3),
                              "—" if kl_opt is None else fmt(kl_opt, 3)])
-        best = min((pt for pt in data["points"] if pt["method"] in VARIANT_METHODS), key=lambda pt: pt["frontier_gap"])
-        worst = max((pt for pt in data["points"] if pt["method"] in VARIANT_METHODS), key=lambda pt: pt["frontier_gap"])
+        shown = [pt for pt in data["points"] if pt["method"] in VARIANT_METHODS
+                 and (pt["method"] != "DPO" or pt["params"].get("beta") == exact["beta"])]
+        best = min(shown, key=lambda pt: pt["frontier_gap"])
+        worst = max(shown, key=lambda pt: pt["frontier_gap"])
         prefix = f"<strong>{escape(config)} configuration.</strong> " if len(loaded) > 1 else ""
         parts.append(p(
             prefix + f"Every method was trained from the same reference on the same {exact['n_pairs']} pairs for "
             f"{exact['steps']} steps of batch {exact['batch_size']} at learning rate {exact['learning_rate']:g}, one "
-            f"setting each (DPO also at other β, drawn as a line). Closest to the exact frontier: "
+            f"setting each (DPO also at other β, drawn as a line; the table lists DPO at β = {fmt(exact['beta'], 2)}). Closest to the exact frontier: "
             f"{label(best['method'])} ({escape(_params_text(best['params']))}), {fmt(best['frontier_gap'], 3)} below it; "
             f"farthest: {label(worst['method'])} ({escape(_params_text(worst['params']))}), {fmt(worst['frontier_gap'], 3)} "
             "below. A point far left has simply moved little: compare methods at similar KL, not by reward alone. "
@@ -608,11 +642,14 @@ def deterministic_numbers() -> str:
         d_mid, d_end = mid_to_end(dpo)
         i_mid, i_end = mid_to_end(ipo)
         prefix = f"<strong>{escape(config)} configuration.</strong> " if len(loaded) > 1 else ""
+        dpo_trend = "still growing" if d_end["kl"] > 1.05 * d_mid["kl"] else "levelling off"
+        ipo_trend = ("bounded, as IPO's finite target (h = 1/(2τ)) promises" if i_end["kl"] <= 1.1 * i_mid["kl"]
+                     else "also still growing")
         paras.append(p(
             prefix + f"On {data['n_pairs']} pairs labelled deterministically (the higher r* always wins), at β = "
             f"{fmt(data['beta'], 2)}: DPO's KL to the reference is {fmt(d_mid['kl'], 2)} nats at step {d_mid['step']} and "
-            f"{fmt(d_end['kl'], 2)} at step {d_end['step']}, <strong>still growing</strong>; IPO's is {fmt(i_mid['kl'], 2)} and "
-            f"{fmt(i_end['kl'], 2)}: <strong>bounded</strong>, as IPO's finite target (h = 1/(2τ)) promises. DPO's final "
+            f"{fmt(d_end['kl'], 2)} at step {d_end['step']}, <strong>{dpo_trend}</strong>; IPO's is {fmt(i_mid['kl'], 2)} and "
+            f"{fmt(i_end['kl'], 2)}: <strong>{ipo_trend}</strong>. DPO's final "
             f"training accuracy is {fmt(100 * dpo['train_metrics'].get('rewards/accuracies', float('nan')), 0)}% with a "
             f"loss of {fmt(dpo['train_metrics'].get('loss', float('nan')), 3)}: it is pushing rejected answers towards "
             "probability zero, which Bradley-Terry asks for when a preference is certain."
@@ -674,9 +711,12 @@ def beta_sweep_numbers() -> str:
         paras.append(p(
             prefix + f"Lowering β from {fmt(dpo[-1]['params']['beta'], 2)} to {fmt(dpo[0]['params']['beta'], 2)} takes DPO's "
             f"policy from KL {fmt(dpo[-1]['final']['kl'], 2)} to {fmt(dpo[0]['final']['kl'], 2)} nats away from the reference "
-            f"and its true reward from {fmt(dpo[-1]['final']['reward'], 2)} to {fmt(dpo[0]['final']['reward'], 2)}, following "
-            "the optimum's curve from below. At small β the optimum moves fast and DPO, which only sees the sampled pairs, "
-            "lags: its KL to π*<sub>β</sub> grows as β shrinks."
+            f"and its true reward from {fmt(dpo[-1]['final']['reward'], 2)} to {fmt(dpo[0]['final']['reward'], 2)}, next to "
+            "the dashed curve of the exact optimum π*<sub>β</sub>."
+            + (" The smaller β, the farther DPO ends from its own target: its KL to π*<sub>β</sub> grows from "
+               f"{fmt(dpo[-1]['final']['kl_to_optimum'], 3)} to {fmt(dpo[0]['final']['kl_to_optimum'], 2)} nats, because the "
+               "optimum moves far from π<sub>ref</sub>, into answers that the sampled pairs rarely show."
+               if all(a["final"]["kl_to_optimum"] > b["final"]["kl_to_optimum"] for a, b in zip(dpo, dpo[1:])) else "")
         ))
         paras.append(html_table(["β", "true reward", "KL to π<sub>ref</sub>", "KL to π*<sub>β</sub>", "below frontier"], rows))
     return notes_html("exact_frontier", loaded, paras)
