@@ -247,3 +247,102 @@ def test_a_gpu_file_beside_the_cpu_file_is_drawn_too(results_dir):
     assert len(ppo.layout.updatemenus[0].buttons) == 2 * len(cpu("exact_ppo")["runs"])
     assert "gpu configuration" in build_figure("measured-ppo-runs-numbers")
     assert 'href="../results/data/gpu/exact_ppo.json"' in build_figure("measured-ppo-runs-numbers")
+
+
+def test_every_measured_figure_builds_with_gpu_files_beside(results_dir):
+    for config in ("cpu", "gpu"):
+        (results_dir / config).mkdir()
+        for path in (RESULTS_DIR / "cpu").glob("*.json"):
+            shutil.copy(path, results_dir / config / path.name)
+    for figure_id in MEASURED:
+        fig = build_figure(figure_id)
+        if isinstance(fig, str):
+            assert "gpu configuration" in fig and 'href="../results/data/gpu/' in fig
+        else:
+            labels = [b.label for menu in fig.layout.updatemenus for b in menu.buttons]
+            assert any("gpu" in lab for lab in labels), figure_id
+
+
+# --------------------------------------------------------------------------- sentiment world
+
+from dpo_ref.figures import measured_sentiment as ms  # noqa: E402
+
+HAVE_SENTIMENT = all((RESULTS_DIR / "cpu" / f"{name}.json").exists() for name in SENTIMENT_FILES)
+needs_sentiment = pytest.mark.skipif(not HAVE_SENTIMENT, reason="no committed sentiment results")
+
+
+@needs_sentiment
+def test_sentiment_figures_are_registered():
+    for figure_id in ("sentiment-frontier", "sentiment-win-rates", "sentiment-dpo-curves", "sentiment-variants",
+                      "sentiment-cost", "sentiment-matched-kl"):
+        assert figure_id in MEASURED and f"{figure_id}-numbers" in MEASURED
+
+
+@needs_sentiment
+def test_sentiment_frontier_points_are_the_file(figures):
+    data = cpu("sentiment_frontier")
+    for figure_id, methods in (("sentiment-frontier", ms.PAPER_METHODS), ("sentiment-variants", ms.VARIANT_METHODS)):
+        fig = figures[figure_id]
+        assert close(trace(fig, "reference").y, [data["world"]["reference"]["reward"]["mean"]])
+        for method in methods:
+            runs = sorted((x for x in data["runs"] if x["method"] == method), key=lambda x: x["kl"]["mean"])
+            t = trace(fig, mx.label(method))
+            assert close(t.x, [x["kl"]["mean"] for x in runs]) and close(t.y, [x["reward"]["mean"] for x in runs])
+            assert close(t.error_y.array, [x["reward"]["stderr"] for x in runs])
+            # the file's own frontier key says the same
+            assert close([kl for kl, _ in data["frontier"][method]], t.x)
+
+
+@needs_sentiment
+def test_sentiment_win_rates_are_the_file(figures):
+    data = cpu("sentiment_win_rates")
+    fig = figures["sentiment-win-rates"]
+    for method, entry in data["methods"].items():
+        t = trace(fig, mx.label(method) + " (")
+        temps = sorted(entry["by_temperature"], key=float)
+        assert close(t.x, [float(x) for x in temps])
+        assert close(t.y, [100 * entry["by_temperature"][x]["win_rate"] for x in temps], 1e-4)
+
+
+@needs_sentiment
+def test_sentiment_curves_use_trl_names_and_the_file(figures):
+    data = cpu("sentiment_curves")
+    fig = figures["sentiment-dpo-curves"]
+    betas = sorted(data["dpo"], key=float)
+    assert len(fig.layout.updatemenus[0].buttons) == len(betas)
+    per_run = len(fig.data) // len(betas)
+    for i, beta in enumerate(betas):
+        for t in fig.data[i * per_run:(i + 1) * per_run]:
+            assert t.name in data["dpo"][beta]  # TRL's metric names
+            assert list(t.x) == data["dpo"][beta]["step"] and close(t.y, data["dpo"][beta][t.name])
+    html = figures["sentiment-dpo-curves-numbers"]
+    for beta in betas:
+        assert fmt(data["dpo"][beta]["rewards/chosen"][-1], 2) in html
+    if any(data["dpo"][b]["rewards/chosen"][-1] < 0 for b in betas):
+        assert "The chosen reward goes down" in html
+
+
+@needs_sentiment
+def test_sentiment_cost_is_the_file(figures):
+    data = cpu("sentiment_cost")
+    fig = figures["sentiment-cost"]
+    ratios = trace(fig, "RLHF").x
+    assert close(ratios, [data["rlhf"][key] / data["dpo"][key] for key, _, _ in ms.COST_ROWS])
+    html = figures["sentiment-cost-numbers"]
+    assert f"<td>{data['rlhf']['models_in_memory']:g}</td>" in html and f"<td>{data['dpo']['samples_generated']:g}</td>" in html
+
+
+@needs_sentiment
+def test_sentiment_matched_kl_is_the_file(figures):
+    data = cpu("sentiment_frontier")
+    fig = figures["sentiment-matched-kl"]
+    for other in ("PPO", "PPO-GT"):
+        rows = [row for row in data["matched_kl"][other] if row["difference"] is not None]
+        t = trace(fig, f"DPO − {mx.label(other)}")
+        assert close(t.x, [row["kl"] for row in rows]) and close(t.y, [row["difference"] for row in rows])
+
+
+@pytest.mark.parametrize("figure_id", [i for i in MEASURED if i.startswith("sentiment-")])
+def test_sentiment_figures_fail_clearly_without_their_file(figure_id, results_dir):
+    with pytest.raises(ResultsFileError, match=r"sentiment_\w+\.json: is missing; run `dpo-ref reproduce --config cpu`"):
+        build_figure(figure_id)

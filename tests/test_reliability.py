@@ -16,8 +16,6 @@ This file holds the cases no other test file covers. Covered elsewhere, and not 
   a broken figure fence and bad alignment-tabs data fail the build: tests/test_site_build.py;
 * every `dpo-ref` subcommand's user errors: tests/test_cli.py.
 
-Cases marked ``xfail`` are defects of modules owned elsewhere; each reason says what
-should change. They state the behaviour wanted and pass (XPASS) once it is there.
 """
 
 from __future__ import annotations
@@ -361,18 +359,16 @@ def test_embedding_something_that_is_not_a_figure_names_the_figure():
         embed("beta-slider", {"data": []})
 
 
-@pytest.mark.xfail(
-    reason="defect in dpo_ref/figures/beta.py and ppo_problem.py: an empty beta grid gives torch's "
-    "'stack expects a non-empty TensorList'; check `if len(betas) == 0: raise ValueError('betas must hold at "
-    "least one value')` at the top of beta_sweep and proxy_optimum_sweep",
-    strict=False,
-)
 def test_an_empty_beta_grid_is_named():
     from dpo_ref.figures.beta import beta_sweep
     from dpo_ref.figures.toy import SUMMARY_PROMPT
 
     with pytest.raises(ValueError, match="betas"):
         beta_sweep(SUMMARY_PROMPT, [])
+    from dpo_ref.figures.ppo_problem import proxy_optimum_sweep
+
+    with pytest.raises(ValueError, match="betas"):
+        proxy_optimum_sweep(SUMMARY_PROMPT, [])
 
 
 # --------------------------------------------------------------------------- experiments

@@ -20,6 +20,9 @@ FRONTIER_BETAS = torch.logspace(-1.7, 1.7, 121, dtype=torch.float64)  # 0.02 .. 
 
 def beta_sweep(example: ToyPrompt, betas) -> dict[str, torch.Tensor]:
     """For each beta: the optimal policy ``(len(betas), n)``, its KL and its expected true reward."""
+    betas = list(betas)
+    if not betas:
+        raise ValueError("betas must hold at least one beta, got an empty sequence")
     ref = example.tensor("reference_probs")
     rewards = example.tensor("true_rewards")
     policies = torch.stack([optimal_policy(ref, rewards, float(b)) for b in betas])

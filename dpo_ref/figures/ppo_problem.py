@@ -22,6 +22,8 @@ BETAS = torch.logspace(1.3, -1.7, 121, dtype=torch.float64)  # 20 .. 0.02, KL gr
 
 def proxy_optimum_sweep(example: ToyPrompt, betas: torch.Tensor = BETAS) -> dict[str, torch.Tensor]:
     """Optimum of objective (3) for the proxy reward at each beta: its KL, proxy and true reward."""
+    if len(betas) == 0:
+        raise ValueError("betas must hold at least one beta, got an empty sequence")
     ref = example.tensor("reference_probs")
     proxy = example.tensor("proxy_rewards")
     true = example.tensor("true_rewards")
