@@ -18,13 +18,6 @@ EXACT_FILES = ("exact_frontier", "exact_recovery", "exact_deterministic", "exact
 METHODS = {"DPO", "IPO", "cDPO", "hinge", "KTO", "ORPO", "SimPO", "Preferred-FT", "Unlikelihood", "PPO", "PPO-GT"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on shared cores a second torch thread made each step 20x slower (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -48,12 +48,6 @@ from dpo_ref.train import (
 V = 10  # vocabulary of the toy model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on shared cores: one thread is much faster
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(seed: int = 0):

@@ -37,13 +37,6 @@ from dpo_ref.train import (
 V = 10  # vocabulary of the toy models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on shared cores a second torch thread made each step 20x slower (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(seed: int = 0):

@@ -31,12 +31,6 @@ from dpo_ref.train import (
 V = 10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(n_embd: int = 16):
