@@ -142,9 +142,6 @@ def concatenate_pairs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
 # Segment ids of a packed pair row (see pack_shared_prompt).
 PROMPT, CHOSEN, REJECTED, PADDING = 0, 1, 2, 3
 
-PACKED_KEYS = ("packed_input_ids", "packed_position_ids", "packed_segments", "packed_sources", "packed_labels")
-
-
 def pack_shared_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Lay each pair out as one row, ``prompt + chosen + rejected``, so the prompt is computed once.
 
@@ -176,7 +173,8 @@ def pack_shared_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
     def prompt_length(labels: torch.Tensor) -> torch.Tensor:  # index of the first completion label, (B,)
         scored = labels != IGNORE_INDEX
-        return torch.where(scored.any(1), scored.long().argmax(1), torch.full_like(scored[:, 0], labels.shape[1], dtype=torch.long))
+        none = torch.full_like(scored[:, 0], labels.shape[1], dtype=torch.long)  # a row with no completion
+        return torch.where(scored.any(1), scored.long().argmax(1), none)
 
     prompt = prompt_length(chosen_labels)  # (B,)
     bad = (prompt != prompt_length(rejected_labels)) | (prompt == 0)

@@ -72,7 +72,7 @@ is ``{"mean", "stderr", "n"}``.
     stage (``torch.cuda.max_memory_allocated`` after a reset at the stage's start, the
     largest over its runs); ``wall_time_whole_run_s``.
 
-Timings (``*wall*`` keys, ``provenance.date``) vary between runs; every other number is
+Timings (``*wall*`` and ``*cpu_time*`` keys, ``provenance``) vary between runs; every other number is
 a function of the config and seed alone (same machine, same library versions).
 """
 
