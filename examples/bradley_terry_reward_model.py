@@ -24,24 +24,18 @@ reward r_phi(x, y) fitted to pairs by the Bradley-Terry loss
 # %%
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import math
-import os
-import platform
 import random
-import sys
 from dataclasses import dataclass
 
 import datasets
 import torch
-import transformers
 from tqdm import tqdm
 
-import dpo_ref
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import bradley_terry_loss
 from dpo_ref.models import tiny_gpt2
+from dpo_ref.scripts import parse_config, versions
 from dpo_ref.train import RewardModel, TrainConfig, train_reward_model
 from dpo_ref.worlds import sentiment
 
@@ -62,25 +56,8 @@ class Config:
 SMOKE = {"n_reviews": 300, "steps": 20, "batch_size": 16}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
-config = parse_config()
-print(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-      f"| dpo_ref {dpo_ref.__version__}")
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
+print(versions())
 print(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)

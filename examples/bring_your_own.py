@@ -33,13 +33,9 @@ with one line ``error: ...`` and exit code 2.
 # %%
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import functools
 import math
-import os
-import platform
 import random
 import sys
 import warnings
@@ -50,8 +46,13 @@ import torch
 import transformers
 from tqdm import tqdm
 
-import dpo_ref
-from dpo_ref.data import collate_pairs, is_conversational, length_gap, load_preference_dataset, tokenize_pairs
+from dpo_ref.data import (
+    collate_pairs,
+    is_conversational,
+    length_gap,
+    load_preference_dataset,
+    tokenize_pairs,
+)
 from dpo_ref.logps import concatenated_logps
 from dpo_ref.losses import dpo_loss, preference_metrics
 from dpo_ref.models import (
@@ -62,7 +63,8 @@ from dpo_ref.models import (
     tiny_gpt2,
     toy_preference_pairs,
 )
-from dpo_ref.train import PairwiseObjective, Trainer, TrainConfig
+from dpo_ref.scripts import parse_config, versions
+from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer
 
 
 @dataclass
@@ -88,22 +90,6 @@ class Config:
 SMOKE = {"steps": 6, "batch_size": 4}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
 def fail(error: BaseException | str) -> None:
     """Stop with one line naming the problem, and exit code 2 (a usage error), no traceback."""
     print("error: " + " ".join(str(error).split()), file=sys.stderr)
@@ -117,9 +103,8 @@ def say_warnings(caught: list[warnings.WarningMessage]) -> None:
             print("warning: " + " ".join(str(warning.message).split()))
 
 
-config = parse_config()
-print(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-      f"| datasets {datasets.__version__} | dpo_ref {dpo_ref.__version__}")
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
+print(versions("datasets"))
 print(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)

@@ -28,33 +28,33 @@ sweep each method's hyperparameter.
 # %%
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import functools
 import math
-import os
-import platform
 import random
-import sys
 import time
 from dataclasses import dataclass
 
 import datasets
 import torch
-import transformers
 from tqdm import tqdm
 
-import dpo_ref
-from dpo_ref.data import collate_pairs, tokenize_pairs, tokenize_unpaired, unpair_preference_dataset
+from dpo_ref.data import (
+    collate_pairs,
+    tokenize_pairs,
+    tokenize_unpaired,
+    unpair_preference_dataset,
+)
 from dpo_ref.losses import dpo_loss, ipo_loss, orpo_loss, simpo_loss
 from dpo_ref.models import tiny_gpt2
+from dpo_ref.scripts import parse_config, versions
 from dpo_ref.train import (
     KTOObjective,
     PairwiseObjective,
     ReferenceFreeObjective,
     TrainConfig,
     precompute_reference_logps,
+    resolve_device,
     train_preference,
     train_sft,
 )
@@ -88,30 +88,13 @@ SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train
          "max_new_tokens": 16, "steps": 4, "batch_size": 8}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
-config = parse_config()
-print(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-      f"| dpo_ref {dpo_ref.__version__}")
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
+print(versions())
 print(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)
 datasets.disable_progress_bars()  # keep the output to what this script prints
-device = "cuda" if config.device == "auto" and torch.cuda.is_available() else ("cpu" if config.device == "auto" else config.device)
+device = resolve_device(config.device).type  # "cpu" or "cuda"
 
 # %% [markdown]
 # ## The SFT model and the pairs

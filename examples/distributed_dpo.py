@@ -24,27 +24,26 @@ processes (``tests/test_distributed.py`` checks it).
 # %%
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import functools
-import os
-import platform
 import random
-import sys
 from dataclasses import dataclass
 
 import datasets
 import torch
-import transformers
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-import dpo_ref
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.distributed import DistributedTrainer, init_distributed
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_bpe_tokenizer, tiny_gpt2, toy_preference_pairs
-from dpo_ref.train import PairwiseObjective, TensorBatches, TrainConfig, precompute_reference_logps
+from dpo_ref.scripts import parse_config, versions
+from dpo_ref.train import (
+    PairwiseObjective,
+    TensorBatches,
+    TrainConfig,
+    precompute_reference_logps,
+)
 
 
 @dataclass
@@ -64,29 +63,12 @@ class Config:
 SMOKE = {"n_pairs": 32, "steps": 4, "batch_size": 8}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
-config = parse_config()
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
 # --8<-- [start:init]
 context = init_distributed()  # reads RANK / WORLD_SIZE / LOCAL_RANK; one process: nothing to join
 # --8<-- [end:init]
 log = print if context.is_main else (lambda *args, **kwargs: None)
-log(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-    f"| dpo_ref {dpo_ref.__version__} | processes {context.world_size}")
+log(versions() + f" | processes {context.world_size}")
 log(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)

@@ -24,26 +24,20 @@ hand-written loss.
 # %%
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import math
-import os
-import platform
 import random
-import sys
 from dataclasses import dataclass
 
 import datasets
 import torch
 import torch.nn.functional as F
-import transformers
 
-import dpo_ref
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.logps import concatenated_logps
 from dpo_ref.losses import dpo_loss, implicit_rewards
 from dpo_ref.models import tiny_bpe_tokenizer, tiny_gpt2, toy_preference_pairs
+from dpo_ref.scripts import parse_config, versions
 
 
 @dataclass
@@ -60,25 +54,8 @@ class Config:
 SMOKE = {"n_pairs": 8, "train_steps": 5}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
-config = parse_config()
-print(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-      f"| dpo_ref {dpo_ref.__version__}")
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
+print(versions())
 print(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)

@@ -26,13 +26,10 @@ GPUs (DDP, FSDP, DeepSpeed ZeRO-3); see the site's scaling page.
 # %%
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import functools
 import math
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -43,15 +40,20 @@ from dataclasses import dataclass
 import datasets
 import torch
 import transformers
-import trl
 from trl import DPOConfig, DPOTrainer
 
-import dpo_ref
 from dpo_ref.data import load_preference_dataset, tokenize_pairs
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.losses import dpo_loss
-from dpo_ref.models import load_causal_lm, load_tokenizer, tiny_bpe_tokenizer, tiny_gpt2, toy_preference_pairs
-from dpo_ref.train import PairwiseObjective, Trainer, TrainConfig
+from dpo_ref.models import (
+    load_causal_lm,
+    load_tokenizer,
+    tiny_bpe_tokenizer,
+    tiny_gpt2,
+    toy_preference_pairs,
+)
+from dpo_ref.scripts import parse_config, versions
+from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer
 
 
 @dataclass
@@ -76,28 +78,11 @@ class Config:
 SMOKE = {"n_pairs": 16, "steps": 4, "compare_steps": 4}
 
 
-def parse_config() -> Config:
-    """Flags over the dataclass fields; in a notebook, the defaults (plus DPO_REF_SMOKE=1)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(field.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            parser.add_argument(flag, type=type(field.default), default=field.default)
-    in_notebook = "ipykernel" in sys.modules
-    config = Config(**vars(parser.parse_args([] if in_notebook else None)))
-    if config.smoke or os.environ.get("DPO_REF_SMOKE") == "1":
-        config = dataclasses.replace(config, smoke=True, **SMOKE)
-    return config
-
-
-config = parse_config()
+config = parse_config(Config, smoke=SMOKE, description=__doc__)
 world_size = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
 main_process = int(os.environ.get("RANK", "0")) == 0
 log = print if main_process else (lambda *args, **kwargs: None)
-log(f"python {platform.python_version()} | torch {torch.__version__} | transformers {transformers.__version__} "
-    f"| trl {trl.__version__} | dpo_ref {dpo_ref.__version__} | processes {world_size}")
+log(versions("trl") + f" | processes {world_size}")
 log(config)
 random.seed(config.seed)
 torch.manual_seed(config.seed)

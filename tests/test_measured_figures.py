@@ -327,7 +327,7 @@ def test_sentiment_cost_is_the_file(figures):
     data = cpu("sentiment_cost")
     fig = figures["sentiment-cost"]
     ratios = trace(fig, "RLHF").x
-    assert close(ratios, [data["rlhf"][key] / data["dpo"][key] for key, _, _ in ms.COST_ROWS])
+    assert close(ratios, [data["rlhf"][key] / data["dpo"][key] for key, _, _, _ in ms.COST_ROWS])
     html = figures["sentiment-cost-numbers"]
     assert f"<td>{data['rlhf']['models_in_memory']:g}</td>" in html and f"<td>{data['dpo']['samples_generated']:g}</td>" in html
 

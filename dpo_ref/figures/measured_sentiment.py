@@ -374,12 +374,12 @@ def sentiment_variants_numbers() -> str:
 # --------------------------------------------------------------------------- DPO vs RLHF
 
 
-COST_ROWS = (  # (key, label, unit formatter)
-    ("models_in_memory", "models in memory", lambda v: f"{v:g}"),
-    ("state_bytes", "training state, MB (float32)", lambda v: fmt(v / 1e6, 2)),
-    ("training_runs", "training runs", lambda v: f"{v:g}"),
-    ("samples_generated", "samples generated", lambda v: f"{v:g}"),
-    ("wall_time_s", "wall time, s", lambda v: fmt(v, 1)),
+COST_ROWS = (  # (key, label, unit formatter, short label for the chart)
+    ("models_in_memory", "models in memory", lambda v: f"{v:g}", "models"),
+    ("state_bytes", "training state, MB (float32)", lambda v: fmt(v / 1e6, 2), "state, MB"),
+    ("training_runs", "training runs", lambda v: f"{v:g}", "runs"),
+    ("samples_generated", "samples generated", lambda v: f"{v:g}", "samples"),
+    ("wall_time_s", "wall time, s", lambda v: fmt(v, 1), "wall time"),
 )
 
 
@@ -391,19 +391,19 @@ def sentiment_cost() -> go.Figure:
     for config, data in loaded:
         sfx = suffix(config, loaded)
         start = len(fig.data)
-        names = [name for key, name, _ in COST_ROWS]
+        names = [short for _, _, _, short in COST_ROWS]
         fig.add_trace(go.Bar(y=names, x=[1.0] * len(names), orientation="h", name=f"DPO (= 1){sfx}",
                              marker=dict(color=METHOD_COLOURS["dpo"]),
-                             customdata=[fn(data["dpo"][key]) for key, _, fn in COST_ROWS],
+                             customdata=[fn(data["dpo"][key]) for key, _, fn, _ in COST_ROWS],
                              hovertemplate="%{y}<br>DPO: %{customdata}<extra></extra>"))
-        fig.add_trace(go.Bar(y=names, x=rs(data["rlhf"][key] / data["dpo"][key] for key, _, _ in COST_ROWS), orientation="h",
+        fig.add_trace(go.Bar(y=names, x=rs(data["rlhf"][key] / data["dpo"][key] for key, _, _, _ in COST_ROWS), orientation="h",
                              name=f"RLHF: reward model + PPO{sfx}", marker=dict(color=METHOD_COLOURS["ppo"]),
-                             customdata=[fn(data["rlhf"][key]) for key, _, fn in COST_ROWS],
+                             customdata=[fn(data["rlhf"][key]) for key, _, fn, _ in COST_ROWS],
                              hovertemplate="%{y}<br>RLHF: %{customdata} (%{x:.2f}× DPO)<extra></extra>"))
         groups.append((config, list(range(start, len(fig.data)))))
     config_menu(fig, groups)
     fig.update_xaxes(title_text="cost relative to DPO (×)", rangemode="tozero")
-    fig.update_yaxes(title_text="measured quantity", autorange="reversed")
+    fig.update_yaxes(title_text="measured", autorange="reversed")
     fig.update_layout(barmode="group", margin=dict(t=fig.layout.margin.t or 16, b=24), legend=dict(y=-0.2))
     return style(fig, height=460)
 
@@ -413,7 +413,7 @@ def sentiment_cost_numbers() -> str:
     parts = []
     for config, data in loaded:
         dpo, rlhf = data["dpo"], data["rlhf"]
-        rows = [[name, fn(dpo[key]), fn(rlhf[key]), fmt(rlhf[key] / dpo[key], 2) + "×"] for key, name, fn in COST_ROWS]
+        rows = [[name, fn(dpo[key]), fn(rlhf[key]), fmt(rlhf[key] / dpo[key], 2) + "×"] for key, name, fn, _ in COST_ROWS]
         if "peak_cuda_bytes" in data:
             for stage, value in sorted(data["peak_cuda_bytes"].items()):
                 rows.append([f"peak GPU memory, {escape(stage)}, MB", fmt(value / 1e6, 1), "", ""])
