@@ -10,6 +10,13 @@
   // State the browser tests read: the path whose maths and figures are done.
   const site = (window.dpoSite = { readyPath: null, ready: Promise.resolve(), errors: [] });
 
+  // Pausing an animation interrupts Plotly.animate, which rejects its promise with no
+  // reason and nobody to catch it (Plotly's own menu buttons call it). That rejection
+  // is expected, not an error: keep it out of the console.
+  window.addEventListener("unhandledrejection", function (event) {
+    if (event.reason === undefined) event.preventDefault();
+  });
+
   // plotly.js is fetched once, the first time a page with a figure is shown.
   let plotlyLoading = null;
   function loadPlotly() {
