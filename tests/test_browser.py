@@ -197,3 +197,22 @@ def test_figures_follow_the_palette_toggle(browser, served):
         assert not watched.errors, watched.errors
     finally:
         watched.close()
+
+
+def test_play_then_pause_the_ppo_animation(browser, served):
+    """Pausing interrupts Plotly.animate; that must not surface as a console error."""
+    watched = Watched(browser, served, width=1280)
+    page = watched.page
+    try:
+        watched.open("/ppo-problem/")
+        buttons = page.locator(".updatemenu-button")
+        labels = [buttons.nth(i).text_content() for i in range(buttons.count())]
+        play = next(i for i, text in enumerate(labels) if "Play" in text)
+        pause = next(i for i, text in enumerate(labels) if "Pause" in text)
+        buttons.nth(play).dispatch_event("click")
+        page.wait_for_timeout(800)
+        buttons.nth(pause).dispatch_event("click")
+        page.wait_for_timeout(800)
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
