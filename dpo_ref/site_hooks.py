@@ -12,7 +12,9 @@ the fence as plain code and ``--strict`` would still pass.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import sys
 from html import escape
 from pathlib import Path
@@ -52,11 +54,35 @@ EXAMPLES_DIR = ROOT / "examples"
 
 
 def on_config(config, **kwargs):
-    """Example notebooks run in their fast mode when the site executes them."""
+    """Example notebooks run in their fast mode, cached until the code they run changes.
+
+    mkdocs-jupyter keys its cache on the notebook's own text only, so an edit to the
+    package would keep serving outputs the current code no longer produces. Each
+    fingerprint of ``dpo_ref/`` and ``examples/`` gets its own cache folder.
+    """
     import os
 
     os.environ.setdefault("DPO_REF_SMOKE", "1")
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is not None and jupyter.config.get("cache"):
+        base = Path(jupyter.config["cache_dir"])
+        current = base / code_fingerprint()
+        if base.is_dir():  # outputs of older code are never read again
+            for stale in base.iterdir():
+                if stale.is_dir() and stale != current:
+                    shutil.rmtree(stale, ignore_errors=True)
+        jupyter.config["cache_dir"] = str(current)
     return config
+
+
+def code_fingerprint() -> str:
+    """A short hash of every Python file the executed examples can reach."""
+    digest = hashlib.sha256()
+    for folder in (ROOT / "dpo_ref", EXAMPLES_DIR):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @event_priority(100)  # before mkdocs-jupyter turns matching files into notebook pages
