@@ -5,6 +5,8 @@ PIP := $(VENV)/bin/python -m pip
 PIP_INSTALL := $(PIP) install --quiet -c constraints.txt
 CONFIG ?= cpu
 DEVICE ?= auto
+# experiment groups run side by side, one process each
+JOBS ?= 2
 
 export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
@@ -34,7 +36,7 @@ test: $(VENV)/.test-installed
 	$(VENV)/bin/python -m pytest
 
 reproduce: $(VENV)/.docs-installed
-	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE)
+	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE) --jobs $(JOBS)
 
 bench: $(VENV)/.test-installed
 	$(VENV)/bin/dpo-ref bench

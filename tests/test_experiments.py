@@ -7,6 +7,8 @@ import argparse
 import ast
 import inspect
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,8 +18,6 @@ from dpo_ref.experiments import cli as experiments_cli
 
 EXACT_FILES = ("exact_frontier", "exact_recovery", "exact_deterministic", "exact_ppo")
 METHODS = {"DPO", "IPO", "cDPO", "hinge", "KTO", "ORPO", "SimPO", "Preferred-FT", "Unlikelihood", "PPO", "PPO-GT"}
-
-
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,26 @@ def test_every_config_field_has_a_comment(cls):
             line = node.lineno - 1
             commented = "#" in lines[line] or lines[line - 1].strip().startswith("#")
             assert commented, f"{name}.{node.target.id} has no comment"
+
+
+def _measured_numbers(data):
+    """A results file without what depends on the machine's load: provenance, times, memory."""
+    if isinstance(data, dict):
+        return {k: _measured_numbers(v) for k, v in data.items()
+                if k != "provenance" and not any(word in k for word in ("wall", "time", "peak", "rss"))}  # fmt: skip
+    if isinstance(data, list):
+        return [_measured_numbers(v) for v in data]
+    return data
+
+
+def test_groups_in_parallel_processes_give_the_same_numbers(tmp_path):
+    """`--jobs 2` (what `make reproduce` runs) against one process running every group."""
+    parallel, sequential = tmp_path / "parallel", tmp_path / "sequential"
+    command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", "smoke", "--device", "cpu",
+               "--out", str(parallel), "--jobs", "2"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    written = reproduce("smoke", device="cpu", out=sequential)
+    assert {p.name for p in written} >= {f"{name}.json" for name in EXACT_FILES} | {"sentiment_frontier.json"}
+    for path in written:
+        again = json.loads((parallel / "smoke" / path.name).read_text())
+        assert _measured_numbers(again) == _measured_numbers(json.loads(path.read_text())), path.name
