@@ -2,13 +2,17 @@
 
 ``dpo-ref reproduce`` writes a ``provenance`` block into every results file, with the
 wall time of the experiment group that produced it; files of one group share that
-block. A configuration's reproduction time is the sum over its distinct groups.
+block. Groups may run one after the other or side by side (``--jobs 2``): a
+configuration's reproduction time is the wall-clock time its groups covered, the union
+of their ``[end - wall_time_s, end]`` intervals, so overlapping groups count once;
+``sequential_s`` is the plain sum, what one process would take.
 Two provenance layouts exist (``config`` as a dict with ``name``, or ``config`` as the
 name string); both are read. A file without provenance is skipped and counted.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
@@ -40,18 +44,44 @@ def read(data_dir: Path) -> dict:
             skipped.append(str(path))
             continue
         name = _config_name(provenance, path, Path(data_dir)) or "unknown"
-        entry = configs.setdefault(name, {"wall_time_s": 0.0, "groups": 0, "files": 0, "devices": [], "latest_date": None})
+        entry = configs.setdefault(
+            name, {"wall_time_s": 0.0, "sequential_s": 0.0, "groups": 0, "files": 0, "devices": [],
+                   "latest_date": None, "_intervals": []})  # fmt: skip
         entry["files"] += 1
         key = (name, json.dumps(provenance, sort_keys=True, default=str))
         if key in seen:  # another file of a group already counted
             continue
         seen.add(key)
-        entry["wall_time_s"] += wall
+        entry["sequential_s"] += wall
         entry["groups"] += 1
+        entry["_intervals"].append(_interval(provenance.get("date"), wall))
         device = str(provenance.get("device", "unknown"))
         if device not in entry["devices"]:
             entry["devices"].append(device)
         date = provenance.get("date")
         if isinstance(date, str) and (entry["latest_date"] is None or date > entry["latest_date"]):
             entry["latest_date"] = date
+    for entry in configs.values():
+        entry["wall_time_s"] = _covered_seconds(entry.pop("_intervals"))
     return {"data_dir": str(data_dir), "configs": configs, "skipped_files": skipped}
+
+
+def _interval(date, wall: float) -> tuple[float, float]:
+    """``(start, end)`` in seconds since the epoch; without a readable end date, ``(nan, wall)``."""
+    try:
+        end = datetime.datetime.fromisoformat(date).timestamp()
+    except (TypeError, ValueError):
+        return float("nan"), wall
+    return end - wall, end
+
+
+def _covered_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of the intervals; a group without a date counts in full."""
+    undated = sum(wall for start, wall in intervals if start != start)  # NaN start
+    merged: list[list[float]] = []
+    for start, end in sorted(i for i in intervals if i[0] == i[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return undated + sum(end - start for start, end in merged)

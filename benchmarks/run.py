@@ -266,7 +266,8 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
             "Where dpo_ref's speed comes from: each pair is one row, prompt + chosen + rejected, with an attention mask "
             "that hides the chosen completion from the rejected one and position ids that restart the rejected "
             "completion after the prompt (`dpo_ref.logps.shared_prompt_logps`), so the prompt is computed once instead "
-            "of twice and the shorter completion is not padded; the rows are packed once for the whole dataset; no "
+            "of twice and the shorter completion is not padded; only positions that score a token go through the LM "
+            "head; the rows are packed once for the whole dataset; no "
             "per-step metrics. The result equals `concatenated_logps` to float rounding (tested), and the loss at "
             "every step equals TRL's within the figure above."
         )
@@ -280,7 +281,9 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
     notes.append(
         "Site: `mkdocs build --strict` wall time; the heaviest page is the one whose first visit downloads the most "
         "(every file fetched until its maths and figures are drawn, in headless Chromium from a local server, fresh "
-        "cache); gzipped sizes are each file at gzip level 6. Reproduction: wall times from the provenance of "
+        "cache); gzipped sizes are each file at gzip level 6. The build runs the example notebooks again whenever "
+        "`dpo_ref/` or `examples/` changed since the last build (their cache is keyed on that code), so a first build "
+        "after a code change is much slower than a rebuild. Reproduction: wall times from the provenance of "
         "`docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
     )
     load = ", ".join(f"{x:.1f}" for x in m["load_average"])
@@ -338,6 +341,10 @@ def main(args: argparse.Namespace) -> int:
 
         results["reproduction"] = reproduction.read(Path(args.results_data))
         _dump(out_dir / "reproduction.json", results["reproduction"], results)
+    for part in PARTS:  # a partial run keeps the other parts' last measurements in the table
+        saved = out_dir / f"{part}.json"
+        if part not in parts and saved.is_file():
+            results[part] = json.loads(saved.read_text())
     results["machine"]["load_average_after"] = os.getloadavg()
     if "training" in results:  # the runs' thread count, not the parent's
         results["machine"]["torch_threads"] = results["training"]["trainers"]["dpo_ref"]["torch_threads"]
