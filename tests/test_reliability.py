@@ -378,7 +378,7 @@ def test_unknown_experiment_group_fails_before_any_group_runs(tmp_path, monkeypa
             ran.append("exact")
             return {"exact_fake": {}}
 
-        return run, (lambda config: 1), (lambda config: {})
+        return run, (lambda config: 1), (lambda config: {}), (lambda config: config)
 
     monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
     with pytest.raises(ValueError, match=r"unknown experiment group 'sentiment-typo'; choose from \["):
@@ -396,7 +396,7 @@ def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, 
             ran.append("exact")
             return {"exact_fake": {}}
 
-        return run, (lambda config: 1), (lambda config: {})
+        return run, (lambda config: 1), (lambda config: {}), (lambda config: config)
 
     monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
     with pytest.raises(ValueError, match="unknown experiment group 'typo'"):

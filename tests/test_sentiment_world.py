@@ -244,6 +244,6 @@ def test_registered_with_reproduce():
     from dpo_ref.experiments import GROUPS, get_config
     from dpo_ref.experiments.sentiment import CONFIGS, count_runs
 
-    _, count, seeds = GROUPS["sentiment"]()
+    _, count, seeds, _ = GROUPS["sentiment"]()
     assert count(get_config("smoke")) == count_runs(CONFIGS["smoke"])
     assert seeds(get_config("cpu")) == {"sentiment": CONFIGS["cpu"].seed}

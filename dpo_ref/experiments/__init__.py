@@ -92,7 +92,8 @@ def _exact_group():
         e = config.exact
         return {"world": e.world.seed, "experiment": e.seed, "ppo_seeds": list(e.ppo_seeds)}
 
-    return run, (lambda config: count_runs(config.exact)), seeds
+    # provenance records the whole ExperimentConfig: its `exact` field is what ran
+    return run, (lambda config: count_runs(config.exact)), seeds, (lambda config: config)
 
 
 def _sentiment_group():
@@ -101,7 +102,9 @@ def _sentiment_group():
     return group()  # files sentiment_*.json; schema in dpo_ref.experiments.sentiment
 
 
-# experiment group -> factory of (run, count_runs, seeds); another world adds its own entry
+# experiment group -> factory of (run, count_runs, seeds, settings); `settings(config)` is
+# the dataclass of what the group ran, recorded in the provenance of its files. Another
+# world adds its own entry.
 GROUPS: dict[str, Callable] = {"exact": _exact_group, "sentiment": _sentiment_group}
 
 
@@ -141,10 +144,10 @@ def _run_groups(config, dev, out: Path, groups, progress) -> list[Path]:
 
     written = []
     for name in _checked_groups(groups):
-        run, _, seeds = GROUPS[name]()
+        run, _, seeds, settings = GROUPS[name]()
         start = time.perf_counter()
         results = run(config, str(dev), progress or (lambda _: None))
-        info = provenance(config, seeds=seeds(config), device=dev, wall_time_s=time.perf_counter() - start)
+        info = provenance(settings(config), seeds=seeds(config), device=dev, wall_time_s=time.perf_counter() - start)
         for file_name, data in results.items():
             path = out / config.name / f"{file_name}.json"
             write_json_atomic(path, {**data, "provenance": info})

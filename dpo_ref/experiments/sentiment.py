@@ -463,7 +463,7 @@ def run(
 
 
 def group():
-    """This world's entry in :data:`dpo_ref.experiments.GROUPS`: ``(run, count_runs, seeds)``.
+    """This world's entry in :data:`dpo_ref.experiments.GROUPS`: ``(run, count_runs, seeds, settings)``.
 
     The functions take the shared ``ExperimentConfig`` and use the sentiment config of
     the same name (``smoke``, ``cpu`` or ``gpu``) from :data:`CONFIGS`.
@@ -472,7 +472,10 @@ def group():
     def run_group(config, device: str, progress) -> dict[str, dict]:
         return run_sentiment(CONFIGS[config.name], device=device, progress=progress)
 
-    return run_group, (lambda config: count_runs(CONFIGS[config.name])), (lambda config: seeds(CONFIGS[config.name]))
+    def settings(config) -> SentimentConfig:
+        return CONFIGS[config.name]
+
+    return run_group, (lambda config: count_runs(settings(config))), (lambda config: seeds(settings(config))), settings
 
 
 def _run(cfg: SentimentConfig, progress: Callable[[str], None]) -> dict[str, dict]:
