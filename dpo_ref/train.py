@@ -605,7 +605,7 @@ class RewardObjective:
 
 
 def _reference_pair_logps(
-    reference: torch.nn.Module | None, batch: Batch, reduction: str
+    reference: torch.nn.Module | None, batch: Batch, reduction: str, pair_logps=concatenated_logps
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if "reference_chosen_logps" in batch:
         return batch["reference_chosen_logps"], batch["reference_rejected_logps"]
@@ -613,7 +613,7 @@ def _reference_pair_logps(
         raise ValueError("the batch has no reference_chosen_logps and no reference model was given")
     reference.eval()
     with torch.no_grad():
-        return concatenated_logps(reference, batch, reduction=reduction)
+        return pair_logps(reference, batch, reduction=reduction)
 
 
 class PairwiseObjective:
@@ -623,7 +623,10 @@ class PairwiseObjective:
     reference_chosen_logps, reference_rejected_logps)`` and returns per-example losses,
     e.g. ``functools.partial(dpo_loss, beta=0.1)``. ``beta`` only scales the logged
     implicit rewards. ``reduction`` is ``"sum"`` (DPO) or ``"mean"`` (IPO as TRL computes
-    it); precomputed reference log-probs must use the same reduction.
+    it); precomputed reference log-probs must use the same reduction. ``pair_logps``
+    computes chosen and rejected log-probs: :func:`dpo_ref.logps.concatenated_logps`, or
+    :func:`dpo_ref.logps.shared_prompt_logps`, which runs each prompt once and gives the
+    same numbers faster (the performance page measures it).
     """
 
     def __init__(
@@ -633,12 +636,16 @@ class PairwiseObjective:
         beta: float,
         reference: torch.nn.Module | None = None,
         reduction: str = "sum",
+        pair_logps: Callable[..., tuple[torch.Tensor, torch.Tensor]] = concatenated_logps,
     ):
         self.loss, self.beta, self.reference, self.reduction = loss, beta, reference, reduction
+        self.pair_logps = pair_logps
 
     def __call__(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, Metrics]:
-        policy_chosen_logps, policy_rejected_logps = concatenated_logps(model, batch, reduction=self.reduction)
-        reference_chosen_logps, reference_rejected_logps = _reference_pair_logps(self.reference, batch, self.reduction)
+        policy_chosen_logps, policy_rejected_logps = self.pair_logps(model, batch, reduction=self.reduction)
+        reference_chosen_logps, reference_rejected_logps = _reference_pair_logps(
+            self.reference, batch, self.reduction, self.pair_logps
+        )
         losses = self.loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
         metrics = preference_metrics(
             policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta=self.beta

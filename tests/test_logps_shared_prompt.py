@@ -154,3 +154,28 @@ def test_models_that_transform_logits_use_their_own_forward(model):
         got = shared_prompt_logps(scaled.eval(), batch)
     for e, g in zip(expected, got):
         torch.testing.assert_close(g, e, rtol=0, atol=1e-5)
+
+
+def test_trainer_with_shared_prompt_logps_trains_like_concatenated():
+    """PairwiseObjective(pair_logps=shared_prompt_logps): same losses and weights, step by step."""
+    import copy
+    import functools
+
+    from dpo_ref.losses import dpo_loss
+    from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer
+
+    batch = make_batch([3, 5, 2, 4], [4, 2, 5, 3], [2, 5, 3, 4], seed=3)
+    reference = tiny_gpt2(VOCAB, n_layer=1, n_embd=32, n_head=2, seed=0)
+    results = []
+    for pair_logps in (concatenated_logps, shared_prompt_logps):
+        model = copy.deepcopy(reference)
+        objective = PairwiseObjective(
+            functools.partial(dpo_loss, beta=0.1), beta=0.1, reference=reference, pair_logps=pair_logps
+        )
+        config = TrainConfig(steps=4, batch_size=4, learning_rate=1e-3, log_every=1, device="cpu")
+        results.append(Trainer(model, objective, lambda step: batch, config).fit())
+    plain, shared = results
+    for a, b in zip(plain.history, shared.history):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+    for (name, p), q in zip(plain.model.named_parameters(), shared.model.parameters()):
+        assert (p - q).abs().max() < 1e-5, (name, (p - q).abs().max())
