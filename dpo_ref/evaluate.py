@@ -5,7 +5,9 @@ tensors (prompt by response, each row summing to one in probability), and averag
 prompts uniformly. Nothing here samples.
 
 * :func:`expected_value`: :math:`\\frac{1}{P}\\sum_x \\sum_y \\pi(y|x)\\, f(x, y)`;
-* :func:`kl_divergence`: :math:`\\frac{1}{P}\\sum_x \\sum_y \\pi(y|x) \\log\\frac{\\pi(y|x)}{q(y|x)}`;
+* :func:`kl_divergence`: :math:`\\frac{1}{P}\\sum_x \\sum_y \\pi(y|x) \\log\\frac{\\pi(y|x)}{q(y|x)}`
+  (:func:`kl_per_row` keeps one value per prompt, as a tensor);
+* :func:`optimal_logps`: the closed-form optimum of the KL-regularised objective, eq. (4);
 * :func:`exact_metrics`: a policy's true reward, KL to the reference, KL to the optimum
   ``pi*_beta`` and optionally its expected learned-reward score, in one call.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["expected_value", "kl_divergence", "entropy", "exact_metrics"]
+__all__ = ["optimal_logps", "expected_value", "kl_per_row", "kl_divergence", "entropy", "exact_metrics"]
 
 
 def expected_value(logps: torch.Tensor, values: torch.Tensor) -> float:
@@ -22,14 +24,27 @@ def expected_value(logps: torch.Tensor, values: torch.Tensor) -> float:
     return float((logps.double().exp() * values.double()).sum(1).mean())
 
 
-def kl_divergence(logps: torch.Tensor, other_logps: torch.Tensor) -> float:
-    """Exact :math:`\\mathbb E_x\\,\\mathrm{KL}(\\pi(\\cdot|x)\\,\\|\\,q(\\cdot|x))` in nats, ``(P, R)`` inputs.
+def optimal_logps(reference_logps: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:
+    """``log pi*_beta(y|x)`` over the last dimension, DPO paper eq. (4): ``pi_ref exp(r/beta) / Z(x)``.
+
+    The maximiser of ``E[r] - beta * KL(pi || pi_ref)``; larger ``beta`` keeps it closer
+    to the reference, and as ``beta -> 0`` it puts all its mass on the best responses.
+    """
+    return (reference_logps + rewards / beta).log_softmax(-1)
+
+
+def kl_per_row(logps: torch.Tensor, other_logps: torch.Tensor) -> torch.Tensor:
+    """:math:`\\mathrm{KL}(\\pi\\,\\|\\,q)` of each row (the last dimension sums over responses), in nats.
 
     Terms with :math:`\\pi(y|x) = 0` contribute 0 (the limit of :math:`p\\log p`).
     """
-    p = logps.double().exp()
-    terms = torch.where(p > 0, p * (logps.double() - other_logps.double()), torch.zeros_like(p))
-    return float(terms.sum(1).mean())
+    p = logps.exp()
+    return torch.where(p > 0, p * (logps - other_logps), torch.zeros_like(p)).sum(-1)
+
+
+def kl_divergence(logps: torch.Tensor, other_logps: torch.Tensor) -> float:
+    """Exact :math:`\\mathbb E_x\\,\\mathrm{KL}(\\pi(\\cdot|x)\\,\\|\\,q(\\cdot|x))` in nats, ``(P, R)`` inputs."""
+    return float(kl_per_row(logps.double(), other_logps.double()).mean())
 
 
 def entropy(logps: torch.Tensor) -> float:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from dpo_ref.evaluate import kl_per_row, optimal_logps
+
 __all__ = [
     "ToyPrompt",
     "SUMMARY_PROMPT",
@@ -92,19 +94,14 @@ def log_partition(reference_probs: torch.Tensor, rewards: torch.Tensor, beta: fl
 
 
 def optimal_policy(reference_probs: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:
-    """The maximiser of ``E[r] - beta * KL(pi || pi_ref)``: equation (4), shape ``(n,)``.
-
-    Larger ``beta`` keeps it closer to ``reference_probs``; as ``beta -> 0`` it puts all
-    its mass on the highest-reward answer.
-    """
+    """The maximiser of ``E[r] - beta * KL(pi || pi_ref)``, equation (4), as probabilities ``(n,)``."""
     _check(reference_probs, rewards, beta)
-    return torch.softmax(reference_probs.log() + rewards / beta, dim=-1)
+    return optimal_logps(reference_probs.log(), rewards, beta).exp()
 
 
 def kl_divergence(policy_probs: torch.Tensor, reference_probs: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathrm{KL}(\\pi \\| \\pi_{\\text{ref}}) = \\sum_y \\pi(y) \\log \\frac{\\pi(y)}{\\pi_{\\text{ref}}(y)}` in nats."""
-    terms = torch.where(policy_probs > 0, policy_probs * (policy_probs.log() - reference_probs.log()), 0.0)
-    return terms.sum(dim=-1)
+    """:math:`\\mathrm{KL}(\\pi \\| \\pi_{\\text{ref}})` in nats, from probabilities."""
+    return kl_per_row(policy_probs.log(), reference_probs.log())
 
 
 def expected_reward(policy_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:

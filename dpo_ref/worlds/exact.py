@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dpo_ref.evaluate import optimal_logps
 from dpo_ref.logps import IGNORE_INDEX, sequence_logps
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.train import TrainConfig, seeded_generator, resolve_device, train_sft
@@ -135,7 +136,7 @@ class ExactWorld:
 
     def optimal_logps(self, beta: float) -> torch.Tensor:
         """``log pi*_beta(y|x)``, DPO paper eq. (4): ``pi_ref exp(r*/beta) / Z``."""
-        return (self.reference_logps + self.true_rewards / beta).log_softmax(1)
+        return optimal_logps(self.reference_logps, self.true_rewards, beta)
 
     def optimal_point(self, beta: float) -> dict[str, float]:
         """Exact reward and KL to the reference of ``pi*_beta``."""
