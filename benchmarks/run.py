@@ -212,7 +212,10 @@ def table_rows(results: dict) -> list[dict]:
     add(f"heaviest page{' (' + page['path'] + ')' if ok else ''}, uncompressed",
         page.get("bytes", 0) / 2**20 if ok else None, "MB", None, why)
     add("heaviest page, gzipped", page.get("gzip_bytes", 0) / 2**20 if ok else None, "MB", "page_gzip_mb", why)
-    add("time until figures and formulas are drawn", page.get("ready_ms", 0) / 1000 if ok else None, "s", "ready_s", why)
+    add("time until the figures and formulas of its first screen are drawn", page.get("ready_ms", 0) / 1000 if ok else None,
+        "s", "ready_s", why)
+    add("time until every figure and formula on it is drawn",
+        page["all_drawn_ms"] / 1000 if ok and "all_drawn_ms" in page else None, "s", None, why)
     r = (results.get("reproduction") or {}).get("configs", {})
     for config, key in (("cpu", "reproduce_cpu_min"), ("gpu", "reproduce_gpu_min")):
         entry = r.get(config)

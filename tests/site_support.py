@@ -111,7 +111,7 @@ def page_weight(site: BuiltSite, path: str) -> tuple[int, int]:
         if target.is_file() and target.suffix in (".js", ".css"):
             files.append(target)
     if "dpo-figure__plot" in html:
-        files.append(site.path / "assets/vendor/plotly/plotly-cartesian.min.js")
+        files.append(site.path / "assets/vendor/plotly/plotly-basic.min.js")
     raw = sum(f.stat().st_size for f in files)
     zipped = sum(_gzipped_size(f) for f in files)
     return raw, zipped

@@ -7,6 +7,7 @@ with tests/test_browser.py.
 from __future__ import annotations
 
 import filecmp
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -64,11 +65,26 @@ def test_no_page_loads_anything_from_another_host(built_site):
 
 def test_vendored_scripts_are_served_with_their_licences(built_site):
     vendor = built_site.path / "assets" / "vendor"
-    for name in ("plotly/plotly-cartesian.min.js", "plotly/LICENSE", "mathjax/tex-svg.js", "mathjax/LICENSE"):
+    for name in ("plotly/plotly-basic.min.js", "plotly/LICENSE", "mathjax/tex-svg.js", "mathjax/LICENSE"):
         assert (vendor / name).is_file(), name
     html = read(built_site, "/beta/")
     assert html.count("tex-svg.js") == 1  # MathJax once per page
-    assert "plotly-cartesian" not in html  # plotly.js is fetched once by site.js, not per figure
+    assert "plotly-basic" not in html  # plotly.js is fetched once by site.js, not per figure
+
+
+# The trace types of plotly.js's "basic" partial bundle, the one the site vendors.
+BASIC_BUNDLE_TRACES = {"scatter", "bar", "pie"}
+
+
+def test_every_trace_type_is_in_the_vendored_plotly_bundle(built_site):
+    """A trace type outside the bundle would draw nothing: a figure needing one needs a bigger bundle."""
+    used = set()
+    for path in page_paths(built_site):
+        for spec in re.findall(r"\(window\.dpoFigures=window\.dpoFigures\|\|\{\}\)\[[^\]]+\]=(.*?);</script>",
+                               read(built_site, path)):
+            used |= {trace.get("type", "scatter") for trace in json.loads(spec)["figure"]["data"]}
+    assert used and used <= BASIC_BUNDLE_TRACES, used - BASIC_BUNDLE_TRACES
+    assert "scatter" in used
 
 
 def test_every_figure_is_on_a_page_once(built_site):

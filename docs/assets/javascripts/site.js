@@ -5,10 +5,13 @@
   "use strict";
 
   const here = new URL(".", document.currentScript.src);
-  const PLOTLY_SRC = new URL("../vendor/plotly/plotly-cartesian.min.js", here).href;
+  const PLOTLY_SRC = new URL("../vendor/plotly/plotly-basic.min.js", here).href;
 
   // State the browser tests read: the path whose maths and figures are done.
-  const site = (window.dpoSite = { readyPath: null, ready: Promise.resolve(), errors: [] });
+  // firstScreen and drawn: {path, ms}, ms since navigation, once the maths and figures
+  // first in view, and then all of them, are drawn; ms counts from the first page load
+  // (benchmarks/site.py reads them).
+  const site = (window.dpoSite = { readyPath: null, firstScreen: null, drawn: null, ready: Promise.resolve(), errors: [] });
 
   // Pausing an animation interrupts Plotly.animate, which rejects its promise with no
   // reason and nobody to catch it (Plotly's own menu buttons call it). That rejection
@@ -44,41 +47,117 @@
     return window.Plotly.relayout(div, updates);
   }
 
-  function drawFigures(root) {
-    const plots = Array.from(root.querySelectorAll(".dpo-figure__plot"));
-    if (!plots.length) return Promise.resolve();
-    return loadPlotly().then(function (Plotly) {
-      return Promise.all(plots.map(function (div) {
-        const spec = (window.dpoFigures || {})[div.dataset.figure];
-        if (!spec) throw new Error("no data for figure " + div.dataset.figure);
-        const fig = spec.figure;
-        div._dpoSpec = spec;
-        div._dpoScheme = "default"; // the figure JSON is written for the light palette
-        return Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: spec.config })
-          .then(function () { return applyPalette(div); });
-      }));
-    });
+  function drawFigure(div) {
+    const spec = (window.dpoFigures || {})[div.dataset.figure];
+    if (!spec) return Promise.reject(new Error("no data for figure " + div.dataset.figure));
+    const fig = spec.figure;
+    div._dpoSpec = spec;
+    div._dpoScheme = "default"; // the figure JSON is written for the light palette
+    return window.Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: spec.config })
+      .then(function () { return applyPalette(div); });
   }
 
-  // MathJax must not typeset twice at once: chain every call.
+  // MathJax must not typeset twice at once: chain every call. `fresh` starts a new page:
+  // forget the previous page's maths and equation labels.
   let mathQueue = Promise.resolve();
-  function typeset(root) {
+  function typeset(nodes, fresh) {
     if (!window.MathJax || !window.MathJax.startup) return Promise.resolve();
     mathQueue = mathQueue.then(function () { return window.MathJax.startup.promise; }).then(function () {
-      const nodes = Array.from(root.querySelectorAll(".arithmatex, .jp-MarkdownOutput"));
-      window.MathJax.typesetClear();
-      window.MathJax.texReset();
+      if (fresh) {
+        window.MathJax.typesetClear();
+        window.MathJax.texReset();
+      }
       return nodes.length ? window.MathJax.typesetPromise(nodes) : null;
     });
     return mathQueue;
   }
 
+  function inView(element) {
+    const box = element.getBoundingClientRect();
+    return box.bottom > 0 && box.top < window.innerHeight && box.width > 0;
+  }
+
+  // The next moment the browser has nothing more urgent to do (input, painting).
+  function idle() {
+    return new Promise(function (resolve) {
+      if (window.requestIdleCallback) window.requestIdleCallback(resolve, { timeout: 100 });
+      else setTimeout(resolve, 0);
+    });
+  }
+
+  // A page is drawn in two passes. First the maths and figures on the reader's first
+  // screen, together; then everything else in page order, one figure or a few formulas
+  // per idle moment, so a figure far down the page never holds back the first screen and
+  // scrolling stays responsive. Whatever the reader scrolls to is drawn next.
+  // Each figure costs tens of milliseconds of Plotly layout, so drawing a page of nine
+  // figures before showing anything took two seconds.
+  const MATH = ".arithmatex, .jp-MarkdownOutput";
+  const FORMULAS_PER_STEP = 12;
+  let pageCount = 0;
+
+  function drawPage(path) {
+    const page = ++pageCount;
+    const current = function () { return page === pageCount && location.pathname === path; };
+    const math = Array.from(document.querySelectorAll(MATH));
+    const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"));
+    const plotly = plots.length ? loadPlotly() : Promise.resolve();
+    const pending = math.map(function (node) { return { node: node, math: true }; })
+      .concat(plots.map(function (node) { return { node: node, math: false }; }))
+      .sort(function (a, b) {
+        return a.node.compareDocumentPosition(b.node) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+      });
+
+    // Draws the given items (removing them from the queue), all at once.
+    function draw(items) {
+      items.forEach(function (item) { pending.splice(pending.indexOf(item), 1); });
+      const formulas = items.filter(function (item) { return item.math; }).map(function (item) { return item.node; });
+      const figures = items.filter(function (item) { return !item.math; });
+      return Promise.all([
+        formulas.length ? typeset(formulas, false) : null,
+        figures.length ? plotly.then(function () { return Promise.all(figures.map(function (item) { return drawFigure(item.node); })); }) : null,
+      ]);
+    }
+
+    let observer = null;
+    if (window.IntersectionObserver) {
+      observer = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          const item = pending.find(function (p) { return p.node === entry.target; });
+          if (entry.isIntersecting && item) pending.unshift(pending.splice(pending.indexOf(item), 1)[0]);
+        });
+      }, { rootMargin: "300px 0px" });
+      pending.forEach(function (item) { observer.observe(item.node); });
+    }
+
+    function rest() {
+      if (!current() || !pending.length) return Promise.resolve();
+      // pending[0] is the next in page order or the one the reader scrolled to
+      const step = pending[0].math
+        ? pending.filter(function (item) { return item.math; }).slice(0, FORMULAS_PER_STEP)
+        : [pending[0]];
+      return draw(step).then(idle).then(rest);
+    }
+
+    typeset([], true);
+    return draw(pending.filter(function (item) { return inView(item.node); }))
+      .then(function () {
+        if (current()) site.firstScreen = { path: path, ms: performance.now() };
+        return idle();
+      })
+      .then(rest)
+      .finally(function () { if (observer) observer.disconnect(); })
+      .then(function () {
+        if (!current()) return;
+        site.drawn = { path: path, ms: performance.now() };
+        site.readyPath = path;
+      });
+  }
+
   document$.subscribe(function () {
     const path = location.pathname;
     site.readyPath = null;
-    site.ready = Promise.all([typeset(document), drawFigures(document)])
-      .then(function () { if (location.pathname === path) site.readyPath = path; })
-      .catch(function (error) { site.errors.push(String(error)); console.error(error); });
+    site.firstScreen = site.drawn = null;
+    site.ready = drawPage(path).catch(function (error) { site.errors.push(String(error)); console.error(error); });
   });
 
   // Light/dark toggle: Material sets data-md-color-scheme on <body>.
