@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test reproduce bench figures clean
+.PHONY: serve site test reproduce examples bench figures clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(VENV)/.test-installed
 
 reproduce: $(VENV)/.docs-installed
 	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE) --jobs $(JOBS)
+
+# the example scripts' outputs shown on the site (docs/results/examples/); NAMES=train_dpo for one
+examples: $(VENV)/.docs-installed
+	$(VENV)/bin/dpo-ref examples $(NAMES)
 
 bench: $(VENV)/.test-installed
 	$(VENV)/bin/dpo-ref bench

@@ -282,12 +282,14 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
             f"actually uses; TRL's figure is the plain one."
         )
     notes.append(
-        "Site: `mkdocs build --strict` wall time; the heaviest page is the one whose first visit downloads the most "
-        "(every file fetched until its maths and figures are drawn, in headless Chromium from a local server, fresh "
-        "cache); gzipped sizes are each file at gzip level 6. The build runs the example notebooks again whenever "
-        "`dpo_ref/` or `examples/` changed since the last build (their cache is keyed on that code), so a first build "
-        "after a code change is much slower than a rebuild. Reproduction: wall times from the provenance of "
-        "`docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
+        "Site: `mkdocs build --strict` wall time, from the committed results and the example pages' recorded "
+        "outputs (`make examples`; executing the eight scripts at build time took about a minute). The heaviest "
+        "page is the one whose first visit downloads the most (every file fetched until its maths and figures are "
+        "drawn, in headless Chromium at 1280 x 900 from a local server, fresh cache); gzipped sizes are each file at "
+        "gzip level 6. The page script draws the maths and figures of the first screen first, then the rest of the "
+        "page in idle moments, so two times are given: the first screen (the goal), and every figure and formula on "
+        "the page. Reproduction: wall times from the provenance of `docs/results/data/`, as `dpo-ref reproduce` "
+        "recorded them (not rerun here)."
     )
     load = ", ".join(f"{x:.1f}" for x in m["load_average"])
     load_after = ", ".join(f"{x:.1f}" for x in m.get("load_average_after", ()))

@@ -1,4 +1,4 @@
-"""The `dpo-ref` command: figures, reproduce, train, bench.
+"""The `dpo-ref` command: figures, reproduce, train, bench, examples.
 
 Each subcommand lives in its own module, which is imported only when that subcommand
 runs (its `add_arguments(parser)` too), so `dpo-ref --help` imports nothing heavy.
@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "reproduce": ("dpo_ref.experiments.cli", "main", "run the experiments behind the results pages"),
     "train": ("dpo_ref.train_cli", "main", "train a model with SFT, DPO or a variant"),
     "bench": ("benchmarks.run", "main", "measure dpo_ref against TRL and the site"),
+    "examples": ("dpo_ref.example_notebooks", "main", "record the example scripts' outputs that the site shows"),
 }
 
 # Exceptions that carry a message meant for the user (dpo_ref.errors.UserError is a

@@ -13,6 +13,7 @@ the fence as plain code and ``--strict`` would still pass.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import sys
@@ -25,7 +26,11 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 from pymdownx.superfences import SuperFencesException
 
+from dpo_ref.example_notebooks import EXAMPLES_DIR, NOTEBOOK_ENV, current_recording
+from dpo_ref.example_notebooks import scripts as example_scripts
+
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("mkdocs.hooks.dpo_ref")
 
 # --------------------------------------------------------------------------- figures
 
@@ -50,19 +55,19 @@ def on_pre_build(config, **kwargs) -> None:
 
 # --------------------------------------------------------------------------- example pages
 
-EXAMPLES_DIR = ROOT / "examples"
-
-
 def on_config(config, **kwargs):
-    """Example notebooks run in their fast mode, cached until the code they run changes.
+    """Example pages: recorded outputs where current, else the script runs in its fast mode.
 
-    mkdocs-jupyter keys its cache on the notebook's own text only, so an edit to the
-    package would keep serving outputs the current code no longer produces. Each
-    fingerprint of ``dpo_ref/`` and ``examples/`` gets its own cache folder.
+    See :mod:`dpo_ref.example_notebooks` for the recordings. A script that runs here is
+    cached until the code it runs changes: mkdocs-jupyter keys its cache on the
+    notebook's own text only, so an edit to the package would keep serving outputs the
+    current code no longer produces. Each fingerprint of ``dpo_ref/`` and ``examples/``
+    gets its own cache folder.
     """
     import os
 
-    os.environ.setdefault("DPO_REF_SMOKE", "1")
+    for key, value in NOTEBOOK_ENV.items():  # the kernel inherits them
+        os.environ.setdefault(key, value)
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is not None and jupyter.config.get("cache"):
         base = Path(jupyter.config["cache_dir"])
@@ -88,12 +93,28 @@ def code_fingerprint() -> str:
 @event_priority(100)  # before mkdocs-jupyter turns matching files into notebook pages
 def on_files(files, config, **kwargs):
     """Publish ``examples/*.py`` (outside docs/) as pages at ``examples/NAME/``."""
-    for script in sorted(EXAMPLES_DIR.glob("*.py")):
+    for script in example_scripts():
         src_uri = f"examples/{script.name}"
         if files.get_file_from_path(src_uri) is None:
             files.append(File(src_uri, src_dir=str(ROOT), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
     return files
+
+
+@event_priority(100)  # before mkdocs-jupyter reads the page's notebook
+def on_pre_page(page, config, files, **kwargs):
+    """An example page is made from its recorded notebook (outputs included, nothing run)
+    while that recording is current; otherwise the build runs the script."""
+    if not (page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".py")):
+        return page
+    script = EXAMPLES_DIR / Path(page.file.src_uri).name
+    recorded = current_recording(script)
+    if recorded is not None:
+        page.file.abs_src_path = str(recorded)  # mkdocs-jupyter renders this file instead
+    else:
+        log.info("%s has no current recorded outputs: the build runs it (`make examples` records them)",
+                 page.file.src_uri)
+    return page
 
 
 # nbconvert puts a MathJax 2 block and a mermaid loader, both from CDNs, into notebook pages.
@@ -104,8 +125,9 @@ _NOTEBOOK_CDN = re.compile(
 )
 
 
-# jupytext gives every cell a random id when it reads a .py file.
-_CELL_ID = re.compile(r'id="cell-id=[0-9a-f]+"')
+# jupytext gives every cell a random id when it reads a .py file; recorded notebooks have
+# their own ids. Either way the page numbers its cells.
+_CELL_ID = re.compile(r'id="cell-id=[\w-]+"')
 
 
 def on_post_page(output: str, page, config, **kwargs) -> str:

@@ -32,8 +32,9 @@ def free_port() -> int:
 def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL.
 
-    The example notebooks are rendered but not executed here (tests/test_examples.py runs
-    every script); the published build executes them.
+    The example pages come from their recorded notebooks, as in the published build; a
+    script without a current recording is rendered without outputs here, not executed
+    (tests/test_examples.py runs every script, and fails on a stale recording).
     """
     env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1",
                DPO_SITE_EXECUTE_EXAMPLES="false",

@@ -140,20 +140,6 @@ def test_accelerate_configs_load():
                      "deepspeed_zero3": "DistributedType.DEEPSPEED"}  # fmt: skip
 
 
-def test_examples_run_as_notebooks_in_fast_mode(monkeypatch):
-    """What the site build does: jupytext reads the script, a kernel runs it with DPO_REF_SMOKE=1 and no args."""
-    jupytext = pytest.importorskip("jupytext")
-    nbclient = pytest.importorskip("nbclient")
-    for key, value in example_env(DPO_REF_SMOKE="1").items():
-        monkeypatch.setenv(key, value)
-    notebook = jupytext.read(EXAMPLES / "dpo_from_scratch.py")
-    assert notebook.cells[0].cell_type == "code" and notebook.cells[1].cell_type == "markdown"
-    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(EXAMPLES)}}).execute()  # fmt: skip
-    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "smoke=True" in text and "== dpo_ref.losses.dpo_loss" in text
-
-
 # --------------------------------------------------------------------------- bring_your_own
 
 
@@ -301,3 +287,78 @@ def test_bring_your_own_bad_input_in_a_subprocess_has_no_traceback(local):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: row 3, field 'rejected'")
+
+
+# --------------------------------------------------------------------------- recorded outputs
+
+
+def _outputs_text(cell) -> list[str]:
+    return [o.get("text") or "".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])]
+
+
+def test_every_example_has_current_recorded_outputs():
+    """The site shows these; a script edited since its recording would run at every build."""
+    nbformat = pytest.importorskip("nbformat")
+    from dpo_ref.example_notebooks import current_recording, recording_of, scripts
+
+    stale = [s.name for s in scripts() if current_recording(s) is None]
+    assert not stale, f"recorded outputs missing or out of date for {stale}: run `make examples`"
+    for script in scripts():
+        notebook = nbformat.read(recording_of(script), as_version=4)
+        outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
+        assert any(o.get("name") == "stdout" for o in outputs), script.name
+        noise = [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"]
+        assert not noise, f"{script.name} recorded errors or warnings: {noise}"
+
+
+def test_recording_an_example_reproduces_its_committed_notebook(tmp_path):
+    """What `dpo-ref examples` records now has the committed recording's cells and outputs
+    (numbers aside: timings move), so the site's example pages show what the code prints."""
+    nbformat = pytest.importorskip("nbformat")
+    from dpo_ref.example_notebooks import RECORDED_DIR, record
+
+    fresh = nbformat.read(record(EXAMPLES / "dpo_from_scratch.py", tmp_path), as_version=4)
+    committed = nbformat.read(RECORDED_DIR / "dpo_from_scratch.ipynb", as_version=4)
+
+    def shape(notebook):
+        numbers = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+        return [(c.cell_type, c.source, [numbers.sub("0", t) for t in _outputs_text(c)]) for c in notebook.cells]
+
+    for i, (now, then) in enumerate(zip(shape(fresh), shape(committed), strict=True)):
+        assert now == then, f"cell {i} differs from the committed recording (`make examples` updates it)"
+    text = "".join(t for c in fresh.cells for t in _outputs_text(c))
+    assert "smoke=True" in text and "== dpo_ref.losses.dpo_loss" in text
+    assert fresh.metadata["dpo_ref"]["script"] == "examples/dpo_from_scratch.py"
+    assert [c.id for c in fresh.cells] == [f"cell-{i}" for i in range(len(fresh.cells))]
+
+
+def test_an_edited_script_is_not_paired_with_old_outputs(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from dpo_ref.example_notebooks import METADATA_KEY, current_recording, script_sha256
+
+    script = tmp_path / "demo.py"
+    script.write_text("# %%\nprint('one')\n")
+    notebook = nbformat.v4.new_notebook(metadata={METADATA_KEY: {"script_sha256": script_sha256(script)}})
+    nbformat.write(notebook, tmp_path / "demo.ipynb")
+    assert current_recording(script, tmp_path) == tmp_path / "demo.ipynb"
+    script.write_text("# %%\nprint('two')\n")
+    assert current_recording(script, tmp_path) is None
+    (tmp_path / "demo.ipynb").write_text("not a notebook")
+    assert current_recording(script, tmp_path) is None
+
+
+def test_the_site_renders_a_recording_only_while_it_is_current(monkeypatch):
+    from types import SimpleNamespace
+
+    from dpo_ref import site_hooks
+    from dpo_ref.example_notebooks import RECORDED_DIR
+
+    def page():
+        source = str(EXAMPLES / "train_dpo.py")
+        return SimpleNamespace(file=SimpleNamespace(src_uri="examples/train_dpo.py", abs_src_path=source))
+
+    current = site_hooks.on_pre_page(page(), config={}, files=None)
+    assert current.file.abs_src_path == str(RECORDED_DIR / "train_dpo.ipynb")
+    monkeypatch.setattr(site_hooks, "current_recording", lambda script: None)
+    stale = site_hooks.on_pre_page(page(), config={}, files=None)
+    assert stale.file.abs_src_path == str(EXAMPLES / "train_dpo.py")  # the build runs the script
