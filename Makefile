@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test reproduce examples bench figures clean
+.PHONY: serve site test reproduce examples math bench figures clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ reproduce: $(VENV)/.docs-installed
 # the example scripts' outputs shown on the site (docs/results/examples/); NAMES=train_dpo for one
 examples: $(VENV)/.docs-installed
 	$(VENV)/bin/dpo-ref examples $(NAMES)
+
+# the site's formulas typeset as SVG (docs/results/math.json); needs Chromium, as the browser tests do
+math: $(VENV)/.test-installed
+	$(VENV)/bin/dpo-ref math
 
 bench: $(VENV)/.test-installed
 	$(VENV)/bin/dpo-ref bench

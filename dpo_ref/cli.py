@@ -1,4 +1,4 @@
-"""The `dpo-ref` command: figures, reproduce, train, bench, examples.
+"""The `dpo-ref` command: figures, reproduce, train, bench, examples, math.
 
 Each subcommand lives in its own module, which is imported only when that subcommand
 runs (its `add_arguments(parser)` too), so `dpo-ref --help` imports nothing heavy.
@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "train": ("dpo_ref.train_cli", "main", "train a model with SFT, DPO or a variant"),
     "bench": ("benchmarks.run", "main", "measure dpo_ref against TRL and the site"),
     "examples": ("dpo_ref.example_notebooks", "main", "record the example scripts' outputs that the site shows"),
+    "math": ("dpo_ref.prerendered_math", "main", "typeset the site's formulas ahead of time (SVG)"),
 }
 
 # Exceptions that carry a message meant for the user (dpo_ref.errors.UserError is a
@@ -63,7 +64,7 @@ ARGUMENT_RULES = {
 
 # Output folders (and files) of any subcommand, checked by `dest` before any work starts.
 OUTPUT_FOLDERS = ("output_dir", "out", "out_dir")
-OUTPUT_FILES = ("page",)
+OUTPUT_FILES = ("page", "store")
 
 EXIT_USER_ERROR = 2  # as argparse does for a bad option
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it

@@ -98,6 +98,9 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _joined_streams(cell.outputs)
     notebook.metadata[METADATA_KEY] = {
         "script": script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name,
         "script_sha256": digest,
@@ -114,6 +117,19 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
     nbformat.write(notebook, tmp)
     tmp.replace(path)  # an interrupted run leaves the previous recording whole
     return path
+
+
+def _joined_streams(outputs: list) -> list:
+    """Consecutive prints as one output: how the kernel split them depends on timing."""
+    joined: list = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):  # fmt: skip
+            previous["text"] += output["text"]
+        else:
+            joined.append(output)
+    return joined
 
 
 # --------------------------------------------------------------------------- dpo-ref examples

@@ -1,8 +1,9 @@
-"""MkDocs glue: figures into pages at build time, data-driven tabs, and docstring maths.
+"""MkDocs glue: figures into pages at build time, data-driven tabs, docstring maths,
+example pages from recorded notebooks, and formulas typeset ahead of time.
 
 Registered in ``mkdocs.yml`` in three places:
 
-* ``hooks: [dpo_ref/site_hooks.py]`` runs :func:`on_pre_build` and :func:`on_page_markdown`;
+* ``hooks: [dpo_ref/site_hooks.py]`` runs the ``on_*`` functions below;
 * ``pymdownx.superfences`` calls :func:`figure_fence` for every ```` ```figure ```` block;
 * mkdocstrings loads :class:`RstMath` so the package's reST-style maths renders.
 
@@ -24,13 +25,16 @@ import griffe
 import yaml
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
+from mkdocs.utils import get_relative_url
 from pymdownx.superfences import SuperFencesException
 
+from dpo_ref import prerendered_math
 from dpo_ref.example_notebooks import EXAMPLES_DIR, NOTEBOOK_ENV, current_recording
 from dpo_ref.example_notebooks import scripts as example_scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("mkdocs.hooks.dpo_ref")
+_math_store = prerendered_math.EMPTY  # loaded by on_config at every build
 
 # --------------------------------------------------------------------------- figures
 
@@ -66,6 +70,8 @@ def on_config(config, **kwargs):
     """
     import os
 
+    global _math_store
+    _math_store = prerendered_math.load()
     for key, value in NOTEBOOK_ENV.items():  # the kernel inherits them
         os.environ.setdefault(key, value)
     jupyter = config.plugins.get("mkdocs-jupyter")
@@ -130,13 +136,22 @@ _NOTEBOOK_CDN = re.compile(
 _CELL_ID = re.compile(r'id="cell-id=[\w-]+"')
 
 
+# What site.js fetches for a page with a figure (its PLOTLY_SRC; a test checks they agree).
+PLOTLY_JS = "assets/vendor/plotly/plotly-basic.min.js"
+
+
 def on_post_page(output: str, page, config, **kwargs) -> str:
-    """Notebook pages: strip nbconvert's CDN scripts, and number cells so builds are reproducible."""
+    """Formulas as their stored SVG (:mod:`dpo_ref.prerendered_math`); a page with a figure
+    starts downloading plotly.js as soon as its head is read; notebook pages: strip
+    nbconvert's CDN scripts, and number cells so builds are reproducible."""
     if page.file.src_uri.startswith("examples/") and page.file.src_uri.endswith(".py"):
         output = _NOTEBOOK_CDN.sub("", output)
         counter = iter(range(1, 1_000_000))
         output = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', output)
-    return output
+    if 'class="dpo-figure__plot"' in output:
+        href = get_relative_url(PLOTLY_JS, page.url)
+        output = output.replace("</head>", f'<link rel="preload" href="{href}" as="script"></head>', 1)
+    return prerendered_math.substitute(output, _math_store)
 
 
 # --------------------------------------------------------------------------- data-driven tabs

@@ -100,7 +100,8 @@ def page_weight(site: BuiltSite, path: str) -> tuple[int, int]:
 
     Counts the HTML, every local script and stylesheet it links, and plotly.js when the
     page has a figure (site.js fetches it then). Fonts are none (``theme.font: false``);
-    MathJax's autoloaded extensions are not counted (the site's pages use none).
+    MathJax is not counted: the pages' formulas arrive typeset (site.js fetches MathJax
+    only for the Markdown maths of example notebooks).
     """
     html_path = site.path / path.lstrip("/") / "index.html"
     html = html_path.read_text(encoding="utf-8")

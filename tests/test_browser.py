@@ -216,3 +216,35 @@ def test_play_then_pause_the_ppo_animation(browser, served):
         assert not watched.errors, watched.errors
     finally:
         watched.close()
+
+
+def test_mathjax_is_fetched_only_for_formulas_left_in_tex(browser, served):
+    """The site's formulas arrive as SVG; MathJax comes only for a notebook's Markdown maths."""
+    watched = Watched(browser, served, width=1280)
+    fetched = []
+    watched.page.on("request", lambda request: fetched.append(request.url.rsplit("/", 1)[-1]))
+    try:
+        watched.open("/key-insight/")
+        assert watched.page.evaluate("document.querySelectorAll('.arithmatex mjx-container svg').length") > 20
+        assert "tex-svg.js" not in fetched
+        watched.open("/examples/bradley_terry_reward_model/")
+        assert "tex-svg.js" in fetched
+        assert watched.page.evaluate("document.querySelectorAll('.jp-MarkdownOutput mjx-container').length") >= 3
+    finally:
+        watched.close()
+    assert not watched.errors, watched.errors
+
+
+def test_formulas_are_typeset_ahead_as_the_browser_would(browser):
+    from dpo_ref import prerendered_math as pm
+
+    store = pm.typeset(["inline:x^2 + x", r"display:\frac{x}{2} \tag{1}"], browser=browser)
+    inline, display = store["formulas"]["inline:x^2 + x"], store["formulas"][r"display:\frac{x}{2} \tag{1}"]
+    assert inline.startswith('<mjx-container class="MathJax" jax="SVG"') and 'display="true"' in display
+    assert "<defs>" not in inline + display and "ctxtmenu" not in (inline + display).lower()
+    assert "<mjx-assistive-mml" in inline  # what a screen reader reads
+    used = set(pm._GLYPH_USE.findall(inline + display))
+    assert {g.removeprefix(pm.GLYPH_PREFIX) for g in used} == set(store["glyphs"]) and "TEX-I-1D465" in store["glyphs"]
+    assert "mjx-container" in store["stylesheet"]
+    with pytest.raises(ValueError, match=r"cannot typeset 'inline:\\\\frac\{x'"):
+        pm.typeset([r"inline:\frac{x"], browser=browser)

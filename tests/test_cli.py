@@ -63,7 +63,7 @@ def pairs_file(tmp_path_factory) -> Path:
 
 # (args after `dpo-ref`, the command in the message, what the message must say)
 ARGUMENT_ERRORS = [
-    (["nope"], "dpo-ref", "invalid choice: 'nope' (choose from 'figures', 'reproduce', 'train', 'bench', 'examples')"),
+    (["nope"], "dpo-ref", "invalid choice: 'nope' (choose from 'figures', 'reproduce', 'train', 'bench', 'examples', 'math')"),
     (["reproduce", "--config", "huge"], "dpo-ref reproduce", "argument --config: invalid choice: 'huge'"),
     (["reproduce", "--device", "gpu"], "dpo-ref reproduce", "argument --device: invalid choice: 'gpu'"),
     (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "dpp"], "dpo-ref train",
@@ -99,6 +99,7 @@ ARGUMENT_ERRORS = [
     (["bench", "--page", "/tmp"], "dpo-ref bench", "argument --page: /tmp is a folder, not a file"),
     (["bench", "--parts", "training,nope"], "dpo-ref bench", "unknown --parts ['nope']; choose from"),
     (["examples", "train_dpo", "nope"], "dpo-ref examples", "no example named nope; the examples are bradley_terry"),
+    (["math", "--store", "/tmp"], "dpo-ref math", "argument --store: /tmp is a folder, not a file"),
 ]
 
 

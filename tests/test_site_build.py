@@ -68,8 +68,29 @@ def test_vendored_scripts_are_served_with_their_licences(built_site):
     for name in ("plotly/plotly-basic.min.js", "plotly/LICENSE", "mathjax/tex-svg.js", "mathjax/LICENSE"):
         assert (vendor / name).is_file(), name
     html = read(built_site, "/beta/")
-    assert html.count("tex-svg.js") == 1  # MathJax once per page
-    assert "plotly-basic" not in html  # plotly.js is fetched once by site.js, not per figure
+    # site.js fetches MathJax only for formulas left in TeX, and plotly.js once; a page
+    # with a figure only asks for plotly.js early, with a preload hint
+    assert "tex-svg.js" not in html
+    assert re.findall(r'<[^>]*plotly-basic[^>]*>', html) == [
+        '<link rel="preload" href="../assets/vendor/plotly/plotly-basic.min.js" as="script">']
+    assert "plotly" not in read(built_site, "/further-resources/")
+    site_js = (built_site.path / "assets/javascripts/site.js").read_text()
+    assert '"../vendor/plotly/plotly-basic.min.js"' in site_js and '"../vendor/mathjax/tex-svg.js"' in site_js
+    assert site_hooks.PLOTLY_JS == "assets/vendor/plotly/plotly-basic.min.js"
+
+
+def test_every_formula_arrives_typeset(built_site):
+    """Each page's formulas are SVG from docs/results/math.json, with the glyphs they use."""
+    from dpo_ref import prerendered_math
+
+    left = {p: sorted(prerendered_math.raw_formulas(read(built_site, p)))[:3] for p in page_paths(built_site)}
+    left = {p: keys for p, keys in left.items() if keys}
+    assert not left, f"formulas not in docs/results/math.json (run `make math`): {left}"
+    html = read(built_site, "/key-insight/")
+    assert html.count('class="dpo-math-glyphs"') == 1 and html.count('id="dpo-mathjax-svg"') == 1
+    defined = set(re.findall(r'<path id="(MJX-DPO-[^"]+)"', html))
+    used = set(re.findall(r'href="#(MJX-DPO-[^"]+)"', html))
+    assert used and used == defined
 
 
 # The trace types of plotly.js's "basic" partial bundle, the one the site vendors.
@@ -120,9 +141,10 @@ def test_alignment_tabs_come_from_the_data_file(built_site):
 
 
 def test_paper_betas_are_stated_correctly(built_site):
+    # formulas arrive typeset: their text is the MathML that screen readers read
     text = re.sub(r"<[^>]+>", "", read(built_site, "/beta/"))
-    assert re.search(r"\\\(\\beta = 0\.1\\\) by default", text)
-    assert re.search(r"\\\(\\beta = 0\.5\\\) for TL;DR", text)
+    assert re.search(r"uses β=0\.1 by default", text)
+    assert re.search(r"and β=0\.5 for TL;DR", text)
 
 
 def test_no_unconfirmed_or_measured_numbers_are_invented(built_site):

@@ -1,6 +1,7 @@
-// MathJax 3 settings, read by the vendored tex-svg.js that loads right after this file.
-// Typesetting is started by site.js on every page (instant navigation included), and
-// only inside the containers that pymdownx.arithmatex writes (\( \) and \[ \]) and the
+// MathJax 3 settings, read by the vendored tex-svg.js when site.js fetches it (only for
+// formulas that were not typeset at build time) and by dpo_ref/prerendered_math.py,
+// which typesets the site's formulas with them. site.js starts typesetting, and only
+// inside the containers that pymdownx.arithmatex writes (\( \) and \[ \]) and the
 // Markdown cells of example notebooks (which keep Jupyter's $ and $$).
 window.MathJax = {
   tex: {

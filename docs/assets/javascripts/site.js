@@ -1,11 +1,14 @@
-// Page script of the site: typeset maths and draw figures on every page, including
-// pages reached by Material's instant navigation (document$ emits for each of them),
-// and restyle figures when the reader switches between the light and dark palettes.
+// Page script of the site: draw figures and typeset what maths is still TeX on every
+// page, including pages reached by Material's instant navigation (document$ emits for
+// each of them), and restyle figures when the reader switches between the light and
+// dark palettes. The site's formulas arrive typeset (dpo_ref/prerendered_math.py);
+// MathJax is fetched only for a page with a formula that does not.
 (function () {
   "use strict";
 
   const here = new URL(".", document.currentScript.src);
   const PLOTLY_SRC = new URL("../vendor/plotly/plotly-basic.min.js", here).href;
+  const MATHJAX_SRC = new URL("../vendor/mathjax/tex-svg.js", here).href;
 
   // State the browser tests read: the path whose maths and figures are done.
   // firstScreen and drawn: {path, ms}, ms since navigation, once the maths and figures
@@ -20,20 +23,26 @@
     if (event.reason === undefined) event.preventDefault();
   });
 
-  // plotly.js is fetched once, the first time a page with a figure is shown.
-  let plotlyLoading = null;
-  function loadPlotly() {
-    if (window.Plotly) return Promise.resolve(window.Plotly);
-    if (!plotlyLoading) {
-      plotlyLoading = new Promise(function (resolve, reject) {
+  // Each library is fetched once, the first time a page needs it.
+  const loading = {};
+  function loadScript(src) {
+    if (!loading[src]) {
+      loading[src] = new Promise(function (resolve, reject) {
         const script = document.createElement("script");
-        script.src = PLOTLY_SRC;
-        script.onload = function () { resolve(window.Plotly); };
-        script.onerror = function () { reject(new Error("could not load " + PLOTLY_SRC)); };
+        script.src = src;
+        script.onload = function () { resolve(); };
+        script.onerror = function () { reject(new Error("could not load " + src)); };
         document.head.appendChild(script);
       });
     }
-    return plotlyLoading;
+    return loading[src];
+  }
+  function loadPlotly() {
+    return loadScript(PLOTLY_SRC);
+  }
+  // mathjax-config.js set window.MathJax to the settings; the script replaces them.
+  function loadMathJax() {
+    return loadScript(MATHJAX_SRC).then(function () { return window.MathJax.startup.promise; });
   }
 
   function scheme() {
@@ -58,11 +67,11 @@
   }
 
   // MathJax must not typeset twice at once: chain every call. `fresh` starts a new page:
-  // forget the previous page's maths and equation labels.
+  // forget the previous page's maths and equation labels (if MathJax came at all).
   let mathQueue = Promise.resolve();
   function typeset(nodes, fresh) {
-    if (!window.MathJax || !window.MathJax.startup) return Promise.resolve();
-    mathQueue = mathQueue.then(function () { return window.MathJax.startup.promise; }).then(function () {
+    if (!nodes.length && !(fresh && window.MathJax && window.MathJax.typesetClear)) return mathQueue;
+    mathQueue = mathQueue.then(nodes.length ? loadMathJax : null).then(function () {
       if (fresh) {
         window.MathJax.typesetClear();
         window.MathJax.texReset();
@@ -70,6 +79,16 @@
       return nodes.length ? window.MathJax.typesetPromise(nodes) : null;
     });
     return mathQueue;
+  }
+
+  // Formulas that are still TeX: arithmatex's containers not typeset at build time, and
+  // the Markdown cells of example notebooks (Jupyter's $ and $$) that hold maths.
+  function untypeset() {
+    const math = Array.from(document.querySelectorAll(".arithmatex"))
+      .filter(function (node) { return !node.querySelector("mjx-container"); });
+    const cells = Array.from(document.querySelectorAll(".jp-MarkdownOutput"))
+      .filter(function (node) { return /\$|\\\(|\\\[/.test(node.textContent); });
+    return math.concat(cells);
   }
 
   function inView(element) {
@@ -91,14 +110,13 @@
   // scrolling stays responsive. Whatever the reader scrolls to is drawn next.
   // Each figure costs tens of milliseconds of Plotly layout, so drawing a page of nine
   // figures before showing anything took two seconds.
-  const MATH = ".arithmatex, .jp-MarkdownOutput";
   const FORMULAS_PER_STEP = 12;
   let pageCount = 0;
 
   function drawPage(path) {
     const page = ++pageCount;
     const current = function () { return page === pageCount && location.pathname === path; };
-    const math = Array.from(document.querySelectorAll(MATH));
+    const math = untypeset();
     const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"));
     const plotly = plots.length ? loadPlotly() : Promise.resolve();
     const pending = math.map(function (node) { return { node: node, math: true }; })
