@@ -13,10 +13,7 @@ static host that compresses would send.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gzip
-import http.server
 import os
 import re
 import shutil
@@ -24,11 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
+
+from dpo_ref.local_server import serve_directory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -119,24 +117,6 @@ def static_weight(site_dir: Path, page: Path) -> int:
     return total
 
 
-@contextlib.contextmanager
-def serve(directory: Path):
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def _load(browser, url: str, timeout_ms: float) -> dict:
     """Open ``url`` in a fresh context (empty cache); bytes fetched and ms until drawn."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -204,7 +184,7 @@ def _browser(site_dir: Path, candidates: list[Path], repeats: int) -> dict:
 
     if not Path(CHROMIUM).exists():
         return {"status": "not measured", "reason": f"{CHROMIUM} not found"}
-    with serve(site_dir) as base, sync_playwright() as pw:
+    with serve_directory(site_dir) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             url_of = {p: urljoin(base, p.relative_to(site_dir).as_posix().removesuffix("index.html")) for p in candidates}

@@ -13,10 +13,7 @@ while a formula of the pages is missing from the store.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import html
-import http.server
 import json
 import os
 import re
@@ -24,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from dpo_ref.local_server import serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "docs" / "results" / "math.json"
@@ -94,23 +92,6 @@ def substitute(page_html: str, store: dict) -> str:
 # --------------------------------------------------------------------------- typesetting
 
 
-@contextlib.contextmanager
-def _served(directory: Path):
-    handler = functools.partial(_Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 _TYPESET_JS = """async (keys) => {
   const out = {};
   for (const key of keys) {
@@ -132,14 +113,14 @@ def typeset(keys: list[str], *, chromium: str = CHROMIUM, browser=None) -> dict:
     running Playwright browser to use instead of launching ``chromium``.
     """
     if browser is not None:
-        with _served(DOCS) as base:
+        with serve_directory(DOCS) as base:
             result = _typeset_in(browser, base, keys)
     else:
         from playwright.sync_api import sync_playwright
 
         if not Path(chromium).exists():
             raise FileNotFoundError(f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)")
-        with _served(DOCS) as base, sync_playwright() as pw:
+        with serve_directory(DOCS) as base, sync_playwright() as pw:
             launched = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
             try:
                 result = _typeset_in(launched, base, keys)
