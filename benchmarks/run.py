@@ -339,7 +339,7 @@ def main(args: argparse.Namespace) -> int:
         from benchmarks import site
 
         log("building and measuring the site")
-        results["site"] = site.measure(ROOT, repeats=1 if args.quick else 3)
+        results["site"] = site.measure(ROOT, repeats=1 if args.quick else 5)
         _dump(out_dir / "site.json", results["site"], results)
     if "reproduction" in parts:
         from benchmarks import reproduction

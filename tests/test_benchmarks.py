@@ -92,3 +92,14 @@ def test_goals_are_judged_in_the_right_direction():
     assert by_name["reproduction, gpu config"]["met"] is True
     assert by_name["reproduction, cpu config"]["ratio"] == pytest.approx(1.25)
     assert "**no**" in run.render_table(run.table_rows(results))
+
+
+def test_page_weight_counts_the_served_files(tmp_path):
+    """Sizes come from the files behind the fetched addresses, read after the page is drawn."""
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "index.html").write_text("<html></html>")
+    (tmp_path / "app.js").write_text("x" * 100)
+    assert site._served_file(tmp_path, "http://127.0.0.1:1/page/") == tmp_path / "page" / "index.html"
+    assert site._served_file(tmp_path, "http://127.0.0.1:1/app.js?v=2") == tmp_path / "app.js"
+    assert site._served_file(tmp_path, "http://127.0.0.1:1/missing.js") is None
+    assert 0 < site._gzipped_size(tmp_path / "app.js") < 100
