@@ -286,10 +286,12 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         "outputs (`make examples`; executing the eight scripts at build time took about a minute). The heaviest "
         "page is the one whose first visit downloads the most (every file fetched until its maths and figures are "
         "drawn, in headless Chromium at 1280 x 900 from a local server, fresh cache); gzipped sizes are each file at "
-        "gzip level 6. The page script draws the maths and figures of the first screen first, then the rest of the "
-        "page in idle moments, so two times are given: the first screen (the goal), and every figure and formula on "
-        "the page. Reproduction: wall times from the provenance of `docs/results/data/`, as `dpo-ref reproduce` "
-        "recorded them (not rerun here)."
+        "gzip level 6. The formulas arrive typeset (`make math` stores MathJax's SVG; the 2 MB MathJax script is "
+        "fetched only for maths left in TeX), plotly.js is the basic bundle (scatter, bar), preloaded on pages with a "
+        "figure, and the page script draws the figures of the first screen first, then the rest of the page in idle "
+        "moments, so two times are given: the first screen (the goal), and every figure and formula on the page; "
+        "each the median of five loads, measured before the training runs. Reproduction: wall times from the "
+        "provenance of `docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
     )
     load = ", ".join(f"{x:.1f}" for x in m["load_average"])
     load_after = ", ".join(f"{x:.1f}" for x in m.get("load_average_after", ()))
@@ -302,7 +304,9 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         f"Measured {results['date']} on {m['cpu']}, {m['logical_cores']} logical cores, torch threads "
         f"{m['torch_threads']}, load average (1, 5, 15 min) {load} before and {load_after} after the run; torch "
         f"{m['torch']}. A load above the core count means other work shared the machine: the ratios, from "
-        f"interleaved runs, hold better than the absolute rates.",
+        f"interleaved runs, hold better than the absolute rates. The speed of this shared 2-core machine drifts "
+        f"from one run to the next, so a figure within 10 to 20 % of its goal can land on either side of it: "
+        f"rerun `make bench` before reading much into such a difference.",
         "",
         render_table(rows),
         "",
