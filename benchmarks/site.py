@@ -27,9 +27,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
-from dpo_ref.local_server import serve_directory
+from dpo_ref.local_server import CHROMIUM, serve_directory
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # Resolves, once every formula and figure of the page is drawn, to the times (ms since

@@ -10,8 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import shutil
 import threading
 from pathlib import Path
+
+# Debian's Chromium, the browser that loads the served folder (Playwright drives it).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @contextlib.contextmanager

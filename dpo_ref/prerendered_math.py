@@ -17,18 +17,16 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from dpo_ref.local_server import serve_directory
+from dpo_ref.local_server import CHROMIUM, serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "docs" / "results" / "math.json"
 DOCS = ROOT / "docs"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DISABLE_ENV = "DPO_SITE_PRERENDERED_MATH"  # "false": leave every formula to the browser
 
 # What pymdownx.arithmatex (generic mode) writes for a formula.
