@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test reproduce examples math bench figures clean
+.PHONY: serve site test reproduce examples math bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ math: $(VENV)/.test-installed
 	$(VENV)/bin/dpo-ref math
 
 bench: $(VENV)/.test-installed
-	$(VENV)/bin/dpo-ref bench
+	$(VENV)/bin/python -m benchmarks.run
 
 clean:
 	rm -rf site .pytest_cache

@@ -1,6 +1,6 @@
 """Measured comparisons of DESIGN section 7: dpo_ref against TRL, the site, the reproduction.
 
-``dpo-ref bench`` (or ``python -m benchmarks.run``) runs them and writes
+``make bench`` (``python -m benchmarks.run``) runs them and writes
 ``benchmarks/results/*.json`` and the table of ``docs/performance.md``. These are
 benchmarks, not tests: the tests only check that the numbers are computed correctly.
 """

@@ -1,4 +1,4 @@
-"""``dpo-ref bench``: dpo_ref against TRL, the site, the reproduction; one table.
+"""``python -m benchmarks.run`` (``make bench``): dpo_ref against TRL, the site, the reproduction; one table.
 
 Training: the workload of :mod:`benchmarks.workload` (tiny GPT-2, 512 pairs, batch 16,
 beta 0.1, fp32, 50 steps, reference log-probs precomputed), each run in its own
@@ -43,11 +43,21 @@ GOALS = {
 }
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one run per trainer and one page load (noisier)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per trainer (default 5, --quick 1)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 50; fewer only for smoke tests)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of every run (default: torch's own)")
+    parser.add_argument("--repeats", type=positive_int, default=None, help="runs per trainer (default 5, --quick 1)")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="training steps (default 50; fewer only for smoke tests)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch threads of every run (default: torch's own)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--out-dir", default=str(RESULTS), help="where the JSON results go")
     parser.add_argument("--page", default=str(PAGE), help="the Markdown page to write")
@@ -298,7 +308,7 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
     text = "\n".join([
         "# Performance",
         "",
-        "Measured side by side by `make bench` (`dpo-ref bench`, code in `benchmarks/`). These are measurements, "
+        "Measured side by side by `make bench` (`python -m benchmarks.run`, code in `benchmarks/`). These are measurements, "
         "not tests: the numbers depend on the machine and on what else runs on it.",
         "",
         f"Measured {results['date']} on {m['cpu']}, {m['logical_cores']} logical cores, torch threads "

@@ -27,7 +27,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
-from dpo_ref.local_server import CHROMIUM, serve_directory
+from dpo_ref.site.server import CHROMIUM, serve_directory
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

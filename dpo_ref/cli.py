@@ -1,4 +1,4 @@
-"""The `dpo-ref` command: figures, reproduce, train, bench, examples, math.
+"""The `dpo-ref` command: figures, reproduce, train, examples, math.
 
 Each subcommand lives in its own module, which is imported only when that subcommand
 runs (its `add_arguments(parser)` too), so `dpo-ref --help` imports nothing heavy.
@@ -22,9 +22,8 @@ SUBCOMMANDS = {
     "figures": ("dpo_ref.figures.cli", "main", "write every site figure as HTML/JSON"),
     "reproduce": ("dpo_ref.experiments.cli", "main", "run the experiments behind the results pages"),
     "train": ("dpo_ref.train_cli", "main", "train a model with SFT, DPO or a variant"),
-    "bench": ("benchmarks.run", "main", "measure dpo_ref against TRL and the site"),
-    "examples": ("dpo_ref.example_notebooks", "main", "record the example scripts' outputs that the site shows"),
-    "math": ("dpo_ref.prerendered_math", "main", "typeset the site's formulas ahead of time (SVG)"),
+    "examples": ("dpo_ref.site.notebooks", "main", "record the example scripts' outputs that the site shows"),
+    "math": ("dpo_ref.site.prerendered_math", "main", "typeset the site's formulas ahead of time (SVG)"),
 }
 
 # Exceptions that carry a message meant for the user (dpo_ref.errors.UserError is a
@@ -86,27 +85,10 @@ def _import_subcommand(command: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name.split(".")[0] and _add_checkout_to_path(exc.name):
-            return _import_subcommand(command)
         error = _missing_module_error(command, exc)
         if error is exc:
             raise
         raise error from exc
-
-
-def _add_checkout_to_path(package: str) -> bool:
-    """Make ``package`` (``benchmarks``) importable from the checkout that holds this package.
-
-    The console script's ``sys.path`` starts with its own folder, not the working
-    directory, so `dpo-ref bench` would not find the repository's benchmarks/ otherwise.
-    """
-    from pathlib import Path
-
-    checkout = Path(__file__).resolve().parent.parent
-    if not (checkout / package / "__init__.py").is_file() or str(checkout) in sys.path:
-        return False
-    sys.path.insert(0, str(checkout))
-    return True
 
 
 def _missing_module_error(command: str, exc: ModuleNotFoundError) -> Exception:
@@ -116,9 +98,8 @@ def _missing_module_error(command: str, exc: ModuleNotFoundError) -> Exception:
     module_name = SUBCOMMANDS[command][0]
     missing = exc.name or ""
     if missing and (module_name == missing or module_name.startswith(missing + ".")):
-        where = " (it lives in the repository's benchmarks/ folder: run it from a checkout)" if command == "bench" else ""
-        return UserError(f"the {command} subcommand is not available in this install: no module {module_name}{where}")
-    if missing and missing.split(".")[0] not in ("dpo_ref", "benchmarks"):
+        return UserError(f"the {command} subcommand is not available in this install: no module {module_name}")
+    if missing and missing.split(".")[0] != "dpo_ref":
         return UserError(
             f"the {command} subcommand needs the package {missing.split('.')[0]!r}, which is not installed; "
             "install the extras with: pip install -c constraints.txt -e '.[docs,test]'"

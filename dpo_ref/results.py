@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from dpo_ref.errors import UserError
+from dpo_ref.paths import RESULTS_DIR
 
 __all__ = ["RESULTS_DIR", "ResultsFileError", "load_results", "results_path"]
-
-# docs/results/data of this checkout (the package is installed in editable mode)
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "docs" / "results" / "data"
 
 
 class ResultsFileError(UserError):
@@ -55,7 +53,7 @@ def load_results(
     Args:
         name: file name without ``.json``, e.g. ``"exact_frontier"``.
         config: ``"smoke"``, ``"cpu"`` or ``"gpu"``; the sub-folder.
-        data_dir: the results folder (default: ``docs/results/data`` of this checkout).
+        data_dir: the results folder (default: :data:`dpo_ref.paths.RESULTS_DIR`).
         require: top-level keys the caller reads; each missing one is an error.
     """
     path = results_path(name, config=config, data_dir=data_dir)

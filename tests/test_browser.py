@@ -236,7 +236,7 @@ def test_mathjax_is_fetched_only_for_formulas_left_in_tex(browser, served):
 
 
 def test_formulas_are_typeset_ahead_as_the_browser_would(browser):
-    from dpo_ref import prerendered_math as pm
+    from dpo_ref.site import prerendered_math as pm
 
     store = pm.typeset(["inline:x^2 + x", r"display:\frac{x}{2} \tag{1}"], browser=browser)
     inline, display = store["formulas"]["inline:x^2 + x"], store["formulas"][r"display:\frac{x}{2} \tag{1}"]

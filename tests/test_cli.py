@@ -63,7 +63,7 @@ def pairs_file(tmp_path_factory) -> Path:
 
 # (args after `dpo-ref`, the command in the message, what the message must say)
 ARGUMENT_ERRORS = [
-    (["nope"], "dpo-ref", "invalid choice: 'nope' (choose from 'figures', 'reproduce', 'train', 'bench', 'examples', 'math')"),
+    (["nope"], "dpo-ref", "invalid choice: 'nope' (choose from 'figures', 'reproduce', 'train', 'examples', 'math')"),
     (["reproduce", "--config", "huge"], "dpo-ref reproduce", "argument --config: invalid choice: 'huge'"),
     (["reproduce", "--device", "gpu"], "dpo-ref reproduce", "argument --device: invalid choice: 'gpu'"),
     (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "dpp"], "dpo-ref train",
@@ -93,11 +93,6 @@ ARGUMENT_ERRORS = [
      "argument --warmup-steps: must be a non-negative integer, got -1"),
     (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "simpo", "--gamma", "-1"], "dpo-ref train",
      "argument --gamma: must be a non-negative number, got -1.0"),
-    (["bench", "--repeats", "0"], "dpo-ref bench", "argument --repeats: must be a positive integer, got 0"),
-    (["bench", "--threads", "0"], "dpo-ref bench", "argument --threads: must be a positive integer, got 0"),
-    (["bench", "--steps", "-5"], "dpo-ref bench", "argument --steps: must be a positive integer, got -5"),
-    (["bench", "--page", "/tmp"], "dpo-ref bench", "argument --page: /tmp is a folder, not a file"),
-    (["bench", "--parts", "training,nope"], "dpo-ref bench", "unknown --parts ['nope']; choose from"),
     (["examples", "train_dpo", "nope"], "dpo-ref examples", "no example named nope; the examples are bradley_terry"),
     (["math", "--store", "/tmp"], "dpo-ref math", "argument --store: /tmp is a folder, not a file"),
 ]
@@ -143,10 +138,14 @@ def test_output_folder_that_cannot_be_one_fails_before_any_work(capsys, tmp_path
     assert list(tmp_path.iterdir()) == [taken]  # the write test left nothing behind
 
 
-def test_the_console_script_finds_the_benchmarks_of_its_checkout(tmp_path):
-    # the script's sys.path starts with .venv/bin, not the working directory
-    result = run_cli("bench", "--repeats", "0", cwd=tmp_path)
-    assert_one_line_error(result, "dpo-ref bench", "argument --repeats: must be a positive integer, got 0")
+@pytest.mark.parametrize("command", ["examples", "math"])
+def test_site_tooling_outside_a_checkout_says_so_in_one_line(command, capsys, monkeypatch):
+    # installed from a wheel there is no mkdocs.yml beside the package
+    from dpo_ref import paths
+
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    result = run_in_process(capsys, command)
+    assert_one_line_error(result, f"dpo-ref {command}", "needs a checkout of the dpo_ref repository")
 
 
 def test_no_arguments_prints_the_help_and_fails():
@@ -322,11 +321,11 @@ def test_warnings_are_one_line_each(fake_command, capsys):
 
 
 def test_a_subcommand_missing_from_the_install_is_one_line(monkeypatch, capsys):
-    monkeypatch.setitem(cli.SUBCOMMANDS, "bench", ("benchmarks.no_such_runner", "main", "measure"))
-    assert cli.main(["bench"]) == 2
+    monkeypatch.setitem(cli.SUBCOMMANDS, "math", ("dpo_ref.no_such_module", "main", "typeset"))
+    assert cli.main(["math"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("dpo-ref bench: error: the bench subcommand is not available in this install: "
-                          "no module benchmarks.no_such_runner"), err
+    assert err.startswith("dpo-ref math: error: the math subcommand is not available in this install: "
+                          "no module dpo_ref.no_such_module"), err
     assert err.count("\n") == 1
 
 
@@ -341,8 +340,6 @@ def test_a_subcommand_missing_from_the_install_is_one_line(monkeypatch, capsys):
         ["reproduce", "--config", "cpu", "--device", "cpu"],
         ["train", "--data", "x.jsonl", "--output-dir", "out"],
         ["train", "--data", "x.jsonl", "--output-dir", "out", "--method", "cdpo", "--label-smoothing", "0.1"],
-        ["bench"],
-        ["bench", "--quick"],
     ],
     ids=lambda argv: " ".join(argv),
 )

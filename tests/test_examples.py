@@ -299,7 +299,7 @@ def _outputs_text(cell) -> list[str]:
 def test_every_example_has_current_recorded_outputs():
     """The site shows these; a script edited since its recording would run at every build."""
     nbformat = pytest.importorskip("nbformat")
-    from dpo_ref.example_notebooks import current_recording, recording_of, scripts
+    from dpo_ref.site.notebooks import current_recording, recording_of, scripts
 
     stale = [s.name for s in scripts() if current_recording(s) is None]
     assert not stale, f"recorded outputs missing or out of date for {stale}: run `make examples`"
@@ -315,7 +315,10 @@ def test_recording_an_example_reproduces_its_committed_notebook(tmp_path):
     """What `dpo-ref examples` records now has the committed recording's cells and outputs
     (numbers aside: timings move), so the site's example pages show what the code prints."""
     nbformat = pytest.importorskip("nbformat")
-    from dpo_ref.example_notebooks import RECORDED_DIR, record
+    from dpo_ref.paths import recorded_examples_dir
+    from dpo_ref.site.notebooks import record
+
+    RECORDED_DIR = recorded_examples_dir()
 
     fresh = nbformat.read(record(EXAMPLES / "dpo_from_scratch.py", tmp_path), as_version=4)
     committed = nbformat.read(RECORDED_DIR / "dpo_from_scratch.ipynb", as_version=4)
@@ -334,7 +337,7 @@ def test_recording_an_example_reproduces_its_committed_notebook(tmp_path):
 
 def test_an_edited_script_is_not_paired_with_old_outputs(tmp_path):
     nbformat = pytest.importorskip("nbformat")
-    from dpo_ref.example_notebooks import METADATA_KEY, current_recording, script_sha256
+    from dpo_ref.site.notebooks import METADATA_KEY, current_recording, script_sha256
 
     script = tmp_path / "demo.py"
     script.write_text("# %%\nprint('one')\n")
@@ -350,8 +353,11 @@ def test_an_edited_script_is_not_paired_with_old_outputs(tmp_path):
 def test_the_site_renders_a_recording_only_while_it_is_current(monkeypatch):
     from types import SimpleNamespace
 
-    from dpo_ref import site_hooks
-    from dpo_ref.example_notebooks import RECORDED_DIR
+    from dpo_ref.paths import recorded_examples_dir
+    from dpo_ref.site import hooks as site_hooks
+    from dpo_ref.site import notebooks
+
+    RECORDED_DIR = recorded_examples_dir()
 
     def page():
         source = str(EXAMPLES / "train_dpo.py")
@@ -359,6 +365,6 @@ def test_the_site_renders_a_recording_only_while_it_is_current(monkeypatch):
 
     current = site_hooks.on_pre_page(page(), config={}, files=None)
     assert current.file.abs_src_path == str(RECORDED_DIR / "train_dpo.ipynb")
-    monkeypatch.setattr(site_hooks, "current_recording", lambda script: None)
+    monkeypatch.setattr(notebooks, "current_recording", lambda script: None)
     stale = site_hooks.on_pre_page(page(), config={}, files=None)
     assert stale.file.abs_src_path == str(EXAMPLES / "train_dpo.py")  # the build runs the script

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from dpo_ref import prerendered_math as pm
+from dpo_ref.paths import math_store
+from dpo_ref.site import prerendered_math as pm
 
 
 def svg(*glyphs: str) -> str:
@@ -72,11 +73,11 @@ def test_a_malformed_store_names_itself(tmp_path, monkeypatch):
         pm.load(bad)
     assert pm.load(tmp_path / "missing.json") == pm.EMPTY
     monkeypatch.setenv(pm.DISABLE_ENV, "false")
-    assert pm.load(pm.STORE) == pm.EMPTY
+    assert pm.load(math_store()) == pm.EMPTY
 
 
 def test_the_committed_store_is_consistent():
-    store = pm.load(pm.STORE)
+    store = pm.load(math_store())
     used = {g.removeprefix(pm.GLYPH_PREFIX) for s in store["formulas"].values() for g in pm._GLYPH_USE.findall(s)}
     assert store["formulas"] and used == set(store["glyphs"])
     assert all(s.startswith("<mjx-container") and "<defs>" not in s for s in store["formulas"].values())

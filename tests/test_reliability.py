@@ -30,7 +30,9 @@ import pytest
 import torch
 from pymdownx.superfences import SuperFencesException
 
-from dpo_ref import data, site_hooks
+from dpo_ref import data
+from dpo_ref.site import directives
+from dpo_ref.site import hooks as site_hooks
 from dpo_ref.errors import UserError
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
@@ -336,7 +338,7 @@ def test_tabs_data_that_is_not_a_list_names_the_file(tmp_path):
     path = tmp_path / "examples.yml"
     path.write_text("title: one example, not a list\n")
     with pytest.raises(ValueError, match=r"examples\.yml: expected a non-empty list of examples"):
-        site_hooks.preference_tabs(path)
+        directives.preference_tabs(path)
 
 
 def test_dpo_loss_figure_rejects_a_bad_beta():

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from pymdownx.superfences import SuperFencesException
 
-from dpo_ref import site_hooks
+from dpo_ref.site import directives, docstrings
+from dpo_ref.site import hooks as site_hooks
 from dpo_ref.figures import FIGURES
 from site_support import ROOT, BuiltSite, build_site, built_site_once, page_paths, page_weight
 
@@ -81,7 +82,7 @@ def test_vendored_scripts_are_served_with_their_licences(built_site):
 
 def test_every_formula_arrives_typeset(built_site):
     """Each page's formulas are SVG from docs/results/math.json, with the glyphs they use."""
-    from dpo_ref import prerendered_math
+    from dpo_ref.site import prerendered_math
 
     left = {p: sorted(prerendered_math.raw_formulas(read(built_site, p)))[:3] for p in page_paths(built_site)}
     left = {p: keys for p, keys in left.items() if keys}
@@ -180,12 +181,12 @@ def test_preference_tabs_validate_their_data(tmp_path):
     data = tmp_path / "examples.yml"
     data.write_text("- {title: T, prompt: P, chosen: C, rejected: '', why: W}\n")
     with pytest.raises(ValueError, match="example 0 needs a non-empty string field 'rejected'"):
-        site_hooks.preference_tabs(data)
+        directives.preference_tabs(data)
 
 
 def test_docstring_maths_becomes_arithmatex():
     text = "Loss.\n\n.. math::\n\n    a = b\n\nUses :math:`\\beta` and :func:`dpo_loss` on ``(B,)``.\n"
-    out = site_hooks.rst_to_markdown(text)
+    out = docstrings.rst_to_markdown(text)
     assert "$$\na = b\n$$" in out and "\\(\\beta\\)" in out and "`dpo_loss`" in out and "`(B,)`" in out
     shared = "Args:\n    a, b: the same.\n        More.\n"
-    assert site_hooks.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
+    assert docstrings.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"

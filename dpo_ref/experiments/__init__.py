@@ -78,7 +78,7 @@ def __getattr__(name: str):
         return getattr(configs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-DEFAULT_OUT = Path("docs/results/data")
+from dpo_ref.paths import RESULTS_DIR as DEFAULT_OUT  # noqa: E402
 
 
 def _exact_group():

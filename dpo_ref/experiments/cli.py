@@ -12,8 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smoke: about a minute (tests); cpu: the committed results, 2 cores; gpu: larger")  # fmt: skip
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="auto picks CUDA when available")  # fmt: skip
-    parser.add_argument("--out", default="docs/results/data",
-                        help="results folder; files go to OUT/<config>/<name>.json")  # fmt: skip
+    parser.add_argument("--out", default=None,
+                        help="results folder (default: docs/results/data); files go to OUT/<config>/<name>.json")  # fmt: skip
     parser.add_argument("--only", action="append", default=None, metavar="GROUP",
                         help="run only this experiment group (repeatable), e.g. exact")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1,
@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from dpo_ref.paths import RESULTS_DIR
+
+    args.out = args.out or str(RESULTS_DIR)
     from dpo_ref.experiments import _checked_groups, count_runs, get_config, reproduce
 
     config = get_config(args.config)

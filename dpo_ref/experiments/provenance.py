@@ -36,7 +36,11 @@ def device_name(device: torch.device) -> str:
 
 def git_commit() -> str | None:
     """HEAD of the checkout holding the package, with ``-dirty`` when files differ from it."""
-    root = Path(__file__).resolve().parents[2]
+    from dpo_ref.paths import checkout_root
+
+    root = checkout_root()
+    if root is None:
+        return None
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True

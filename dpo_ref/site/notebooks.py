@@ -21,9 +21,8 @@ import os
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = ROOT / "examples"
-RECORDED_DIR = ROOT / "docs" / "results" / "examples"
+from dpo_ref import paths
+
 METADATA_KEY = "dpo_ref"
 
 # The environment of the kernel that runs an example, here and in the site build: the
@@ -38,15 +37,15 @@ NOTEBOOK_ENV = {
 
 
 def scripts() -> list[Path]:
-    return sorted(EXAMPLES_DIR.glob("*.py"))
+    return sorted(paths.examples_dir().glob("*.py"))
 
 
 def script_sha256(script: Path) -> str:
     return hashlib.sha256(script.read_bytes()).hexdigest()
 
 
-def recording_of(script: Path, recorded_dir: Path = RECORDED_DIR) -> Path:
-    return recorded_dir / f"{script.stem}.ipynb"
+def recording_of(script: Path, recorded_dir: Path | None = None) -> Path:
+    return (recorded_dir or paths.recorded_examples_dir()) / f"{script.stem}.ipynb"
 
 
 def recorded_sha256(notebook: Path) -> str | None:
@@ -60,7 +59,7 @@ def recorded_sha256(notebook: Path) -> str | None:
     return meta.get("script_sha256")
 
 
-def current_recording(script: Path, recorded_dir: Path = RECORDED_DIR) -> Path | None:
+def current_recording(script: Path, recorded_dir: Path | None = None) -> Path | None:
     """The recorded notebook of ``script`` if it was made from the script as it is now."""
     notebook = recording_of(script, recorded_dir)
     if notebook.is_file() and recorded_sha256(notebook) == script_sha256(script):
@@ -68,7 +67,7 @@ def current_recording(script: Path, recorded_dir: Path = RECORDED_DIR) -> Path |
     return None
 
 
-def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) -> Path:
+def record(script: Path, out_dir: Path | None = None, *, timeout: int = 600) -> Path:
     """Run ``script`` as a notebook in its fast mode and write it, outputs included, to ``out_dir``.
 
     The notebook is what the site build would execute: jupytext reads the script, a
@@ -81,6 +80,7 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
 
     from dpo_ref.experiments.provenance import git_commit, library_versions
 
+    root = paths.require_checkout("dpo-ref examples")
     script = Path(script).resolve()
     digest = script_sha256(script)
     notebook = jupytext.read(script)
@@ -91,7 +91,7 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
     start = time.perf_counter()
     try:
         nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": str(ROOT)}}).execute()  # fmt: skip
+                                resources={"metadata": {"path": str(root)}}).execute()  # fmt: skip
     finally:
         for key, value in saved.items():
             if value is None:
@@ -102,7 +102,7 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
         if cell.cell_type == "code":
             cell.outputs = _joined_streams(cell.outputs)
     notebook.metadata[METADATA_KEY] = {
-        "script": script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name,
+        "script": script.relative_to(root).as_posix() if script.is_relative_to(root) else script.name,
         "script_sha256": digest,
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -110,7 +110,7 @@ def record(script: Path, out_dir: Path = RECORDED_DIR, *, timeout: int = 600) ->
         "versions": library_versions(),
         "command": "dpo-ref examples",
     }
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir) if out_dir is not None else paths.recorded_examples_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = recording_of(script, out_dir)
     tmp = path.with_suffix(".ipynb.tmp")
@@ -140,7 +140,7 @@ def add_arguments(parser) -> None:
                         help="scripts to record, e.g. train_dpo (default: every one in examples/)")  # fmt: skip
     parser.add_argument("--stale", action="store_true",
                         help="record only the scripts whose recording is missing or out of date")  # fmt: skip
-    parser.add_argument("--out-dir", default=str(RECORDED_DIR), help="where the notebooks go")
+    parser.add_argument("--out-dir", default=None, help="where the notebooks go (default: docs/results/examples/)")
 
 
 def main(args) -> int:
@@ -149,7 +149,7 @@ def main(args) -> int:
     if unknown:
         raise ValueError(f"no example named {', '.join(unknown)}; the examples are {', '.join(available)}")
     chosen = [available[name.removesuffix(".py")] for name in args.names] or list(available.values())
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.out_dir) if args.out_dir else paths.recorded_examples_dir()
     if args.stale:
         chosen = [script for script in chosen if current_recording(script, out_dir) is None]
     for script in chosen:

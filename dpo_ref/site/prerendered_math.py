@@ -5,7 +5,7 @@ of the time before a page was drawn. ``dpo-ref math`` (``make math``) builds the
 collects every formula that pymdownx.arithmatex wrote (``\\(...\\)`` inline, ``\\[...\\]``
 display), typesets each with the vendored MathJax in headless Chromium, exactly as the
 page script would, and stores the SVG in ``docs/results/math.json``. The build puts that
-SVG in place of the TeX (``site_hooks.on_post_page``); a formula that is not stored yet
+SVG in place of the TeX (:func:`dpo_ref.site.hooks.on_post_page`); a formula that is not stored yet
 (one just written, or the Markdown cells of the example notebooks) is typeset in the
 browser as before, with MathJax fetched on demand. ``tests/test_site_build.py`` fails
 while a formula of the pages is missing from the store.
@@ -22,11 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dpo_ref.local_server import CHROMIUM, serve_directory
+from dpo_ref import paths
+from dpo_ref.site.server import CHROMIUM, serve_directory
 
-ROOT = Path(__file__).resolve().parent.parent
-STORE = ROOT / "docs" / "results" / "math.json"
-DOCS = ROOT / "docs"
 DISABLE_ENV = "DPO_SITE_PRERENDERED_MATH"  # "false": leave every formula to the browser
 
 # What pymdownx.arithmatex (generic mode) writes for a formula.
@@ -53,8 +51,9 @@ GLYPH_PREFIX = "MJX-DPO-"
 _GLYPH_USE = re.compile(r'href="#(' + GLYPH_PREFIX + r'[^"]+)"')
 
 
-def load(path: Path = STORE) -> dict:
+def load(path: Path | None = None) -> dict:
     """The store: ``{"stylesheet": css, "glyphs": {id: path data}, "formulas": {key: svg}}``."""
+    path = path or paths.math_store()
     if os.environ.get(DISABLE_ENV, "").lower() in ("0", "false", "no") or not path.is_file():
         return EMPTY
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -111,14 +110,14 @@ def typeset(keys: list[str], *, chromium: str = CHROMIUM, browser=None) -> dict:
     running Playwright browser to use instead of launching ``chromium``.
     """
     if browser is not None:
-        with serve_directory(DOCS) as base:
+        with serve_directory(paths.docs_dir()) as base:
             result = _typeset_in(browser, base, keys)
     else:
         from playwright.sync_api import sync_playwright
 
         if not Path(chromium).exists():
             raise FileNotFoundError(f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)")
-        with serve_directory(DOCS) as base, sync_playwright() as pw:
+        with serve_directory(paths.docs_dir()) as base, sync_playwright() as pw:
             launched = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
             try:
                 result = _typeset_in(launched, base, keys)
@@ -163,8 +162,9 @@ def _share_glyphs(key: str, svg: str, glyphs: dict[str, str]) -> str:
     return re.sub(r'href="#MJX-\d+-TEX-', f'href="#{GLYPH_PREFIX}TEX-', svg)
 
 
-def site_formulas(root: Path = ROOT, timeout: float = 600) -> set[str]:
+def site_formulas(timeout: float = 600) -> set[str]:
     """Every formula of the built site (built here with the store off, examples not run)."""
+    root = paths.require_checkout("dpo-ref math")
     env = {**os.environ, DISABLE_ENV: "false", "DPO_SITE_EXECUTE_EXAMPLES": "false", "NO_MKDOCS_2_WARNING": "1",
            "HF_HUB_OFFLINE": "1"}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +179,8 @@ def site_formulas(root: Path = ROOT, timeout: float = 600) -> set[str]:
     return keys
 
 
-def write(store: dict, path: Path = STORE) -> None:
+def write(store: dict, path: Path | None = None) -> None:
+    path = path or paths.math_store()
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"stylesheet": store["stylesheet"], "glyphs": dict(sorted(store["glyphs"].items())),
                        "formulas": dict(sorted(store["formulas"].items()))}, indent=1, ensure_ascii=False)  # fmt: skip
@@ -193,11 +194,12 @@ def write(store: dict, path: Path = STORE) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--all", action="store_true", help="typeset every formula again, not only new ones")
-    parser.add_argument("--store", default=str(STORE), help="the JSON file of typeset formulas to update")
+    parser.add_argument("--store", default=None, help="the JSON file of typeset formulas to update "
+                        "(default: docs/results/math.json)")
 
 
 def main(args) -> int:
-    out = Path(args.store)
+    out = Path(args.store) if args.store else paths.math_store()
     keys = site_formulas()
     old = load(out) if out.is_file() and not args.all else EMPTY
     missing = sorted(k for k in keys if k not in old["formulas"])
