@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test reproduce examples math bench clean
+.PHONY: serve site test lint format reproduce examples math bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ serve: $(VENV)/.docs-installed
 site: $(VENV)/.docs-installed
 	$(VENV)/bin/mkdocs build --strict
 
-test: $(VENV)/.test-installed
+test: lint
 	$(VENV)/bin/python -m pytest
+
+# ruff: the formatter's layout and a short lint rule set (pyproject.toml), over the whole tree
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 reproduce: $(VENV)/.docs-installed
 	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE) --jobs $(JOBS)

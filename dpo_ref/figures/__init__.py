@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from dpo_ref.errors import UnknownNameError
 from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS  # noqa: F401  (re-exported)
 
 # figure id -> "module:function", in the order of the site's pages
@@ -80,7 +81,7 @@ def figure_function(figure_id: str):
     try:
         target = FIGURES[figure_id]
     except KeyError:
-        raise KeyError(f"unknown figure {figure_id!r}; known figures: {', '.join(FIGURES)}") from None
+        raise UnknownNameError(f"unknown figure {figure_id!r}; known figures: {', '.join(FIGURES)}") from None
     module_name, function_name = target.split(":")
     return getattr(importlib.import_module(module_name), function_name)
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
 
-# Debian's Chromium, the browser that loads the served folder (Playwright drives it).
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The browser that loads the served folder (Playwright drives it): $DPO_CHROMIUM, else
+# Debian's Chromium, else Google Chrome (as on GitHub's runners).
+CHROMIUM = (
+    os.environ.get("DPO_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("google-chrome")
+    or "/usr/bin/chromium"
+)
 
 
 @contextlib.contextmanager
