@@ -32,7 +32,7 @@ serve: $(VENV)/.docs-installed
 site: $(VENV)/.docs-installed
 	$(VENV)/bin/mkdocs build --strict
 
-test: lint
+test: $(VENV)/.test-installed
 	$(VENV)/bin/python -m pytest
 
 # ruff: the formatter's layout and a short lint rule set (pyproject.toml), over the whole tree
