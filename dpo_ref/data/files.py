@@ -33,13 +33,15 @@ def load_preference_dataset(name_or_path: str | os.PathLike, *, split: str = "tr
         The dataset, checked with :func:`validate_preference_dataset`.
 
     Raises:
-        FileNotFoundError: ``name_or_path`` looks like a local path and does not exist.
-        ConnectionError: a hub name could not be fetched (offline, no network).
-        ValueError: unreadable file, unknown split, or invalid rows.
+        MissingFileError: ``name_or_path`` looks like a local path and does not exist.
+        OfflineError: a hub name could not be fetched (offline, no network).
+        UserError: an empty or unreadable file, an unknown split, or invalid rows.
     """
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
+        if not path.read_bytes().strip():
+            raise UserError(f"{path} is empty: a preference data file needs at least one row")
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise UserError(
@@ -67,6 +69,8 @@ def load_preference_dataset(name_or_path: str | os.PathLike, *, split: str = "tr
         raise MissingFileError(f"no such preference data file or folder: {text} (looked for {path.absolute()})")
     else:
         dataset = _load_from_hub(text, split)
+    if len(dataset) == 0:
+        raise UserError(f"{text} holds no rows (split {split!r}): a preference dataset needs at least one pair")
     validate_preference_dataset(dataset)
     return dataset
 

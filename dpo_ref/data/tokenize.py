@@ -108,10 +108,7 @@ def _tokenize(
     max_prompt_length: int | None,
     chat_template: str,
 ) -> tuple[datasets.Dataset, TokenizationReport]:
-    if not isinstance(max_length, int) or max_length < 2:
-        raise UserError(f"max_length must be an integer >= 2, got {max_length!r}")
-    if max_prompt_length is not None and (not isinstance(max_prompt_length, int) or max_prompt_length < 1):
-        raise UserError(f"max_prompt_length must be a positive integer or None, got {max_prompt_length!r}")
+    _check_lengths(max_length, max_prompt_length)
     validate_preference_dataset(dataset)
     ensure_pad_token(tokenizer)
     conversational = is_conversational(dataset)
@@ -185,6 +182,13 @@ def _tokenize(
         )
     _warn(report, max_length, prompt_limit)
     return datasets.Dataset.from_dict(out), report
+
+
+def _check_lengths(max_length: int, max_prompt_length: int | None) -> None:
+    if not isinstance(max_length, int) or max_length < 2:
+        raise UserError(f"max_length must be an integer >= 2, got {max_length!r}")
+    if max_prompt_length is not None and (not isinstance(max_prompt_length, int) or max_prompt_length < 1):
+        raise UserError(f"max_prompt_length must be a positive integer or None, got {max_prompt_length!r}")
 
 
 def _chat_template(tokenizer: PreTrainedTokenizerBase, chat_template: str, conversational: bool) -> str | None:
