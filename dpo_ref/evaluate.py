@@ -55,18 +55,20 @@ def entropy(logps: torch.Tensor) -> float:
 
 def exact_metrics(
     world,
-    model: torch.nn.Module,
+    policy: torch.nn.Module | torch.Tensor,
     *,
     beta: float | None = None,
     scores: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Exact metrics of a policy in an :class:`~dpo_ref.worlds.exact.ExactWorld`.
 
-    Returns ``reward`` (expected true reward r*), ``kl`` (KL to the reference),
-    ``entropy``; with ``beta`` also ``kl_to_optimum`` = KL(pi || pi*_beta); with
-    ``scores`` (a ``(P, R)`` learned reward) also ``score``, its expected value.
+    ``policy`` is a model, or its ``(P, R)`` log-probabilities already computed
+    (:meth:`~dpo_ref.worlds.exact.ExactWorld.policy_logps`). Returns ``reward`` (expected
+    true reward r*), ``kl`` (KL to the reference), ``entropy``; with ``beta`` also
+    ``kl_to_optimum`` = KL(pi || pi*_beta); with ``scores`` (a ``(P, R)`` learned reward)
+    also ``score``, its expected value.
     """
-    logps = world.policy_logps(model)
+    logps = policy if isinstance(policy, torch.Tensor) else world.policy_logps(policy)
     out = {
         "reward": expected_value(logps, world.true_rewards),
         "kl": kl_divergence(logps, world.reference_logps),

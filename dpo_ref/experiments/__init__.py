@@ -6,11 +6,14 @@ configurations are in :mod:`dpo_ref.experiments.configs`: an ``ExperimentConfig`
 one config per world. Same config and seed on the same machine give the same numbers
 (only ``provenance`` and timings differ).
 
-An experiment *group* (:class:`Group`) runs in one process and writes its results
-files; ``--jobs 2`` runs two groups side by side. Each group's module documents its
-files: :mod:`dpo_ref.experiments.exact` (``exact_*.json``) and
-:mod:`dpo_ref.experiments.sentiment` (``sentiment_*.json``). Adding a world is one module
-with a runner and one entry in :data:`GROUPS`.
+An experiment *group* (:class:`Group`) is one world's experiments. It runs once per seed
+of the configuration (each seed in one process, so ``--jobs 2`` runs two seeds side by
+side) and writes that seed's file, ``<group>_seed<k>.json``; once every seed has run,
+its ``summarise`` step reads those files and writes ``<group>_summary.json``: means
+over seeds with their intervals, envelopes and verdicts (:mod:`dpo_ref.analysis`). The
+pages read the summaries. Each group's module documents its files:
+:mod:`dpo_ref.experiments.exact` and :mod:`dpo_ref.experiments.sentiment`. Adding a world
+is one module with a ``run_seed`` and a ``summarise``, and one entry in :data:`GROUPS`.
 
 Every results file is written atomically to ``DIR/<config>/<name>.json`` (``DIR``
 defaults to :data:`dpo_ref.paths.RESULTS_DIR`) and is a JSON object with a
@@ -18,11 +21,11 @@ defaults to :data:`dpo_ref.paths.RESULTS_DIR`) and is a JSON object with a
 
     "provenance": {
       "config": {"name": "cpu", "torch_threads": 1, "<world>": {...}},  # what the group ran
-      "seeds": {...},             # the seeds the runs used
+      "seeds": {...},             # the seeds the runs used (the seed file's own, or all of them)
       "versions": {"python", "dpo_ref", "torch", "transformers", ...},
       "device": "cpu: x86_64, 2 logical cores, ..." | "NVIDIA H100 ...",
       "git_commit": "<sha>[-dirty]" | null,
-      "wall_time_s": 412.3,       # the whole group (its files share it)
+      "wall_time_s": 412.3,       # the seed's run; in a summary, the sum over its seeds
       "date": "2026-11-26T16:00:00+00:00",
       "command": "dpo-ref reproduce --config cpu"
     }
@@ -62,14 +65,18 @@ def __getattr__(name: str):
 
 @dataclass(frozen=True)
 class Group:
-    """An experiment group: what it runs, and what its results files record."""
+    """An experiment group: what one seed runs, and how the seeds are summarised."""
 
-    name: str  # the name --only takes
+    name: str  # the name --only takes; also the prefix of its files
     world: str  # the ExperimentConfig field it reads: "exact" or "sentiment"
-    # run(config, device, progress) -> {file name: contents without provenance}
-    run: Callable[[ExperimentConfig, str, Progress], dict[str, dict]]
-    count_runs: Callable[[ExperimentConfig], int]  # how many times run() calls progress (progress bars)
-    seeds: Callable[[ExperimentConfig], dict]  # the seeds its runs use, for the provenance
+    # run_seed(config, seed, device, progress) -> {file name: contents without provenance}
+    run_seed: Callable[[ExperimentConfig, int, str, Progress], dict[str, dict]]
+    count_runs: Callable[[ExperimentConfig], int]  # how many times run_seed() calls progress (progress bars)
+    # summarise(config, {seed: {file name: contents}}) -> {file name: contents}
+    summarise: Callable[[ExperimentConfig, dict[int, dict[str, dict]]], dict[str, dict]]
+
+    def seeds(self, config: ExperimentConfig) -> tuple[int, ...]:
+        return tuple(getattr(config, self.world).seeds)
 
     def settings(self, config: ExperimentConfig) -> dict[str, Any]:
         """What the group ran, as its files' provenance records it."""
@@ -109,9 +116,15 @@ def reproduce(
     device: str = "auto",
     out: str | Path | None = None,
     groups: list[str] | None = None,
+    seeds: list[int] | None = None,
+    summarise: bool = True,
     progress: Progress | None = None,
 ) -> list[Path]:
-    """Run the experiment groups of ``config`` and write their results files; returns their paths."""
+    """Run the experiment groups of ``config`` and write their results files; returns their paths.
+
+    ``seeds`` (default: the configuration's) picks which seed files to (re)write;
+    ``summarise`` then summarises every seed file of the configuration found in ``out``.
+    """
     from dpo_ref.experiments.configs import get_config
     from dpo_ref.paths import RESULTS_DIR
     from dpo_ref.runtime import resolve_device, torch_threads
@@ -123,26 +136,69 @@ def reproduce(
     written = []
     with torch_threads(config.torch_threads, dev):
         for name in names:
-            written += run_group(group(name), config, dev, out, progress or (lambda _: None))
+            g = group(name)
+            for seed in checked_seeds(g, config, seeds):
+                written += run_seed(g, config, seed, dev, out, progress or (lambda _: None))
+            if summarise:
+                written += write_summary(g, config, dev, out)
     return written
 
 
-def run_group(g: Group, config: ExperimentConfig, device, out: Path, progress: Progress) -> list[Path]:
-    """Run one group and write its files, each with the group's provenance."""
-    from dpo_ref.experiments.provenance import provenance, write_json_atomic
+def checked_seeds(g: Group, config: ExperimentConfig, seeds: list[int] | None) -> tuple[int, ...]:
+    """``seeds`` (None: all of the configuration's), each one of the configuration's."""
+    known = g.seeds(config)
+    if seeds is None:
+        return known
+    unknown = [s for s in seeds if s not in known]
+    if unknown:
+        raise UnknownNameError(f"seed {unknown[0]} is not a seed of the {config.name} configuration {list(known)}")
+    return tuple(seeds)
+
+
+def run_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, progress: Progress) -> list[Path]:
+    """Run one seed of one group and write its files, each with that run's provenance."""
+    from dpo_ref.experiments.provenance import provenance
 
     start = time.perf_counter()
-    results = g.run(config, str(device), progress)
-    info = provenance(g.settings(config), seeds=g.seeds(config), device=device,
+    results = g.run_seed(config, seed, str(device), progress)
+    info = provenance(g.settings(config), seeds={"seed": seed}, device=device,
                       wall_time_s=time.perf_counter() - start)  # fmt: skip
+    return _write(results, info, out / config.name)
+
+
+def write_summary(g: Group, config: ExperimentConfig, device, out: Path) -> list[Path]:
+    """Summarise every seed file of ``g`` in ``out/<config>/``; the summary records the seeds it read."""
+    from dpo_ref.experiments.provenance import provenance
+    from dpo_ref.results import load_results
+
+    per_seed, wall = {}, 0.0
+    for seed in g.seeds(config):
+        name = f"{g.name}_seed{seed}"
+        if (out / config.name / f"{name}.json").is_file():
+            data = load_results(name, config=config.name, data_dir=out)
+            wall += data["provenance"]["wall_time_s"]
+            per_seed[seed] = {name: data}
+    if not per_seed:
+        return []
+    info = provenance(g.settings(config), seeds={"seeds": sorted(per_seed)}, device=device, wall_time_s=wall)
+    return _write(g.summarise(config, per_seed), info, out / config.name)
+
+
+def _write(results: dict[str, dict], info: dict, folder: Path) -> list[Path]:
+    from dpo_ref.experiments.provenance import write_json_atomic
+
     paths = []
     for file_name, data in results.items():
-        path = out / config.name / f"{file_name}.json"
+        path = folder / f"{file_name}.json"
         write_json_atomic(path, {**data, "provenance": info})
         paths.append(path)
     return paths
 
 
-def count_runs(config: ExperimentConfig, groups: list[str] | None = None) -> int:
+def count_runs(config: ExperimentConfig, groups: list[str] | None = None, seeds: list[int] | None = None) -> int:
     """The number of training runs ``reproduce(config, groups=groups)`` will do (for progress bars)."""
-    return sum(group(name).count_runs(config) for name in checked_groups(groups))
+    total = 0
+    for name in checked_groups(groups):
+        g = group(name)
+        total += g.count_runs(config) * len(checked_seeds(g, config, seeds))
+    return total

@@ -13,6 +13,7 @@ objective. The maths of each step is a pure function of tensors
 from __future__ import annotations
 
 from collections.abc import Callable
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -48,8 +49,8 @@ class PPOConfig:
     ppo_epochs: int = 4  # passes over each rollout (Ziegler et al. use 4 for their PPO)
     minibatch_size: int = 32  # rows per optimiser update; must divide rollout_batch_size
     clip_range: float = 0.2  # epsilon of the clipped surrogate (Schulman et al. 2017)
-    clip_range_value: float = 0.2  # the same clipping for the value prediction
-    vf_coef: float = 0.1  # weight of the value loss in the shared-backbone loss
+    clip_range_value: float = 0.2  # the same clipping for the value prediction (suits rewards of order 1)
+    vf_coef: float = 0.1  # weight of the value loss; the critic is a separate network (TRL's default 0.1)
     gamma: float = 1.0  # no discounting inside one completion (Ziegler et al. 2019)
     lam: float = 0.95  # GAE lambda (Schulman et al. 2016, arXiv 1506.02438)
     temperature: float = 1.0  # sampling temperature of the rollouts (1 samples the policy itself)
@@ -85,24 +86,28 @@ class PPOConfig:
 
 
 class ValueHeadModel(torch.nn.Module):
-    """A causal LM and a scalar value head on its last hidden state (shared backbone).
+    """The policy and its critic: a causal LM, and a separate copy of its transformer with a scalar head.
 
     ``forward`` returns ``(logits (B, T, V), values (B, T))``; ``values[:, t]`` estimates
     the return of the state after token ``t``. ``.lm`` is the policy itself.
+
+    The critic has its own weights (initialised from the policy's, its head at zero), as
+    in TRL's PPO and Ouyang et al. 2022: with one shared backbone the value loss, whose
+    scale follows the reward's, pulls on the same features as the policy gradient.
     """
 
     def __init__(self, lm: torch.nn.Module):
         super().__init__()
         self.lm = lm
+        self.critic = copy.deepcopy(lm.base_model).requires_grad_(True)
         self.value_head = torch.nn.Linear(lm.config.hidden_size, 1)
-        torch.nn.init.zeros_(self.value_head.weight)  # deterministic start; learns fast anyway
+        torch.nn.init.zeros_(self.value_head.weight)  # every value starts at 0; deterministic
         torch.nn.init.zeros_(self.value_head.bias)
 
     def forward(self, input_ids, attention_mask, position_ids=None):
-        out = self.lm(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, output_hidden_states=True
-        )
-        return out.logits, self.value_head(out.hidden_states[-1]).squeeze(-1).float()
+        logits = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
+        hidden = self.critic(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        return logits, self.value_head(hidden.last_hidden_state).squeeze(-1).float()
 
 
 class PPORollouts:
@@ -169,15 +174,7 @@ class PPORollouts:
         attention = self.prompt_attention_mask[rows].to(device)
         prompt_length = ids.shape[1]
         self.policy.eval()
-        finished = torch.zeros(len(ids), dtype=torch.bool, device=device)
-        for _ in range(cfg.max_new_tokens):
-            logits, _ = self.policy(ids, attention, position_ids(attention))
-            probs = torch.softmax(logits[:, -1].float() / cfg.temperature, dim=-1).cpu()
-            token = torch.multinomial(probs, 1, generator=g).squeeze(1).to(device)  # (B,)
-            ids = torch.cat([ids, token[:, None]], 1)
-            attention = torch.cat([attention, (~finished).long()[:, None]], 1)
-            if cfg.eos_token_id is not None:
-                finished |= token == cfg.eos_token_id
+        ids, attention = sample_with_cache(self.policy.lm, ids, attention, cfg, g)
         labels = ids.masked_fill(attention == 0, IGNORE_INDEX)
         labels[:, :prompt_length] = IGNORE_INDEX
         positions = position_ids(attention)
@@ -206,6 +203,38 @@ class PPORollouts:
             "rollout_score": scores,
             "rollout_kl": kl.sum(1),
         }
+
+
+def sample_with_cache(
+    lm: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor, cfg: PPOConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``cfg.max_new_tokens`` tokens after left-padded prompts, with the model's KV cache.
+
+    Each step runs the model on the one new token only, reading the keys and values of
+    the earlier ones from the cache: O(T) work per token instead of O(T^2) for running
+    the whole sequence again. Tokens are drawn on the CPU from ``generator``, so a run
+    samples the same tokens on CPU and GPU. After ``cfg.eos_token_id`` a row keeps
+    receiving tokens (the batch stays rectangular), but their attention mask is 0, so
+    they are neither attended to nor scored.
+
+    Returns:
+        ``(ids, attention)``, each ``(B, prompt + max_new_tokens)``.
+    """
+    finished = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
+    out = lm(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention), use_cache=True,
+             logits_to_keep=1)  # fmt: skip
+    for step in range(cfg.max_new_tokens):
+        probs = torch.softmax(out.logits[:, -1].float() / cfg.temperature, dim=-1).cpu()
+        token = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(ids.device)  # (B,)
+        ids = torch.cat([ids, token[:, None]], 1)
+        attention = torch.cat([attention, (~finished).long()[:, None]], 1)
+        if cfg.eos_token_id is not None:
+            finished |= token == cfg.eos_token_id
+        if step + 1 < cfg.max_new_tokens:
+            positions = position_ids(attention)[:, -1:]  # (B, 1): the new token's position
+            out = lm(input_ids=token[:, None], attention_mask=attention, position_ids=positions, cache=out.cache,
+                     use_cache=True)  # fmt: skip
+    return ids, attention
 
 
 def kl_penalised_rewards(kl: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
@@ -288,9 +317,13 @@ class PPOObjective:
     """PPO's clipped surrogate plus a clipped value loss (Schulman et al. 2017, eq. 7 and 9):
     :func:`clipped_policy_loss` + ``vf_coef`` * :func:`clipped_value_loss`.
 
-    The model is a :class:`ValueHeadModel`; batches come from :class:`PPORollouts`.
-    Logs ``kl`` (mean summed log-ratio to the reference over the rollout rows, a sampled
-    estimate), ``score`` (mean reward-model score) and ``rlhf_reward`` (score - beta * kl).
+    The model is a :class:`ValueHeadModel`; batches come from :class:`PPORollouts`. Logs
+    what a PPO practitioner watches: ``kl`` (mean summed log-ratio to the reference over
+    the rollout rows, a sampled estimate), ``score`` (mean reward), ``objective`` (the
+    score minus ``kl_coef`` times the KL: what PPO maximises), ``loss/policy``,
+    ``loss/value``, ``policy/clipfrac`` (share of tokens whose ratio left the clip range),
+    ``policy/approxkl`` (mean of half the squared log-ratio to the rollout policy) and
+    ``policy/entropy`` (mean token entropy, nats).
     """
 
     def __init__(self, config: PPOConfig):
@@ -309,14 +342,18 @@ class PPOObjective:
         loss = policy_loss + cfg.vf_coef * value_loss
         with torch.no_grad():
             log_ratio = logps - batch["old_logps"]
+            distribution = (logits[:, :-1] / cfg.temperature).float().log_softmax(-1)  # (B, T-1, V)
+            token_entropy = -(distribution.exp() * distribution).sum(-1)  # (B, T-1), of the sampling distribution
             metrics = {
                 "kl": batch["rollout_kl"].mean().item(),
                 "score": batch["rollout_score"].mean().item(),
-                "rlhf_reward": (batch["rollout_score"] - cfg.kl_coef * batch["rollout_kl"]).mean().item(),
+                # what PPO maximises: the score minus kl_coef times the KL, per completion
+                "objective": (batch["rollout_score"] - cfg.kl_coef * batch["rollout_kl"]).mean().item(),
                 "loss/policy": policy_loss.item(),
                 "loss/value": value_loss.item(),
                 "policy/clipfrac": masked_mean(((ratio - 1).abs() > cfg.clip_range).float(), mask).item(),
                 "policy/approxkl": masked_mean(0.5 * log_ratio**2, mask).item(),
+                "policy/entropy": masked_mean(token_entropy, mask).item(),
             }
         return loss, metrics
 

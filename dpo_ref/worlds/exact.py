@@ -189,8 +189,12 @@ class ExactWorld:
         probs = logps.exp()[prompt_index]  # (n, R)
         return prompt_index, torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
-    def preference_pairs(self, n: int, *, seed: int, deterministic: bool = False) -> dict[str, torch.Tensor]:
-        """``n`` pairs ``y1, y2 ~ pi_ref(.|x)``, labelled by Bradley-Terry on ``r*`` or by its argmax.
+    def preference_pairs(
+        self, n: int, *, seed: int, deterministic: bool = False, logps: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``n`` pairs ``y1, y2 ~ pi(.|x)``, labelled by Bradley-Terry on ``r*`` or by its argmax.
+
+        ``pi`` is ``exp(logps)`` (``(P, R)``), by default the reference.
 
         Pairs with ``y1 == y2`` are redrawn (chosen == rejected teaches nothing and is
         rejected by data validation). Deterministic ties (equal ``r*``) are redrawn too.
@@ -198,10 +202,11 @@ class ExactWorld:
         ``chosen_index``, ``rejected_index``.
         """
         g = seeded_generator(self.config.seed, seed, 2)
+        sampled = (self.reference_logps if logps is None else logps).exp()  # (P, R)
         prompt, first, second = [], [], []
         while sum(len(p) for p in prompt) < n:
             p = torch.randint(self.n_prompts, (n,), generator=g)
-            probs = self.reference_logps.exp()[p]  # (n, R)
+            probs = sampled[p]  # (n, R)
             y = torch.multinomial(probs, 2, replacement=True, generator=g)  # (n, 2)
             r = self.true_rewards[p[:, None], y]  # (n, 2)
             keep = (y[:, 0] != y[:, 1]) & (r[:, 0] != r[:, 1])

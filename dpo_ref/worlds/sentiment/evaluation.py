@@ -13,7 +13,14 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from dpo_ref.errors import UserError
-from dpo_ref.worlds.sentiment.world import Prompt, completion_logps, completion_texts, join_text, sample_completions
+from dpo_ref.worlds.sentiment.world import (
+    Prompt,
+    Samples,
+    completion_logps,
+    completion_texts,
+    join_text,
+    sample_completions,
+)
 
 __all__ = ["SampledEstimate", "mean_and_stderr", "evaluate_policy", "win_rates", "judge_samples"]
 
@@ -51,6 +58,8 @@ def evaluate_policy(
     num_samples: int,
     max_new_tokens: int,
     seed: int,
+    scorers: dict[str, Callable[[Sequence[Prompt], Samples], torch.Tensor]] | None = None,
+    keep_samples: bool = False,
 ) -> dict:
     """Expected reward and KL(pi || pi_ref), both estimated from samples of the policy.
 
@@ -69,9 +78,16 @@ def evaluate_policy(
     the product of the same per-token factors, so the estimate is the exact KL of the
     length-limited sampling process.
 
+    Args:
+        scorers: other per-sample scores to estimate on the same samples (a reward
+            model, say): ``name -> scorer(prompts, samples) -> (N,)``.
+        keep_samples: also return the per-sample values under ``"samples"``.
+
     Returns:
-        ``{"reward": {...}, "kl": {...}, "length": {...}, "truncated_fraction": float}``,
-        each estimate as ``{"mean", "stderr", "n"}``.
+        ``{"reward": {...}, "kl": {...}, "length": {...}, "truncated_fraction": float,
+        "example": str}``, each estimate as ``{"mean", "stderr", "n"}``, plus one estimate
+        per scorer, and ``"samples"`` (``reward``, ``log_ratio``, ``length`` and each
+        scorer's values, lists) when ``keep_samples``.
     """
     samples = sample_completions(
         policy, prompts, num_samples=num_samples, temperature=1.0, max_new_tokens=max_new_tokens,
@@ -83,14 +99,23 @@ def evaluate_policy(
     )
     completions = completion_texts(tokenizer, prompts, samples)
     texts = [join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
-    rewards = judge(texts)
-    return {
-        "reward": mean_and_stderr(rewards).as_dict(),
-        "kl": mean_and_stderr(log_ratio).as_dict(),
-        "length": mean_and_stderr([len(c) for c in samples.completion_ids]).as_dict(),
+    per_sample = {
+        "reward": judge(texts),
+        "log_ratio": log_ratio.tolist(),
+        "length": [len(c) for c in samples.completion_ids],
+        **{name: scorer(prompts, samples).tolist() for name, scorer in (scorers or {}).items()},
+    }
+    out = {
+        "reward": mean_and_stderr(per_sample["reward"]).as_dict(),
+        "kl": mean_and_stderr(per_sample["log_ratio"]).as_dict(),
+        "length": mean_and_stderr(per_sample["length"]).as_dict(),
+        **{name: mean_and_stderr(per_sample[name]).as_dict() for name in (scorers or {})},
         "truncated_fraction": sum(samples.truncated) / len(samples),
         "example": texts[0],
     }
+    if keep_samples:
+        out["samples"] = per_sample
+    return out
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ __all__ = [
     "sample_completions",
     "decode",
     "completion_logps",
+    "prompt_completion_batch",
     "completion_texts",
     "preference_pairs",
     "pretraining_rows",
@@ -219,7 +220,7 @@ def decode(tokenizer: PreTrainedTokenizerFast, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=True)
 
 
-def _prompt_completion_batch(prompts, samples: Samples, pad_token_id: int, device):
+def prompt_completion_batch(prompts, samples: Samples, pad_token_id: int, device):
     """Right-padded ``(input_ids, attention_mask, labels)`` for prompt + completion, prompt masked."""
     sequences, label_rows = [], []
     for p, completion in zip(samples.prompt_index, samples.completion_ids):
@@ -255,7 +256,7 @@ def completion_logps(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    input_ids, attention_mask, labels = _prompt_completion_batch(prompts, samples, pad_token_id, device)
+    input_ids, attention_mask, labels = prompt_completion_batch(prompts, samples, pad_token_id, device)
     parts = []
     for start in range(0, input_ids.shape[0], batch_size):
         sl = slice(start, start + batch_size)

@@ -1,0 +1,129 @@
+"""How measured runs become claims: intervals over seeds, upper envelopes, matched-KL verdicts.
+
+Every comparison on the results pages goes through these functions, and their output is
+what the results files store and the pages quote:
+
+* :func:`interval`: the mean of per-seed values with a 95% Student-t confidence interval
+  (with 3 seeds, the half-width is 4.3 standard errors: wide, on purpose);
+* :func:`verdict`: ``"ahead"``, ``"behind"`` or ``"level"``, from an interval of a
+  difference: ahead or behind only when the whole interval is on one side of zero;
+* :func:`upper_envelope` and :func:`envelope_at`: a method's Pareto front over its
+  hyperparameter grid on the reward-KL plane (the best reward it reached at each KL),
+  with the reference policy as the KL-0 point every method can reach;
+* :func:`matched_kl`: two methods' envelopes compared at the same KLs, seed by seed (the
+  seeds share their preference data, so the difference is paired), with a verdict at
+  each KL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import mean, stdev
+
+__all__ = ["interval", "verdict", "upper_envelope", "envelope_at", "matched_kl", "T_975"]
+
+# The 97.5% quantile of Student's t with k degrees of freedom (two-sided 95% interval).
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def _t_quantile(dof: int) -> float:
+    if dof in T_975:
+        return T_975[dof]
+    # Cornish-Fisher expansion around the normal quantile: within 0.003 of the exact value for dof > 10
+    z = 1.959964
+    return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+
+
+def interval(values: Sequence[float]) -> dict[str, float]:
+    """Mean, standard error over seeds and the 95% t-interval: ``{"mean", "sem", "low", "high", "n"}``.
+
+    One value has no interval: ``low`` and ``high`` are the value itself and ``sem`` is 0,
+    which :func:`verdict` reads as "level" (nothing is claimed from one seed).
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("interval() needs at least one value")
+    m = mean(values)
+    if len(values) == 1:
+        return {"mean": m, "sem": 0.0, "low": m, "high": m, "n": 1}
+    sem = stdev(values) / math.sqrt(len(values))
+    half = _t_quantile(len(values) - 1) * sem
+    return {"mean": m, "sem": sem, "low": m - half, "high": m + half, "n": len(values)}
+
+
+def verdict(difference: dict[str, float]) -> str:
+    """``"ahead"`` if the interval of a difference lies above 0, ``"behind"`` if below, else ``"level"``."""
+    if difference["n"] < 2:
+        return "level"
+    if difference["low"] > 0:
+        return "ahead"
+    if difference["high"] < 0:
+        return "behind"
+    return "level"
+
+
+def upper_envelope(points: Sequence[tuple[float, float]], origin: tuple[float, float] | None = None) -> list[tuple[float, float]]:
+    """The points no other point dominates (at most its KL, at least its reward), sorted by KL.
+
+    ``points`` are ``(kl, reward)``. ``origin`` (the reference policy: KL 0 and its reward)
+    counts as a point every method reaches in the limit of strong regularisation. The
+    envelope rises with KL: a point with more KL and less reward than another is dropped.
+    """
+    candidates = sorted([*points, *([origin] if origin is not None else [])], key=lambda p: (p[0], -p[1]))
+    front: list[tuple[float, float]] = []
+    for kl, reward in candidates:
+        if not front or reward > front[-1][1]:
+            front.append((float(kl), float(reward)))
+    return front
+
+
+def envelope_at(front: Sequence[tuple[float, float]], kl: float) -> float | None:
+    """The envelope's reward at ``kl``: linear between its points, None outside its KL range."""
+    if not front or kl < front[0][0] or kl > front[-1][0]:
+        return None
+    for (k0, r0), (k1, r1) in zip(front, front[1:]):
+        if k0 <= kl <= k1:
+            return r0 if k1 == k0 else r0 + (r1 - r0) * (kl - k0) / (k1 - k0)
+    return front[-1][1]  # a one-point envelope, or kl at its last point
+
+
+def matched_kl(
+    method: dict[int, list[tuple[float, float]]],
+    other: dict[int, list[tuple[float, float]]],
+    origin: dict[int, tuple[float, float]] | None = None,
+    *,
+    n_points: int = 6,
+) -> list[dict]:
+    """``method`` against ``other`` at matched KL, each by its upper envelope, with a verdict per KL.
+
+    Args:
+        method, other: per seed, the ``(kl, reward)`` points of every setting of the grid.
+        origin: per seed, the reference policy's ``(0, reward)`` (included in both envelopes).
+        n_points: how many KLs to compare at, evenly spaced over the range that every
+            seed's envelopes of both methods cover (so nothing is extrapolated).
+
+    Returns:
+        One row per KL: ``{"kl", "method", "other", "difference"}``, each of the last
+        three an :func:`interval` over seeds (the difference is paired by seed), and
+        ``"verdict"`` of the difference. Empty when the envelopes share no KL range.
+    """
+    seeds = sorted(set(method) & set(other))
+    fronts = {
+        s: (upper_envelope(method[s], origin.get(s) if origin else None),
+            upper_envelope(other[s], origin.get(s) if origin else None))
+        for s in seeds
+    }  # fmt: skip
+    low = max(max(a[0][0], b[0][0]) for a, b in fronts.values()) if seeds else 0.0
+    high = min(min(a[-1][0], b[-1][0]) for a, b in fronts.values()) if seeds else 0.0
+    if not seeds or high <= low:
+        return []
+    rows = []
+    for i in range(n_points):
+        kl = low + (high - low) * (i + 0.5) / n_points  # inside the range, never at its edges
+        ours = [envelope_at(fronts[s][0], kl) for s in seeds]
+        theirs = [envelope_at(fronts[s][1], kl) for s in seeds]
+        difference = interval([a - b for a, b in zip(ours, theirs)])
+        rows.append({"kl": kl, "method": interval(ours), "other": interval(theirs), "difference": difference,
+                     "verdict": verdict(difference)})  # fmt: skip
+    return rows

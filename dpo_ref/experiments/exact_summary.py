@@ -1,0 +1,270 @@
+"""The exact world's seeds turned into claims: means with 95% intervals, envelopes, verdicts.
+
+:func:`summarise` reads the ``exact_seed<k>.json`` contents and writes
+``exact_summary.json``, the file the pages read. Every interval is a 95% Student-t
+interval over seeds (:func:`dpo_ref.analysis.interval`); every difference is paired by
+seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
+``"behind"`` or ``"level"`` (:func:`dpo_ref.analysis.verdict`).
+
+``exact_summary.json``
+    ``seeds``, ``world``, ``optimal_frontier`` (from the seed files, identical across seeds);
+    ``methods``: per method, ``settings`` (one row per grid value: ``params``, and the
+    intervals of ``reward``, ``kl``, ``entropy``, ``frontier_gap`` and, for DPO and PPO-GT,
+    ``kl_to_optimum``) and ``envelope`` (the upper envelope of the setting means, with
+    pi_ref as its KL-0 point, in KL order); ``failed`` (PPO settings whose objective did
+    not rise in every seed: left out of ``methods``); ``matched_kl``: DPO against every
+    other method at matched KL (:func:`dpo_ref.analysis.matched_kl`); ``ppo``: per method
+    and KL coefficient, the objective's start and end, the seeds in which it rose, and
+    the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
+    ``displacement``, ``overoptimisation``: see each function below.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dpo_ref.analysis import interval, matched_kl, upper_envelope, verdict
+
+__all__ = ["summarise"]
+
+QUANTITIES = ("reward", "kl", "entropy", "kl_to_optimum")
+
+
+def summarise(cfg, seeds: dict[int, dict]) -> dict:
+    """``exact_summary.json``'s contents from ``{seed: exact_seed<k> contents}``."""
+    first = seeds[min(seeds)]
+    runs = [record for data in seeds.values() for record in data["runs"]]
+    origin = {s: (0.0, data["world"]["reference_reward"]) for s, data in seeds.items()}
+    failed = _failed_ppo(runs)
+    kept = [r for r in runs if (r["method"], _key(r["params"])) not in failed]
+    return {
+        "seeds": sorted(seeds),
+        "world": first["world"],
+        "optimal_frontier": first["optimal_frontier"],
+        "reward_model": {k: interval([d["reward_model"][k] for d in seeds.values()])
+                         for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")},  # fmt: skip
+        "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
+        "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
+        "matched_kl": _matched(kept, origin),
+        "ppo": _ppo(runs),
+        "recovery": recovery(seeds, cfg),
+        "deterministic": deterministic(seeds),
+        "online": online(seeds, runs, cfg),
+        "shift": shift(seeds),
+        "displacement": displacement(runs, cfg),
+        "overoptimisation": overoptimisation(runs),
+    }
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
+    out = defaultdict(list)
+    for record in runs:
+        out[record["method"]].append(record)
+    return dict(out)
+
+
+def _final(records: list[dict], quantity: str) -> dict | None:
+    values = [r["final"][quantity] for r in records if quantity in r["final"]]
+    return interval(values) if values else None
+
+
+def _method(records: list[dict], origin: dict) -> dict:
+    """One method: every setting with intervals over seeds, and the envelope of the setting means."""
+    settings = defaultdict(list)
+    for record in records:
+        settings[_key(record["params"])].append(record)
+    rows = []
+    for key, group in settings.items():
+        row = {"params": dict(key), "seeds": sorted(r["seed"] for r in group)}
+        row.update({q: _final(group, q) for q in QUANTITIES if _final(group, q) is not None})
+        row["frontier_gap"] = interval([r["optimal_reward_at_kl"] - r["final"]["reward"] for r in group])
+        rows.append(row)
+    rows.sort(key=lambda row: row["kl"]["mean"])
+    reference = interval([o[1] for o in origin.values()])["mean"]
+    envelope = upper_envelope([(row["kl"]["mean"], row["reward"]["mean"]) for row in rows], origin=(0.0, reference))
+    return {"settings": rows, "envelope": [list(point) for point in envelope]}
+
+
+def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]]:
+    out = defaultdict(list)
+    for r in records:
+        out[r["seed"]].append((r["final"]["kl"], r["final"]["reward"]))
+    return dict(out)
+
+
+def _matched(runs: list[dict], origin: dict) -> dict[str, list[dict]]:
+    """DPO's envelope against every other method's, at matched KL, seed by seed."""
+    methods = _by_method(runs)
+    dpo = _points_per_seed(methods["dpo"])
+    return {name: matched_kl(dpo, _points_per_seed(records), origin)
+            for name, records in methods.items() if name != "dpo"}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- PPO
+
+
+def _failed_ppo(runs: list[dict]) -> set[tuple[str, tuple]]:
+    """PPO settings whose own objective did not rise in some seed: reported, not plotted."""
+    return {(r["method"], _key(r["params"])) for r in runs if "objective" in r and not r["objective"]["rose"]}
+
+
+def _ppo(runs: list[dict]) -> list[dict]:
+    rows = defaultdict(list)
+    for r in runs:
+        if "objective" in r:
+            rows[(r["method"], r["params"]["kl_coef"])].append(r)
+    out = []
+    for (method, kl_coef), group in sorted(rows.items()):
+        last = [r["diagnostics"][-1] for r in group if r["diagnostics"]]
+        out.append({
+            "method": method,
+            "kl_coef": kl_coef,
+            "objective_start": interval([r["objective"]["start"] for r in group]),
+            "objective_end": interval([r["objective"]["end"] for r in group]),
+            "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
+            "seeds": sorted(r["seed"] for r in group),
+            "final_diagnostics": {k: interval([d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
+            "trajectories": {r["seed"]: r["trajectory"] for r in group},
+            "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
+        })  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------- studies
+
+
+def recovery(seeds: dict[int, dict], cfg) -> dict:
+    """KL(pi_DPO || pi*_beta) against the number of pairs (at ``beta``) and against beta (the frontier's runs)."""
+    per_n = defaultdict(list)
+    for data in seeds.values():
+        for record in data["studies"]["recovery"]:
+            per_n[record["params"]["n_pairs"]].append(record["final"]["kl_to_optimum"])
+    per_beta = defaultdict(list)
+    for data in seeds.values():
+        for record in data["runs"]:
+            if record["method"] == "dpo":
+                per_beta[record["params"]["beta"]].append(record["final"]["kl_to_optimum"])
+    reference = seeds[min(seeds)]["world"]["reference_kl_to_optimum"]
+    return {
+        "beta": cfg.beta,
+        "per_n_pairs": [{"n_pairs": n, "kl_to_optimum": interval(v)} for n, v in sorted(per_n.items())],
+        "per_beta": [{"beta": b, "kl_to_optimum": interval(v), "reference_kl_to_optimum": reference[f"{b:g}"]}
+                     for b, v in sorted(per_beta.items())],  # fmt: skip
+        "reference_kl_to_optimum": reference[f"{cfg.beta:g}"],
+    }
+
+
+def _mean_trajectory(records: list[dict], quantity: str) -> list[dict]:
+    """The trajectory of ``quantity`` averaged over seeds, step by step, with intervals."""
+    steps = [point["step"] for point in records[0]["trajectory"]]
+    return [{"step": step, quantity: interval([r["trajectory"][i][quantity] for r in records])}
+            for i, step in enumerate(steps)]  # fmt: skip
+
+
+def deterministic(seeds: dict[int, dict]) -> dict:
+    """DPO and IPO on argmax labels: the KL over training, and whether it still grows at the end.
+
+    "Still growing" is judged from each seed's own growth over the last quarter of training
+    (KL at the end minus KL at three quarters), as an interval over seeds.
+    """
+    out = {}
+    for name in ("dpo", "ipo"):
+        records = [r for data in seeds.values() for r in data["studies"]["deterministic"] if r["method"] == name]
+        quarter = (3 * len(records[0]["trajectory"])) // 4
+        growth = interval([r["trajectory"][-1]["kl"] - r["trajectory"][quarter]["kl"] for r in records])
+        out[name] = {"trajectory": _mean_trajectory(records, "kl"), "final_kl": _final(records, "kl"),
+                     "final_reward": _final(records, "reward"), "late_growth": growth,
+                     "still_growing": verdict(growth) == "ahead"}  # fmt: skip
+    return out
+
+
+def _paired(a: list[dict], b: list[dict], quantity: str) -> dict:
+    """``quantity`` of ``a`` minus that of ``b``, paired by seed, with its verdict."""
+    by_seed = {r["seed"]: r["final"][quantity] for r in b}
+    difference = interval([r["final"][quantity] - by_seed[r["seed"]] for r in a])
+    return {"difference": difference, "verdict": verdict(difference)}
+
+
+def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
+    """Online against offline DPO at ``beta``: the same labelled pairs and updates."""
+    on = [{**data["studies"]["online"]["rounds"][-1], "seed": s} for s, data in seeds.items()]
+    off = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == cfg.beta]
+    quantities = ("reward", "kl", "kl_to_optimum")
+    return {
+        "beta": cfg.beta,
+        "rounds": cfg.online_rounds,
+        "online": {q: _final(on, q) for q in quantities},
+        "offline": {q: _final(off, q) for q in quantities},
+        "online_minus_offline": {q: _paired(on, off, q) for q in quantities},
+        "online_path": [{"round": i, "reward": interval([d["studies"]["online"]["rounds"][i]["final"]["reward"]
+                                                          for d in seeds.values()]),
+                         "kl": interval([d["studies"]["online"]["rounds"][i]["final"]["kl"] for d in seeds.values()])}
+                        for i in range(cfg.online_rounds)],  # fmt: skip
+    }
+
+
+def shift(seeds: dict[int, dict]) -> dict:
+    """DPO on shifted pairs, from pi_ref as it is and after Preferred-FT."""
+    plain = [data["studies"]["shift"]["dpo"] for data in seeds.values()]
+    sft = [data["studies"]["shift"]["dpo_after_preferred_ft"] for data in seeds.values()]
+    first = seeds[min(seeds)]["studies"]["shift"]
+    return {
+        "temperature": first["temperature"],
+        "data_kl_to_reference": first["data_kl_to_reference"],
+        "dpo": {q: _final(plain, q) for q in ("reward", "kl")},
+        "preferred_ft": {q: _final([d["studies"]["shift"]["preferred_ft"] for d in seeds.values()], q)
+                         for q in ("reward", "kl")},  # fmt: skip
+        "dpo_after_preferred_ft": {q: _final(sft, q) for q in ("reward", "kl")},
+        "after_minus_plain": {q: _paired(sft, plain, q) for q in ("reward", "kl")},
+    }
+
+
+DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward",
+                "logp_change/chosen", "logp_change/rejected")  # fmt: skip
+
+
+def displacement(runs: list[dict], cfg) -> dict:
+    """Where DPO's probability mass goes over training, at every beta of its grid (means over seeds)."""
+    out = {}
+    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpo"}):
+        records = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta]
+        out[f"{beta:g}"] = {
+            "trajectory": [{"step": point["step"], **{q: interval([r["trajectory"][i][q] for r in records])
+                                                      for q in DISPLACEMENT}}
+                           for i, point in enumerate(records[0]["trajectory"])],
+            "start": {q: records[0]["trajectory"][0][q] for q in DISPLACEMENT},
+        }  # fmt: skip
+    return {"beta": cfg.beta, "per_beta": out}
+
+
+# a drop of true reward below this (r* has standard deviation 1 over responses) is not called over-optimisation
+OVER_OPTIMISED = 0.01
+
+
+def overoptimisation(runs: list[dict]) -> dict:
+    """True reward against KL over training, for DPO, IPO and SimPO over their grids.
+
+    A setting over-optimises when its reward passes a peak and falls: ``drop`` is the
+    peak reward along the trajectory minus the final one, per seed, as an interval; it
+    counts when the whole interval is above :data:`OVER_OPTIMISED`.
+    """
+    out = {}
+    for name in ("dpo", "ipo", "simpo"):
+        rows = []
+        settings = defaultdict(list)
+        for r in runs:
+            if r["method"] == name:
+                settings[_key(r["params"])].append(r)
+        for key, records in sorted(settings.items()):
+            drop = interval([max(p["reward"] for p in r["trajectory"]) - r["final"]["reward"] for r in records])
+            rows.append({"params": dict(key), "path": [{"step": point["step"],
+                                                         "reward": interval([r["trajectory"][i]["reward"] for r in records]),
+                                                         "kl": interval([r["trajectory"][i]["kl"] for r in records])}
+                                                        for i, point in enumerate(records[0]["trajectory"])],
+                         "drop": drop, "over_optimised": drop["low"] > OVER_OPTIMISED})  # fmt: skip
+        out[name] = rows
+    return out

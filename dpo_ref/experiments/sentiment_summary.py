@@ -1,0 +1,164 @@
+"""The sentiment world's seeds turned into claims: means with 95% intervals, envelopes, verdicts.
+
+:func:`summarise` reads the ``sentiment_seed<k>.json`` contents and writes
+``sentiment_summary.json``, the file the pages read. Every number comes from the test
+prompts; settings were selected on the validation prompts. Intervals are 95% Student-t
+intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired by seed
+(the seeds share nothing else, but every method of a seed trains on the same pairs).
+
+``sentiment_summary.json``
+    ``seeds``, ``world`` (seed 0's), ``reference`` (intervals of pi_ref's test reward, KL
+    and length; ``length_bins``: its reward by completion length, averaged over seeds),
+    ``pairs`` and ``reward_model`` (intervals); ``methods``: per method, ``settings`` (one
+    row per grid value: intervals of the test ``reward``, ``kl``, ``length``, the
+    validation reward, and ``length_adjusted_gain``: the reward minus pi_ref's reward at
+    the same completion length), ``envelope`` (of the setting means, pi_ref as the KL-0
+    point) and ``selected`` (the setting each seed chose on validation prompts, and the
+    intervals of its test numbers); ``failed``: PPO settings whose objective did not rise
+    in some seed (left out of ``methods`` and of every comparison); ``matched_kl``: DPO
+    against every other method at matched KL; ``win_rates``: per method and temperature,
+    the interval of the win rate against pi_ref and its verdict against one half, and
+    DPO minus each method, paired; ``ppo``: per method and KL coefficient, the objective's
+    start, end and rise, the seeds in which it rose, the final diagnostics and their
+    trajectories; ``curves`` (DPO's logged metrics, seed 0) and ``cost`` (seed 0).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dpo_ref.analysis import interval, matched_kl, upper_envelope, verdict
+
+__all__ = ["summarise"]
+
+
+def summarise(cfg, seeds: dict[int, dict]) -> dict:
+    first = seeds[min(seeds)]
+    runs = [row for data in seeds.values() for row in data["runs"]]
+    failed = {(r["method"], r["value"]) for r in runs if not r.get("objective", {}).get("rose", True)}
+    kept = [r for r in runs if (r["method"], r["value"]) not in failed]
+    origin = {s: (0.0, data["reference"]["test"]["reward"]["mean"]) for s, data in seeds.items()}
+    bins = {s: data["reference"]["length_bins"] for s, data in seeds.items()}
+    return {
+        "seeds": sorted(seeds),
+        "world": first["world"],
+        "reference": _reference(seeds),
+        "pairs": {k: interval([d["pairs"][k] for d in seeds.values()])
+                  for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")},  # fmt: skip
+        "pair_examples": first["pairs"]["examples"],
+        "reward_model": {"pair_accuracy": interval([d["reward_model"]["pair_accuracy"] for d in seeds.values()])},
+        "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
+        "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
+        "matched_kl": _matched(kept, origin),
+        "win_rates": _win_rates(seeds, cfg),
+        "ppo": _ppo(runs),
+        "curves": first["curves"],
+        "cost": first.get("cost"),
+    }
+
+
+def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
+    out = defaultdict(list)
+    for row in runs:
+        out[row["method"]].append(row)
+    return dict(out)
+
+
+def _reference(seeds: dict[int, dict]) -> dict:
+    refs = [d["reference"]["test"] for d in seeds.values()]
+    n_bins = min(len(d["reference"]["length_bins"]) for d in seeds.values())
+    bins = [{q: sum(d["reference"]["length_bins"][i][q] for d in seeds.values()) / len(seeds) for q in ("length", "reward")}
+            for i in range(n_bins)]  # fmt: skip
+    return {**{q: interval([r[q]["mean"] for r in refs]) for q in ("reward", "kl", "length")}, "length_bins": bins}
+
+
+def _reward_at_length(bins: list[dict], length: float) -> float:
+    """pi_ref's reward at a completion length: linear between its length bins, flat beyond them."""
+    if length <= bins[0]["length"]:
+        return bins[0]["reward"]
+    for a, b in zip(bins, bins[1:]):
+        if a["length"] <= length <= b["length"]:
+            w = 0.0 if b["length"] == a["length"] else (length - a["length"]) / (b["length"] - a["length"])
+            return a["reward"] + w * (b["reward"] - a["reward"])
+    return bins[-1]["reward"]
+
+
+def _numbers(rows: list[dict], bins: dict) -> dict:
+    """Intervals over seeds of one setting's test numbers."""
+    return {
+        **{q: interval([r["test"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
+        "val_reward": interval([r["val"]["reward"]["mean"] for r in rows]),
+        "length_adjusted_gain": interval([
+            r["test"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["test"]["length"]["mean"]) for r in rows
+        ]),
+        "truncated_fraction": interval([r["test"]["truncated_fraction"] for r in rows]),
+    }  # fmt: skip
+
+
+def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
+    settings = defaultdict(list)
+    for row in rows:
+        settings[row["value"]].append(row)
+    table = [{"hyperparameter": group[0]["hyperparameter"], "value": value, "seeds": sorted(r["seed"] for r in group),
+              "example": group[0]["test"]["example"], **_numbers(group, bins)}
+             for value, group in sorted(settings.items())]  # fmt: skip
+    table.sort(key=lambda row: row["kl"]["mean"])
+    reference = interval([d["reference"]["test"]["reward"]["mean"] for d in seeds.values()])["mean"]
+    envelope = upper_envelope([(r["kl"]["mean"], r["reward"]["mean"]) for r in table], origin=(0.0, reference))
+    method = rows[0]["method"]
+    chosen = [r for r in rows if seeds[r["seed"]]["selected"].get(method, {}).get("value") == r["value"]]
+    selected = {"values": {r["seed"]: r["value"] for r in chosen}, **_numbers(chosen, bins)} if chosen else None
+    return {"settings": table, "envelope": [list(p) for p in envelope], "selected": selected}
+
+
+def _matched(runs: list[dict], origin: dict) -> dict[str, list[dict]]:
+    def points(rows):
+        out = defaultdict(list)
+        for r in rows:
+            out[r["seed"]].append((r["test"]["kl"]["mean"], r["test"]["reward"]["mean"]))
+        return dict(out)
+
+    methods = _by_method(runs)
+    dpo = points(methods["dpo"])
+    return {name: matched_kl(dpo, points(rows), origin) for name, rows in methods.items() if name != "dpo"}
+
+
+def _win_rates(seeds: dict[int, dict], cfg) -> dict:
+    """Per method and temperature: the win rate against pi_ref over seeds, and DPO minus the method, paired."""
+    out = {}
+    methods = sorted({m for d in seeds.values() for m in d["win_rates"]})
+    for method in methods:
+        per_t = {}
+        for t in (f"{t:g}" for t in cfg.win_rate_temperatures):
+            values = {s: d["win_rates"][method][t]["win_rate"] for s, d in seeds.items() if method in d["win_rates"]}
+            above_half = interval([v - 0.5 for v in values.values()])
+            row = {"win_rate": interval(list(values.values())), "verdict_vs_half": verdict(above_half)}
+            if method != "dpo":
+                dpo = {s: d["win_rates"]["dpo"][t]["win_rate"] for s, d in seeds.items() if "dpo" in d["win_rates"]}
+                difference = interval([dpo[s] - v for s, v in values.items() if s in dpo])
+                row["dpo_minus"] = {"difference": difference, "verdict": verdict(difference)}
+            per_t[t] = row
+        out[method] = per_t
+    return out
+
+
+def _ppo(runs: list[dict]) -> list[dict]:
+    groups = defaultdict(list)
+    for r in runs:
+        if "objective" in r:
+            groups[(r["method"], r["value"])].append(r)
+    out = []
+    for (method, kl_coef), rows in sorted(groups.items()):
+        last = [r["diagnostics"][-1] for r in rows if r["diagnostics"]]
+        out.append({
+            "method": method,
+            "kl_coef": kl_coef,
+            "objective_start": interval([r["objective"]["start"]["mean"] for r in rows]),
+            "objective_end": interval([r["objective"]["end"]["mean"] for r in rows]),
+            "rise": interval([r["objective"]["rise"] for r in rows]),
+            "rose_in_seeds": sorted(r["seed"] for r in rows if r["objective"]["rose"]),
+            "seeds": sorted(r["seed"] for r in rows),
+            "final_diagnostics": {k: interval([d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
+            "diagnostics": {r["seed"]: r["diagnostics"] for r in rows},
+        })  # fmt: skip
+    return out
