@@ -1,93 +1,110 @@
-"""`dpo-ref reproduce --config smoke`: valid files with provenance, the same numbers twice,
-and configurations whose every field is documented."""
+"""`dpo-ref reproduce --config smoke`: seed files and summaries with provenance, the same numbers
+when a seed runs again, claims that follow their intervals, and configurations whose every
+field is documented."""
 
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import json
-import subprocess
-import sys
+import math
 
 import pytest
-import torch
+from conftest import without_timings
 
+from dpo_ref.errors import UnknownNameError, UserError
 from dpo_ref.experiments import count_runs, get_config, reproduce
-from dpo_ref.experiments import cli as experiments_cli
+from dpo_ref.experiments.exact import TARGETS_OPTIMUM, grid
 
-EXACT_FILES = ("exact_frontier", "exact_recovery", "exact_deterministic", "exact_ppo")
-METHODS = {"dpo", "ipo", "cdpo", "hinge", "kto", "orpo", "simpo", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    parser = argparse.ArgumentParser()
-    experiments_cli.add_arguments(parser)
-    args = parser.parse_args(["--config", "smoke", "--device", "cpu", "--out", str(out), "--only", "exact"])
-    assert experiments_cli.main(args) == 0
-    return {name: json.loads((out / "smoke" / f"{name}.json").read_text()) for name in EXACT_FILES}
+SMOKE = get_config("smoke")
 
 
-def test_smoke_writes_every_file_with_provenance(smoke):
-    for name, data in smoke.items():
+def test_every_file_has_provenance(smoke_run):
+    files, _ = smoke_run
+    expected = {f"{g}_seed{s}" for g in ("exact", "sentiment") for s in SMOKE.exact.seeds}
+    assert set(files) == expected | {"exact_summary", "sentiment_summary"}
+    for name, data in files.items():
         prov = data["provenance"]
         assert set(prov) >= {"config", "seeds", "versions", "device", "git_commit", "wall_time_s", "date", "command"}
-        assert prov["config"]["name"] == "smoke"
-        assert prov["versions"]["torch"] and prov["versions"]["transformers"] and prov["versions"]["dpo_ref"]
-        assert prov["device"].startswith("cpu") and prov["wall_time_s"] > 0
+        assert prov["config"]["name"] == "smoke" and prov["versions"]["torch"] and prov["wall_time_s"] > 0
+        if name.endswith("summary"):
+            assert prov["seeds"] == {"seeds": list(SMOKE.exact.seeds)}  # what the summary read
+        else:
+            assert prov["seeds"] == {"seed": int(name[-1])}
 
 
-def test_smoke_frontier_holds_every_method_against_the_optimum(smoke):
-    frontier = smoke["exact_frontier"]
-    optimal = frontier["optimal_frontier"]
-    assert [p["kl"] for p in optimal] == sorted((p["kl"] for p in optimal), reverse=True)  # beta ascending
-    assert {p["method"] for p in frontier["points"]} == METHODS
-    for point in frontier["points"]:
-        final = point["final"]
-        assert final == point["trajectory"][-1] and final["kl"] >= -1e-9
-        # nothing beats the optimal frontier at its own KL (up to float rounding)
-        assert point["frontier_gap"] > -1e-6, point
-    cfg = get_config("smoke").exact
-    assert len([p for p in frontier["points"] if p["method"] == "dpo"]) == len(cfg.dpo_betas)
-    assert frontier["matched_kl"] and all("dpo_reward_at_kl" in m for m in frontier["matched_kl"])
-    assert 0 <= frontier["reward_model"]["pair_accuracy_under_reference"] <= 1
+def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
+    files, _ = smoke_run
+    cfg = SMOKE.exact
+    for seed in cfg.seeds:
+        data = files[f"exact_seed{seed}"]
+        offline = [(r["method"], r["params"]) for r in data["runs"] if "objective" not in r]
+        expected = [(name, _params(name, params)) for name, params in grid(cfg)]
+        assert offline == expected
+        for record in data["runs"]:
+            assert record["seed"] == seed and record["final"] == record["trajectory"][-1]
+            # nothing beats the exact optimum at its own KL (float rounding aside)
+            assert record["optimal_reward_at_kl"] - record["final"]["reward"] > -1e-6, record["method"]
+            assert ("kl_to_optimum" in record["final"]) == (record["method"] in TARGETS_OPTIMUM)
+        ppo = [r for r in data["runs"] if "objective" in r]
+        assert sorted({r["method"] for r in ppo}) == ["ppo", "ppo-gt"]
+        for record in ppo:
+            start, end = record["objective"]["start"], record["objective"]["end"]
+            assert record["objective"]["rose"] == (end > start + 1e-9)
+            assert {"policy/approxkl", "policy/clipfrac", "loss/value", "policy/entropy"} <= set(record["diagnostics"][-1])
+        assert set(data["studies"]) == {"recovery", "deterministic", "online", "shift"}
 
 
-def test_smoke_recovery_deterministic_and_ppo_files(smoke):
-    cfg = get_config("smoke").exact
-    recovery = smoke["exact_recovery"]
-    assert [r["n_pairs"] for r in recovery["per_n_pairs"]] == list(cfg.recovery_n_pairs)
-    assert [r["beta"] for r in recovery["per_beta"]] == list(cfg.dpo_betas)
-    det = smoke["exact_deterministic"]["runs"]
-    assert [r["method"] for r in det] == ["dpo", "ipo"]
-    assert det[0]["trajectory"][-1]["step"] == cfg.deterministic_steps
-    ppo = smoke["exact_ppo"]["runs"]
-    learned = [r for r in ppo if r["method"] == "ppo"]
-    assert [r["params"]["seed"] for r in learned] == list(cfg.ppo_seeds)
-    for run in ppo:
-        steps = [f["step"] for f in run["trajectory"]]
-        assert steps == list(range(0, cfg.ppo_steps + 1, cfg.ppo_eval_every))
-        assert all({"reward", "score", "kl"} <= set(frame) for frame in run["trajectory"])
-    # different seeds give different runs
-    assert learned[0]["trajectory"][-1] != learned[1]["trajectory"][-1]
+def _params(name: str, params: dict) -> dict:
+    from dpo_ref.methods import METHODS
+
+    return METHODS[name].params(**params)
 
 
-def test_same_config_and_seed_give_the_same_numbers(smoke, tmp_path):
-    reproduce("smoke", device="cpu", out=tmp_path, groups=["exact"])
-    for name, data in smoke.items():
-        again = json.loads((tmp_path / "smoke" / f"{name}.json").read_text())
-        again.pop("provenance")
-        assert again == {k: v for k, v in data.items() if k != "provenance"}, name
+def test_exact_summary_claims_follow_the_intervals(smoke_run):
+    files, _ = smoke_run
+    summary = files["exact_summary"]
+    failed = {(f["method"], tuple(sorted(f["params"].items()))) for f in summary["failed"]}
+    for row in summary["ppo"]:  # a setting is failed exactly when some seed's objective did not rise
+        is_failed = (row["method"], (("kl_coef", row["kl_coef"]),)) in failed
+        assert is_failed == (row["rose_in_seeds"] != row["seeds"])
+    for name, method in summary["methods"].items():
+        kls = [point[0] for point in method["envelope"]]
+        assert kls == sorted(kls) and method["envelope"][0][0] == 0.0  # pi_ref is every envelope's start
+        rewards = [point[1] for point in method["envelope"]]
+        assert rewards == sorted(rewards)  # an envelope only rises
+        for row in method["settings"]:
+            assert row["reward"]["low"] <= row["reward"]["mean"] <= row["reward"]["high"]
+    for other, rows in summary["matched_kl"].items():
+        for row in rows:
+            d = row["difference"]
+            expected = "ahead" if d["low"] > 0 else "behind" if d["high"] < 0 else "level"
+            assert row["verdict"] == expected, other
+
+
+def test_a_seed_run_again_gives_the_same_numbers(smoke_run, tmp_path):
+    """One seed of each group, again, in this process: what the parallel run wrote, number for number."""
+    files, _ = smoke_run
+    reproduce("smoke", device="cpu", out=tmp_path, seeds=[SMOKE.exact.seeds[0]], summarise=False)
+    for group in ("exact", "sentiment"):
+        again = (tmp_path / "smoke" / f"{group}_seed0.json").read_text()
+        assert without_timings(json.loads(again)) == without_timings(files[f"{group}_seed0"]), group
 
 
 def test_named_configs_and_unknown_names():
     for name in ("smoke", "cpu", "gpu"):
         cfg = get_config(name)
         assert cfg.name == name and count_runs(cfg, ["exact"]) > 10
-    with pytest.raises(ValueError, match="unknown config"):
+        assert len(cfg.exact.seeds) >= (3 if name != "smoke" else 2) and len(cfg.sentiment.seeds) == len(cfg.exact.seeds)
+    assert len(get_config("gpu").exact.seeds) == 5
+    with pytest.raises(UnknownNameError, match="unknown config"):
         get_config("laptop")
+    with pytest.raises(UnknownNameError, match="seed 7 is not a seed of the smoke configuration"):
+        reproduce("smoke", device="cpu", seeds=[7])
+    from dpo_ref.experiments.configs import ExactExperimentConfig
+
+    with pytest.raises(UserError, match=r"beta \(0.3\) must be one of dpo_betas"):
+        ExactExperimentConfig(beta=0.3)
 
 
 @pytest.mark.parametrize(
@@ -113,24 +130,14 @@ def test_every_config_field_has_a_comment(cls):
             assert commented, f"{name}.{node.target.id} has no comment"
 
 
-def _measured_numbers(data):
-    """A results file without what depends on the machine's load: provenance, times, memory."""
-    if isinstance(data, dict):
-        return {k: _measured_numbers(v) for k, v in data.items()
-                if k != "provenance" and not any(word in k for word in ("wall", "time", "peak", "rss"))}  # fmt: skip
-    if isinstance(data, list):
-        return [_measured_numbers(v) for v in data]
-    return data
-
-
-def test_groups_in_parallel_processes_give_the_same_numbers(tmp_path):
-    """`--jobs 2` (what `make reproduce` runs) against one process running every group."""
-    parallel, sequential = tmp_path / "parallel", tmp_path / "sequential"
-    command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", "smoke", "--device", "cpu",
-               "--out", str(parallel), "--jobs", "2"]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)
-    written = reproduce("smoke", device="cpu", out=sequential)
-    assert {p.name for p in written} >= {f"{name}.json" for name in EXACT_FILES} | {"sentiment_frontier.json"}
-    for path in written:
-        again = json.loads((parallel / "smoke" / path.name).read_text())
-        assert _measured_numbers(again) == _measured_numbers(json.loads(path.read_text())), path.name
+def test_online_and_shift_studies_are_paired_with_their_baselines(smoke_run):
+    files, _ = smoke_run
+    summary = files["exact_summary"]
+    online = summary["online"]
+    for quantity, entry in online["online_minus_offline"].items():
+        assert math.isclose(entry["difference"]["mean"], online["online"][quantity]["mean"] - online["offline"][quantity]["mean"],
+                            abs_tol=1e-9)  # fmt: skip
+    shift = summary["shift"]
+    assert shift["data_kl_to_reference"] > 0  # the pairs did come from another policy
+    assert math.isclose(shift["after_minus_plain"]["reward"]["difference"]["mean"],
+                        shift["dpo_after_preferred_ft"]["reward"]["mean"] - shift["dpo"]["reward"]["mean"], abs_tol=1e-9)  # fmt: skip

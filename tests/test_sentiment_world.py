@@ -1,12 +1,12 @@
 """The sentiment world: corpus, tokenizer, judge, pairs, sampled KL, and the smoke run."""
 
 import copy
-import json
 import math
 
 import pytest
 import torch
 
+from dpo_ref.experiments import get_config
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.worlds import sentiment as world
 
@@ -186,65 +186,52 @@ def test_mean_and_stderr():
 # --------------------------------------------------------------------------- the smoke run
 
 
-def _without_timings(obj):
-    if isinstance(obj, dict):
-        return {k: _without_timings(v) for k, v in obj.items()
-                if "wall" not in k and "cpu_time" not in k
-                and k not in ("provenance", "peak_rss_bytes_whole_process")}  # fmt: skip
-    if isinstance(obj, list):
-        return [_without_timings(v) for v in obj]
-    return obj
-
-
-@pytest.fixture(scope="module")
-def smoke_results(tmp_path_factory):
-    from dpo_ref.experiments import reproduce
-
-    results = []
-    for name in ("a", "b"):
-        paths = reproduce("smoke", out=tmp_path_factory.mktemp(name), device="cpu", groups=["sentiment"])
-        assert [p.name for p in paths] == [f"sentiment_{k}.json" for k in ("frontier", "win_rates", "curves", "cost")]
-        assert all(p.parent.name == "smoke" for p in paths)
-        results.append({p.stem: json.loads(p.read_text()) for p in paths})
-    return results
-
-
-def test_smoke_run_writes_valid_files(smoke_results):
-    files = smoke_results[0]
-    for data in files.values():
-        prov = data["provenance"]
-        assert prov["seeds"] == {"sentiment": 0} and prov["config"]["name"] == "smoke"
-        assert prov["config"]["sentiment"]["steps"] == 4  # the sentiment config of `smoke` is what ran
-        assert prov["versions"]["torch"] == torch.__version__ and prov["wall_time_s"] > 0
-    frontier = files["sentiment_frontier"]
-    assert {"world", "pairs", "runs", "frontier", "matched_kl"} <= set(frontier)
+def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
+    files, _ = smoke_run
+    cfg = get_config("smoke").sentiment
     methods = {"dpo", "ipo", "kto", "orpo", "simpo", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
-    assert {row["method"] for row in frontier["runs"]} == methods == set(frontier["frontier"])
-    assert set(files["sentiment_win_rates"]["methods"]) == methods
-    for row in frontier["runs"]:
-        assert -1 <= row["reward"]["mean"] <= 1 and row["kl"]["stderr"] >= 0
-    for method in files["sentiment_win_rates"]["methods"].values():
-        for entry in method["by_temperature"].values():
-            assert 0 <= entry["win_rate"] <= 1
-    curve = files["sentiment_curves"]["dpo"]["0.1"]
-    assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1
-    assert {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
-            "logps/rejected"} <= set(curve)  # fmt: skip
-    assert frontier["pairs"]["n_pairs"] > 0
-    cost = files["sentiment_cost"]
+    for seed in cfg.seeds:
+        data = files[f"sentiment_seed{seed}"]
+        assert {row["method"] for row in data["runs"]} == methods and all(r["seed"] == seed for r in data["runs"])
+        for row in data["runs"]:
+            assert row["val"]["reward"]["n"] == cfg.n_val_prompts * cfg.eval_samples_per_prompt
+            assert row["test"]["reward"]["n"] == cfg.n_test_prompts * cfg.eval_samples_per_prompt
+        for method, choice in data["selected"].items():  # chosen on validation prompts, never on test prompts
+            candidates = [r for r in data["runs"] if r["method"] == method and r.get("objective", {}).get("rose", True)]
+            best = max(candidates, key=lambda r: r["val"]["reward"]["mean"])
+            assert choice["value"] == best["value"]
+        assert set(data["win_rates"]) == set(data["selected"])
+        curve = data["curves"]["0.1"]
+        assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1
+        for row in data["runs"]:
+            if row["method"].startswith("ppo"):
+                objective = row["objective"]
+                assert objective["rose"] == (objective["rise"] > 2 * objective["rise_stderr"])
+    cost = files[f"sentiment_seed{cfg.seeds[0]}"]["cost"]  # measured once, on the first seed
     assert cost["rlhf"]["models_in_memory"] > cost["dpo"]["models_in_memory"]
-    assert cost["rlhf"]["samples_generated"] > cost["dpo"]["samples_generated"]
+    assert all("cost" not in files[f"sentiment_seed{s}"] for s in cfg.seeds[1:])
 
 
-def test_smoke_run_is_deterministic(smoke_results):
-    first, second = (_without_timings(r) for r in smoke_results)
-    assert first == second
+def test_smoke_summary_pairs_seeds_and_excludes_failed_ppo(smoke_run):
+    files, _ = smoke_run
+    summary = files["sentiment_summary"]
+    failed = {(f["method"], f["value"]) for f in summary["failed"]}
+    for row in summary["ppo"]:
+        assert ((row["method"], row["kl_coef"]) in failed) == (row["rose_in_seeds"] != row["seeds"])
+    for name, method in summary["methods"].items():
+        for row in method["settings"]:
+            assert (name, row["value"]) not in failed and row["reward"]["n"] == len(row["seeds"])
+    for method, per_t in summary["win_rates"].items():
+        for row in per_t.values():
+            d = row["win_rate"]
+            expected = "ahead" if d["low"] > 0.5 else "behind" if d["high"] < 0.5 else "level"
+            assert row["verdict_vs_half"] == expected, method
 
 
 def test_registered_with_reproduce():
-    from dpo_ref.experiments import get_config, group
+    from dpo_ref.experiments import group
     from dpo_ref.experiments.sentiment import count_runs
 
     sentiment = group("sentiment")
     assert sentiment.count_runs(get_config("smoke")) == count_runs(get_config("smoke").sentiment)
-    assert sentiment.seeds(get_config("cpu")) == {"sentiment": get_config("cpu").sentiment.seed}
+    assert sentiment.seeds(get_config("cpu")) == get_config("cpu").sentiment.seeds
