@@ -7,7 +7,8 @@ configuration's reproduction time is the wall-clock time its groups covered, the
 of their ``[end - wall_time_s, end]`` intervals, so overlapping groups count once;
 ``sequential_s`` is the plain sum, what one process would take.
 Two provenance layouts exist (``config`` as a dict with ``name``, or ``config`` as the
-name string); both are read. A file without provenance is skipped and counted.
+name string); both are read. A file without provenance is skipped and counted; a summary
+(its provenance lists the seeds it read) is passed over, its seeds' files count instead.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def read(data_dir: Path) -> dict:
         except (OSError, ValueError, KeyError, TypeError):
             skipped.append(str(path))
             continue
+        if isinstance(provenance.get("seeds"), dict) and "seeds" in provenance["seeds"]:
+            continue  # a summary of seed files: its wall time is theirs, already counted
         name = _config_name(provenance, path, Path(data_dir)) or "unknown"
         entry = configs.setdefault(
             name, {"wall_time_s": 0.0, "sequential_s": 0.0, "groups": 0, "files": 0, "devices": [],

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import gzip
 import os
-import re
 import shutil
 import statistics
 import subprocess

@@ -41,6 +41,48 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+class WorkCounter:
+    """The shapes a model actually computes in each training step, from forward hooks.
+
+    Every forward call of the first transformer block records its ``(rows, length)``: the
+    rectangle every block computes, padding and packed rows included. The LM head records
+    how many positions it projects (dpo_ref's packed path projects only the positions that
+    score a completion token). Nothing is recorded before the first :meth:`new_step`, so
+    the reference pass before training is left out. :mod:`benchmarks.flops` turns these
+    into FLOPs.
+    """
+
+    def __init__(self, model):
+        self.steps: list[dict] = []
+        model.base_model.h[0].register_forward_pre_hook(self._block)
+        model.get_output_embeddings().register_forward_pre_hook(self._head)
+
+    def new_step(self) -> None:
+        self.steps.append({"blocks": [], "head_positions": 0})
+
+    def _block(self, module, args):
+        if self.steps:
+            self.steps[-1]["blocks"].append((int(args[0].shape[0]), int(args[0].shape[1])))
+
+    def _head(self, module, args):
+        if self.steps:
+            self.steps[-1]["head_positions"] += args[0].numel() // args[0].shape[-1]
+
+
+class PhaseClock:
+    """Seconds of each training step spent in the forward pass and in the optimizer step."""
+
+    def __init__(self):
+        self.forward: list[float] = []
+        self.optimizer: list[float] = []
+
+    def timed(self, phase: list[float], fn, *args, **kwargs):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        phase.append(time.perf_counter() - start)
+        return out
+
+
 class SharedPromptDPO:
     """DPO loss from :func:`dpo_ref.packing.shared_prompt_logps` and precomputed reference log-probs.
 
@@ -99,13 +141,15 @@ def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool
 
     starts: list[float] = []
     losses: list[torch.Tensor] = []
+    work, clock = WorkCounter(model), PhaseClock()
 
     def timed_batches(step):
         starts.append(time.perf_counter())
+        work.new_step()
         return batches(step)
 
     def recorded(model, batch):
-        loss, metrics = objective(model, batch)
+        loss, metrics = clock.timed(clock.forward, objective, model, batch)
         losses.append(loss.detach())
         return loss, metrics
 
@@ -119,9 +163,13 @@ def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool
         device="cpu",
         log_every=steps,  # one record, at the end
     )
-    Trainer(model, recorded, timed_batches, config).fit()
+    trainer = Trainer(model, recorded, timed_batches, config)
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: clock.timed(clock.optimizer, step, *a, **k)
+    trainer.fit()
     end = time.perf_counter()
-    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": end}
+    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": end, "work": work.steps,
+            "forward_s": clock.forward, "optimizer_s": clock.optimizer}
 
 
 def run_trl(directory: str, *, steps: int | None = None) -> dict:
@@ -140,17 +188,27 @@ def run_trl(directory: str, *, steps: int | None = None) -> dict:
     losses: list[torch.Tensor] = []
     starts: list[float] = []
     ends: list[float] = []
+    work, clock = WorkCounter(model), PhaseClock()
+    optimizer_start: list[float] = []
 
     class RecordingDPOTrainer(DPOTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            if model.training:
-                losses.append((loss[0] if return_outputs else loss).detach())
+            if not model.training:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss = clock.timed(clock.forward, super().compute_loss, model, inputs, return_outputs, num_items_in_batch)
+            losses.append((loss[0] if return_outputs else loss).detach())
             return loss
 
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             starts.append(time.perf_counter())
+            work.new_step()
+
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            optimizer_start.append(time.perf_counter())
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            clock.optimizer.append(time.perf_counter() - optimizer_start[-1])
 
         def on_step_end(self, args, state, control, **kwargs):
             ends.append(time.perf_counter())
@@ -190,7 +248,8 @@ def run_trl(directory: str, *, steps: int | None = None) -> dict:
         )
         tokens_match = _same_tokens(trainer.train_dataset, tokens, meta["order"])
         trainer.train()
-    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": ends[-1], "tokens_match": tokens_match}
+    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": ends[-1], "tokens_match": tokens_match,
+            "work": work.steps, "forward_s": clock.forward, "optimizer_s": clock.optimizer}
 
 
 def _same_tokens(trl_dataset, tokens: dict[str, torch.Tensor], order: list[int]) -> bool:
@@ -227,10 +286,13 @@ def main(argv: list[str]) -> int:
         torch_threads=torch.get_num_threads(),
     )
     # The machine's matrix-product rate, in this process right after training: under the
-    # same load and thread count as the run, for its model FLOPs utilisation.
+    # same load and thread count as the run, at the shapes of its MLP, for its model FLOPs utilisation.
     from benchmarks.flops import matmul_flops_per_s
 
-    result["matmul_flops_per_s"] = matmul_flops_per_s(n=1024, seconds=1.0)
+    workload = Workload(**json.loads((Path(directory) / "meta.json").read_text())["workload"])
+    blocks = [block for step in result["work"] for block in step["blocks"]]
+    rows = max(1, round(sum(b * t for b, t in blocks) / max(1, len(blocks))))  # positions per forward call
+    result["matmul_flops_per_s"] = matmul_flops_per_s(rows, workload.n_embd, 4 * workload.n_embd, seconds=1.0)
     Path(out).write_text(json.dumps(result))
     return 0
 

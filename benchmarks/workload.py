@@ -1,4 +1,9 @@
-"""The one training workload both trainers run: model, tokenizer, 512 pairs, batch order.
+"""The training workloads both trainers run: model, tokenizer, pairs, batch order.
+
+A :class:`Workload` fixes the model's size and the pairs' lengths. Two length regimes:
+``short`` (prompts of about 35 tokens, completions of about 15: the headline benchmark)
+and ``chat`` (prompts of about 150 tokens, completions of 100 to 250, as in public
+preference datasets), which the scaling study runs at three model sizes.
 
 Everything is built locally and deterministically. :func:`prepare` writes it to a folder
 that each measured run (a fresh subprocess) reads, so both trainers get the same token
@@ -29,9 +34,10 @@ BATCH_SIZE = 16
 
 @dataclass(frozen=True)
 class Workload:
-    """The benchmark's fixed settings (the issue's specification)."""
+    """One benchmark's fixed settings."""
 
     n_pairs: int = 512  # preference pairs; 32 batches, so 50 steps wrap into a second epoch
+    regime: str = "short"  # "short" or "chat": the lengths of prompts and completions (see REGIMES)
     vocab_size: int = 512  # BPE vocabulary including the byte alphabet and 2 special tokens
     n_layer: int = 4  # tiny GPT-2: 4 layers of width 128, about 0.9 M parameters
     n_embd: int = 128
@@ -73,17 +79,27 @@ _BAD = [
 ]
 
 
-def preference_pairs(n: int, seed: int) -> list[dict[str, str]]:
-    """``n`` prompt/chosen/rejected pairs; the same ``seed`` gives the same pairs."""
+# regime -> (context sentences in the prompt, clauses in a completion), each a (low, high) range
+REGIMES = {
+    "short": ((0, 6), (1, 4)),  # prompts of about 35 tokens, completions of about 15
+    "chat": ((11, 16), (16, 40)),  # prompts of about 150 tokens, completions of 100 to 250
+}
+
+
+def preference_pairs(n: int, seed: int, regime: str = "short") -> list[dict[str, str]]:
+    """``n`` prompt/chosen/rejected pairs of a length regime; the same ``seed`` gives the same pairs."""
     rng = random.Random(seed)
+    (context_low, context_high), (clauses_low, clauses_high) = REGIMES[regime]
+
+    def sentences(pool: list[str], k: int) -> list[str]:  # k draws, repeating the pool when k exceeds it
+        return [pool[i % len(pool)] for i in rng.sample(range(max(k, len(pool))), k)]
 
     def verdict(clauses: list[str]) -> str:
-        picked = rng.sample(clauses, rng.randint(1, 4))
-        return " " + ", and ".join(picked) + "."
+        return " " + ", and ".join(sentences(clauses, rng.randint(clauses_low, clauses_high))) + "."
 
     pairs = []
     for _ in range(n):
-        context = " ".join(rng.sample(_CONTEXT, rng.randint(0, 6)))
+        context = " ".join(sentences(_CONTEXT, rng.randint(context_low, context_high)))
         prompt = f"Review of {rng.choice(_TOPICS)}. {context} Verdict:".replace(".  ", ". ")
         pairs.append({"prompt": prompt, "chosen": verdict(_GOOD), "rejected": verdict(_BAD)})
     return pairs
@@ -123,7 +139,7 @@ def prepare(directory: str | Path, workload: Workload = Workload()) -> dict:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    pairs = preference_pairs(workload.n_pairs, workload.seed)
+    pairs = preference_pairs(workload.n_pairs, workload.seed, workload.regime)
     tokenizer = build_tokenizer(pairs, workload.vocab_size)
     tokenized, report = tokenize_pairs(datasets.Dataset.from_list(pairs), tokenizer, max_length=workload.n_positions)
     if report.n_kept != len(pairs) or report.n_truncated:
