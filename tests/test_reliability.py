@@ -381,8 +381,9 @@ def fake_exact_group(monkeypatch):
     ran = []
     module = types.ModuleType("dpo_ref_fake_group")
     module.GROUP = experiments.Group(
-        name="exact", world="exact", run=lambda config, device, progress: ran.append("exact") or {"exact_fake": {}},
-        count_runs=lambda config: 1, seeds=lambda config: {},
+        name="exact", world="exact",
+        run_seed=lambda config, seed, device, progress: ran.append("exact") or {f"exact_fake{seed}": {}},
+        count_runs=lambda config: 1, summarise=lambda config, per_seed: {},
     )  # fmt: skip
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setitem(experiments.GROUPS, "exact", f"{module.__name__}:GROUP")
@@ -405,7 +406,7 @@ def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, 
     with pytest.raises(UserError, match="unknown experiment group 'typo'"):
         experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact", "typo"])
     assert not fake_exact_group
-    experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact"])
+    experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact"], seeds=[0])
     assert fake_exact_group == ["exact"]  # the fake group does run when asked for alone
 
 

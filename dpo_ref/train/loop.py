@@ -105,8 +105,14 @@ class Trainer:
         self.objective, self.batches = objective, batches
         self.eval_fn, self.on_step = eval_fn, on_step
         params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.RMSprop
-        self.optimizer = optimizer(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        if config.optimizer == "adamw":
+            # the fused kernel: one pass over all parameters per step instead of one per tensor
+            # (what TRL uses too); the same algorithm, rounded slightly differently
+            self.optimizer = torch.optim.AdamW(
+                params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=self.device.type in ("cpu", "cuda")
+            )
+        else:
+            self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.last_checkpoint: str | None = None
