@@ -103,3 +103,21 @@ def test_page_weight_counts_the_served_files(tmp_path):
     assert site._served_file(tmp_path, "http://127.0.0.1:1/app.js?v=2") == tmp_path / "app.js"
     assert site._served_file(tmp_path, "http://127.0.0.1:1/missing.js") is None
     assert 0 < site._gzipped_size(tmp_path / "app.js") < 100
+
+
+def test_model_flops_per_token_is_palm_6n_plus_12ldt_with_n_counted_by_hand():
+    """MFU's numerator: 6 N + 12 L d T, N the weights that do matrix products (blocks and tied LM head)."""
+    from benchmarks.flops import model_flops_per_token
+    from benchmarks.workload import Workload, build_model
+
+    workload = Workload(n_layer=2, n_embd=32, n_head=4, n_positions=32)
+    meta = {"vocab_size": 50, "eos_token_id": 49, "pad_token_id": 0}
+    # by hand, per block: attention c_attn 32 x 96 and c_proj 32 x 32, MLP c_fc 32 x 128 and c_proj 128 x 32
+    per_block = 32 * 96 + 32 * 32 + 32 * 128 + 128 * 32  # 12 d^2 = 12288
+    n = 2 * per_block + 50 * 32  # two blocks and the LM head: 26176
+    # the benchmark's model holds exactly those matrices (biases, norms and the position table aside)
+    model = build_model(workload, meta)
+    matrices = [p for name, p in model.transformer.h.named_parameters() if name.endswith(".weight") and p.ndim == 2]
+    assert sum(p.numel() for p in matrices) + model.lm_head.weight.numel() == n
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # tied: counted once
+    assert model_flops_per_token(workload, meta, 20.0) == 6 * n + 12 * 2 * 32 * 20.0  # 157056 + 15360
