@@ -52,7 +52,9 @@ def test_smoke_frontier_holds_every_method_against_the_optimum(smoke):
     cfg = get_config("smoke").exact
     assert len([p for p in frontier["points"] if p["method"] == "dpo"]) == len(cfg.dpo_betas)
     assert frontier["matched_kl"] and all("dpo_reward_at_kl" in m for m in frontier["matched_kl"])
-    assert 0 <= frontier["reward_model"]["pair_accuracy_under_reference"] <= 1
+    # PPO's reward model, trained on DPO's pairs, orders pairs of the reference better than its
+    # starting 0.5 (0.58 in smoke's few steps)
+    assert frontier["reward_model"]["pair_accuracy_under_reference"] > 0.55
 
 
 def test_smoke_recovery_deterministic_and_ppo_files(smoke):
