@@ -109,4 +109,3 @@ def test_train_cli_runs_the_method_with_its_own_hyperparameters(name, pairs_file
     assert [row["step"] for row in history] == list(range(1, STEPS + 1))
     assert all(math.isfinite(row["loss"]) for row in history)
     assert (out / "model.safetensors").is_file()
-
