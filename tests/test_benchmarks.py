@@ -147,3 +147,18 @@ def test_performed_flops_by_hand():
     from dpo_ref.models import tiny_gpt2
 
     assert model_params(2, 16, 30, 12) == sum(p.numel() for p in tiny_gpt2(30, n_layer=2, n_embd=16, n_head=2, n_positions=12).parameters())
+
+
+def test_block_params_are_the_matrices_of_the_benchmark_model():
+    """FLOPs' 2 P per position: P the weights of the blocks' matrix products, counted on the real model."""
+    from benchmarks.flops import block_params
+    from benchmarks.workload import Workload, build_model
+
+    workload = Workload(n_layer=2, n_embd=32, n_head=4, n_positions=32)
+    model = build_model(workload, {"vocab_size": 50, "eos_token_id": 49, "pad_token_id": 0})
+    # per block: attention c_attn 32 x 96 and c_proj 32 x 32, MLP c_fc 32 x 128 and c_proj 128 x 32
+    per_block = 32 * 96 + 32 * 32 + 32 * 128 + 128 * 32
+    matrices = [p for name, p in model.transformer.h.named_parameters() if name.endswith(".weight") and p.ndim == 2]
+    assert sum(p.numel() for p in matrices) == 2 * per_block == block_params(2, 32)
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # the head is tied: V d once
+

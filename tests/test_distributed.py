@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from safetensors.torch import load_file
 from dpo_ref.distributed import DistributedContext, DistributedTrainer, ShardedBatches, shard_batch, unwrap
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
-from dpo_ref.train import PairwiseObjective, TensorBatches, Trainer, TrainConfig
+from dpo_ref.train import PairwiseObjective, TensorBatches, TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "distributed_dpo.py"
@@ -32,15 +31,12 @@ SCRIPT = ROOT / "examples" / "distributed_dpo.py"
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "DPO_REF_SMOKE"):
+    # TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 would make torchrun pick the workers' port by
+    # finding a free one and releasing it (the race --standalone avoids, see below)
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "DPO_REF_SMOKE",
+                "TORCH_DISABLE_SHARE_RDZV_TCP_STORE"):
         env.pop(key, None)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(command: list[str]) -> str:
@@ -53,9 +49,11 @@ def _run(command: list[str]) -> str:
 def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     args = ["--smoke", "--batch-size", "8", "--steps", "4"]
     one = _run([sys.executable, str(SCRIPT), *args, "--result-file", str(tmp_path / "one.safetensors")])
+    # --standalone: torchrun's rendezvous store binds port 0 (the kernel picks a free port
+    # as it binds), and the workers join that same store (torch 2.13 shares it by default),
+    # so no port is chosen first and bound later, when another process may have taken it.
     two = _run([
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(SCRIPT), *args,
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT), *args,
         "--result-file", str(tmp_path / "two.safetensors"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
     ])  # fmt: skip
     assert "processes 1" in one and "processes 2" in two

@@ -12,10 +12,10 @@ import math
 import plotly.graph_objects as go
 import pytest
 import torch
+from figure_values import leaves, non_finite_values
 
 from dpo_ref import losses
-from dpo_ref.figures import FIGURES, build_figure, figure_function
-from dpo_ref.figures import toy
+from dpo_ref.figures import FIGURES, build_figure, figure_function, toy
 from dpo_ref.figures.html import embed, figure_spec
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, QUANTITY_COLOURS, palette_updates
 
@@ -39,10 +39,28 @@ def figures() -> dict:
 
 
 @pytest.mark.parametrize("figure_id", list(FIGURES))
-def test_builds_and_is_deterministic(figure_id, figures):
+def test_builds_and_is_deterministic_with_finite_numbers(figure_id, figures):
     first = figures[figure_id]
     assert isinstance(first, (go.Figure, str))
     assert embed(figure_id, first) == embed(figure_id, figure_function(figure_id)())
+    if isinstance(first, go.Figure):
+        assert not non_finite_values(first)
+
+
+def test_the_finite_check_finds_nan_wherever_it_hides():
+    """NaN in a trace, its error bars, its customdata, a frame or a slider's restyle; None in a trace."""
+    nan = float("nan")
+    fig = go.Figure(
+        [go.Scatter(x=[0, 1], y=[1.0, nan], customdata=[nan, 1.0], error_y={"array": [0.1, float("inf")]}),
+         go.Bar(x=["a", "b"], y=[1, None])],
+        frames=[go.Frame(data=[go.Scatter(y=[nan])])],
+        layout={"sliders": [{"steps": [{"args": [{"y": [[nan]]}], "method": "restyle"}]}]},
+    )
+    assert sorted(non_finite_values(fig)) == sorted([
+        "data[0].y[1]: nan", "data[0].customdata[0]: nan", "data[0].error_y.array[1]: inf", "data[1].y[1]: None",
+        "frames[0].data[0].y[0]: nan", "layout.sliders[0].steps[0].args[0].y[0][0]: nan",
+    ])  # fmt: skip
+    assert json.dumps(figure_spec(fig))  # what the old check did: the JSON writer hides every one of them
 
 
 # rlhf-pipeline and the "-numbers" blocks are HTML, not Plotly figures
@@ -219,9 +237,10 @@ def test_variant_gradients_match_closed_forms(figures):
 def test_kto_and_orpo_figures(figures):
     kto = figures["variant-kto"]
     rho = t(kto.data[0].x)
-    desirable = losses.kto_loss(rho, 0 * rho, torch.ones_like(rho, dtype=torch.bool), 0.0, beta=0.1)
-    assert close(kto.data[0].y, desirable)
-    assert all(0 <= v <= 1 for v in kto.data[2].y)
+    for index, desirable in ((0, True), (2, False)):  # traces alternate loss and push per curve
+        flags = torch.full(rho.shape, desirable, dtype=torch.bool)
+        assert close(t(kto.data[index].x), rho)
+        assert close(kto.data[index].y, losses.kto_loss(rho, 0 * rho, flags, 0.0, beta=0.1))
     orpo = figures["variant-orpo"]
     gap = t(orpo.data[0].x)
     rejected = torch.full_like(gap, -1.5)
@@ -262,8 +281,18 @@ def test_unknown_figure_id_is_a_clear_error():
         build_figure("no-such-figure")
 
 
-def test_figure_spec_is_plain_json(figures):
-    json.dumps(figure_spec(figures["beta-slider"]))
+@pytest.mark.parametrize("figure_id", ["beta-slider", "reward-hacking", "variant-kto"])
+def test_figure_spec_is_plain_json(figure_id, figures):
+    fig = figures[figure_id]
+    spec = figure_spec(fig)
+    assert set(spec) == {"figure", "config", "palettes"}
+    text = json.dumps(spec, allow_nan=False)  # strict JSON: NaN or an infinity would raise here
+    assert json.loads(text) == spec
+    # every number of the figure arrives as that number (Plotly writes a NaN as null)
+    written = [value for _, value in leaves(spec["figure"]["data"])]
+    held = [value for _, value in leaves(fig.to_plotly_json()["data"])]
+    assert len(written) == len(held) > 100 and None not in written
+    assert close(written, held, tol=1e-12)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,6 +1,8 @@
 """The sentiment world: corpus, tokenizer, judge, pairs, sampled KL, and the smoke run."""
 
 import copy
+import itertools
+import json
 import math
 
 import pytest
@@ -147,34 +149,142 @@ def test_kl_of_reference_to_itself_is_zero(tokenizer):
     result = world.evaluate_policy(model, copy.deepcopy(model), prompts, tokenizer, world.VaderJudge(),
                                    num_samples=4, max_new_tokens=10, seed=0)  # fmt: skip
     assert abs(result["kl"]["mean"]) < 1e-5 and result["kl"]["stderr"] < 1e-5
-    assert result["kl"]["n"] == 32 and -1 <= result["reward"]["mean"] <= 1
+    assert result["kl"]["n"] == result["reward"]["n"] == 32
 
 
-def _exact_kl_two_tokens(policy, reference, prompt_ids, eos):
-    """KL over completions of at most two tokens, by enumerating the first token."""
+def _tiny_tokenizer():
+    """A word-level tokenizer of four tokens: <pad>, <eos> and two words."""
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(WordLevel(vocab={"<pad>": 0, "<eos>": 1, "good": 2, "bad": 3}, unk_token="<pad>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>")
+
+
+def _exact_kl(policy, reference, prompt_ids, eos, vocab, max_new_tokens):
+    """KL(policy || reference) of the length-limited sampling process, summed over every completion.
+
+    The completions are every sequence that ends at its first EOS, or runs to
+    ``max_new_tokens`` without one; each is scored token by token by a plain forward pass.
+    """
+    words = [t for t in range(vocab) if t != eos]
+    completions = [[*w, eos] for n in range(max_new_tokens) for w in itertools.product(words, repeat=n)]
+    completions += [list(w) for w in itertools.product(words, repeat=max_new_tokens)]  # cut at the limit
+
+    def logp(model, completion):
+        ids = torch.tensor([list(prompt_ids) + completion])
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, :-1]
+        logps = torch.log_softmax(logits.double(), -1)
+        start = len(prompt_ids) - 1  # logits at position t predict token t + 1
+        return sum(logps[start + i, token].item() for i, token in enumerate(completion))
+
+    p = torch.tensor([logp(policy, c) for c in completions], dtype=torch.float64)
+    q = torch.tensor([logp(reference, c) for c in completions], dtype=torch.float64)
+    assert p.exp().sum().item() == pytest.approx(1.0, abs=1e-5)  # every completion is there, once
+    return float((p.exp() * (p - q)).sum())
+
+
+def test_sampled_kl_matches_the_exact_kl_over_every_completion():
+    """A 4-token vocabulary and completions of up to 3 tokens: 40 completions per prompt, enumerated."""
+    tokenizer = _tiny_tokenizer()
+    eos = tokenizer.eos_token_id
+
+    def model(seed, scale):
+        lm = tiny_gpt2(4, n_layer=1, n_embd=16, n_head=2, n_positions=8, seed=seed, eos_token_id=eos,
+                       pad_token_id=0).eval()  # fmt: skip
+        with torch.no_grad():  # the policy's logits 5x larger: the two models clearly differ
+            lm.lm_head.weight.mul_(scale)
+        return lm
+
+    policy, reference = model(0, 5.0), model(1, 1.0)
+    prompts = [world.Prompt(text="good bad", ids=(2, 3)), world.Prompt(text="bad", ids=(3,))]
+    exact = sum(_exact_kl(policy, reference, p.ids, eos, 4, 3) for p in prompts) / len(prompts)
+    result = world.evaluate_policy(policy, reference, prompts, tokenizer, lambda texts: [0.0] * len(texts),
+                                   num_samples=3000, max_new_tokens=3, seed=0)  # fmt: skip
+    estimate = result["kl"]
+    assert estimate["n"] == 6000 and 0 < result["truncated_fraction"] < 1
+    assert exact > 0.1 and estimate["stderr"] < exact / 10  # the check below can tell the sign and the scale
+    assert abs(estimate["mean"] - exact) < 4 * estimate["stderr"], (estimate, exact)
+
+
+# --------------------------------------------------------------------------- win rates
+
+
+def test_win_rate_counts_ties_as_half_and_samples_the_baseline_with_its_own_seed(monkeypatch):
+    """The arithmetic, with the judged samples made up: who is sampled with which seed, and how outcomes count."""
+    from dpo_ref.worlds.sentiment import evaluation
+
+    judged = {  # (model, seed) -> the judge's scores of its completions, one per prompt
+        ("policy", 7): [0.9, 0.1, 0.5, -0.2, 0.3],
+        ("baseline", 8): [0.1, 0.1, 0.7, -0.2, 0.2],
+    }
+    calls = []
+
+    def judge_samples(model, prompts, tokenizer, judge, *, temperature, max_new_tokens, seed):
+        calls.append((model, temperature, seed))
+        return judged[(model, seed)]
+
+    monkeypatch.setattr(evaluation, "judge_samples", judge_samples)
+    kwargs = dict(prompts=[], tokenizer=None, judge=None, max_new_tokens=3, seed=7)
+    result = world.win_rates("policy", "baseline", temperatures=[0.5, 1.0], **kwargs)
+    assert calls == [("policy", 0.5, 7), ("baseline", 0.5, 8), ("policy", 1.0, 7), ("baseline", 1.0, 8)]
+    outcomes = [1.0, 0.5, 0.0, 0.5, 1.0]  # win, tie, loss, tie, win
+    expected = world.mean_and_stderr(outcomes)
+    for temperature in ("0.5", "1"):
+        entry = result[temperature]
+        assert entry["win_rate"] == pytest.approx(0.6) and entry["n"] == 5
+        assert entry["stderr"] == pytest.approx(expected.stderr)
+        assert entry["policy_reward"] == pytest.approx(0.32) and entry["baseline_reward"] == pytest.approx(0.18)
+    # baseline scores given for a temperature are used as they are: the baseline is not sampled again
+    calls.clear()
+    given = world.win_rates("policy", "baseline", temperatures=[1.0], baseline_rewards={1.0: judged[("baseline", 8)]},
+                            **kwargs)  # fmt: skip
+    assert calls == [("policy", 1.0, 7)] and given["1"] == result["1"]
+
+
+@pytest.fixture(scope="module")
+def eval_prompts(tokenizer):
+    return world.make_prompts(world.generate_corpus(60, seed=5), tokenizer, seed=0)
+
+
+def _leaning(tokenizer, words, bias):
+    """The tiny model with a bias of ``bias`` on the logits of ``words`` (an untied LM head)."""
+    lm = _model(tokenizer)
+    head = torch.nn.Linear(lm.config.n_embd, len(tokenizer), bias=True)
     with torch.no_grad():
-        x = torch.tensor([prompt_ids])
-        p1 = torch.log_softmax(policy(input_ids=x).logits[0, -1].double(), -1)  # (V,)
-        q1 = torch.log_softmax(reference(input_ids=x).logits[0, -1].double(), -1)
-        vocab = p1.shape[0]
-        seqs = torch.cat([x.repeat(vocab, 1), torch.arange(vocab)[:, None]], 1)  # (V, L+1)
-        p2 = torch.log_softmax(policy(input_ids=seqs).logits[:, -1].double(), -1)  # (V, V)
-        q2 = torch.log_softmax(reference(input_ids=seqs).logits[:, -1].double(), -1)
-    second = (p2.exp() * (p2 - q2)).sum(-1)  # KL of the second token given the first
-    second[eos] = 0.0  # stopped
-    return float((p1.exp() * (p1 - q1 + second)).sum())
+        head.weight.copy_(lm.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.convert_tokens_to_ids(list(words))] = bias
+    lm.lm_head = head
+    return lm
 
 
-def test_sampled_kl_matches_exact_kl(tokenizer):
-    policy, reference = _model(tokenizer, seed=0), _model(tokenizer, seed=1)
-    with torch.no_grad():  # sharpen the policy so the two models clearly differ
-        policy.lm_head.weight.mul_(5.0)
-    prompt = world.make_prompts(["the plot was good ."], tokenizer, seed=0, min_tokens=3, max_tokens=3)
-    exact = _exact_kl_two_tokens(policy, reference, list(prompt[0].ids), tokenizer.eos_token_id)
-    result = world.evaluate_policy(policy, reference, prompt, tokenizer, world.VaderJudge(),
-                                   num_samples=2000, max_new_tokens=2, seed=0)  # fmt: skip
-    assert exact > 0.01
-    assert abs(result["kl"]["mean"] - exact) < 4 * result["kl"]["stderr"]
+def test_win_rate_of_a_model_against_itself(tokenizer, eval_prompts):
+    model = _model(tokenizer)
+    kwargs = dict(max_new_tokens=6, seed=3)
+    judge = world.VaderJudge()
+    # greedy decoding: both sides write the same completions, every comparison is a tie
+    greedy = world.win_rates(model, model, eval_prompts, tokenizer, judge, temperatures=[0.0], **kwargs)["0"]
+    assert greedy["win_rate"] == 0.5 and greedy["stderr"] == 0.0
+    # sampled: the baseline has a seed of its own, so its completions differ from the policy's
+    sampled = world.win_rates(model, model, eval_prompts, tokenizer, judge, temperatures=[1.0], **kwargs)["1"]
+    assert sampled["stderr"] > 0 and sampled["policy_reward"] != sampled["baseline_reward"]
+    baseline = world.judge_samples(model, eval_prompts, tokenizer, judge, temperature=1.0, seed=4, max_new_tokens=6)
+    assert sampled["baseline_reward"] == pytest.approx(sum(baseline) / len(baseline))
+
+
+@pytest.mark.parametrize(("words", "direction"), [(world.POSITIVE_ADJECTIVES, 1), (world.NEGATIVE_ADJECTIVES, -1)],
+                         ids=["leaning positive wins", "leaning negative loses"])
+def test_win_rate_moves_with_the_judge(tokenizer, eval_prompts, words, direction):
+    """A policy that leans towards positive words beats the reference under VADER; one leaning negative loses."""
+    policy, reference = _leaning(tokenizer, words, 4.0), _model(tokenizer)
+    entry = world.win_rates(policy, reference, eval_prompts, tokenizer, world.VaderJudge(), temperatures=[1.0],
+                            max_new_tokens=6, seed=0)["1"]  # fmt: skip
+    assert direction * (entry["win_rate"] - 0.5) > 3 * entry["stderr"], entry
+    assert direction * (entry["policy_reward"] - entry["baseline_reward"]) > 0
 
 
 def test_mean_and_stderr():
@@ -201,6 +311,13 @@ def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
             best = max(candidates, key=lambda r: r["val"]["reward"]["mean"])
             assert choice["value"] == best["value"]
         assert set(data["win_rates"]) == set(data["selected"])
+        for temperature in map("{:g}".format, cfg.win_rate_temperatures):
+            entries = [per_t[temperature] for per_t in data["win_rates"].values()]
+            # one baseline sample, shared by every method, judged once per temperature
+            assert len({entry["baseline_reward"] for entry in entries}) == 1
+            for entry in entries:  # each comparison scores 1, 1/2 (a tie) or 0
+                n = cfg.n_test_prompts
+                assert entry["n"] == n and 2 * n * entry["win_rate"] == pytest.approx(round(2 * n * entry["win_rate"]))
         curve = data["curves"]["0.1"]
         assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1
         for row in data["runs"]:

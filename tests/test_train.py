@@ -1,5 +1,5 @@
 """The trainer and its objectives: step-0 values, exact reference precomputation, resume
-after SIGKILL, NaN handling, per-token log-probs and GAE against brute force."""
+after SIGKILL, NaN handling, per-token log-probs against brute force (GAE: tests/test_ppo.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from dpo_ref.train import (
     precompute_reference_logps,
     train_reward_model,
 )
-from dpo_ref.train.ppo import gae
 
 V = 10  # vocabulary of the toy models
 
@@ -234,25 +233,6 @@ def test_token_logps_match_a_per_token_loop():
             else:
                 expected = torch.log_softmax(logits[b, t], -1)[labels[b, t + 1]]
                 assert values[b, t].item() == pytest.approx(expected.item(), abs=1e-6)
-
-
-def test_gae_matches_the_discounted_sum_of_td_errors():
-    g = torch.Generator().manual_seed(0)
-    rewards, values = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
-    mask = torch.ones(4, 6, dtype=torch.bool)
-    mask[:, 0] = False  # a prompt position
-    mask[2, 4:] = False  # a shorter completion
-    gamma, lam = 0.9, 0.8
-    got = gae(rewards * mask, values * mask, mask, gamma, lam)
-    for b in range(4):
-        ts = [t for t in range(6) if mask[b, t]]
-        for i, t in enumerate(ts):
-            expected = 0.0
-            for j, u in enumerate(ts[i:]):
-                next_value = values[b, ts[i + j + 1]] if i + j + 1 < len(ts) else 0.0
-                delta = rewards[b, u] + gamma * next_value - values[b, u]
-                expected += (gamma * lam) ** j * float(delta)
-            assert got[b, t].item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_reward_model_starts_at_ln2_and_learns_the_preference():
