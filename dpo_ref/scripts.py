@@ -1,8 +1,9 @@
-"""Start-up shared by the example scripts: flags over a config dataclass, and versions.
+"""Start-up shared by the example scripts: flags over a config dataclass, versions, seeds.
 
-Each example keeps its defaults in a commented dataclass at its top; this module turns
-the fields into command-line flags, applies the script's fast ("smoke") sizes, and
-prints the library versions a run used, so a copied script reports what it ran with.
+Each example keeps its defaults in a commented dataclass at its top; :func:`prepare_run` turns
+the fields into command-line flags, applies the script's fast ("smoke") sizes, prints
+the library versions and settings a run used (so a copied script reports what it ran
+with), fixes the seeds and keeps progress bars of ``datasets`` out of the output.
 """
 
 from __future__ import annotations
@@ -46,3 +47,20 @@ def versions(*libraries: str) -> str:
     for name in ("torch", "transformers", *libraries, "dpo_ref"):
         parts.append(f"{name} {importlib.import_module(name).__version__}")
     return " | ".join(parts)
+
+
+def prepare_run(config_class: type[Config], *, smoke: dict[str, Any], description: str | None = None,
+          libraries: tuple[str, ...] = ()) -> Config:  # fmt: skip
+    """What an example does first: its settings, the versions it runs with, fixed seeds, quiet progress bars."""
+    import random
+
+    import datasets
+    import torch
+
+    config = parse_config(config_class, smoke=smoke, description=description)
+    print(versions(*libraries))
+    print(config)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    datasets.disable_progress_bars()  # keep the output to what the script prints
+    return config

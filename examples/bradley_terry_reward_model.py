@@ -35,7 +35,7 @@ from tqdm import tqdm
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import bradley_terry_loss
 from dpo_ref.models import tiny_gpt2
-from dpo_ref.scripts import parse_config, versions
+from dpo_ref.scripts import prepare_run
 from dpo_ref.train import RewardModel, TrainConfig, train_reward_model
 from dpo_ref.worlds import sentiment
 
@@ -56,12 +56,7 @@ class Config:
 SMOKE = {"n_reviews": 300, "steps": 20, "batch_size": 16}
 
 
-config = parse_config(Config, smoke=SMOKE, description=__doc__)
-print(versions())
-print(config)
-random.seed(config.seed)
-torch.manual_seed(config.seed)
-datasets.disable_progress_bars()  # keep the output to what this script prints
+config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 
 # %% [markdown]
 # ## Preference pairs

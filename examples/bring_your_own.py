@@ -63,7 +63,7 @@ from dpo_ref.models import (
     tiny_gpt2,
     toy_preference_pairs,
 )
-from dpo_ref.scripts import parse_config, versions
+from dpo_ref.scripts import prepare_run
 from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer
 
 
@@ -103,12 +103,7 @@ def say_warnings(caught: list[warnings.WarningMessage]) -> None:
             print("warning: " + " ".join(str(warning.message).split()))
 
 
-config = parse_config(Config, smoke=SMOKE, description=__doc__)
-print(versions("datasets"))
-print(config)
-random.seed(config.seed)
-torch.manual_seed(config.seed)
-datasets.disable_progress_bars()  # keep the output to what this script prints
+config = prepare_run(Config, smoke=SMOKE, description=__doc__, libraries=("datasets",))
 transformers.logging.disable_progress_bar()  # the per-file "Loading weights" bars
 if config.max_length < 2 or config.max_prompt_length < 0 or config.steps < 1 or config.batch_size < 1:
     fail("--max-length must be >= 2, --max-prompt-length >= 0, --steps and --batch-size >= 1")

@@ -30,19 +30,17 @@ from __future__ import annotations
 
 import copy
 import math
-import random
 import time
 from dataclasses import dataclass
 
 import datasets
-import torch
 from tqdm import tqdm
 
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.methods import METHODS, TrainingData
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
-from dpo_ref.scripts import parse_config, versions
+from dpo_ref.scripts import prepare_run
 from dpo_ref.train import TrainConfig, train_preference, train_sft
 from dpo_ref.worlds import sentiment
 
@@ -74,12 +72,7 @@ SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train
          "max_new_tokens": 16, "steps": 4, "batch_size": 8}
 
 
-config = parse_config(Config, smoke=SMOKE, description=__doc__)
-print(versions())
-print(config)
-random.seed(config.seed)
-torch.manual_seed(config.seed)
-datasets.disable_progress_bars()  # keep the output to what this script prints
+config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 device = resolve_device(config.device).type  # "cpu" or "cuda"
 
 # %% [markdown]

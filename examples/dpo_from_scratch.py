@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import math
-import random
 from dataclasses import dataclass
 
 import datasets
@@ -37,7 +36,7 @@ from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.logps import concatenated_logps
 from dpo_ref.losses import dpo_loss, implicit_rewards
 from dpo_ref.models import tiny_bpe_tokenizer, tiny_gpt2, toy_preference_pairs
-from dpo_ref.scripts import parse_config, versions
+from dpo_ref.scripts import prepare_run
 
 
 @dataclass
@@ -54,12 +53,7 @@ class Config:
 SMOKE = {"n_pairs": 8, "train_steps": 5}
 
 
-config = parse_config(Config, smoke=SMOKE, description=__doc__)
-print(versions())
-print(config)
-random.seed(config.seed)
-torch.manual_seed(config.seed)
-datasets.disable_progress_bars()  # keep the output to what this script prints
+config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 
 # %% [markdown]
 # ## A tiny model and some pairs

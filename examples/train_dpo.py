@@ -28,19 +28,17 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import random
 import time
 from dataclasses import dataclass
 
 import datasets
-import torch
 from tqdm import tqdm
 
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
-from dpo_ref.scripts import parse_config, versions
+from dpo_ref.scripts import prepare_run
 from dpo_ref.train import (
     PairwiseObjective,
     TrainConfig,
@@ -76,12 +74,7 @@ SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train
          "max_new_tokens": 20, "steps": 8, "batch_size": 16, "learning_rate": 2e-3, "warmup_steps": 0}
 
 
-config = parse_config(Config, smoke=SMOKE, description=__doc__)
-print(versions())
-print(config)
-random.seed(config.seed)
-torch.manual_seed(config.seed)
-datasets.disable_progress_bars()  # keep the output to what this script prints
+config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 device = resolve_device(config.device).type  # "cpu" or "cuda"
 start = time.perf_counter()
 

@@ -20,7 +20,6 @@ This file holds the cases no other test file covers. Covered elsewhere, and not 
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -29,14 +28,15 @@ import datasets
 import pytest
 import torch
 from pymdownx.superfences import SuperFencesException
+from toy_pairs import V, random_pairs, toy_model
 
 from dpo_ref import data
-from dpo_ref.site import directives
-from dpo_ref.site import hooks as site_hooks
 from dpo_ref.errors import UserError
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.results import ResultsFileError, load_results, results_path
+from dpo_ref.site import directives
+from dpo_ref.site import hooks as site_hooks
 from dpo_ref.train import (
     NonFiniteLossError,
     PairwiseObjective,
@@ -47,28 +47,13 @@ from dpo_ref.train import (
     train_preference,
 )
 
-V = 10  # vocabulary of the toy model
-
-
-
 
 def _model(seed: int = 0):
-    return tiny_gpt2(V, n_layer=1, n_embd=16, n_head=2, n_positions=16, seed=seed)
+    return toy_model(seed)
 
 
 def _pairs(n: int = 16, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random pairs, 3 prompt tokens and 4 completion tokens a side, precomputed reference."""
-    g = torch.Generator().manual_seed(seed)
-    prompts = torch.randint(0, V, (n, 3), generator=g)
-    out = {}
-    for side in ("chosen", "rejected"):
-        ids = torch.cat([prompts, torch.randint(0, V, (n, 4), generator=g)], 1)
-        labels = ids.clone()
-        labels[:, :3] = -100
-        out.update({f"{side}_input_ids": ids, f"{side}_attention_mask": torch.ones_like(ids), f"{side}_labels": labels})
-    out["reference_chosen_logps"] = torch.zeros(n)
-    out["reference_rejected_logps"] = torch.zeros(n)
-    return out
+    return random_pairs(n, seed)
 
 
 DPO = PairwiseObjective(functools.partial(dpo_loss, beta=0.1), beta=0.1)

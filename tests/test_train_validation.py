@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toy_pairs import V, random_pairs
 
 from dpo_ref.errors import UserError
 from dpo_ref.losses import dpo_loss
@@ -23,32 +24,18 @@ from dpo_ref.train import (
     PairwiseObjective,
     PPOConfig,
     TensorBatches,
-    Trainer,
     TrainConfig,
+    Trainer,
     train_preference,
 )
-
-V = 10
-
-
 
 
 def _model(n_embd: int = 16):
     return tiny_gpt2(V, n_layer=1, n_embd=n_embd, n_head=2, n_positions=16, seed=0)
 
 
-def _pairs(n: int = 8) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    prompts = torch.randint(0, V, (n, 3), generator=g)
-    out = {}
-    for side in ("chosen", "rejected"):
-        ids = torch.cat([prompts, torch.randint(0, V, (n, 4), generator=g)], 1)
-        labels = ids.clone()
-        labels[:, :3] = -100
-        out.update({f"{side}_input_ids": ids, f"{side}_attention_mask": torch.ones_like(ids), f"{side}_labels": labels})
-    out["reference_chosen_logps"] = torch.zeros(n)
-    out["reference_rejected_logps"] = torch.zeros(n)
-    return out
+def _pairs(n: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+    return random_pairs(n, seed)
 
 
 DPO = PairwiseObjective(functools.partial(dpo_loss, beta=0.1), beta=0.1)
