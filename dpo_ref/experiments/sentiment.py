@@ -129,11 +129,11 @@ class _Context:
     def fresh_policy(self) -> torch.nn.Module:
         return copy.deepcopy(self.reference).train().requires_grad_(True)
 
-    def evaluate(self, policy: torch.nn.Module, split: str, **kwargs) -> dict:
+    def evaluate(self, policy: torch.nn.Module, split: str, *, num_samples: int | None = None, **kwargs) -> dict:
         cfg = self.cfg
         return world.evaluate_policy(
             policy, self.reference, self.prompts[split], self.tokenizer, self.judge,
-            num_samples=cfg.eval_samples_per_prompt, max_new_tokens=cfg.max_new_tokens,
+            num_samples=num_samples or cfg.eval_samples_per_prompt, max_new_tokens=cfg.max_new_tokens,
             seed=10_000 + 100 * self.seed + (0 if split == "val" else 1), **kwargs,
         )  # fmt: skip
 
@@ -263,8 +263,9 @@ def train_rlhf(ctx: _Context) -> None:
     ctx.progress(f"sentiment seed {ctx.seed} reward model")
     rewards = {"ppo": _normalised(ctx, _reward_model_scorer(ctx)), "ppo-gt": _normalised(ctx, _vader_scorer(ctx))}
     prompts, prompt_mask = world.left_padded_prompts(ctx.prompts["train"], tokenizer.pad_token_id)
-    start = {name: ctx.evaluate(ctx.reference, "val", scorers={"score": fn.scorer}, keep_samples=True)
-             for name, fn in rewards.items()}  # fmt: skip
+    objective_samples = cfg.objective_samples_per_prompt
+    start = {name: ctx.evaluate(ctx.reference, "val", num_samples=objective_samples, scorers={"score": fn.scorer},
+                                keep_samples=True) for name, fn in rewards.items()}  # fmt: skip
     for name in ("ppo", "ppo-gt"):
         for kl_coef in cfg.ppo_kl_coefs:
             ppo_config = PPOConfig(
@@ -281,13 +282,12 @@ def train_rlhf(ctx: _Context) -> None:
                 result = train_ppo(ctx.fresh_policy(), ctx.reference, rewards[name], prompts, ppo_config, config,
                                    prompt_attention_mask=prompt_mask)  # fmt: skip
             ctx.ppo_samples = math.ceil(cfg.ppo_steps / ppo_config.updates_per_rollout()) * cfg.ppo_rollout_batch_size
-            end = ctx.evaluate(result.model.lm.eval(), "val", scorers={"score": rewards[name].scorer}, keep_samples=True)
+            end = ctx.evaluate(result.model.lm.eval(), "val", num_samples=objective_samples,
+                               scorers={"score": rewards[name].scorer}, keep_samples=True)  # fmt: skip
             diagnostics = [{"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
                            for h in result.history]  # fmt: skip
-            objective = _objective(start[name], end, kl_coef)  # before `end` drops its samples
-            end.pop("samples")
-            ctx.record(name, "kl_coef", kl_coef, result.model.lm, result.history, val=end, diagnostics=diagnostics,
-                       objective=objective)  # fmt: skip
+            ctx.record(name, "kl_coef", kl_coef, result.model.lm, result.history, diagnostics=diagnostics,
+                       objective=_objective(start[name], end, kl_coef))  # fmt: skip
 
 
 class _Reward:
