@@ -66,7 +66,8 @@ def test_every_example_is_a_percent_script_with_command_and_runtime():
         assert f"examples/{path.name}" in docstring and re.search(r"about [\d.]+ (s|minutes?)", docstring), path.name
         assert "# %% [markdown]" in text and "\n# %%\n" in text, path.name
         assert "class Config" in text and "--smoke" in docstring and "DPO_REF_SMOKE" in text, path.name
-        assert "torch.manual_seed(config.seed)" in text, path.name
+        # seeds fixed: by prepare_run, or by hand where the script starts processes of its own
+        assert "prepare_run(Config" in text or "torch.manual_seed(config.seed)" in text, path.name
 
 
 def test_dpo_from_scratch_matches_dpo_ref():
