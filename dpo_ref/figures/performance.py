@@ -1,0 +1,75 @@
+"""Figures of the performance page, drawn from what ``make bench`` wrote to ``benchmarks/results/``.
+
+The benchmark results live beside the benchmarks (they are measurements of this
+machine, not results of the experiments), so these figures need a checkout.
+"""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+
+from dpo_ref import paths
+from dpo_ref.errors import MissingFileError
+from dpo_ref.figures.theme import METHOD_COLOURS, style
+
+__all__ = ["bench_results", "scaling_ratio", "step_phases"]
+
+REGIME_LABELS = {"short": "short pairs (prompts ~35 tokens)", "chat": "chat-like pairs (prompts ~150, answers 100-250)"}
+REGIME_COLOURS = {"short": METHOD_COLOURS["dpo"], "chat": METHOD_COLOURS["ppo"]}
+
+
+def bench_results(part: str) -> dict:
+    """``benchmarks/results/<part>.json``; a one-line error naming it and ``make bench`` if it is missing."""
+    path = paths.require_checkout("the performance page") / "benchmarks" / "results" / f"{part}.json"
+    if not path.is_file():
+        raise MissingFileError(f"benchmark results {path} are missing; run `make bench` to measure them")
+    return json.loads(path.read_text())
+
+
+def scaling_ratio() -> go.Figure:
+    """dpo_ref's tokens/s over TRL's against model size, one line per length regime, with the spread over runs."""
+    points = bench_results("scaling")["points"]
+    fig = go.Figure()
+    for regime in ("short", "chat"):
+        rows = sorted((p for p in points if p["point"]["regime"] == regime), key=lambda p: p["point"]["n_params"])
+        if not rows:
+            continue
+        x = [p["point"]["n_params"] / 1e6 for p in rows]
+        y = [p["speedup"] for p in rows]
+        low = [m - min(p["speedup_runs"]) for m, p in zip(y, rows)]
+        high = [max(p["speedup_runs"]) - m for m, p in zip(y, rows)]
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="lines+markers", name=REGIME_LABELS[regime],
+            line=dict(color=REGIME_COLOURS[regime], width=3), marker=dict(size=10),
+            error_y=dict(type="data", symmetric=False, array=high, arrayminus=low, thickness=1.5, width=4),
+            customdata=[[p["point"]["name"], p["point"]["batch_size"], p["steps"]] for p in rows],
+            hovertemplate="%{customdata[0]} parameters, batch %{customdata[1]}, %{customdata[2]} steps"
+                          "<br>dpo_ref / TRL %{y:.2f}x<extra></extra>",
+        ))  # fmt: skip
+    fig.add_hline(y=1.0, line=dict(width=1, dash="dot"), annotation_text="as fast as TRL",
+                  annotation_position="bottom right")  # fmt: skip
+    fig.update_layout(
+        xaxis=dict(title="model size (million parameters)", type="log", tickvals=[1, 2, 5, 10, 25], ticktext=["1", "2", "5", "10", "25"]),
+        yaxis=dict(title="throughput, dpo_ref / TRL", rangemode="tozero"),
+        height=420,
+    )  # fmt: skip
+    return style(fig)
+
+
+def step_phases() -> go.Figure:
+    """Where a training step's time goes, forward, backward and optimizer, for both trainers, at every size."""
+    points = bench_results("scaling")["points"]
+    fig = go.Figure()
+    names = [f"{p['point']['name']}, {p['point']['regime']}" for p in points]
+    phases = (("forward", "forward (the loss)"), ("backward_and_rest", "backward and clipping"), ("optimizer", "optimizer step"))
+    for trainer, offset in (("dpo_ref", "dpo_ref"), ("trl", "TRL")):
+        for key, title in phases:
+            fig.add_trace(go.Bar(
+                x=[f"{n}<br>{offset}" for n in names], y=[100 * p["trainers"][trainer]["phases"][key] for p in points],
+                name=title, legendgroup=key, showlegend=trainer == "dpo_ref",
+                hovertemplate=f"{offset}, %{{x}}<br>{title}: %{{y:.0f}}% of the step<extra></extra>",
+            ))  # fmt: skip
+    fig.update_layout(barmode="stack", yaxis=dict(title="share of the step (%)", range=[0, 100]), height=460)
+    return style(fig)
