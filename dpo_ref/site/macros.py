@@ -19,6 +19,9 @@ renders as "DPO is level with offline DPO: its reward differs by 0.012 (95% inte
 ``gpu``
     the same two summaries of the ``gpu`` configuration, ``{"exact": ..., "sentiment": ...}``,
     each ``None`` where it has not been run.
+``overoptimised_threshold``
+    the fall of true reward from its peak beyond which a run counts as over-optimised
+    (:data:`dpo_ref.experiments.exact_summary.OVER_OPTIMISED`).
 
 The helpers (each documented below): :func:`interval`, :func:`percent`, :func:`num`,
 :func:`verdict`, :func:`verdict_counts`, :func:`count`, :func:`direction`, :func:`label`,
@@ -37,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 from dpo_ref.analysis import verdict as analysis_verdict
+from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
 from dpo_ref.figures._util import fmt
 from dpo_ref.figures.measured.common import FILES, REQUIRED, params_text
 from dpo_ref.figures.measured.common import label as method_label
@@ -51,6 +55,7 @@ _PHRASES = {"ahead": "ahead of", "behind": "behind", "level": "level with"}  # v
 def variables(config: str = "cpu") -> dict:
     """The summaries the pages read: ``exact``, ``sentiment`` (``config``), and ``gpu`` where it exists."""
     out = {world: load_results(name, config=config, require=REQUIRED[world]) for world, name in FILES.items()}
+    out["overoptimised_threshold"] = OVER_OPTIMISED
     out["gpu"] = {world: load_results(name, config="gpu", require=REQUIRED[world])
                   if results_path(name, config="gpu").is_file() else None for world, name in FILES.items()}  # fmt: skip
     return out
@@ -150,9 +155,11 @@ def failed(summary: Mapping) -> list[str]:
             f"{len(row['seeds'])} seeds)" for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
 
 
-def by_temperature(per_temperature: Mapping) -> list[Mapping]:
-    """A method's win rates (``sentiment.win_rates.dpo``) as a list in temperature order."""
-    return [per_temperature[t] for t in sorted(per_temperature, key=float)]
+def by_temperature(per_temperature: Mapping, part: str = "") -> list[Mapping]:
+    """A method's win rates (``sentiment.win_rates.dpo``) as a list in temperature order; ``part``
+    picks a key of each (``"dpo_minus"``: DPO's win rate minus the method's, with its verdict)."""
+    rows = [per_temperature[t] for t in sorted(per_temperature, key=float)]
+    return [row[part] for row in rows] if part else rows
 
 
 def join(items: Sequence[str], empty: str = "none") -> str:
@@ -171,7 +178,7 @@ def data_file(world: str, config: str = "cpu") -> str:
     return f"results/data/{config}/{FILES[world]}.json"
 
 
-def provenance(summary: Mapping, world: str) -> str:
+def provenance(summary: Mapping, world: str, config: str = "cpu") -> str:
     """What was run, as a Markdown list for a collapsed ``??? info`` block: command, world, seeds, device,
     commit, wall time, date and the data file (indent it under the block with ``| indent(4)``)."""
     prov = summary["provenance"]
@@ -184,7 +191,7 @@ def provenance(summary: Mapping, world: str) -> str:
         "over seeds, every difference paired by seed",
         f"- **Device:** {prov['device']}; **commit** `{commit}`; **date** {prov['date'][:10]}",
         f"- **Wall time:** {prov['wall_time_s'] / 60:.0f} min, all seeds together",
-        f"- **Data:** [`{FILES[world]}.json`]({data_file(world, prov['config']['name'])}) and one file per seed beside it",
+        f"- **Data:** [`{FILES[world]}.json`]({data_file(world, config)}) and one file per seed beside it",
     ]
     return "\n".join(lines)
 

@@ -100,7 +100,7 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
         go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])
         for k in range(len(steps))]  # fmt: skip
-    text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}: PPO step"
+    text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}, step"
     step_buttons = [dict(method="animate", label=str(s), args=[[f"k{k}"], STILL]) for k, s in enumerate(steps)]
     controls = dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=1.02, yanchor="bottom",
                     pad=dict(t=2, b=2, r=2), font=dict(size=12), buttons=[
@@ -190,17 +190,15 @@ def ppo_diagnostics(world: str, config: str = "cpu") -> go.Figure:
 exact_ppo_diagnostics, sentiment_ppo_diagnostics = for_worlds(ppo_diagnostics)
 
 
-def ppo_table(config: str = "cpu") -> str:
-    """Every PPO setting of both worlds: its objective at the start and the end, the seeds where it rose,
-    and its last diagnostics (means over seeds)."""
+def ppo_table(world: str, config: str = "cpu") -> str:
+    """Every PPO setting of a world: its objective at the start and the end, the seeds where it rose."""
     rows = []
-    for world in ("exact", "sentiment"):
-        for row in summary(world, config)["ppo"]:
-            last = row["final_diagnostics"]
-            rose = f"{len(row['rose_in_seeds'])} of {len(row['seeds'])}"
-            rows.append([world, label(row["method"]), f"{row['kl_coef']:g}", interval_text(row["objective_start"], 3),
-                         interval_text(row["objective_end"], 3), rose + (" (failed)" if failed(row) else ""),
-                         *(fmt(last[key]["mean"], 3) if key in last else "—" for key, _ in DIAGNOSTICS[:4])])  # fmt: skip
-    header = ["world", "method", "KL coef. β", "objective at the start", "at the end", "rose in seeds",
-              *(title for _, title in DIAGNOSTICS[:4])]  # fmt: skip
-    return html_table(header, rows, name="every PPO setting of both worlds, with its diagnostics")
+    for row in summary(world, config)["ppo"]:
+        rose = f"{len(row['rose_in_seeds'])} of {len(row['seeds'])}" + (" (failed)" if failed(row) else "")
+        rows.append([label(row["method"]), f"{row['kl_coef']:g}", interval_text(row["objective_start"], 3),
+                     interval_text(row["objective_end"], 3), rose])  # fmt: skip
+    header = ["method", "KL coef. β", "objective at the start", "at the end", "rose in seeds"]
+    return html_table(header, rows, name=f"every PPO setting of the {world} world: its objective and whether it rose")
+
+
+exact_ppo_table, sentiment_ppo_table = for_worlds(ppo_table)
