@@ -187,7 +187,7 @@ def test_variants_table_states_ipos_summed_tau(figures):
     html = figures["measured-exact-variants-table"]
     for row in data["methods"]["ipo"]["settings"]:
         tau = row["params"]["beta"]
-        assert f"τ = {tau:g} (summed τ = {tau / length:g})" in html
+        assert f"τ = {tau:g} (summed τ = {tau / length:.3g})" in html
 
 
 def test_recovery_and_beta_sweep_are_the_summary(figures):
@@ -256,6 +256,7 @@ def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures
             t = fig.data[3 * i + j]
             start = trajectory[0][key] if key != "kl" else 0.0
             assert close(t.y, [p[key] - start for p in trajectory][: len(t.y)]) and t.visible == (i == 0)
+    assert len(fig.layout.shapes) == 2  # the optimum at the run's KL coefficient, in both panels
     last = fig.frames[-1]
     assert close(last.data[0].y, fig.data[0].y)  # the last frame is the whole run
     controls = fig.layout.updatemenus

@@ -113,7 +113,7 @@ def _ipo_note(method: str, row: dict, response_length: int) -> str:
     if method != "ipo":
         return ""
     tau = row["params"]["beta"]
-    return f" (summed τ = {tau / response_length:g})"
+    return f" (summed τ = {tau / response_length:.3g})"
 
 
 def exact_variants_table(config: str = "cpu") -> str:

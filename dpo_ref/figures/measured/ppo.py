@@ -87,7 +87,6 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     trajectories = [setting["trajectories"][seed] for seed in seeds]
     steps = [p["step"] for p in min(trajectories, key=len)]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
-    _add_optimum(fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"])
     for i, (seed, trajectory) in enumerate(zip(seeds, trajectories)):
         for key, name, line_colour, dash, row in RUN_LINES:
             fig.add_trace(go.Scatter(
@@ -96,6 +95,7 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
                 marker=dict(size=6, color=line_colour), legendgroup=key,
                 hovertemplate=f"seed {seed}, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
             ), row=row, col=1)  # fmt: skip
+    guides = _add_optimum(fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"])
     # frame k: every run up to its k-th evaluation (the hidden runs too, so New run keeps the step)
     fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
         go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])
@@ -111,21 +111,24 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     fig.update_layout(updatemenus=menus, sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
                       legend=dict(y=-0.46), margin=dict(t=56, b=24))  # fmt: skip
     runs = list(range(len(fig.data)))
-    fig.update_yaxes(title_text="gain over π<sub>ref</sub>", row=1, col=1, range=_range(fig, runs, 1))
-    fig.update_yaxes(title_text="KL, nats", row=2, col=1, range=_range(fig, runs, 2))
+    fig.update_yaxes(title_text="gain over π<sub>ref</sub>", row=1, col=1, range=_range(fig, runs, 1, guides[0]))
+    fig.update_yaxes(title_text="KL, nats", row=2, col=1, range=_range(fig, runs, 2, guides[1]))
     fig.update_xaxes(title_text="PPO step", row=2, col=1)
     return style(fig, height=720)
 
 
-def _add_optimum(fig: go.Figure, optimum: dict, reference_reward: float) -> None:
-    """pi*_beta of the true reward at the run's KL coefficient: where PPO-GT is headed."""
-    for row, value in ((1, optimum["reward"] - reference_reward), (2, optimum["kl"])):
-        fig.add_hline(y=r(value), line=dict(color=GUIDE, dash="dot", width=1.5), row=row, col=1)
+def _add_optimum(fig: go.Figure, optimum: dict, reference_reward: float) -> list[float]:
+    """pi*_beta of the true reward at the run's KL coefficient (where PPO-GT is headed); its gain and KL."""
+    guides = [r(optimum["reward"] - reference_reward), r(optimum["kl"])]
+    for row, value in ((1, guides[0]), (2, guides[1])):
+        fig.add_hline(y=value, line=dict(color=GUIDE, dash="dot", width=1.5), row=row, col=1)
+    return guides
 
 
-def _range(fig: go.Figure, traces: list[int], row: int) -> list[float]:
+def _range(fig: go.Figure, traces: list[int], row: int, guide: float) -> list[float]:
+    """Fixed across frames (an autoranged axis would jump as the run grows), the guide line included."""
     axis = "y" if row == 1 else "y2"
-    values = [v for i in traces if fig.data[i].yaxis == axis for v in fig.data[i].y]
+    values = [v for i in traces if fig.data[i].yaxis == axis for v in fig.data[i].y] + [guide]
     low, high = min(values + [0.0]), max(values + [0.0])
     pad = 0.08 * (high - low or 1.0)
     return [r(low - pad), r(high + pad)]
