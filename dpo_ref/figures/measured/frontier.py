@@ -177,7 +177,7 @@ def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.
         ))  # fmt: skip
     fig.add_hline(y=0, line=dict(color=GUIDE, width=1.5))
     if not fig.data:
-        no_data(fig, "no setting of PPO or PPO-GT to compare with: every one failed")
+        no_data(fig, "no setting of PPO or PPO-GT<br>to compare with: every one failed")
     fig.update_xaxes(title_text=KL_TITLES[world].replace(", log scale", ""))
     fig.update_yaxes(title_text="DPO − other, reward at the same KL")
     fig.update_layout(legend=dict(y=-0.24), margin=dict(t=16, b=24))
