@@ -23,7 +23,6 @@ from dpo_ref.figures.measured.common import (
     GUIDE,
     band,
     colour,
-    fmt,
     for_worlds,
     html_table,
     interval_text,
@@ -100,7 +99,7 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
         go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])
         for k in range(len(steps))]  # fmt: skip
-    text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}, step"
+    text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}{' (failed)' if failed(setting) else ''}, step"
     step_buttons = [dict(method="animate", label=str(s), args=[[f"k{k}"], STILL]) for k, s in enumerate(steps)]
     controls = dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=1.02, yanchor="bottom",
                     pad=dict(t=2, b=2, r=2), font=dict(size=12), buttons=[
