@@ -104,7 +104,7 @@ def band(x: Sequence[float], intervals: Sequence[dict], method_colour: str, *, n
          floor: float | None = None) -> list[go.Scatter]:  # fmt: skip
     """A 95% interval as a shaded band: two traces, the low edge and the high edge filled to it;
     ``floor`` clips the low edge (a KL or a probability is never below 0)."""
-    fill = _transparent(method_colour, 0.18)
+    fill = transparent(method_colour, 0.18)
     common = dict(mode="lines", line=dict(width=0, color=method_colour), hoverinfo="skip", showlegend=False,
                   legendgroup=legendgroup, name=f"{name}, 95% interval")  # fmt: skip
     lows = [iv["low"] if floor is None else max(iv["low"], floor) for iv in intervals]
@@ -113,7 +113,12 @@ def band(x: Sequence[float], intervals: Sequence[dict], method_colour: str, *, n
     return [low, high]
 
 
-def _transparent(hex_colour: str, alpha: float) -> str:
+def bar_colour(method: str) -> str:
+    """A method's colour, half transparent: where many intervals cross, the markers stay readable."""
+    return transparent(colour(method), 0.5)
+
+
+def transparent(hex_colour: str, alpha: float) -> str:
     red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
@@ -123,8 +128,8 @@ def settings_trace(rows: Sequence[dict], method: str, *, floor: float | None = N
     """Every setting of a method at its mean (KL, reward), with its 95% intervals in both directions."""
     return go.Scatter(
         x=means(row["kl"] for row in rows), y=means(row["reward"] for row in rows),
-        error_x=dict(error_bars([row["kl"] for row in rows], floor=floor), color=colour(method)),
-        error_y=dict(error_bars([row["reward"] for row in rows]), color=colour(method)),
+        error_x=dict(error_bars([row["kl"] for row in rows], floor=floor), color=bar_colour(method)),
+        error_y=dict(error_bars([row["reward"] for row in rows]), color=bar_colour(method)),
         customdata=[[setting_of(row, method), interval_text(row["kl"]), interval_text(row["reward"], 3)] for row in rows],
         mode="markers", marker=dict(size=10, color=colour(method), symbol=SYMBOLS.get(method, "circle"),
                                     line=dict(width=1, color=PALETTES["default"]["bg"])),

@@ -29,10 +29,12 @@ from dpo_ref.figures.measured.common import (
     r,
     reference_line,
     summary,
+    transparent,
 )  # fmt: skip
 from dpo_ref.figures.theme import METHOD_COLOURS, style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOL_CYCLE = ("circle", "square", "diamond", "triangle-up", "x", "star")  # one per setting, with the dashes
 # where the probability mass sits, each class in a colour of the site's palette
 MASS = (  # (key, legend name, colour)
     ("mass/chosen", "mass on chosen answers", METHOD_COLOURS["ipo"]),
@@ -47,19 +49,28 @@ LOGP = (  # the mean change of log pi(y|x) from pi_ref over the training pairs' 
 )
 
 
-def _path(points: list[dict], *, name: str, method_colour: str, dash: str, legendgroup: str, visible: bool,
-          floor: float) -> go.Scatter:  # fmt: skip
-    """A run's (KL, reward) over training, in the order of its steps; points at KL 0 have no place on a log axis."""
+def _path(points: list[dict], *, name: str, method_colour: str, dash: str, symbol: str, legendgroup: str,
+          visible: bool, floor: float) -> list[go.Scatter]:  # fmt: skip
+    """A run's (KL, reward) over training, in the order of its steps, and its last point with its 95%
+    intervals (on every point they would hide the paths); KL 0 has no place on a log axis."""
     kept = [p for p in points if p["kl"]["mean"] > 0]
-    return go.Scatter(
+    line = go.Scatter(
         x=means(p["kl"] for p in kept), y=means(p["reward"] for p in kept),
-        error_x=dict(error_bars([p["kl"] for p in kept], floor=floor), color=method_colour, thickness=0.8),
-        error_y=dict(error_bars([p["reward"] for p in kept]), color=method_colour, thickness=0.8),
-        customdata=[[p.get("step", p.get("round")), interval_text(p["reward"], 3)] for p in kept],
-        mode="lines+markers", line=dict(color=method_colour, width=2, dash=dash), marker=dict(size=7, color=method_colour),
+        customdata=[[p["step"], interval_text(p["reward"], 3)] for p in kept], mode="lines+markers",
+        line=dict(color=method_colour, width=2, dash=dash), marker=dict(size=7, color=method_colour, symbol=symbol),
         name=name, legendgroup=legendgroup, visible=visible,
         hovertemplate=f"{name}<br>step %{{customdata[0]}}<br>KL %{{x:.3g}}<br>reward %{{customdata[1]}}<extra></extra>",
     )  # fmt: skip
+    end = kept[-1:]
+    bars = transparent(method_colour, 0.6)
+    last = go.Scatter(
+        x=means(p["kl"] for p in end), y=means(p["reward"] for p in end), mode="markers",
+        error_x=dict(error_bars([p["kl"] for p in end], floor=floor), color=bars),
+        error_y=dict(error_bars([p["reward"] for p in end]), color=bars),
+        marker=dict(size=10, color=method_colour, symbol=symbol), name=f"{name}, end of training",
+        legendgroup=legendgroup, showlegend=False, visible=visible, hoverinfo="skip",
+    )  # fmt: skip
+    return [line, last]
 
 
 def overoptimisation(config: str = "cpu") -> go.Figure:
@@ -75,12 +86,12 @@ def overoptimisation(config: str = "cpu") -> go.Figure:
     always, options = [0, 1], []
     for i, (method, rows) in enumerate(study.items()):
         indices = []
-        for row, dash in zip(rows, DASHES * 3):
+        for row, dash, symbol in zip(rows, DASHES * 3, SYMBOL_CYCLE * 3):
             falls = " (falls after its peak)" if row["over_optimised"] else ""
-            indices.append(len(fig.data))
-            fig.add_trace(_path(row["path"], name=f"{label(method)}, {params_text(row['params'], method)}{falls}",
-                                method_colour=colour(method), dash=dash, legendgroup=method, visible=i == 0,
-                                floor=floor))  # fmt: skip
+            indices += [len(fig.data), len(fig.data) + 1]
+            name = f"{label(method)}, {params_text(row['params'], method)}{falls}"
+            fig.add_traces(_path(row["path"], name=name, method_colour=colour(method), dash=dash, symbol=symbol,
+                                 legendgroup=f"{method}{name}", visible=i == 0, floor=floor))  # fmt: skip
         options.append((f"method: {label(method)}", indices))
     fig.update_xaxes(**log_axis(low, high, f"{KL_TITLE} (exact, log scale)"))
     fig.update_yaxes(title_text=f"{EXACT_REWARD_TITLE} (exact)")
