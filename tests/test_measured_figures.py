@@ -1,36 +1,37 @@
-"""The measured figures: built from the committed results files, deterministic, and faithful to them.
+"""The measured figures: built from the summaries, deterministic, finite, and equal to the files.
 
 Each figure's plotted numbers are read back out of the Plotly figure and compared with
-the JSON files under docs/results/data/cpu/; each ``*-numbers`` block must quote the
-file's numbers. A missing or corrupt results file must stop the figure with the clear
-error of :func:`dpo_ref.results.load_results`, and a gpu file beside the cpu one must
-show up as a second set of traces.
+``exact_summary.json`` and ``sentiment_summary.json`` under docs/results/data/cpu/
+(whatever configuration wrote them: the tests hold for smoke, cpu and gpu files alike).
+A missing summary must stop every figure with the loader's one clear message.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import re
 
 import plotly.graph_objects as go
 import pytest
 from figure_values import non_finite_values
 
 import dpo_ref.results as results_module
+from dpo_ref.analysis import interval
 from dpo_ref.figures import FIGURES, build_figure, figure_function
-from dpo_ref.figures import measured_exact as mx
-from dpo_ref.figures._util import fmt
 from dpo_ref.figures.html import embed
+from dpo_ref.figures.measured import common, ppo, studies
+from dpo_ref.figures.measured import sentiment as sentiment_figures
+from dpo_ref.figures.measured.common import label, log_ticks, means
 from dpo_ref.results import RESULTS_DIR, ResultsFileError
 
-MEASURED = [i for i, target in FIGURES.items() if ".measured_" in target]
-EXACT_FILES = ("exact_frontier", "exact_recovery", "exact_deterministic", "exact_ppo")
-SENTIMENT_FILES = ("sentiment_frontier", "sentiment_win_rates", "sentiment_curves", "sentiment_cost")
-TOL = 1e-6
+MEASURED = [i for i, target in FIGURES.items() if ".measured." in target]
+PLOTS = [i for i in MEASURED if not i.endswith("-table")]
+TABLES = [i for i in MEASURED if i.endswith("-table")]
+TOL = 1e-5
 
 
-def cpu(name: str) -> dict:
-    return json.loads((RESULTS_DIR / "cpu" / f"{name}.json").read_text(encoding="utf-8"))
+def summary(world: str) -> dict:
+    return json.loads((RESULTS_DIR / "cpu" / f"{world}_summary.json").read_text(encoding="utf-8"))
 
 
 def close(a, b, tol: float = TOL) -> bool:
@@ -38,10 +39,10 @@ def close(a, b, tol: float = TOL) -> bool:
     return len(a) == len(b) and all(abs(float(x) - float(y)) <= tol for x, y in zip(a, b))
 
 
-def trace(fig: go.Figure, name_start: str) -> go.BaseTraceType:
-    found = [t for t in fig.data if (t.name or "").startswith(name_start)]
-    assert found, f"no trace named {name_start!r}: {[t.name for t in fig.data]}"
-    return found[0]
+def traces(fig: go.Figure, name: str) -> list:
+    found = [t for t in fig.data if t.name == name]
+    assert found, f"no trace named {name!r}: {sorted({t.name for t in fig.data})}"
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -52,295 +53,250 @@ def figures() -> dict:
 # --------------------------------------------------------------------------- every measured figure
 
 
-def test_the_exact_world_figures_are_registered():
-    ids = set(MEASURED)
-    for figure_id in ("measured-ppo-runs", "measured-exact-frontier", "measured-dpo-recovery", "measured-deterministic",
-                      "measured-exact-variants", "measured-beta-sweep", "measured-matched-kl"):
-        assert figure_id in ids and f"{figure_id}-numbers" in ids or figure_id == "measured-matched-kl"
-
-
 @pytest.mark.parametrize("figure_id", MEASURED)
-def test_builds_and_is_deterministic_with_finite_numbers(figure_id, figures):
+def test_builds_and_is_deterministic(figure_id, figures):
     first = figures[figure_id]
-    assert isinstance(first, (go.Figure, str))
+    assert isinstance(first, str if figure_id in TABLES else go.Figure)
     assert embed(figure_id, first) == embed(figure_id, figure_function(figure_id)())
-    if isinstance(first, go.Figure):
-        assert not non_finite_values(first)
 
 
-@pytest.mark.parametrize("figure_id", [i for i in MEASURED if not i.endswith("-numbers")])
-def test_plots_are_measured_figures(figure_id, figures):
+@pytest.mark.parametrize("figure_id", PLOTS)
+def test_every_value_is_finite(figure_id, figures):
+    assert non_finite_values(figures[figure_id]) == []
+
+
+@pytest.mark.parametrize("figure_id", PLOTS)
+def test_envelopes_run_in_kl_order_and_log_ticks_read_as_numbers(figure_id, figures):
     fig = figures[figure_id]
-    assert isinstance(fig, go.Figure)
-    assert fig.layout.width is None and fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    for trace in fig.data:
+        if (trace.name or "").endswith("envelope"):
+            assert list(trace.x) == sorted(trace.x), f"{trace.name} zig-zags back in KL"
+    for name, axis in fig.layout.to_plotly_json().items():
+        if name.startswith(("xaxis", "yaxis")) and axis.get("type") == "log":
+            values, text = axis["tickvals"], axis["ticktext"]
+            assert 1 <= len(values) <= 8 and [float(t) for t in text] == pytest.approx(values)
 
 
-@pytest.mark.parametrize("figure_id", [i for i in MEASURED if i.endswith("-numbers")])
-def test_numbers_blocks_say_what_was_run_and_link_the_data(figure_id, figures):
+def test_log_ticks_are_whole_numbers_in_a_few_steps():
+    assert log_ticks(0.04, 0.6) == ([0.05, 0.1, 0.2, 0.5], ["0.05", "0.1", "0.2", "0.5"])
+    assert log_ticks(400, 10000)[1] == ["500", "1000", "2000", "5000", "10000"]
+    assert log_ticks(0.5, 1.3)[1] == ["0.5", "0.6", "0.8", "1"]  # under a decade: more mantissas
+    with pytest.raises(ValueError):
+        log_ticks(0, 1)
+
+
+@pytest.mark.parametrize("figure_id", TABLES)
+def test_tables_are_named_and_scroll_on_a_phone(figure_id, figures):
     html = figures[figure_id]
-    assert isinstance(html, str)
-    assert 'class="dpo-caption"' in html and "Run: <code>" in html
-    assert 'href="../results/data/cpu/' in html
-    prov = cpu(html.split('href="../results/data/cpu/')[1].split('.json"')[0])["provenance"]
-    assert prov["device"] in html and (prov["git_commit"] or "unknown")[:12] in html
+    assert html.startswith('<div class="md-typeset__scrollwrap">') and '<table aria-label="' in html
+    assert "nan" not in html.lower().replace("nans", "")
 
 
-# --------------------------------------------------------------------------- exact world: numbers
+# --------------------------------------------------------------------------- a missing summary
 
 
-def test_exact_frontier_points_are_the_files(figures):
-    data = cpu("exact_frontier")
-    fig = figures["measured-exact-frontier"]
-    front = sorted(data["optimal_frontier"], key=lambda row: row["kl"])
-    t = trace(fig, "optimal frontier")
-    assert close(t.x, [row["kl"] for row in front]) and close(t.y, [row["reward"] for row in front])
-    assert close(trace(fig, "reference").y, [data["world"]["reference_reward"]])
-    for method in mx.PAPER_METHODS:
-        runs = sorted((pt for pt in data["points"] if pt["method"] == method), key=lambda pt: pt["final"]["kl"])
-        t = trace(fig, mx.label(method))
-        assert close(t.x, [pt["final"]["kl"] for pt in runs]) and close(t.y, [pt["final"]["reward"] for pt in runs])
-        assert t.line.color == mx.colour(method)
-    variants = figures["measured-exact-variants"]
-    for method in mx.VARIANT_METHODS:
-        runs = sorted((pt for pt in data["points"] if pt["method"] == method), key=lambda pt: pt["final"]["kl"])
-        assert close(trace(variants, mx.label(method)).y, [pt["final"]["reward"] for pt in runs])
-
-
-def test_exact_frontier_numbers_quote_the_matched_kl_rows(figures):
-    data = cpu("exact_frontier")
-    html = figures["measured-exact-frontier-numbers"]
-    for row in data["matched_kl"]:
-        if row["dpo_reward_at_kl"] is not None:
-            assert mx._signed(row["reward"] - row["dpo_reward_at_kl"]) in html
-            assert fmt(row["kl"], 2) in html
-    gt = [row["reward"] - row["dpo_reward_at_kl"] for row in data["matched_kl"] if row["method"] == "ppo-gt"]
-    if all(d > 0 for d in gt):
-        assert "PPO-GT, trained on the true reward, is above DPO" in html and "differs from the paper" in html
-
-
-def test_matched_kl_bars_are_the_files(figures):
-    rows = [row for row in cpu("exact_frontier")["matched_kl"] if row["dpo_reward_at_kl"] is not None]
-    fig = figures["measured-matched-kl"]
-    assert close(trace(fig, "PPO / PPO-GT run").y, [row["reward"] for row in rows])
-    assert close(trace(fig, "DPO at the same KL").y, [row["dpo_reward_at_kl"] for row in rows])
-    assert close(trace(fig, "optimum at the same KL").y, [row["optimal_reward_at_kl"] for row in rows])
-
-
-def test_ppo_runs_animate_the_real_trajectories(figures):
-    data = cpu("exact_ppo")
-    fig = figures["measured-ppo-runs"]
-    runs = data["runs"]
-    assert len(runs) >= 3 + 1  # several PPO seeds and PPO-GT
-    assert len(fig.data) == 3 * len(runs)
-    for i, run in enumerate(runs):
-        traj = run["trajectory"]
-        for j, key in enumerate(("reward", "score", "kl")):
-            t = fig.data[3 * i + j]
-            assert list(t.x) == [row["step"] for row in traj]
-            assert close(t.y, [row[key] for row in traj])
-            assert t.visible == (i == 0)  # the first run is shown, the menu picks another
-    # one frame per evaluation; frame k holds every run up to its k-th evaluation
-    n = len(runs[0]["trajectory"])
-    assert len(fig.frames) == n
-    assert close(fig.frames[0].data[0].y, [runs[0]["trajectory"][0]["reward"]])
-    assert close(fig.frames[-1].data[1].y, [row["score"] for row in runs[0]["trajectory"]])
-    run_menu, play_menu = fig.layout.updatemenus
-    assert len(run_menu.buttons) == len(runs) and all(b.label.startswith("run: ") for b in run_menu.buttons)
-    labels = [b.label for b in play_menu.buttons]
-    assert any("Play" in lab for lab in labels) and any("Pause" in lab for lab in labels)
-    assert all(b.method == "animate" for b in play_menu.buttons)
-    assert fig.layout.sliders[0].currentvalue.prefix.startswith("training step")
-
-
-def test_ppo_numbers_follow_the_data(figures):
-    data = cpu("exact_ppo")
-    html = figures["measured-ppo-runs-numbers"]
-    ppo = [run for run in data["runs"] if run["method"] == "ppo"]
-    hacked = [mx.ppo_hacking(run)["hacking"] for run in ppo]
-    assert ("No reward hacking in these runs" in html) == (not any(hacked))
-    scores = [run["final"]["score"] for run in ppo]
-    rewards = [run["final"]["reward"] for run in ppo]
-    assert mx._span(scores) in html and mx._span(rewards) in html
-    assert fmt(data["optimal_at_beta"]["reward"], 2) in html
-
-
-def test_hacking_check_sees_a_made_up_hacked_run():
-    steps = range(0, 1000, 100)
-    run = {"trajectory": [{"step": s, "reward": 0.5 - s / 4000, "score": s / 1000} for s in steps]}
-    assert mx.ppo_hacking(run)["hacking"]
-    run = {"trajectory": [{"step": s, "reward": s / 2000, "score": s / 1000} for s in steps]}
-    assert not mx.ppo_hacking(run)["hacking"]
-
-
-def test_recovery_is_the_file(figures):
-    data = cpu("exact_recovery")
-    fig = figures["measured-dpo-recovery"]
-    per_beta = sorted(data["per_beta"], key=lambda row: row["beta"])
-    assert close(trace(fig, "DPO-trained policy").x, [row["beta"] for row in per_beta])
-    assert close(trace(fig, "DPO-trained policy").y, [row["kl_to_optimum"] for row in per_beta])
-    assert close(trace(fig, "reference π").y, [row["reference_kl_to_optimum"] for row in per_beta])
-    per_n = sorted(data["per_n_pairs"], key=lambda row: row["n_pairs"])
-    assert close(trace(fig, "DPO at β").y, [row["kl_to_optimum"] for row in per_n])
-    html = figures["measured-dpo-recovery-numbers"]
-    for row in per_n:
-        assert f"{row['n_pairs']} pairs give {fmt(row['kl_to_optimum'], 2)}" in html
-
-
-def test_deterministic_is_the_file(figures):
-    data = cpu("exact_deterministic")
-    fig = figures["measured-deterministic"]
-    for run in data["runs"]:
-        t = trace(fig, f"{mx.label(run['method'])}, β")
-        assert list(t.x) == [row["step"] for row in run["trajectory"]]
-        assert close(t.y, [row["kl"] for row in run["trajectory"]])
-    html = figures["measured-deterministic-numbers"]
-    for run in data["runs"]:
-        assert fmt(run["final"]["kl"], 2) in html and fmt(run["final"]["reward"], 2) in html
-
-
-def test_beta_sweep_is_the_file(figures):
-    data = cpu("exact_frontier")
-    fig = figures["measured-beta-sweep"]
-    dpo = sorted((pt for pt in data["points"] if pt["method"] == "dpo"), key=lambda pt: pt["params"]["beta"])
-    dpo_traces = [t for t in fig.data if t.name.startswith("DPO")]
-    assert close(dpo_traces[0].y, [pt["final"]["reward"] for pt in dpo])
-    assert close(dpo_traces[1].y, [pt["final"]["kl"] for pt in dpo])
-    html = figures["measured-beta-sweep-numbers"]
-    for pt in dpo:
-        assert f"<td>{fmt(pt['final']['kl_to_optimum'], 3)}</td>" in html
-
-
-# --------------------------------------------------------------------------- missing, corrupt, gpu
-
-
-@pytest.fixture()
-def results_dir(tmp_path, monkeypatch):
+@pytest.fixture
+def empty_results(tmp_path, monkeypatch):
     monkeypatch.setattr(results_module, "RESULTS_DIR", tmp_path)
     return tmp_path
 
 
-@pytest.mark.parametrize("figure_id", [i for i in MEASURED if i.startswith("measured-")])
-def test_a_missing_results_file_is_the_loaders_clear_error(figure_id, results_dir):
-    with pytest.raises(ResultsFileError, match=r"is missing; run `dpo-ref reproduce --config cpu` to write it"):
+@pytest.mark.parametrize("figure_id", MEASURED)
+def test_a_missing_summary_is_one_clear_error(figure_id, empty_results):
+    with pytest.raises(ResultsFileError, match=r"_summary\.json: is missing; run `dpo-ref reproduce --config cpu`"):
         build_figure(figure_id)
 
 
-def test_a_truncated_results_file_is_a_clear_error(results_dir):
-    (results_dir / "cpu").mkdir()
-    text = (RESULTS_DIR / "cpu" / "exact_ppo.json").read_text(encoding="utf-8")
-    (results_dir / "cpu" / "exact_ppo.json").write_text(text[: len(text) // 2], encoding="utf-8")
-    with pytest.raises(ResultsFileError, match="exact_ppo.json: is not valid JSON"):
-        build_figure("measured-ppo-runs")
+def test_a_stale_summary_names_the_missing_key(empty_results):
+    (empty_results / "cpu").mkdir()
+    (empty_results / "cpu" / "exact_summary.json").write_text(json.dumps({"provenance": {}, "methods": {}}))
+    with pytest.raises(ResultsFileError, match=r"exact_summary\.json: has no key\(s\) \['seeds'"):
+        build_figure("measured-exact-frontier")
 
 
-def test_a_gpu_file_beside_the_cpu_file_is_drawn_too(results_dir):
-    for config in ("cpu", "gpu"):
-        (results_dir / config).mkdir()
-        for name in EXACT_FILES:
-            shutil.copy(RESULTS_DIR / "cpu" / f"{name}.json", results_dir / config / f"{name}.json")
-    one = build_figure("measured-exact-frontier")
-    assert len(one.data) % 2 == 0
-    menu = one.layout.updatemenus[-1]
-    assert [b.label for b in menu.buttons] == ["results: cpu configuration", "results: gpu configuration"]
-    half = len(one.data) // 2
-    assert all(t.visible is not False for t in one.data[:half]) and all(t.visible is False for t in one.data[half:])
-    ppo = build_figure("measured-ppo-runs")
-    assert len(ppo.layout.updatemenus[0].buttons) == 2 * len(cpu("exact_ppo")["runs"])
-    assert "gpu configuration" in build_figure("measured-ppo-runs-numbers")
-    assert 'href="../results/data/gpu/exact_ppo.json"' in build_figure("measured-ppo-runs-numbers")
+# --------------------------------------------------------------------------- the exact world
 
 
-def test_every_measured_figure_builds_with_gpu_files_beside(results_dir):
-    for config in ("cpu", "gpu"):
-        (results_dir / config).mkdir()
-        for path in (RESULTS_DIR / "cpu").glob("*.json"):
-            shutil.copy(path, results_dir / config / path.name)
-    for figure_id in MEASURED:
-        fig = build_figure(figure_id)
-        if isinstance(fig, str):
-            assert "gpu configuration" in fig and 'href="../results/data/gpu/' in fig
-        else:
-            labels = [b.label for menu in fig.layout.updatemenus for b in menu.buttons]
-            assert any("gpu" in lab for lab in labels), figure_id
-
-
-# --------------------------------------------------------------------------- sentiment world
-
-from dpo_ref.figures import measured_sentiment as ms  # noqa: E402
-
-
-def test_the_sentiment_results_are_committed():
-    """The sentiment figures read these files; a missing one is a failure, never a skipped test."""
-    for name in SENTIMENT_FILES:
-        assert (RESULTS_DIR / "cpu" / f"{name}.json").is_file(), name
-
-
-def test_sentiment_figures_are_registered():
-    for figure_id in ("sentiment-frontier", "sentiment-win-rates", "sentiment-dpo-curves", "sentiment-variants",
-                      "sentiment-cost", "sentiment-matched-kl"):
-        assert figure_id in MEASURED and f"{figure_id}-numbers" in MEASURED
-
-
-def test_sentiment_frontier_points_are_the_file(figures):
-    data = cpu("sentiment_frontier")
-    for figure_id, methods in (("sentiment-frontier", ms.PAPER_METHODS), ("sentiment-variants", ms.VARIANT_METHODS)):
-        fig = figures[figure_id]
-        assert close(trace(fig, "reference").y, [data["world"]["reference"]["reward"]["mean"]])
-        for method in methods:
-            runs = sorted((x for x in data["runs"] if x["method"] == method), key=lambda x: x["kl"]["mean"])
-            t = trace(fig, mx.label(method))
-            assert close(t.x, [x["kl"]["mean"] for x in runs]) and close(t.y, [x["reward"]["mean"] for x in runs])
-            assert close(t.error_y.array, [x["reward"]["stderr"] for x in runs])
-            # the file's own frontier key says the same
-            assert close([kl for kl, _ in data["frontier"][method]], t.x)
-
-
-def test_sentiment_win_rates_are_the_file(figures):
-    data = cpu("sentiment_win_rates")
-    fig = figures["sentiment-win-rates"]
+def test_frontier_settings_and_envelopes_are_the_summary(figures):
+    data = summary("exact")
+    fig = figures["measured-exact-frontier"]
     for method, entry in data["methods"].items():
-        t = trace(fig, mx.label(method) + " (")
-        temps = sorted(entry["by_temperature"], key=float)
-        assert close(t.x, [float(x) for x in temps])
-        assert close(t.y, [100 * entry["by_temperature"][x]["win_rate"] for x in temps], 1e-4)
+        settings, envelope = traces(fig, label(method))[0], traces(fig, f"{label(method)} envelope")[0]
+        assert close(settings.x, means(r["kl"] for r in entry["settings"]))
+        assert close(settings.y, means(r["reward"] for r in entry["settings"]))
+        assert close(settings.error_y.array, [r["reward"]["high"] - r["reward"]["mean"] for r in entry["settings"]])
+        drawn = [p for p in entry["envelope"] if p[0] > 0]  # a log KL axis has no place for pi_ref's KL of 0
+        assert close(envelope.x, [p[0] for p in drawn]) and close(envelope.y, [p[1] for p in drawn])
+        assert settings.visible is True if method in common.PAPER_METHODS else settings.visible == "legendonly"
+    optimal = traces(fig, "optimal frontier π*<sub>β</sub>")[0]
+    assert set(optimal.customdata) <= {round(p["beta"], 6) for p in data["optimal_frontier"]}
 
 
-def test_sentiment_curves_use_trl_names_and_the_file(figures):
-    data = cpu("sentiment_curves")
-    fig = figures["sentiment-dpo-curves"]
-    betas = sorted(data["dpo"], key=float)
-    assert len(fig.layout.updatemenus[0].buttons) == len(betas)
-    per_run = len(fig.data) // len(betas)
-    for i, beta in enumerate(betas):
-        for t in fig.data[i * per_run:(i + 1) * per_run]:
-            assert t.name in data["dpo"][beta]  # TRL's metric names
-            assert list(t.x) == data["dpo"][beta]["step"] and close(t.y, data["dpo"][beta][t.name])
-    html = figures["sentiment-dpo-curves-numbers"]
-    for beta in betas:
-        assert fmt(data["dpo"][beta]["rewards/chosen"][-1], 2) in html
-    if any(data["dpo"][b]["rewards/chosen"][-1] < 0 for b in betas):
-        assert "The chosen reward goes down" in html
+def test_failed_ppo_settings_are_not_drawn(figures):
+    data = summary("exact")
+    failed = {(f["method"], f["params"]["kl_coef"]) for f in data["failed"]}
+    assert failed == {(row["method"], row["kl_coef"]) for row in data["ppo"] if ppo.failed(row)}
+    fig = figures["measured-exact-frontier"]
+    for method, kl_coef in failed:
+        drawn = [c[0] for t in fig.data if t.name == label(method) for c in t.customdata]
+        assert f"β = {kl_coef:g}" not in drawn
 
 
-def test_sentiment_cost_is_the_file(figures):
-    data = cpu("sentiment_cost")
-    fig = figures["sentiment-cost"]
-    ratios = trace(fig, "RLHF").x
-    assert close(ratios, [data["rlhf"][key] / data["dpo"][key] for key, _, _, _ in ms.COST_ROWS])
-    html = figures["sentiment-cost-numbers"]
-    assert f"<td>{data['rlhf']['models_in_memory']:g}</td>" in html and f"<td>{data['dpo']['samples_generated']:g}</td>" in html
+def test_kl_to_the_optimum_is_shown_only_for_dpo_and_ppo_gt(figures):
+    data = summary("exact")
+    assert {m for m, e in data["methods"].items() if "kl_to_optimum" in e["settings"][0]} <= {"dpo", "ppo-gt"}
+    for row in re.findall(r"<tr><td>(.*?)</tr>", figures["measured-exact-settings-table"]):
+        name, *_, last = row.split("</td><td>")
+        assert (last == "—</td>") == (name not in (label("dpo"), label("ppo-gt"))), row
 
 
-def test_sentiment_matched_kl_is_the_file(figures):
-    data = cpu("sentiment_frontier")
-    fig = figures["sentiment-matched-kl"]
+@pytest.mark.parametrize("world", ["exact", "sentiment"])
+def test_matched_kl_is_the_paired_difference(world, figures):
+    rows_of = summary(world)["matched_kl"]
+    fig = figures["measured-matched-kl" if world == "exact" else "sentiment-matched-kl"]
     for other in ("ppo", "ppo-gt"):
-        rows = [row for row in data["matched_kl"][other] if row["difference"] is not None]
-        t = trace(fig, f"DPO − {mx.label(other)}")
-        assert close(t.x, [row["kl"] for row in rows]) and close(t.y, [row["difference"] for row in rows])
+        rows = rows_of.get(other, [])
+        if not rows:
+            assert all(t.name != f"DPO − {label(other)}" for t in fig.data)
+            continue
+        t = traces(fig, f"DPO − {label(other)}")[0]
+        assert close(t.x, [r["kl"] for r in rows]) and close(t.y, means(r["difference"] for r in rows))
+        assert [s.endswith("-open") for s in t.marker.symbol] == [r["verdict"] == "level" for r in rows]
 
 
-@pytest.mark.parametrize("figure_id", [i for i in MEASURED if i.startswith("sentiment-")])
-def test_sentiment_figures_fail_clearly_without_their_file(figure_id, results_dir):
-    with pytest.raises(ResultsFileError, match=r"sentiment_\w+\.json: is missing; run `dpo-ref reproduce --config cpu`"):
-        build_figure(figure_id)
+def test_variants_table_states_ipos_summed_tau(figures):
+    data = summary("exact")
+    length = data["provenance"]["config"]["exact"]["world"]["response_length"]
+    html = figures["measured-exact-variants-table"]
+    for row in data["methods"]["ipo"]["settings"]:
+        tau = row["params"]["beta"]
+        assert f"τ = {tau:g} (summed τ = {tau / length:.3g})" in html
+
+
+def test_recovery_and_beta_sweep_are_the_summary(figures):
+    data = summary("exact")
+    fig = figures["measured-dpo-recovery"]
+    top, bottom = [t for t in fig.data if t.name == "DPO-trained policy"]
+    assert close(top.y, means(r["kl_to_optimum"] for r in data["recovery"]["per_beta"]))
+    assert close(bottom.x, [r["n_pairs"] for r in data["recovery"]["per_n_pairs"]])
+    assert close(bottom.y, means(r["kl_to_optimum"] for r in data["recovery"]["per_n_pairs"]))
+    settings = sorted(data["methods"]["dpo"]["settings"], key=lambda r: r["params"]["beta"])
+    reward, kl = [t for t in figures["measured-beta-sweep"].data if t.name == "DPO-trained policy"]
+    assert close(reward.y, means(r["reward"] for r in settings)) and close(kl.y, means(r["kl"] for r in settings))
+
+
+def test_over_optimisation_paths_are_the_summary(figures):
+    study = summary("exact")["overoptimisation"]
+    fig = figures["measured-overoptimisation"]
+    for method, rows in study.items():
+        for row in rows:
+            name = f"{label(method)}, {common.params_text(row['params'], method)}"
+            t = next(t for t in fig.data if (t.name or "").startswith(name))
+            kept = [p for p in row["path"] if p["kl"]["mean"] > 0]
+            assert close(t.x, means(p["kl"] for p in kept)) and close(t.y, means(p["reward"] for p in kept))
+            assert t.name.endswith("(falls after its peak)") == row["over_optimised"]
+
+
+def test_displacement_is_the_summary(figures):
+    study = summary("exact")["displacement"]
+    fig = figures["measured-displacement"]
+    first = fig.layout.updatemenus[0].buttons[0]
+    beta = first.label.split("= ")[1]
+    assert beta == f"{study['beta']:g}"  # the menu opens on the studies' beta
+    shown = [t for t, v in zip(fig.data, first.args[0]["visible"]) if v]
+    trajectory = study["per_beta"][beta]["trajectory"]
+    keys = [key for key, *_ in (*studies.MASS, *studies.LOGP)]
+    for t, key in zip(shown, keys):
+        assert close(t.y, means(p[key] for p in trajectory)), key
+
+
+def test_online_shift_and_deterministic_are_the_summary(figures):
+    data = summary("exact")
+    path = data["online"]["online_path"]
+    online = next(t for t in figures["measured-online-offline"].data if (t.name or "").startswith("online DPO"))
+    assert close(online.x, means(p["kl"] for p in path)) and close(online.y, means(p["reward"] for p in path))
+    shift = {t.name: t for t in figures["measured-distribution-shift"].data}
+    assert close(shift["DPO after Preferred-FT"].y, [data["shift"]["dpo_after_preferred_ft"]["reward"]["mean"]])
+    assert close(shift["DPO from π<sub>ref</sub>"].x, [data["shift"]["dpo"]["kl"]["mean"]])
+    for method in ("dpo", "ipo"):
+        trajectory = data["deterministic"][method]["trajectory"]
+        low, high, mean = traces(figures["measured-deterministic"], label(method) + ", 95% interval") + [
+            traces(figures["measured-deterministic"], label(method))[0]]
+        assert close(mean.y, means(p["kl"] for p in trajectory))
+        assert close(low.y, [max(p["kl"]["low"], 0.0) for p in trajectory])  # a KL is never below 0
+        assert close(high.y, [p["kl"]["high"] for p in trajectory])
+
+
+def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures):
+    data = summary("exact")
+    setting = ppo.animated_setting(data)
+    fig = figures["measured-ppo-runs"]
+    seeds = sorted(setting["trajectories"], key=int)
+    assert len(fig.data) == 3 * len(seeds)
+    for i, seed in enumerate(seeds):
+        trajectory = setting["trajectories"][seed]
+        for j, key in enumerate(("reward", "score", "kl")):
+            t = fig.data[3 * i + j]
+            start = trajectory[0][key] if key != "kl" else 0.0
+            assert close(t.y, [p[key] - start for p in trajectory][: len(t.y)]) and t.visible == (i == 0)
+    assert len(fig.layout.shapes) == 2  # the optimum at the run's KL coefficient, in both panels
+    last = fig.frames[-1]
+    assert close(last.data[0].y, fig.data[0].y)  # the last frame is the whole run
+    controls = fig.layout.updatemenus
+    assert [b.label for b in controls[0].buttons] == ["▶ Play", "❚❚ Pause", "⟲ Reset"]
+    assert list(controls[0].buttons[2].args[0]) == ["k0"]
+    # New run: one button per run, each showing the next run and handing over to its button
+    shown = 0
+    for _ in seeds:
+        button = controls[1 + shown].buttons[0]
+        assert button.label.startswith("New run") and controls[1 + shown].visible == (shown == 0)
+        visible = list(button.args[0]["visible"])
+        following = (shown + 1) % len(seeds)
+        assert visible == [following * 3 <= t < following * 3 + 3 for t in range(len(fig.data))]
+        assert button.args[1] == {f"updatemenus[{1 + shown}].visible": False, f"updatemenus[{1 + following}].visible": True}
+        shown = following
+    assert shown == 0  # New run cycles through every seed and back
+
+
+def test_ppo_diagnostics_are_means_over_seeds(figures):
+    for world, figure_id in (("exact", "measured-ppo-diagnostics"), ("sentiment", "sentiment-ppo-diagnostics")):
+        row = summary(world)["ppo"][0]
+        per_seed = list(row["diagnostics"].values())
+        name = f"{label(row['method'])}, β = {row['kl_coef']:g}" + (" (failed)" if ppo.failed(row) else "")
+        mean = next(t for t in figures[figure_id].data if t.name == name and t.hoverinfo != "skip")
+        n = min(len(d) for d in per_seed)
+        expected = [interval([d[k]["policy/approxkl"] for d in per_seed])["mean"] for k in range(n)]
+        assert close(mean.y, expected)
+
+
+# --------------------------------------------------------------------------- the sentiment world
+
+
+def test_sentiment_frontier_win_rates_length_and_cost_are_the_summary(figures):
+    data = summary("sentiment")
+    frontier = figures["sentiment-frontier"]
+    for method, entry in data["methods"].items():
+        t = traces(frontier, label(method))[0]
+        assert close(t.y, means(r["reward"] for r in entry["settings"]))
+    assert not any(f["method"] in ("ppo", "ppo-gt") and f["method"] not in data["methods"] and
+                   any(t.name == label(f["method"]) for t in frontier.data) for f in data["failed"])  # fmt: skip
+    for method, per_t in data["win_rates"].items():
+        t = next(t for t in figures["sentiment-win-rates"].data if t.name.startswith(label(method) + " ("))
+        temperatures = sorted(per_t, key=float)
+        assert close(t.x, [float(x) for x in temperatures])
+        assert close(t.y, [100 * per_t[x]["win_rate"]["mean"] for x in temperatures], 1e-4)
+    length = figures["sentiment-length"]
+    for method, entry in data["methods"].items():
+        t = traces(length, label(method))[0]
+        assert close(t.x, means(r["length"] for r in entry["settings"]))
+    ratios = data["cost"]["ratios_rlhf_over_dpo"]
+    rlhf = traces(figures["sentiment-cost"], "RLHF: reward model + PPO")[0]
+    assert close(rlhf.x, [ratios[k] for k, _ in sentiment_figures.COST if k in ratios])
+
+
+def test_dpo_curves_are_means_over_seeds(figures):
+    curves = summary("sentiment")["curves"]
+    beta = sorted(curves, key=float)[0]
+    fig = figures["sentiment-dpo-curves"]
+    chosen = next(t for t in fig.data if t.name == "rewards/chosen" and t.hoverinfo != "skip")
+    assert close(chosen.x, curves[beta]["step"]) and close(chosen.y, means(curves[beta]["rewards/chosen"]))

@@ -75,12 +75,13 @@ def state_bytes(n: int, dtype=torch.float32) -> int:
 def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: int, ppo_samples: int) -> dict:
     """What one DPO run and one RLHF run (reward model + PPO) hold and spend."""
     p_policy = n_params(reference)
-    p_value_head = reference.config.hidden_size + 1
+    # PPO's critic is a separate copy of the policy's transformer with a scalar head (dpo_ref.train.ppo.ValueHeadModel)
+    p_critic = n_params(reference.base_model) + reference.config.hidden_size + 1
     p_reward = n_params(reward_model)
     adam = 2  # AdamW keeps two moments per trained parameter
     dpo_state = state_bytes(p_policy * (1 + 1 + adam))  # policy + grads + moments (reference log-probs precomputed)
     dpo_state_live = dpo_state + state_bytes(p_policy)  # + a live reference model
-    trained_ppo = p_policy + p_value_head
+    trained_ppo = p_policy + p_critic
     ppo_state = state_bytes(trained_ppo * (1 + 1 + adam) + p_policy + p_reward)  # + reference + reward model
     rm_state = state_bytes(p_reward * (1 + 1 + adam))
     n_dpo, n_ppo = len(cfg.dpo_betas), len(cfg.ppo_kl_coefs)
@@ -106,8 +107,8 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
             "cpu_time_s": dpo_cpu,
         },
         "rlhf": {
-            "models_in_memory": 3,
-            "models_in_memory_note": "policy with value head (shared backbone), reference, reward model during PPO; "
+            "models_in_memory": 4,
+            "models_in_memory_note": "policy, critic (a separate network), reference and reward model during PPO; "
             "the reward model is trained first, in its own run",
             "state_bytes": max(ppo_state, rm_state),
             "state_bytes_reward_model_run": rm_state,
@@ -122,7 +123,7 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
             "cpu_time_ppo_s": ppo_cpu,
         },
         "ratios_rlhf_over_dpo": {
-            "models_in_memory": 3 / 1,
+            "models_in_memory": 4 / 1,
             "state_bytes": max(ppo_state, rm_state) / dpo_state,
             "training_runs": 2 / 1,
             "samples_generated": (pair_samples + ppo_samples) / pair_samples,

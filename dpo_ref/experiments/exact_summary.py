@@ -138,7 +138,11 @@ def _ppo(runs: list[dict]) -> list[dict]:
 
 
 def recovery(seeds: dict[int, dict], cfg) -> dict:
-    """KL(pi_DPO || pi*_beta) against the number of pairs (at ``beta``) and against beta (the frontier's runs)."""
+    """KL(pi_DPO || pi*_beta) against the number of pairs (at ``beta``) and against beta (the frontier's runs).
+
+    Each row also has ``closer_than_reference``: pi_ref's own KL to pi*_beta minus DPO's, per seed, as an
+    interval, and its ``verdict`` ("ahead": DPO ends closer to pi*_beta than it started).
+    """
     per_n = defaultdict(list)
     for data in seeds.values():
         for record in data["studies"]["recovery"]:
@@ -149,10 +153,15 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
             if record["method"] == "dpo":
                 per_beta[record["params"]["beta"]].append(record["final"]["kl_to_optimum"])
     reference = seeds[min(seeds)]["world"]["reference_kl_to_optimum"]
+
+    def row(values: list[float], start: float) -> dict:
+        closer = interval([start - v for v in values])
+        return {"kl_to_optimum": interval(values), "closer_than_reference": closer, "verdict": verdict(closer)}
+
     return {
         "beta": cfg.beta,
-        "per_n_pairs": [{"n_pairs": n, "kl_to_optimum": interval(v)} for n, v in sorted(per_n.items())],
-        "per_beta": [{"beta": b, "kl_to_optimum": interval(v), "reference_kl_to_optimum": reference[f"{b:g}"]}
+        "per_n_pairs": [{"n_pairs": n, **row(v, reference[f"{cfg.beta:g}"])} for n, v in sorted(per_n.items())],
+        "per_beta": [{"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
                      for b, v in sorted(per_beta.items())],  # fmt: skip
         "reference_kl_to_optimum": reference[f"{cfg.beta:g}"],
     }

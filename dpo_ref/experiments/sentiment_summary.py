@@ -20,7 +20,8 @@ intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired
     the interval of the win rate against pi_ref and its verdict against one half, and
     DPO minus each method, paired; ``ppo``: per method and KL coefficient, the objective's
     start, end and rise, the seeds in which it rose, the final diagnostics and their
-    trajectories; ``curves`` (DPO's logged metrics, seed 0) and ``cost`` (seed 0).
+    trajectories; ``curves``: DPO's logged metrics (TRL's names) per beta, step by step, each
+    an interval over seeds; and ``cost`` (seed 0).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "matched_kl": _matched(kept, origin),
         "win_rates": _win_rates(seeds, cfg),
         "ppo": _ppo(runs),
-        "curves": first["curves"],
+        "curves": _curves(seeds),
         "cost": first.get("cost"),
     }
 
@@ -139,6 +140,18 @@ def _win_rates(seeds: dict[int, dict], cfg) -> dict:
                 row["dpo_minus"] = {"difference": difference, "verdict": verdict(difference)}
             per_t[t] = row
         out[method] = per_t
+    return out
+
+
+def _curves(seeds: dict[int, dict]) -> dict[str, dict]:
+    """DPO's logged metrics per beta: ``{"step": [...], "<name>": [interval at each step]}`` over seeds."""
+    out = {}
+    for beta in seeds[min(seeds)]["curves"]:
+        per_seed = [d["curves"][beta] for d in seeds.values()]
+        n = min(len(c["step"]) for c in per_seed)
+        names = [name for name in per_seed[0] if name != "step"]
+        out[beta] = {"step": per_seed[0]["step"][:n],
+                     **{name: [interval([c[name][i] for c in per_seed]) for i in range(n)] for name in names}}  # fmt: skip
     return out
 
 

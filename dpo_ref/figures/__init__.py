@@ -13,15 +13,16 @@ build every figure listed here. Colours and the template live in
 
 Adding a measured figure to a page:
 
-1. write a pure function (the measured ones live in ``measured_exact`` and
-   ``measured_sentiment``) that reads its results file through
-   :func:`dpo_ref.results.load_results` and returns ``theme.style(fig)``, colouring each
-   method with ``METHOD_COLOURS[name]`` and naming it with ``METHOD_LABELS[name]``
-   (``name`` a method of :mod:`dpo_ref.methods`);
+1. write a pure function in :mod:`dpo_ref.figures.measured` (one module per theme) that
+   reads a summary with :func:`dpo_ref.figures.measured.common.summary` and returns
+   ``theme.style(fig)`` (or an HTML table), colouring each method with
+   ``METHOD_COLOURS[name]`` and naming it with ``METHOD_LABELS[name]`` (``name`` a method
+   of :mod:`dpo_ref.methods`), and drawing every interval the summary holds;
 2. register it in ``FIGURES`` below;
-3. put a ```` ```figure ```` fence with its id in the page's "Measured" section, and
-   under it a caption paragraph ending in ``{ .dpo-caption }`` that says what was run
-   (config, model size, seeds) and links the data file.
+3. put a ```` ```figure ```` fence with its id in the page, and under it a caption
+   paragraph ending in ``{ .dpo-caption }`` that says what was run and which interval is
+   drawn; the sentences around it are Markdown, with numbers from the summaries through
+   :mod:`dpo_ref.site.macros`.
 """
 
 from __future__ import annotations
@@ -47,32 +48,37 @@ FIGURES: dict[str, str] = {
     "variant-kto": "dpo_ref.figures.bigger_picture:kto",
     "variant-orpo": "dpo_ref.figures.bigger_picture:orpo",
     "variant-simpo": "dpo_ref.figures.bigger_picture:simpo",
-    # measured figures, from the committed results of `dpo-ref reproduce` (docs/results/data/)
-    "measured-ppo-runs": "dpo_ref.figures.measured_exact:ppo_runs",
-    "measured-ppo-runs-numbers": "dpo_ref.figures.measured_exact:ppo_runs_numbers",
-    "measured-dpo-recovery": "dpo_ref.figures.measured_exact:dpo_recovery",
-    "measured-dpo-recovery-numbers": "dpo_ref.figures.measured_exact:dpo_recovery_numbers",
-    "measured-beta-sweep": "dpo_ref.figures.measured_exact:beta_sweep",
-    "measured-beta-sweep-numbers": "dpo_ref.figures.measured_exact:beta_sweep_numbers",
-    "measured-matched-kl": "dpo_ref.figures.measured_exact:matched_kl",
-    "measured-exact-frontier": "dpo_ref.figures.measured_exact:exact_frontier",
-    "measured-exact-frontier-numbers": "dpo_ref.figures.measured_exact:exact_frontier_numbers",
-    "measured-exact-variants": "dpo_ref.figures.measured_exact:exact_variants",
-    "measured-exact-variants-numbers": "dpo_ref.figures.measured_exact:exact_variants_numbers",
-    "measured-deterministic": "dpo_ref.figures.measured_exact:deterministic",
-    "measured-deterministic-numbers": "dpo_ref.figures.measured_exact:deterministic_numbers",
-    "sentiment-frontier": "dpo_ref.figures.measured_sentiment:sentiment_frontier",
-    "sentiment-frontier-numbers": "dpo_ref.figures.measured_sentiment:sentiment_frontier_numbers",
-    "sentiment-win-rates": "dpo_ref.figures.measured_sentiment:sentiment_win_rates",
-    "sentiment-win-rates-numbers": "dpo_ref.figures.measured_sentiment:sentiment_win_rates_numbers",
-    "sentiment-dpo-curves": "dpo_ref.figures.measured_sentiment:sentiment_dpo_curves",
-    "sentiment-dpo-curves-numbers": "dpo_ref.figures.measured_sentiment:sentiment_dpo_curves_numbers",
-    "sentiment-variants": "dpo_ref.figures.measured_sentiment:sentiment_variants",
-    "sentiment-variants-numbers": "dpo_ref.figures.measured_sentiment:sentiment_variants_numbers",
-    "sentiment-cost": "dpo_ref.figures.measured_sentiment:sentiment_cost",
-    "sentiment-cost-numbers": "dpo_ref.figures.measured_sentiment:sentiment_cost_numbers",
-    "sentiment-matched-kl": "dpo_ref.figures.measured_sentiment:sentiment_matched_kl",
-    "sentiment-matched-kl-numbers": "dpo_ref.figures.measured_sentiment:sentiment_matched_kl_numbers",
+    # measured figures: pure functions of the summaries of `dpo-ref reproduce` (dpo_ref/figures/measured/)
+    "measured-ppo-runs": "dpo_ref.figures.measured.ppo:ppo_runs",
+    "measured-ppo-diagnostics": "dpo_ref.figures.measured.ppo:exact_ppo_diagnostics",
+    "sentiment-ppo-diagnostics": "dpo_ref.figures.measured.ppo:sentiment_ppo_diagnostics",
+    "measured-ppo-table": "dpo_ref.figures.measured.ppo:exact_ppo_table",
+    "sentiment-ppo-table": "dpo_ref.figures.measured.ppo:sentiment_ppo_table",
+    "measured-dpo-recovery": "dpo_ref.figures.measured.optimum:dpo_recovery",
+    "measured-displacement": "dpo_ref.figures.measured.studies:displacement",
+    "measured-beta-sweep": "dpo_ref.figures.measured.optimum:beta_sweep",
+    "measured-overoptimisation": "dpo_ref.figures.measured.studies:overoptimisation",
+    "measured-matched-kl": "dpo_ref.figures.measured.frontier:exact_matched_kl",
+    "sentiment-matched-kl": "dpo_ref.figures.measured.frontier:sentiment_matched_kl",
+    "measured-online-offline": "dpo_ref.figures.measured.studies:online_offline",
+    "sentiment-cost": "dpo_ref.figures.measured.sentiment:cost",
+    "sentiment-cost-table": "dpo_ref.figures.measured.sentiment:cost_table",
+    "measured-exact-frontier": "dpo_ref.figures.measured.frontier:exact_frontier",
+    "measured-exact-settings-table": "dpo_ref.figures.measured.frontier:exact_settings_table",
+    "sentiment-frontier": "dpo_ref.figures.measured.frontier:sentiment_frontier",
+    "sentiment-settings-table": "dpo_ref.figures.measured.frontier:sentiment_settings_table",
+    "sentiment-win-rates": "dpo_ref.figures.measured.sentiment:win_rates",
+    "sentiment-win-rates-table": "dpo_ref.figures.measured.sentiment:win_rates_table",
+    "sentiment-length": "dpo_ref.figures.measured.sentiment:length",
+    "sentiment-length-table": "dpo_ref.figures.measured.sentiment:length_table",
+    "sentiment-dpo-curves": "dpo_ref.figures.measured.sentiment:dpo_curves",
+    "measured-distribution-shift": "dpo_ref.figures.measured.studies:distribution_shift",
+    "measured-exact-variants": "dpo_ref.figures.measured.frontier:exact_variants",
+    "measured-exact-variants-table": "dpo_ref.figures.measured.frontier:exact_variants_table",
+    "measured-matched-kl-table": "dpo_ref.figures.measured.frontier:exact_matched_kl_table",
+    "sentiment-variants": "dpo_ref.figures.measured.frontier:sentiment_variants",
+    "sentiment-matched-kl-table": "dpo_ref.figures.measured.frontier:sentiment_matched_kl_table",
+    "measured-deterministic": "dpo_ref.figures.measured.studies:deterministic",
 }
 
 

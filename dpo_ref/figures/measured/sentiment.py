@@ -1,0 +1,196 @@
+"""The sentiment world's own figures: win rates over temperatures, DPO's training curves, length, cost.
+
+All read ``sentiment_summary.json`` (see :mod:`dpo_ref.experiments.sentiment_summary`).
+Every number comes from the test prompts; each method's setting was selected on the
+validation prompts. Rewards are VADER compound scores in [-1, 1]; intervals are 95%
+Student-t intervals over seeds.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dpo_ref.figures.measured.common import (
+    GUIDE,
+    PAPER_METHODS,
+    SENTIMENT_REWARD_TITLE,
+    SYMBOLS,
+    band,
+    colour,
+    error_bars,
+    fmt,
+    html_table,
+    interval_text,
+    label,
+    means,
+    menu,
+    params_text,
+    r,
+    settings_trace,
+    summary,
+)  # fmt: skip
+from dpo_ref.figures.theme import METHOD_COLOURS, style
+
+# TRL's logged names, each in a colour of the site's palette
+CURVES = (  # (name, panel, colour, dash)
+    ("rewards/chosen", 1, METHOD_COLOURS["ipo"], "solid"),
+    ("rewards/rejected", 1, METHOD_COLOURS["unlikelihood"], "dash"),
+    ("rewards/margins", 1, METHOD_COLOURS["dpo"], "solid"),
+    ("rewards/accuracies", 2, METHOD_COLOURS["dpo"], "dot"),
+    ("loss", 3, METHOD_COLOURS["sft"], "solid"),
+)
+COST = (  # (key of ratios_rlhf_over_dpo, label)
+    ("models_in_memory", "models in memory"),
+    ("state_bytes", "training state"),
+    ("training_runs", "training runs"),
+    ("samples_generated", "samples generated"),
+    ("wall_time", "wall time"),
+)
+
+
+def _selected(entry: dict, method: str) -> str:
+    """The settings the seeds chose on validation prompts: ``β = 0.5``, or ``β = 0.5 / 5 / 0.5`` seed by seed."""
+    if not entry.get("selected"):
+        return "—"
+    chosen = entry["selected"]["values"]
+    values = [chosen[seed] for seed in sorted(chosen, key=int)]
+    text = params_text({entry["settings"][0]["hyperparameter"]: values[0]}, method)
+    if len(set(values)) == 1:
+        return text
+    return text.split(" = ")[0] + " = " + " / ".join(f"{v:g}" for v in values)
+
+
+def win_rates(config: str = "cpu") -> go.Figure:
+    """Each method's selected setting against pi_ref over sampling temperatures, on test prompts."""
+    data = summary("sentiment", config)
+    fig = go.Figure()
+    for method, per_t in data["win_rates"].items():
+        temperatures = sorted(per_t, key=float)
+        ivs = [per_t[t]["win_rate"] for t in temperatures]
+        main = method in PAPER_METHODS
+        fig.add_trace(go.Scatter(
+            x=[float(t) for t in temperatures], y=[r(100 * iv["mean"]) for iv in ivs],
+            error_y=dict(error_bars(ivs, scale=100), color=colour(method)), mode="lines+markers",
+            line=dict(color=colour(method), width=2.5 if main else 1.5, dash="solid" if main else "dot"),
+            marker=dict(size=8, color=colour(method), symbol=SYMBOLS.get(method, "circle")),
+            name=f"{label(method)} ({_selected(data['methods'][method], method)})", visible=True if main else "legendonly",
+            customdata=[[interval_text(iv, 0, scale=100), per_t[t]["verdict_vs_half"]] for t, iv in zip(temperatures, ivs)],
+            hovertemplate=(f"{label(method)}<br>temperature %{{x}}<br>win rate %{{customdata[0]}}%<br>"
+                           "against one half: %{customdata[1]}<extra>95% interval</extra>"),
+        ))  # fmt: skip
+    fig.add_hline(y=50, line=dict(color=GUIDE, dash="dot", width=1.5))
+    fig.update_xaxes(title_text="sampling temperature")
+    fig.update_yaxes(title_text="win rate against π<sub>ref</sub>, %", range=[0, 100])
+    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    return style(fig, height=500)
+
+
+def win_rates_table(config: str = "cpu") -> str:
+    """Win rates with their intervals, and whether each is above one half, per method and temperature."""
+    data = summary("sentiment", config)
+    temperatures = sorted(next(iter(data["win_rates"].values())), key=float)
+    rows = []
+    for method, per_t in data["win_rates"].items():
+        cells = [f"{interval_text(per_t[t]['win_rate'], 0, scale=100)}, {per_t[t]['verdict_vs_half']}" for t in temperatures]
+        rows.append([label(method), _selected(data["methods"][method], method), *cells])
+    return html_table(["method", "setting (per seed)", *(f"T = {t}" for t in temperatures)], rows,
+                      name="win rates against the reference, % with 95% interval, and the verdict against one half")  # fmt: skip
+
+
+def dpo_curves(config: str = "cpu") -> go.Figure:
+    """DPO's logged metrics (TRL's names) over training, means over seeds with 95% bands; a menu picks beta."""
+    curves = summary("sentiment", config)["curves"]
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.5, 0.25, 0.25])
+    options = []
+    for i, beta in enumerate(sorted(curves, key=float)):
+        steps = curves[beta]["step"]
+        indices = []
+        for name, panel, line_colour, dash in CURVES:
+            ivs = curves[beta][name]
+            start = len(fig.data)
+            for trace in band(steps, ivs, line_colour, name=name, legendgroup=name):
+                fig.add_trace(trace.update(visible=i == 0), row=panel, col=1)
+            fig.add_trace(go.Scatter(
+                x=steps, y=means(ivs), mode="lines", line=dict(color=line_colour, width=2.5, dash=dash), name=name,
+                legendgroup=name, visible=i == 0, customdata=[interval_text(iv, 3) for iv in ivs],
+                hovertemplate=f"step %{{x}}<br>{name} %{{customdata}}<extra>β = {beta}</extra>",
+            ), row=panel, col=1)  # fmt: skip
+            indices += list(range(start, len(fig.data)))
+        options.append((f"DPO, β = {float(beta):g}", indices))
+    fig.add_hline(y=0, line=dict(color=GUIDE, width=1), row=1, col=1)
+    fig.update_yaxes(title_text="implicit reward", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", range=[-0.03, 1.03], row=2, col=1)
+    fig.update_yaxes(title_text="loss", row=3, col=1)
+    fig.update_xaxes(title_text="optimiser step", row=3, col=1)
+    fig.update_layout(updatemenus=[menu(options, len(fig.data))], legend=dict(y=-0.12), margin=dict(t=48, b=24))
+    return style(fig, height=640)
+
+
+def length(config: str = "cpu") -> go.Figure:
+    """Reward against completion length: every setting of every method, and pi_ref's reward by length."""
+    data = summary("sentiment", config)
+    bins = data["reference"]["length_bins"]
+    fig = go.Figure(go.Scatter(
+        x=[r(b["length"]) for b in bins], y=[r(b["reward"]) for b in bins], mode="lines+markers",
+        line=dict(color=METHOD_COLOURS["reference"], width=2, dash="dot"), marker=dict(size=6, color=METHOD_COLOURS["reference"]),
+        name="π<sub>ref</sub>'s samples, by length", hovertemplate="π<sub>ref</sub>: length %{x:.1f}, reward %{y:.3f}<extra></extra>",
+    ))  # fmt: skip
+    for method in sorted(data["methods"], key=lambda m: (m not in PAPER_METHODS, m)):
+        rows = data["methods"][method]["settings"]
+        trace = settings_trace([{**row, "kl": row["length"]} for row in rows], method,
+                               visible=True if method in PAPER_METHODS else "legendonly")  # fmt: skip
+        trace.update(hovertemplate=f"{label(method)}, %{{customdata[0]}}<br>length %{{customdata[1]}} tokens<br>"
+                                   "reward %{customdata[2]}<extra>mean and 95% interval</extra>")  # fmt: skip
+        fig.add_trace(trace)
+    fig.update_xaxes(title_text="completion length, tokens (test prompts)")
+    fig.update_yaxes(title_text=SENTIMENT_REWARD_TITLE)
+    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    return style(fig, height=500)
+
+
+def length_table(config: str = "cpu") -> str:
+    """Each method's selected setting: its length, its reward, and its reward beyond what length alone buys."""
+    data = summary("sentiment", config)
+    ref = data["reference"]
+    rows = [["π<sub>ref</sub>", "—", interval_text(ref["length"], 1), interval_text(ref["reward"], 3), "0"]]
+    for method, entry in data["methods"].items():
+        chosen = entry["selected"]
+        if chosen:
+            rows.append([label(method), _selected(entry, method), interval_text(chosen["length"], 1),
+                         interval_text(chosen["reward"], 3), interval_text(chosen["length_adjusted_gain"], 3)])  # fmt: skip
+    header = ["method", "setting (per seed)", "length, tokens", "reward", "reward beyond π<sub>ref</sub> at that length"]
+    return html_table(header, rows, name="length and the length-adjusted reward of each method's selected setting")
+
+
+def cost(config: str = "cpu") -> go.Figure:
+    """What RLHF (reward model, then PPO) costs, as a multiple of one DPO run on the same pairs."""
+    measured = summary("sentiment", config)["cost"]
+    ratios = measured["ratios_rlhf_over_dpo"]
+    names = [text for key, text in COST if key in ratios]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=names, x=[1.0] * len(names), orientation="h", name="DPO (= 1)",
+                         marker=dict(color=METHOD_COLOURS["dpo"]), hovertemplate="%{y}: DPO<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Bar(y=names, x=[r(ratios[key]) for key, _ in COST if key in ratios], orientation="h",
+                         name="RLHF: reward model + PPO", marker=dict(color=METHOD_COLOURS["ppo"]),
+                         hovertemplate="%{y}: %{x:.2f}× DPO<extra></extra>"))  # fmt: skip
+    fig.update_xaxes(title_text="cost relative to one DPO run (×)", rangemode="tozero")
+    fig.update_yaxes(title_text="measured", autorange="reversed")
+    fig.update_layout(barmode="group", legend=dict(y=-0.26), margin=dict(t=16, b=24))
+    return style(fig, height=420)
+
+
+def cost_table(config: str = "cpu") -> str:
+    """The measured costs of one DPO run and one RLHF pipeline, in their units."""
+    measured = summary("sentiment", config)["cost"]
+    dpo, rlhf = measured["dpo"], measured["rlhf"]
+    units = (  # (key, label, how to show it)
+        ("models_in_memory", "models in memory", lambda v: f"{v:g}"),
+        ("state_bytes", "training state, MB (float32)", lambda v: fmt(v / 1e6, 2)),
+        ("training_runs", "training runs", lambda v: f"{v:g}"),
+        ("samples_generated", "samples generated", lambda v: f"{v:g}"),
+        ("wall_time_s", "wall time, s", lambda v: fmt(v, 1)),
+    )
+    rows = [[text, show(dpo[key]), show(rlhf[key]), fmt(rlhf[key] / dpo[key], 2) + "×"] for key, text, show in units]
+    return html_table(["", "DPO", "RLHF (reward model + PPO)", "RLHF / DPO"], rows,
+                      name="what one DPO run and one RLHF pipeline cost, measured")  # fmt: skip

@@ -1,0 +1,228 @@
+"""Numbers from the results summaries in the pages' sentences: the mkdocs-macros module.
+
+A page opts in with front matter ``render_macros: true`` (``mkdocs.yml`` sets
+``render_by_default: false``); its Markdown is then a Jinja template that can read the
+summaries and call the helpers below. Every sentence stays in the page, where a writer
+edits it; only the numbers and the verdicts come from the files::
+
+    DPO is {{ verdict(exact.online.online_minus_offline.reward, "offline DPO") }}: its reward
+    differs by {{ interval(exact.online.online_minus_offline.reward.difference, 3) }}.
+
+renders as "DPO is level with offline DPO: its reward differs by 0.012 (95% interval
+−0.020 to 0.044)." The variables:
+
+``exact``, ``sentiment``
+    ``exact_summary.json`` and ``sentiment_summary.json`` of the ``cpu`` configuration
+    (their keys: :mod:`dpo_ref.experiments.exact_summary`,
+    :mod:`dpo_ref.experiments.sentiment_summary`). A missing or stale summary stops the
+    build with one message naming the file and ``dpo-ref reproduce``.
+``gpu``
+    the same two summaries of the ``gpu`` configuration, ``{"exact": ..., "sentiment": ...}``,
+    each ``None`` where it has not been run.
+``overoptimised_threshold``
+    the fall of true reward from its peak beyond which a run counts as over-optimised
+    (:data:`dpo_ref.experiments.exact_summary.OVER_OPTIMISED`).
+
+The helpers (each documented below): :func:`interval`, :func:`percent`, :func:`num`,
+:func:`verdict`, :func:`verdict_counts`, :func:`count`, :func:`direction`, :func:`label`,
+:func:`setting`, :func:`best`, :func:`failed`, :func:`by_temperature`, :func:`join`, :func:`seeds`,
+:func:`provenance` and :func:`data_file`.
+
+A page says "ahead", "behind" or "level" only through :func:`verdict` and
+:func:`verdict_counts`, which take the file's rows, never a word: each writes its verdict
+inside ``<span class="dpo-verdict" data-verdict="...">``, and ``tests/test_macros.py``
+fails on any verdict word outside one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from html import escape
+
+from dpo_ref.analysis import verdict as analysis_verdict
+from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
+from dpo_ref.figures._util import fmt
+from dpo_ref.figures.measured.common import FILES, REQUIRED, params_text
+from dpo_ref.figures.measured.common import label as method_label
+from dpo_ref.results import load_results, results_path
+
+__all__ = ["define_env", "MACROS", "variables"]
+
+VERDICTS = ("ahead", "level", "behind")
+_PHRASES = {"ahead": "ahead of", "behind": "behind", "level": "level with"}  # verdict -> words before the other
+
+
+def variables(config: str = "cpu") -> dict:
+    """The summaries the pages read: ``exact``, ``sentiment`` (``config``), and ``gpu`` where it exists."""
+    out = {world: load_results(name, config=config, require=REQUIRED[world]) for world, name in FILES.items()}
+    out["overoptimised_threshold"] = OVER_OPTIMISED
+    out["gpu"] = {world: load_results(name, config="gpu", require=REQUIRED[world])
+                  if results_path(name, config="gpu").is_file() else None for world, name in FILES.items()}  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _number(text: str) -> str:
+    """Numbers from the files are marked, so a test can tell them from numbers typed into a page."""
+    return f'<span class="dpo-number">{text}</span>'
+
+
+def num(value: float, digits: int = 2) -> str:
+    """A number as the pages write it: ``−0.12`` (a true minus sign, no negative zero)."""
+    return _number(fmt(value, digits))
+
+
+def interval(iv: Mapping, digits: int = 2, unit: str = "") -> str:
+    """A mean and its 95% interval over seeds: ``0.62 (95% interval 0.58 to 0.66)``; ``unit`` follows each number."""
+    unit = f" {unit}" if unit else ""
+    return _number(f"{fmt(iv['mean'], digits)}{unit} (95% interval {fmt(iv['low'], digits)} to "
+                   f"{fmt(iv['high'], digits)}{unit})")  # fmt: skip
+
+
+def percent(iv: Mapping, digits: int = 0) -> str:
+    """A share as a percentage with its interval: ``62% (95% interval 48% to 76%)``."""
+    return _number(f"{fmt(100 * iv['mean'], digits)}% (95% interval {fmt(100 * iv['low'], digits)}% to "
+                   f"{fmt(100 * iv['high'], digits)}%)")  # fmt: skip
+
+
+def seeds(summary: Mapping) -> str:
+    """How many seeds a summary averages: ``3 seeds``."""
+    n = len(summary["seeds"])
+    return _number(f"{n} seed" if n == 1 else f"{n} seeds")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _span(verdict_word: str, text: str) -> str:
+    return f'<span class="dpo-verdict" data-verdict="{verdict_word}">{text}</span>'
+
+
+def verdict(row: Mapping, other: str = "") -> str:
+    """The verdict of a row of the files (a mapping with ``"verdict"``), as words: ``ahead of PPO``,
+    ``behind PPO``, ``level with PPO`` (or ``ahead``, ``behind``, ``level`` without ``other``)."""
+    if not isinstance(row, Mapping) or row.get("verdict") not in VERDICTS:
+        raise TypeError(f"verdict() takes a row of a summary with a 'verdict' ({VERDICTS}), got {row!r}")
+    word = row["verdict"]
+    return _span(word, f"{_PHRASES[word]} {escape(other)}" if other else word)
+
+
+def verdict_counts(rows: Sequence[Mapping], what: str = "matched KLs", key: str = "verdict") -> str:
+    """How the verdicts of several rows fall: ``ahead at 2, level at 4 and behind at none of 6 matched KLs``
+    (``key`` names the rows' verdict, e.g. ``verdict_vs_half`` of the win rates)."""
+    if not rows:
+        return f"not compared (no {what} in common)"
+    rows = [{"verdict": row[key]} for row in rows]
+    for row in rows:
+        verdict(row)  # each row must carry a verdict
+    counts = {word: sum(row["verdict"] == word for row in rows) for word in VERDICTS}
+    parts = [f"{_span(word, word)} at {_number(str(counts[word] or 'none'))}" for word in VERDICTS]
+    return f"{parts[0]}, {parts[1]} and {parts[2]} of {_number(str(len(rows)))} {what}"
+
+
+def direction(iv: Mapping, up: str = "rises", down: str = "falls", flat: str = "does not move measurably") -> str:
+    """Which way an interval of a change points: ``up`` when all of it is above 0, ``down`` when all of it
+    is below, ``flat`` otherwise (the rule of :func:`dpo_ref.analysis.verdict`)."""
+    return {"ahead": up, "behind": down, "level": flat}[analysis_verdict(iv)]
+
+
+def count(rows: Sequence[Mapping], word: str) -> int:
+    """How many rows have verdict ``word``."""
+    if word not in VERDICTS:
+        raise ValueError(f"count() takes one of {VERDICTS}, got {word!r}")
+    return sum(row["verdict"] == word for row in rows)
+
+
+# --------------------------------------------------------------------------- methods and settings
+
+
+def label(name: str) -> str:
+    """A method's label from :mod:`dpo_ref.methods`: ``label("ppo-gt")`` is ``PPO-GT``."""
+    return method_label(name)
+
+
+def setting(row: Mapping, method: str = "") -> str:
+    """A setting of the files as the figures write it: ``β = 0.5`` (``τ`` for IPO)."""
+    params = row["params"] if "params" in row else {row["hyperparameter"]: row["value"]}
+    return _number(params_text(params, method))
+
+
+def best(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
+    """The row with the highest mean ``quantity`` (``best(exact.methods.dpo.settings)``)."""
+    return max(rows, key=lambda row: row[quantity]["mean"])
+
+
+def failed(summary: Mapping) -> list[str]:
+    """The PPO settings whose own objective did not rise in every seed: ``["PPO at β = 0.5 (rose in 1 of 3 seeds)"]``."""
+    return [_number(f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
+                    f"{len(row['seeds'])} seeds)") for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
+
+
+def by_temperature(per_temperature: Mapping, part: str = "") -> list[Mapping]:
+    """A method's win rates (``sentiment.win_rates.dpo``) as a list in temperature order; ``part``
+    picks a key of each (``"dpo_minus"``: DPO's win rate minus the method's, with its verdict)."""
+    rows = [per_temperature[t] for t in sorted(per_temperature, key=float)]
+    return [row[part] for row in rows] if part else rows
+
+
+def join(items: Sequence[str], empty: str = "none") -> str:
+    """``a``, ``a and b``, ``a, b and c``; ``empty`` for none."""
+    items = list(items)
+    if not items:
+        return empty
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def data_file(world: str, config: str = "cpu") -> str:
+    """The link from a top-level page to a world's summary: ``results/data/cpu/exact_summary.json``."""
+    return f"results/data/{config}/{FILES[world]}.json"
+
+
+def provenance(summary: Mapping, world: str, config: str = "cpu") -> str:
+    """What was run, as a Markdown list for a collapsed ``??? info`` block: command, world, seeds, device,
+    commit, wall time, date and the data file (indent it under the block with ``| indent(4)``)."""
+    prov = summary["provenance"]
+    settings = prov["config"][world]
+    commit = (prov.get("git_commit") or "not recorded")[:12]
+    lines = [
+        f"- **Command:** `{prov['command']}`",
+        f"- **World:** {_world_text(summary, settings, world)}",
+        f"- **Seeds:** {', '.join(str(s) for s in summary['seeds'])}; every interval is a 95% Student-t interval "
+        "over seeds, every difference paired by seed",
+        f"- **Device:** {prov['device']}; **commit** `{commit}`; **date** {prov['date'][:10]}",
+        f"- **Wall time:** {prov['wall_time_s'] / 60:.0f} min, all seeds together",
+        f"- **Data:** [`{FILES[world]}.json`]({data_file(world, config)}) and one file per seed beside it",
+    ]
+    return "\n".join(lines)
+
+
+def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
+    if world == "exact":
+        w = settings["world"]
+        n_responses = summary["world"]["n_responses_per_prompt"]
+        return (f"{w['n_prompts']} prompts, each with all {n_responses} answers of {w['response_length']} tokens over "
+                f"{w['vocab_size']} words; π<sub>ref</sub> a GPT-2 of {w['n_layer']} layers and width {w['n_embd']}; "
+                f"{settings['n_pairs']} preference pairs per seed; every method {settings['steps']} updates of batch "
+                f"{settings['batch_size']}")  # fmt: skip
+    return (f"a GPT-2 of {summary['world']['n_parameters']:,} parameters pretrained on {settings['n_reviews']:,} "
+            f"generated reviews; {settings['n_train_prompts']} training prompts × {settings['samples_per_prompt']} "
+            f"samples judged by VADER; settings chosen on {settings['n_val_prompts']} validation prompts, reported on "
+            f"{settings['n_test_prompts']} test prompts; every offline method {settings['steps']} updates of batch "
+            f"{settings['batch_size']}")  # fmt: skip
+
+
+MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
+                                setting, best, failed, by_temperature, join, data_file, provenance)  # fmt: skip
+
+
+def define_env(env) -> None:
+    """mkdocs-macros' entry point: the summaries as variables, the helpers as macros."""
+    for name, value in variables().items():
+        env.variables[name] = value
+    for function in MACROS:
+        env.macro(function)

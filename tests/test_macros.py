@@ -1,0 +1,167 @@
+"""The pages' measured sentences: numbers through dpo_ref/site/macros.py, verdicts only from the files.
+
+Every page with ``render_macros: true`` is rendered here as mkdocs-macros renders it (a
+Jinja template over :func:`dpo_ref.site.macros.define_env`), and every "ahead", "behind"
+or "level" that a reader would see must be a verdict the helpers wrote from a row of the
+summaries: a writer cannot type a claim the intervals do not support.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+import dpo_ref.results as results_module
+from dpo_ref.results import ResultsFileError
+from dpo_ref.site import macros
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SPAN = re.compile(r'<span class="dpo-verdict" data-verdict="(ahead|behind|level)">(.*?)</span>')
+# a verdict word a reader would take as a claim
+VERDICT_WORD = re.compile(r"\b(ahead|behind|level with|on a par|outperform\w*|beats?)\b", re.IGNORECASE)
+
+
+class Env:
+    """The part of mkdocs-macros' environment that define_env uses."""
+
+    def __init__(self):
+        self.variables, self.macros = {}, {}
+
+    def macro(self, function, name=None):
+        self.macros[name or function.__name__] = function
+        return function
+
+
+def front_matter(path: Path) -> tuple[dict, str]:
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("---\n"):
+        head, body = text[4:].split("\n---\n", 1)
+        return yaml.safe_load(head) or {}, body
+    return {}, text
+
+
+MACRO_PAGES = [p for p in sorted(DOCS.glob("*.md")) if front_matter(p)[0].get("render_macros")]
+
+
+@pytest.fixture(scope="module")
+def env() -> Env:
+    env = Env()
+    macros.define_env(env)
+    return env
+
+
+def ids_in(value, found: set[int]) -> set[int]:
+    """The ids of every dict and list inside the summaries: the rows a verdict may come from."""
+    if isinstance(value, (dict, list)):
+        found.add(id(value))
+        for item in value.values() if isinstance(value, dict) else value:
+            ids_in(item, found)
+    return found
+
+
+def render(page: Path, env: Env, calls: list) -> str:
+    """The page as mkdocs-macros renders it, recording the rows each verdict was asked about."""
+
+    def watched(function):
+        def call(rows, *args, **kwargs):
+            calls.append(rows)
+            return function(rows, *args, **kwargs)
+
+        return call
+
+    helpers = {**env.macros, "verdict": watched(macros.verdict), "verdict_counts": watched(macros.verdict_counts)}
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(front_matter(page)[1])
+    return template.render(**env.variables, **helpers)
+
+
+def test_the_measured_pages_opt_in():
+    names = {p.name for p in MACRO_PAGES}
+    assert {"experimental-results.md", "ppo-problem.md", "key-insight.md", "beta.md", "dpo-vs-rlhf.md",
+            "bigger-picture.md", "dpo-loss.md"} <= names  # fmt: skip
+    for page in sorted(DOCS.glob("*.md")):
+        if page not in MACRO_PAGES:
+            assert "{{" not in page.read_text(encoding="utf-8"), f"{page.name} uses macros without render_macros: true"
+
+
+@pytest.mark.parametrize("page", MACRO_PAGES, ids=lambda p: p.name)
+def test_every_verdict_shown_comes_from_the_files(page, env):
+    calls: list = []
+    text = render(page, env, calls)
+    rows = ids_in({k: v for k, v in env.variables.items() if k in ("exact", "sentiment", "gpu")}, set())
+    for argument in calls:  # a verdict is asked of a row of the summaries, never of a typed-in dict
+        for row in argument if isinstance(argument, list) else [argument]:
+            assert id(row) in rows, f"{page.name}: a verdict of {row!r}, which is not a row of the summaries"
+    for word, shown in SPAN.findall(text):
+        assert shown.split(" ")[0] == word or shown.startswith(macros._PHRASES[word]), shown
+    outside = SPAN.sub("", text)
+    outside = re.sub(r"```.*?```", "", outside, flags=re.DOTALL)  # code and figure fences
+    outside = re.sub(r'"(ahead|behind|level)"', "", outside)  # the words defined, in quotes
+    assert not VERDICT_WORD.findall(outside), f"{page.name}: a hand-typed verdict: {VERDICT_WORD.findall(outside)}"
+
+
+def test_no_placeholder_is_left_on_a_page(env):
+    for page in MACRO_PAGES:
+        text = render(page, env, [])
+        assert "not been run yet" not in text and "coming from" not in text.lower(), page.name
+        assert "None" not in re.sub(r"```.*?```", "", text, flags=re.DOTALL), page.name
+
+
+# --------------------------------------------------------------------------- the helpers
+
+
+def test_interval_and_percent_read_as_sentences():
+    iv = {"mean": 0.6212, "sem": 0.01, "low": 0.5801, "high": 0.6633, "n": 3}
+    assert macros.interval(iv) == "0.62 (95% interval 0.58 to 0.66)"
+    assert macros.interval(iv, 1, "nats") == "0.6 nats (95% interval 0.6 to 0.7 nats)"
+    assert macros.percent(iv) == "62% (95% interval 58% to 66%)"
+    assert macros.num(-0.0001, 2) == "0.00" and macros.num(-1.5, 1) == "−1.5"
+
+
+def test_verdicts_take_rows_never_words():
+    assert macros.verdict({"verdict": "ahead"}, "PPO") == (
+        '<span class="dpo-verdict" data-verdict="ahead">ahead of PPO</span>')
+    assert "level with PPO-GT" in macros.verdict({"verdict": "level"}, "PPO-GT")
+    with pytest.raises(TypeError, match="verdict"):
+        macros.verdict("ahead", "PPO")
+    rows = [{"verdict": v} for v in ("ahead", "ahead", "level")]
+    text = SPAN.sub(r"\1", macros.verdict_counts(rows, "matched KLs"))
+    assert text == "ahead at 2, level at 1 and behind at none of 3 matched KLs"
+    assert macros.verdict_counts([], "matched KLs") == "not compared (no matched KLs in common)"
+    assert macros.count(rows, "ahead") == 2
+    assert SPAN.sub(r"\1", macros.verdict_counts([{"verdict_vs_half": "behind"}], "temperatures",
+                                                 key="verdict_vs_half")) == (
+        "ahead at none, level at none and behind at 1 of 1 temperatures")  # fmt: skip
+
+
+def test_direction_follows_the_interval():
+    up = {"mean": 1.0, "low": 0.2, "high": 1.8, "n": 3, "sem": 0.2}
+    flat = {**up, "low": -0.1}
+    assert macros.direction(up) == "rises" and macros.direction(flat) == "does not move measurably"
+    assert macros.direction({**up, "mean": -1, "low": -2, "high": -0.5}, down="is smaller") == "is smaller"
+
+
+def test_settings_labels_and_failed_runs_are_written_from_the_files(env):
+    exact = env.variables["exact"]
+    assert macros.setting({"params": {"beta": 0.5}}, "ipo") == "τ = 0.5"
+    assert macros.setting({"hyperparameter": "lam", "value": 0.1}) == "λ = 0.1"
+    assert macros.label("ppo-gt") == "PPO-GT"
+    failed = macros.failed(exact)
+    assert len(failed) == len(exact["failed"]) and all(f.startswith(("PPO ", "PPO-GT ")) for f in failed)
+    assert macros.join([]) == "none" and macros.join(["a", "b", "c"]) == "a, b and c"
+
+
+def test_provenance_says_what_was_run_and_links_the_data(env):
+    text = macros.provenance(env.variables["exact"], "exact")
+    prov = env.variables["exact"]["provenance"]
+    assert prov["command"] in text and prov["device"] in text
+    assert "(results/data/cpu/exact_summary.json)" in text and "95% Student-t interval" in text
+
+
+def test_a_missing_summary_stops_the_build_with_one_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_module, "RESULTS_DIR", tmp_path)
+    with pytest.raises(ResultsFileError, match=r"exact_summary\.json: is missing; run `dpo-ref reproduce --config cpu`"):
+        macros.define_env(Env())
