@@ -134,6 +134,15 @@ def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=legend_y, yanchor="top"))
     if height is not None:
         fig.update_layout(height=height)
+    # No grid lines along the categories of a bar chart; set explicitly, because restyling
+    # an axis's grid colour for the dark palette would otherwise switch them on.
+    for trace in fig.data:
+        if trace.type == "bar":
+            category_axis = "yaxis" if trace.orientation == "h" else "xaxis"
+            ref = (trace.yaxis if trace.orientation == "h" else trace.xaxis) or category_axis[0]
+            name = category_axis + ref[1:]
+            if fig.layout[name].showgrid is None:
+                fig.layout[name].showgrid = False
     for slider in fig.layout.sliders or ():
         _style_slider(slider, PALETTES["default"])
     for menu in fig.layout.updatemenus or ():

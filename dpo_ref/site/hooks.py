@@ -14,8 +14,9 @@ In the order of a build:
 4. :func:`on_page_markdown`: expand ``[[name path]]`` lines (:mod:`dpo_ref.site.directives`);
 5. :func:`figure_fence`: every figure, drawn by :mod:`dpo_ref.figures` (a figure that
    fails to build fails the build; superfences would otherwise show the fence as code);
-6. :func:`on_post_page`: formulas as SVG (:mod:`dpo_ref.site.prerendered_math`),
-   plotly.js preloaded on pages with a figure, notebook pages cleaned.
+6. :func:`on_post_page`: formulas and figures' first views as SVG
+   (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
+   plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from mkdocs.utils import get_relative_url
 from pymdownx.superfences import SuperFencesException
 
 from dpo_ref import paths
-from dpo_ref.site import directives, notebooks, prerendered_math
+from dpo_ref.site import directives, notebooks, prerendered_figures, prerendered_math
 
 log = logging.getLogger("mkdocs.hooks.dpo_ref")
 _math_store = prerendered_math.EMPTY  # loaded by on_config at every build
+_figure_store = prerendered_figures.EMPTY  # likewise
 
 # What site.js fetches for a page with a figure (its PLOTLY_SRC; a test checks they agree).
 PLOTLY_JS = "assets/vendor/plotly/plotly-basic.min.js"
@@ -50,7 +52,7 @@ def figure_fence(source: str, language: str, class_name: str, options: dict, md,
         from dpo_ref.figures import build_figure
         from dpo_ref.figures.html import embed
 
-        return embed(figure_id, build_figure(figure_id))
+        return embed(figure_id, build_figure(figure_id), first_view=prerendered_figures.marker)
     except Exception as exc:  # superfences swallows anything else and prints the fence as code
         raise SuperFencesException(f"figure {figure_id!r} failed to build: {exc!r}") from exc
 
@@ -68,8 +70,9 @@ def on_config(config, **kwargs):
     package would keep serving outputs the current code no longer produces. Each
     fingerprint of ``dpo_ref/`` and ``examples/`` gets its own cache folder.
     """
-    global _math_store
+    global _math_store, _figure_store
     _math_store = prerendered_math.load()
+    _figure_store = prerendered_figures.load()
     for key, value in notebooks.NOTEBOOK_ENV.items():  # the kernel inherits them
         os.environ.setdefault(key, value)
     jupyter = config.plugins.get("mkdocs-jupyter")
@@ -159,7 +162,9 @@ def on_post_page(output: str, page, config, **kwargs) -> str:
         output = _NOTEBOOK_CDN.sub("", output)
         counter = iter(range(1, 1_000_000))
         output = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', output)
-    if 'class="dpo-figure__plot"' in output:
+    output = prerendered_figures.substitute(output, _figure_store)
+    # plotly.js is wanted at once only where a figure has no first view drawn ahead
+    if output.count('class="dpo-figure__plot"') > output.count('<div class="dpo-figure__static"'):
         href = get_relative_url(PLOTLY_JS, page.url)
         output = output.replace("</head>", f'<link rel="preload" href="{href}" as="script"></head>', 1)
     return prerendered_math.substitute(output, _math_store)
