@@ -2,18 +2,18 @@
 
 Imported by tests/test_site_build.py and tests/test_browser.py. The build is cached in
 this module, so two test files share one build even though each declares the fixture.
-The site is built with ``site_url`` on a free local port and served from that origin:
-Material's instant navigation only works there.
+The server binds a free local port first, the site is then built with ``site_url`` at
+that port and served from it (Material's instant navigation only works from
+``site_url``'s origin): no port is looked up, released and bound again later.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import re
 import http.server
 import os
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -21,12 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
@@ -56,27 +50,24 @@ class BuiltSite:
         return f"http://127.0.0.1:{self.port}/"
 
 
-@functools.cache
-def built_site_once(base: Path) -> BuiltSite:
-    port = free_port()
-    path = base / "site"
-    result = build_site(path, f"http://127.0.0.1:{port}/")
-    if result.returncode != 0:
-        raise AssertionError(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
-    return BuiltSite(path, port)
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
 
-def serve(site: BuiltSite) -> http.server.ThreadingHTTPServer:
-    """Serve ``site`` on its port in a daemon thread; call ``shutdown()`` when done."""
-    handler = functools.partial(_QuietHandler, directory=str(site.path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", site.port), handler)
+@functools.cache
+def built_site_once(base: Path) -> BuiltSite:
+    """Build once per base folder and serve it until the test process ends (a daemon thread)."""
+    path = base / "site"
+    handler = functools.partial(_QuietHandler, directory=str(path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # bound now, before the build
+    port = server.server_address[1]
+    result = build_site(path, f"http://127.0.0.1:{port}/")
+    if result.returncode != 0:
+        server.server_close()
+        raise AssertionError(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return BuiltSite(path, port)
 
 
 def page_paths(site: BuiltSite) -> list[str]:
