@@ -326,14 +326,15 @@
   // A region that scrolls sideways (a wide table, a long code line) must be reachable by
   // keyboard: such regions get tabindex 0 and a name. Checked again when the window resizes.
   function markScrollRegions() {
-    document.querySelectorAll(".md-typeset__scrollwrap, .md-typeset pre > code, .md-typeset div.arithmatex, .jp-OutputArea-output pre, .highlight pre")
+    document.querySelectorAll(".md-typeset__scrollwrap, .md-typeset pre > code, .md-typeset div.arithmatex, .jp-OutputArea-output pre, .highlight pre, .highlight-ipynb, .jp-RenderedText pre")
       .forEach(function (el) {
         const scrolls = el.scrollWidth > el.clientWidth + 1;
         if (scrolls && !el.hasAttribute("tabindex")) {
           el.setAttribute("tabindex", "0");
           if (!/^(code|pre)$/i.test(el.tagName) && !el.hasAttribute("role")) {
             el.setAttribute("role", "region");
-            el.setAttribute("aria-label", el.classList.contains("arithmatex") ? "formula, scrolls sideways" : "table, scrolls sideways");
+            el.setAttribute("aria-label", el.classList.contains("arithmatex") ? "formula, scrolls sideways"
+              : el.classList.contains("highlight-ipynb") ? "code, scrolls sideways" : "table, scrolls sideways");
           }
           el.dataset.dpoScroll = "1";
         } else if (!scrolls && el.dataset.dpoScroll) {
