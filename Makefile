@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test reproduce examples math figures prerender bench clean
+.PHONY: serve site test lint format reproduce examples math figures prerender bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ site: $(VENV)/.docs-installed
 
 test: $(VENV)/.test-installed
 	$(VENV)/bin/python -m pytest
+
+# ruff: the formatter's layout and a short lint rule set (pyproject.toml), over the whole tree
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(VENV)/.test-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 reproduce: $(VENV)/.docs-installed
 	$(VENV)/bin/dpo-ref reproduce --config $(CONFIG) --device $(DEVICE) --jobs $(JOBS)

@@ -278,7 +278,7 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         notes.append(
             "Where dpo_ref's speed comes from: each pair is one row, prompt + chosen + rejected, with an attention mask "
             "that hides the chosen completion from the rejected one and position ids that restart the rejected "
-            "completion after the prompt (`dpo_ref.logps.shared_prompt_logps`), so the prompt is computed once instead "
+            "completion after the prompt (`dpo_ref.packing.shared_prompt_logps`), so the prompt is computed once instead "
             "of twice and the shorter completion is not padded; only positions that score a token go through the LM "
             "head; the rows are packed once for the whole dataset; no "
             "per-step metrics. The result equals `concatenated_logps` to float rounding (tested), and the loss at "

@@ -12,7 +12,7 @@ no ``ref_model``), take the same batches in the same order, and run AdamW at a
 constant learning rate with gradient clipping at 1.0, in float32.
 
 * ``dpo_ref``: :class:`dpo_ref.train.Trainer` with :class:`SharedPromptDPO`, which
-  runs each pair as one row (:func:`dpo_ref.logps.shared_prompt_logps`, packed once
+  runs each pair as one row (:func:`dpo_ref.packing.shared_prompt_logps`, packed once
   for the whole dataset) and logs no per-step metrics;
 * ``dpo_ref_plain``: the same trainer with :class:`dpo_ref.train.PairwiseObjective`
   (chosen and rejected as two padded rows, metrics every step), to show what the
@@ -42,7 +42,7 @@ def peak_rss_bytes() -> int:
 
 
 class SharedPromptDPO:
-    """DPO loss from :func:`dpo_ref.logps.shared_prompt_logps` and precomputed reference log-probs.
+    """DPO loss from :func:`dpo_ref.packing.shared_prompt_logps` and precomputed reference log-probs.
 
     Returns no metrics: nothing reads them in a benchmark, and each ``.item()`` costs.
     """
@@ -53,7 +53,7 @@ class SharedPromptDPO:
         self.loss = functools.partial(dpo_loss, beta=beta)
 
     def __call__(self, model, batch):
-        from dpo_ref.logps import shared_prompt_logps
+        from dpo_ref.packing import shared_prompt_logps
 
         chosen, rejected = shared_prompt_logps(model, batch)
         losses = self.loss(chosen, rejected, batch["reference_chosen_logps"], batch["reference_rejected_logps"])
@@ -67,7 +67,7 @@ def shared_prompt_reference_logps(model, packed: dict[str, torch.Tensor], batch_
     and each batch cut to its own longest row instead of the dataset's.
     """
     from dpo_ref.batching import trim_padding
-    from dpo_ref.logps import shared_prompt_logps
+    from dpo_ref.packing import shared_prompt_logps
 
     n = len(packed["packed_input_ids"])
     chosen, rejected = torch.empty(n), torch.empty(n)
@@ -81,7 +81,7 @@ def shared_prompt_reference_logps(model, packed: dict[str, torch.Tensor], batch_
 
 def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool = True) -> dict:
     from dpo_ref.batching import OrderedBatches
-    from dpo_ref.logps import pack_shared_prompt
+    from dpo_ref.packing import pack_shared_prompt
     from dpo_ref.losses import dpo_loss
     from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer, precompute_reference_logps
 

@@ -1,4 +1,8 @@
-"""Batch orders that waste less compute on padding.
+"""Batch sources for :class:`dpo_ref.train.Trainer`: shuffled rows, or an order that wastes
+less compute on padding.
+
+:class:`TensorBatches` draws batches from a dict of equal-length tensors, reshuffled
+every epoch: what every offline objective trains on.
 
 A batch is padded to its longest row, so a random batch of short and long pairs spends
 most of its compute on padding. :func:`length_grouped_order` puts pairs of similar
@@ -13,15 +17,50 @@ sees the same batches.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
 
-from dpo_ref.logps import PADDING
+from dpo_ref.errors import UserError
+from dpo_ref.packing import PADDING
+from dpo_ref.runtime import seeded_generator
 
-__all__ = ["length_grouped_order", "trim_padding", "OrderedBatches"]
+__all__ = ["TensorBatches", "length_grouped_order", "trim_padding", "OrderedBatches"]
 
 Batch = dict[str, torch.Tensor]
+
+
+class TensorBatches:
+    """Batches drawn from a dict of equal-length tensors, reshuffled every epoch.
+
+    The batch of step ``s`` is a pure function of ``(seed, s)``: epoch ``s // n`` uses the
+    permutation seeded by ``(seed, epoch)``. The last incomplete batch of an epoch is
+    dropped, so every batch has ``batch_size`` rows.
+    """
+
+    def __init__(self, data: Batch, batch_size: int, seed: int = 0):
+        if not data:
+            raise UserError("TensorBatches got an empty dict: data must map column names to tensors, one row per example")
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        lengths = {k: len(v) for k, v in data.items()}
+        n = next(iter(lengths.values()))
+        if any(m != n for m in lengths.values()):
+            raise UserError(f"all columns must have the same number of rows, got {lengths}")
+        if batch_size > n:
+            raise UserError(f"batch_size {batch_size} is larger than the dataset ({n} rows)")
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.steps_per_epoch = n // batch_size
+        self._epoch, self._order = -1, None
+
+    def __call__(self, step: int) -> Batch:
+        epoch, i = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            n = len(next(iter(self.data.values())))
+            self._epoch, self._order = epoch, torch.randperm(n, generator=seeded_generator(self.seed, epoch))
+        rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
+        return {k: v[rows] for k, v in self.data.items()}
 
 
 def length_grouped_order(lengths: Sequence[int], batch_size: int, *, seed: int = 0) -> list[int]:
@@ -67,7 +106,7 @@ def trim_padding(batch: Batch) -> Batch:
 
     Groups are ``chosen_*``, ``rejected_*`` and unprefixed columns (padding read from
     their ``attention_mask``), and ``packed_*`` (read from ``packed_segments``, see
-    :func:`dpo_ref.logps.pack_shared_prompt`). Other columns are returned unchanged.
+    :func:`dpo_ref.packing.pack_shared_prompt`). Other columns are returned unchanged.
     """
     out = {}
     for key, value in batch.items():

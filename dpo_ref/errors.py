@@ -1,17 +1,42 @@
-"""Errors a user can fix: bad input, a missing file, a setting out of range.
+"""The errors a user can fix, and the one a training run can meet.
 
 Raise :class:`UserError` (or a subclass) with one line that names the field, the row
-or the file, and what to do. It is a ``ValueError``, so ``except ValueError`` and
-``pytest.raises(ValueError)`` keep working. The ``dpo-ref`` command prints such errors
-as one line, without a traceback (``--debug`` shows it); so it does for the built-in
-exceptions that the package raises with a clear message (``ValueError``,
-``FileNotFoundError``, ``KeyError``...), see :data:`dpo_ref.cli.USER_ERRORS`.
+or the file, and what to do. The ``dpo-ref`` command prints these, and
+:class:`NonFiniteLossError`, as one line without a traceback (``--debug`` shows it);
+any other exception is a bug and keeps its traceback.
+
+The subclasses also derive from the built-in exception a caller would expect
+(``FileNotFoundError`` for a missing file, ``KeyError`` for an unknown name,
+``ConnectionError`` for a hub name asked for offline), so ``except`` clauses written for
+those keep working. Every :class:`UserError` is a ``ValueError``.
 """
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "MissingFileError", "UnknownNameError", "OfflineError", "NonFiniteLossError"]
 
 
 class UserError(ValueError):
     """Bad input that the user can fix; the message says which field, row or file, and why."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist, or lacks what it must hold."""
+
+    __str__ = ValueError.__str__  # the message as given (OSError's would add errno fields)
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name (method, figure, experiment group, ...) that is not one of the known ones."""
+
+    __str__ = ValueError.__str__  # the message as it is; KeyError's __str__ would quote it
+
+
+class OfflineError(UserError, ConnectionError):
+    """A Hugging Face hub name was given while the hub cannot be reached."""
+
+    __str__ = ValueError.__str__
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training met NaN or infinity; the message names the step and the last good checkpoint."""

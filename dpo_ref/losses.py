@@ -34,6 +34,7 @@ __all__ = [
     "unlikelihood_loss",
     "implicit_rewards",
     "preference_metrics",
+    "reward_metrics",
 ]
 
 
@@ -510,10 +511,19 @@ def preference_metrics(
     chosen = implicit_rewards(policy_chosen_logps, reference_chosen_logps, beta=beta)
     rejected = implicit_rewards(policy_rejected_logps, reference_rejected_logps, beta=beta)
     return {
+        **reward_metrics(chosen, rejected),
+        "logps/chosen": policy_chosen_logps.detach().mean().item(),
+        "logps/rejected": policy_rejected_logps.detach().mean().item(),
+    }
+
+
+def reward_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> dict[str, float]:
+    """``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``, ``rewards/accuracies`` of
+    ``(B,)`` rewards: implicit ones (:func:`preference_metrics`) or a reward model's scores."""
+    chosen, rejected = chosen_rewards.detach(), rejected_rewards.detach()
+    return {
         "rewards/chosen": chosen.mean().item(),
         "rewards/rejected": rejected.mean().item(),
         "rewards/margins": (chosen - rejected).mean().item(),
         "rewards/accuracies": (chosen > rejected).float().mean().item(),
-        "logps/chosen": policy_chosen_logps.detach().mean().item(),
-        "logps/rejected": policy_rejected_logps.detach().mean().item(),
     }

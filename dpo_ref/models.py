@@ -28,6 +28,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from dpo_ref.errors import MissingFileError, UserError
+
 __all__ = [
     "EOS_TOKEN",
     "PAD_TOKEN",
@@ -37,6 +39,7 @@ __all__ = [
     "load_causal_lm",
     "load_tokenizer",
     "save_pretrained",
+    "position_ids",
 ]
 
 # GPT-2's convention: one token both starts and ends a document.
@@ -82,6 +85,11 @@ def tiny_gpt2(
         return GPT2LMHeadModel(config)
 
 
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` positions that count attended tokens only: a left-padded row starts at 0."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 # --------------------------------------------------------------------------- tokenizer
 
 
@@ -114,9 +122,9 @@ def tiny_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTraine
     """
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts or not any(texts):
-        raise ValueError("texts must contain at least one non-empty string to train the tokenizer on")
+        raise UserError("texts must contain at least one non-empty string to train the tokenizer on")
     if not isinstance(vocab_size, int) or vocab_size < _N_BYTES + 2:
-        raise ValueError(f"vocab_size must be an int >= {_N_BYTES + 2} (256 bytes + eos + pad), got {vocab_size!r}")
+        raise UserError(f"vocab_size must be an int >= {_N_BYTES + 2} (256 bytes + eos + pad), got {vocab_size!r}")
 
     tokenizer = Tokenizer(BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -155,7 +163,7 @@ def toy_preference_pairs(n: int = 16, *, seed: int = 0) -> list[dict[str, str]]:
     add their own. The same ``seed`` gives the same pairs.
     """
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+        raise UserError(f"n must be a positive int, got {n!r}")
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
@@ -182,11 +190,11 @@ def _resolve(name_or_path: str | os.PathLike) -> tuple[str, bool]:
     """
     raw = os.fspath(name_or_path)
     if not raw:
-        raise ValueError("name_or_path is empty: pass a hub id such as 'gpt2' or a local directory")
+        raise UserError("name_or_path is empty: pass a hub id such as 'gpt2' or a local directory")
     path = Path(raw).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise FileNotFoundError(f"{raw!r} is a file; pass the directory written by save_pretrained")
+            raise MissingFileError(f"{raw!r} is a file; pass the directory written by save_pretrained")
         return str(path), True
     looks_local = (
         path.is_absolute()
@@ -196,24 +204,24 @@ def _resolve(name_or_path: str | os.PathLike) -> tuple[str, bool]:
         or raw.count("/") > 1
     )
     if looks_local:
-        raise FileNotFoundError(f"local model path {raw!r} does not exist (resolved to {path.resolve()})")
+        raise MissingFileError(f"local model path {raw!r} does not exist (resolved to {path.resolve()})")
     return raw, False
 
 
 def _require_files(directory: str, what: str, names: tuple[str, ...]) -> None:
     """A local directory must hold what save_pretrained writes, else say so before transformers does."""
     if not any((Path(directory) / name).is_file() for name in names):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"local directory {directory!r} holds no loadable {what} (none of {', '.join(names)}); "
             "pass a directory written by save_pretrained"
         )
 
 
-def _hub_error(name: str, err: Exception) -> ValueError:
+def _hub_error(name: str, err: Exception) -> UserError:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else "the hub could not provide it"
     detail = " ".join(str(err).split())  # one line
-    return ValueError(
+    return UserError(
         f"could not load {name!r} as a Hugging Face hub id: {why} ({type(err).__name__}: {detail}). "
         f"A local directory also works: pass the path of a directory written by save_pretrained, "
         f"e.g. load_causal_lm('./checkpoints/{name.split('/')[-1]}')."
@@ -252,7 +260,7 @@ def load_causal_lm(
         )
     except OSError as err:
         if is_local:
-            raise FileNotFoundError(f"{name!r} exists but holds no loadable model ({err})") from err
+            raise MissingFileError(f"{name!r} exists but holds no loadable model ({err})") from err
         raise _hub_error(name, err) from err
     return model.to(device)
 
@@ -281,11 +289,11 @@ def load_tokenizer(
         )
     except OSError as err:
         if is_local:
-            raise FileNotFoundError(f"{name!r} exists but holds no loadable tokenizer ({err})") from err
+            raise MissingFileError(f"{name!r} exists but holds no loadable tokenizer ({err})") from err
         raise _hub_error(name, err) from err
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise ValueError(f"the tokenizer of {name!r} has neither a pad nor an eos token; set tokenizer.pad_token")
+            raise UserError(f"the tokenizer of {name!r} has neither a pad nor an eos token; set tokenizer.pad_token")
         tokenizer.pad_token = tokenizer.eos_token
         warnings.warn(
             f"the tokenizer of {name!r} has no pad token; using its eos token {tokenizer.eos_token!r} "
@@ -315,4 +323,4 @@ def _resolve_dtype(dtype: torch.dtype | str) -> torch.dtype | str:
         return dtype
     if isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype):
         return getattr(torch, dtype)
-    raise ValueError(f"dtype must be a torch.dtype, a name such as 'bfloat16', or 'auto'; got {dtype!r}")
+    raise UserError(f"dtype must be a torch.dtype, a name such as 'bfloat16', or 'auto'; got {dtype!r}")

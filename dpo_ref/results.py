@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from dpo_ref.errors import UserError
 from dpo_ref.paths import RESULTS_DIR
@@ -32,7 +33,7 @@ class ResultsFileError(UserError):
 def results_path(name: str, *, config: str = "cpu", data_dir: str | os.PathLike | None = None) -> Path:
     """Where ``dpo-ref reproduce --config CONFIG`` writes the results file ``name``."""
     if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"name must be a results file name such as 'exact_frontier', got {name!r}")
+        raise UserError(f"name must be a results file name such as 'exact_frontier', got {name!r}")
     stem = name[:-5] if name.endswith(".json") else name
     return Path(RESULTS_DIR if data_dir is None else data_dir) / config / f"{stem}.json"
 

@@ -29,7 +29,6 @@ sweep each method's hyperparameter.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import random
 import time
@@ -39,25 +38,12 @@ import datasets
 import torch
 from tqdm import tqdm
 
-from dpo_ref.data import (
-    collate_pairs,
-    tokenize_pairs,
-    tokenize_unpaired,
-    unpair_preference_dataset,
-)
-from dpo_ref.losses import dpo_loss, ipo_loss, orpo_loss, simpo_loss
+from dpo_ref.data import collate_pairs, tokenize_pairs
+from dpo_ref.methods import METHODS, TrainingData
 from dpo_ref.models import tiny_gpt2
+from dpo_ref.runtime import resolve_device
 from dpo_ref.scripts import parse_config, versions
-from dpo_ref.train import (
-    KTOObjective,
-    PairwiseObjective,
-    ReferenceFreeObjective,
-    TrainConfig,
-    precompute_reference_logps,
-    resolve_device,
-    train_preference,
-    train_sft,
-)
+from dpo_ref.train import TrainConfig, train_preference, train_sft
 from dpo_ref.worlds import sentiment
 
 
@@ -132,44 +118,27 @@ print(f"{len(dataset)} pairs from {len(train_prompts)} prompts ({dropped} droppe
 # %% [markdown]
 # ## The data each method reads
 #
-# DPO reads summed log-probs, IPO per-token means (its target margin is per token, as
-# in TRL); the reference's values are computed once. KTO reads unpaired rows: each
-# chosen completion is desirable, each rejected one undesirable, and its reference
-# point $z_0$ is estimated from mismatched prompt/completion rows (this row's prompt,
-# the next row's completion), as TRL does.
+# `TrainingData` shapes the pairs for each method, as the method registry
+# (`dpo_ref.methods`) says: DPO reads summed log-probs and IPO per-token means (its
+# target margin is per token, as in TRL), with the reference's values computed once;
+# KTO reads unpaired rows, each chosen completion desirable and each rejected one
+# undesirable, and estimates its reference point $z_0$ from mismatched rows (this row's
+# prompt, the next row's completion), as TRL does; ORPO and SimPO need no reference.
 
 # %%
 tokenized, _ = tokenize_pairs(dataset, tokenizer, max_length=64)
-pair_data = collate_pairs(list(tokenized), pad)
-sum_data = precompute_reference_logps(reference, pair_data, reduction="sum", device=device)
-mean_data = precompute_reference_logps(reference, pair_data, reduction="mean", device=device)
-
-unpaired = unpair_preference_dataset(dataset)  # prompt, completion, label; chosen and rejected alternate
-shifted = unpaired["completion"][1:] + unpaired["completion"][:1]
-mismatched = unpaired.remove_columns("completion").add_column("completion", shifted)
-kto_rows, _ = tokenize_unpaired(unpaired, tokenizer, max_length=64)
-kl_rows, _ = tokenize_unpaired(mismatched, tokenizer, max_length=64)
-kto_data = collate_pairs(list(kto_rows), pad)  # input_ids, attention_mask, labels, label
-kto_data["desirable"] = kto_data.pop("label").bool()
-kto_data.update({f"kl_{k}": v for k, v in collate_pairs(list(kl_rows), pad).items() if k != "label"})
+data = TrainingData(collate_pairs(list(tokenized), pad), reference=reference, pad_token_id=pad, device=device)
 
 # %% [markdown]
 # ## Five runs with the same budget
 
 # %%
-methods = {
-    # name: (objective, training data, setting shown in the table, rows per batch)
-    "DPO": (PairwiseObjective(functools.partial(dpo_loss, beta=config.dpo_beta), beta=config.dpo_beta),
-            sum_data, f"beta={config.dpo_beta:g}", config.batch_size),
-    "IPO": (PairwiseObjective(functools.partial(ipo_loss, beta=config.ipo_tau), beta=config.ipo_tau, reduction="mean"),
-            mean_data, f"tau={config.ipo_tau:g}", config.batch_size),
-    "KTO": (KTOObjective(beta=config.kto_beta, reference=reference), kto_data, f"beta={config.kto_beta:g}",
-            2 * config.batch_size),
-    "ORPO": (ReferenceFreeObjective(lambda c, r: orpo_loss(c, r, -c, lam=config.orpo_lambda), beta=config.orpo_lambda),
-             pair_data, f"lambda={config.orpo_lambda:g}", config.batch_size),
-    "SimPO": (ReferenceFreeObjective(functools.partial(simpo_loss, beta=config.simpo_beta, gamma=config.simpo_gamma),
-                                     beta=config.simpo_beta),
-              pair_data, f"beta={config.simpo_beta:g}, gamma={config.simpo_gamma:g}", config.batch_size),
+settings = {  # method: its hyperparameters (the papers' defaults where they transfer)
+    "dpo": {"beta": config.dpo_beta},
+    "ipo": {"beta": config.ipo_tau},  # IPO's beta is the paper's tau
+    "kto": {"beta": config.kto_beta},
+    "orpo": {"lam": config.orpo_lambda},
+    "simpo": {"beta": config.simpo_beta, "gamma": config.simpo_gamma},
 }
 
 
@@ -179,16 +148,20 @@ def evaluate(model):
 
 
 table = [{"method": "reference (SFT)", "setting": "", "loss": float("nan"), "wall_s": 0.0, **evaluate(reference)}]
-for name, (objective, data, setting, batch_size) in methods.items():
-    bar = tqdm(total=config.steps, desc=name, disable=None)
+for name, params in settings.items():
+    method = METHODS[name]
+    rows = data.rows_for(method)
+    batch_size = 2 * config.batch_size if method.data == "unpaired" else config.batch_size  # one row per completion
+    bar = tqdm(total=config.steps, desc=method.label, disable=None)
     start = time.perf_counter()
-    result = train_preference(copy.deepcopy(reference).requires_grad_(True), objective, data,
-                              TrainConfig(steps=config.steps, batch_size=min(batch_size, len(data["labels" if "labels" in data else "chosen_labels"])),
-                                          learning_rate=config.learning_rate, seed=config.seed, device=device),
-                              on_step=lambda step, record: bar.update(1))
+    result = train_preference(copy.deepcopy(reference).requires_grad_(True), method.objective(reference, **params),
+                              rows, TrainConfig(steps=config.steps, batch_size=min(batch_size, len(next(iter(rows.values())))),
+                                                learning_rate=config.learning_rate, seed=config.seed, device=device),
+                              on_step=lambda step, record, bar=bar: bar.update(1))
     wall = time.perf_counter() - start
     bar.close()
-    table.append({"method": name, "setting": setting, "loss": result.history[-1]["loss"], "wall_s": wall,
+    setting = ", ".join(f"{key}={value:g}" for key, value in params.items())
+    table.append({"method": method.label, "setting": setting, "loss": result.history[-1]["loss"], "wall_s": wall,
                   **evaluate(result.model.eval())})
 
 # %% [markdown]

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
+from dpo_ref.runtime import resolve_device
 from dpo_ref.scripts import parse_config, versions
 from dpo_ref.train import (
     PairwiseObjective,
@@ -45,7 +46,6 @@ from dpo_ref.train import (
     RewardModel,
     TrainConfig,
     precompute_reference_logps,
-    resolve_device,
     train_ppo,
     train_preference,
     train_reward_model,

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dpo_ref.batching import OrderedBatches, length_grouped_order, trim_padding
-from dpo_ref.logps import IGNORE_INDEX, pack_shared_prompt
+from dpo_ref.logps import IGNORE_INDEX
+from dpo_ref.packing import pack_shared_prompt
 
 
 def test_order_is_a_permutation_with_similar_lengths_per_batch():

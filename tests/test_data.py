@@ -15,6 +15,7 @@ from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerFast
 
 from dpo_ref import data
+from dpo_ref.errors import UserError
 from dpo_ref.logps import IGNORE_INDEX, concatenated_logps, sequence_logps
 from dpo_ref.models import tiny_gpt2
 
@@ -551,3 +552,11 @@ def test_collate_errors():
         data.collate_pairs([{"input_ids": [1], "attention_mask": [1], "labels": [1]}], None)
     with pytest.raises(ValueError, match=r"needs tokenized rows .* got keys \['prompt'\]"):
         data.collate_pairs([{"prompt": "a"}], 0)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"], ids=["empty", "blank lines"])
+def test_an_empty_data_file_says_it_is_empty(tmp_path, content):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(content)
+    with pytest.raises(UserError, match=r"pairs\.jsonl is empty: a preference data file needs at least one row"):
+        data.load_preference_dataset(path)

@@ -17,7 +17,7 @@ from dpo_ref.experiments import count_runs, get_config, reproduce
 from dpo_ref.experiments import cli as experiments_cli
 
 EXACT_FILES = ("exact_frontier", "exact_recovery", "exact_deterministic", "exact_ppo")
-METHODS = {"DPO", "IPO", "cDPO", "hinge", "KTO", "ORPO", "SimPO", "Preferred-FT", "Unlikelihood", "PPO", "PPO-GT"}
+METHODS = {"dpo", "ipo", "cdpo", "hinge", "kto", "orpo", "simpo", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_smoke_frontier_holds_every_method_against_the_optimum(smoke):
         # nothing beats the optimal frontier at its own KL (up to float rounding)
         assert point["frontier_gap"] > -1e-6, point
     cfg = get_config("smoke").exact
-    assert len([p for p in frontier["points"] if p["method"] == "DPO"]) == len(cfg.dpo_betas)
+    assert len([p for p in frontier["points"] if p["method"] == "dpo"]) == len(cfg.dpo_betas)
     assert frontier["matched_kl"] and all("dpo_reward_at_kl" in m for m in frontier["matched_kl"])
     assert 0 <= frontier["reward_model"]["pair_accuracy_under_reference"] <= 1
 
@@ -61,10 +61,10 @@ def test_smoke_recovery_deterministic_and_ppo_files(smoke):
     assert [r["n_pairs"] for r in recovery["per_n_pairs"]] == list(cfg.recovery_n_pairs)
     assert [r["beta"] for r in recovery["per_beta"]] == list(cfg.dpo_betas)
     det = smoke["exact_deterministic"]["runs"]
-    assert [r["method"] for r in det] == ["DPO", "IPO"]
+    assert [r["method"] for r in det] == ["dpo", "ipo"]
     assert det[0]["trajectory"][-1]["step"] == cfg.deterministic_steps
     ppo = smoke["exact_ppo"]["runs"]
-    learned = [r for r in ppo if r["method"] == "PPO"]
+    learned = [r for r in ppo if r["method"] == "ppo"]
     assert [r["params"]["seed"] for r in learned] == list(cfg.ppo_seeds)
     for run in ppo:
         steps = [f["step"] for f in run["trajectory"]]
@@ -95,6 +95,7 @@ def test_named_configs_and_unknown_names():
     [
         "dpo_ref.experiments.configs.ExactExperimentConfig",
         "dpo_ref.experiments.configs.ExperimentConfig",
+        "dpo_ref.experiments.configs.SentimentConfig",
         "dpo_ref.worlds.exact.ExactWorldConfig",
         "dpo_ref.train.TrainConfig",
         "dpo_ref.train.PPOConfig",

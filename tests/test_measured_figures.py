@@ -112,7 +112,7 @@ def test_exact_frontier_numbers_quote_the_matched_kl_rows(figures):
         if row["dpo_reward_at_kl"] is not None:
             assert mx._signed(row["reward"] - row["dpo_reward_at_kl"]) in html
             assert fmt(row["kl"], 2) in html
-    gt = [row["reward"] - row["dpo_reward_at_kl"] for row in data["matched_kl"] if row["method"] == "PPO-GT"]
+    gt = [row["reward"] - row["dpo_reward_at_kl"] for row in data["matched_kl"] if row["method"] == "ppo-gt"]
     if all(d > 0 for d in gt):
         assert "PPO-GT, trained on the true reward, is above DPO" in html and "differs from the paper" in html
 
@@ -154,7 +154,7 @@ def test_ppo_runs_animate_the_real_trajectories(figures):
 def test_ppo_numbers_follow_the_data(figures):
     data = cpu("exact_ppo")
     html = figures["measured-ppo-runs-numbers"]
-    ppo = [run for run in data["runs"] if run["method"] == "PPO"]
+    ppo = [run for run in data["runs"] if run["method"] == "ppo"]
     hacked = [mx.ppo_hacking(run)["hacking"] for run in ppo]
     assert ("No reward hacking in these runs" in html) == (not any(hacked))
     scores = [run["final"]["score"] for run in ppo]
@@ -200,7 +200,7 @@ def test_deterministic_is_the_file(figures):
 def test_beta_sweep_is_the_file(figures):
     data = cpu("exact_frontier")
     fig = figures["measured-beta-sweep"]
-    dpo = sorted((pt for pt in data["points"] if pt["method"] == "DPO"), key=lambda pt: pt["params"]["beta"])
+    dpo = sorted((pt for pt in data["points"] if pt["method"] == "dpo"), key=lambda pt: pt["params"]["beta"])
     dpo_traces = [t for t in fig.data if t.name.startswith("DPO")]
     assert close(dpo_traces[0].y, [pt["final"]["reward"] for pt in dpo])
     assert close(dpo_traces[1].y, [pt["final"]["kl"] for pt in dpo])
@@ -336,7 +336,7 @@ def test_sentiment_cost_is_the_file(figures):
 def test_sentiment_matched_kl_is_the_file(figures):
     data = cpu("sentiment_frontier")
     fig = figures["sentiment-matched-kl"]
-    for other in ("PPO", "PPO-GT"):
+    for other in ("ppo", "ppo-gt"):
         rows = [row for row in data["matched_kl"][other] if row["difference"] is not None]
         t = trace(fig, f"DPO − {mx.label(other)}")
         assert close(t.x, [row["kl"] for row in rows]) and close(t.y, [row["difference"] for row in rows])

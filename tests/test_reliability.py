@@ -370,42 +370,43 @@ def test_an_empty_beta_grid_is_named():
 # --------------------------------------------------------------------------- experiments
 
 
-def test_unknown_experiment_group_fails_before_any_group_runs(tmp_path, monkeypatch):
+@pytest.fixture
+def fake_exact_group(monkeypatch):
+    """The "exact" group replaced by one that only records that it ran."""
+    import sys
+    import types
+
     from dpo_ref import experiments
 
     ran = []
+    module = types.ModuleType("dpo_ref_fake_group")
+    module.GROUP = experiments.Group(
+        name="exact", world="exact", run=lambda config, device, progress: ran.append("exact") or {"exact_fake": {}},
+        count_runs=lambda config: 1, seeds=lambda config: {},
+    )  # fmt: skip
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(experiments.GROUPS, "exact", f"{module.__name__}:GROUP")
+    return ran
 
-    def fake_group():
-        def run(config, device, progress):
-            ran.append("exact")
-            return {"exact_fake": {}}
 
-        return run, (lambda config: 1), (lambda config: {}), (lambda config: config)
+def test_unknown_experiment_group_fails_before_any_group_runs(tmp_path, fake_exact_group):
+    from dpo_ref import experiments
 
-    monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
-    with pytest.raises(ValueError, match=r"unknown experiment group 'sentiment-typo'; choose from \["):
+    with pytest.raises(UserError, match=r"unknown experiment group 'sentiment-typo'; choose from \["):
         experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["sentiment-typo"])
-    assert not ran and not any(tmp_path.iterdir())
+    assert not fake_exact_group and not any(tmp_path.iterdir())
 
 
-def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, monkeypatch):
+def test_a_typo_after_a_valid_group_fails_before_the_valid_group_runs(tmp_path, fake_exact_group):
     from dpo_ref import experiments
 
-    ran = []
-
-    def fake_group():
-        def run(config, device, progress):
-            ran.append("exact")
-            return {"exact_fake": {}}
-
-        return run, (lambda config: 1), (lambda config: {}), (lambda config: config)
-
-    monkeypatch.setitem(experiments.GROUPS, "exact", fake_group)
-    with pytest.raises(ValueError, match="unknown experiment group 'typo'"):
+    with pytest.raises(UserError, match="unknown experiment group 'typo'"):
         experiments.count_runs(experiments.get_config("smoke"), ["exact", "typo"])
-    with pytest.raises(ValueError, match="unknown experiment group 'typo'"):
+    with pytest.raises(UserError, match="unknown experiment group 'typo'"):
         experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact", "typo"])
-    assert not ran
+    assert not fake_exact_group
+    experiments.reproduce("smoke", device="cpu", out=tmp_path, groups=["exact"])
+    assert fake_exact_group == ["exact"]  # the fake group does run when asked for alone
 
 
 # --------------------------------------------------------------------------- safe by default

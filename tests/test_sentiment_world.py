@@ -13,7 +13,7 @@ from dpo_ref.worlds import sentiment as world
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Tiny models run faster on one thread (see SentimentConfig.cpu_threads)."""
+    """Tiny models run faster on one thread (see ExperimentConfig.torch_threads)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -198,11 +198,11 @@ def _without_timings(obj):
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory):
-    from dpo_ref.experiments import sentiment as runner
+    from dpo_ref.experiments import reproduce
 
     results = []
     for name in ("a", "b"):
-        paths = runner.run("smoke", out_dir=tmp_path_factory.mktemp(name), device="cpu")
+        paths = reproduce("smoke", out=tmp_path_factory.mktemp(name), device="cpu", groups=["sentiment"])
         assert [p.name for p in paths] == [f"sentiment_{k}.json" for k in ("frontier", "win_rates", "curves", "cost")]
         assert all(p.parent.name == "smoke" for p in paths)
         results.append({p.stem: json.loads(p.read_text()) for p in paths})
@@ -214,10 +214,11 @@ def test_smoke_run_writes_valid_files(smoke_results):
     for data in files.values():
         prov = data["provenance"]
         assert prov["seeds"] == {"sentiment": 0} and prov["config"]["name"] == "smoke"
+        assert prov["config"]["sentiment"]["steps"] == 4  # the sentiment config of `smoke` is what ran
         assert prov["versions"]["torch"] == torch.__version__ and prov["wall_time_s"] > 0
     frontier = files["sentiment_frontier"]
-    assert {"world", "pairs", "runs", "frontier", "matched_kl", "notes"} <= set(frontier)
-    methods = {"DPO", "IPO", "KTO", "ORPO", "SimPO", "Preferred-FT", "Unlikelihood", "PPO", "PPO-GT"}
+    assert {"world", "pairs", "runs", "frontier", "matched_kl"} <= set(frontier)
+    methods = {"dpo", "ipo", "kto", "orpo", "simpo", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
     assert {row["method"] for row in frontier["runs"]} == methods == set(frontier["frontier"])
     assert set(files["sentiment_win_rates"]["methods"]) == methods
     for row in frontier["runs"]:
@@ -229,7 +230,7 @@ def test_smoke_run_writes_valid_files(smoke_results):
     assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1
     assert {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen",
             "logps/rejected"} <= set(curve)  # fmt: skip
-    assert frontier["pairs"]["n_pairs"] > 0 and frontier["notes"]
+    assert frontier["pairs"]["n_pairs"] > 0
     cost = files["sentiment_cost"]
     assert cost["rlhf"]["models_in_memory"] > cost["dpo"]["models_in_memory"]
     assert cost["rlhf"]["samples_generated"] > cost["dpo"]["samples_generated"]
@@ -241,9 +242,9 @@ def test_smoke_run_is_deterministic(smoke_results):
 
 
 def test_registered_with_reproduce():
-    from dpo_ref.experiments import GROUPS, get_config
-    from dpo_ref.experiments.sentiment import CONFIGS, count_runs
+    from dpo_ref.experiments import get_config, group
+    from dpo_ref.experiments.sentiment import count_runs
 
-    _, count, seeds, _ = GROUPS["sentiment"]()
-    assert count(get_config("smoke")) == count_runs(CONFIGS["smoke"])
-    assert seeds(get_config("cpu")) == {"sentiment": CONFIGS["cpu"].seed}
+    sentiment = group("sentiment")
+    assert sentiment.count_runs(get_config("smoke")) == count_runs(get_config("smoke").sentiment)
+    assert sentiment.seeds(get_config("cpu")) == {"sentiment": get_config("cpu").sentiment.seed}

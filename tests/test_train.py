@@ -16,8 +16,11 @@ import textwrap
 import pytest
 import torch
 
+from dpo_ref.data import unpaired_rows
+from dpo_ref.logps import token_logps
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
+from dpo_ref.runtime import resolve_device
 from dpo_ref.train import (
     NonFiniteLossError,
     PairwiseObjective,
@@ -26,13 +29,10 @@ from dpo_ref.train import (
     TensorBatches,
     TrainConfig,
     Trainer,
-    _gae,
-    kto_rows_from_pairs,
     precompute_reference_logps,
-    resolve_device,
-    token_logps,
     train_reward_model,
 )
+from dpo_ref.train.ppo import gae
 
 V = 10  # vocabulary of the toy models
 
@@ -243,7 +243,7 @@ def test_gae_matches_the_discounted_sum_of_td_errors():
     mask[:, 0] = False  # a prompt position
     mask[2, 4:] = False  # a shorter completion
     gamma, lam = 0.9, 0.8
-    got = _gae(rewards * mask, values * mask, mask, gamma, lam)
+    got = gae(rewards * mask, values * mask, mask, gamma, lam)
     for b in range(4):
         ts = [t for t in range(6) if mask[b, t]]
         for i, t in enumerate(ts):
@@ -285,7 +285,7 @@ def test_reward_model_reads_the_last_token_whatever_the_padding():
 
 def test_kto_rows_pair_each_prompt_with_the_next_completion():
     pairs = _pairs(4, padded=False)
-    rows = kto_rows_from_pairs(pairs)
+    rows = unpaired_rows(pairs)
     assert rows["desirable"].tolist() == [True, False] * 4
     assert torch.equal(rows["input_ids"][2], pairs["chosen_input_ids"][1])
     assert torch.equal(rows["input_ids"][3], pairs["rejected_input_ids"][1])

@@ -8,15 +8,17 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dpo_ref.cli import output_folder, positive_int
+
     parser.add_argument("--config", default="smoke", choices=["smoke", "cpu", "gpu"],
                         help="smoke: about a minute (tests); cpu: the committed results, 2 cores; gpu: larger")  # fmt: skip
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="auto picks CUDA when available")  # fmt: skip
-    parser.add_argument("--out", default=None,
+    parser.add_argument("--out", default=None, type=output_folder,
                         help="results folder (default: docs/results/data); files go to OUT/<config>/<name>.json")  # fmt: skip
     parser.add_argument("--only", action="append", default=None, metavar="GROUP",
                         help="run only this experiment group (repeatable), e.g. exact")  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=positive_int, default=1,
                         help="run up to this many groups at once, each in its own process (one per core)")  # fmt: skip
     parser.add_argument("--bar-position", type=int, default=0, help=argparse.SUPPRESS)
 
@@ -27,12 +29,10 @@ def main(args: argparse.Namespace) -> int:
     from dpo_ref.paths import RESULTS_DIR
 
     args.out = args.out or str(RESULTS_DIR)
-    from dpo_ref.experiments import _checked_groups, count_runs, get_config, reproduce
+    from dpo_ref.experiments import checked_groups, count_runs, get_config, reproduce
 
     config = get_config(args.config)
-    groups = _checked_groups(args.only)
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be a positive integer, got {args.jobs}")
+    groups = checked_groups(args.only)
     if args.jobs > 1 and len(groups) > 1:
         return _run_in_parallel(args, groups)
     desc = f"reproduce {args.config}" + (f" {groups[0]}" if args.only else "")
@@ -69,5 +69,7 @@ def _run_in_parallel(args: argparse.Namespace, groups: list[str]) -> int:
         if process.wait() != 0:
             failed.append(group)
     if failed:
-        raise ValueError(f"experiment group(s) {failed} failed; their messages are above")
+        print(f"dpo-ref reproduce: experiment group(s) {', '.join(failed)} failed; their messages are above",
+              file=sys.stderr)  # fmt: skip
+        return 1
     return 0

@@ -1,6 +1,9 @@
 """Named experiment configurations: ``smoke`` (tests, about a minute), ``cpu`` (committed
 results, 2 cores), ``gpu`` (larger, one GPU). Plain dataclasses; every field says why.
 
+An :class:`ExperimentConfig` holds one configuration per world: ``exact``
+(:class:`ExactExperimentConfig`) and ``sentiment`` (:class:`SentimentConfig`).
+
 Every method gets the same training budget (``steps``, ``batch_size``,
 ``learning_rate``) and the hyperparameters its paper recommends; nothing is tuned per
 method, and nothing is tuned toward a result.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dpo_ref.errors import UnknownNameError
 from dpo_ref.train import PPOConfig
 from dpo_ref.worlds.exact import ExactWorldConfig
 
@@ -54,12 +58,61 @@ class ExactExperimentConfig:
 
 
 @dataclass
+class SentimentConfig:
+    """Everything that sets a sentiment-world run. Paper values cite the DPO paper (arXiv 2305.18290)."""
+
+    seed: int = 0  # seeds the corpus, prompts, sampling and every training run
+    # --- corpus and the SFT / reference model
+    n_reviews: int = 20_000  # pretraining corpus (the paper fine-tunes on the IMDb train split)
+    n_layer: int = 2  # tiny GPT-2: 2 layers of width 64 train in about a minute on 2 CPU cores
+    n_embd: int = 64  # width
+    n_head: int = 4  # attention heads
+    n_positions: int = 64  # reviews are at most 44 words, prompts at most 8
+    pretrain_steps: int = 300  # SFT updates on the corpus (the loss plateaus near 1.35 by step 200)
+    pretrain_batch_size: int = 64  # reviews per SFT update
+    pretrain_learning_rate: float = 3e-3  # AdamW, with a short warm-up
+    # --- prompts and preference pairs
+    n_train_prompts: int = 256  # prefixes that get 4 samples each: the preference data
+    samples_per_prompt: int = 4  # the paper: 4 samples per prefix, 6 pairs (section 6.1)
+    min_prompt_tokens: int = 2  # the paper's prefixes are 2 to 8 tokens
+    max_prompt_tokens: int = 8  # (the upper end)
+    max_new_tokens: int = 40  # completions are at most 42 words; longer samples are cut
+    # --- evaluation
+    n_eval_prompts: int = 256  # held-out prefixes
+    eval_samples_per_prompt: int = 2  # samples per prefix for reward and KL (temperature 1)
+    win_rate_temperatures: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # the paper's TL;DR sweep
+    # --- training budget, the same for every method
+    steps: int = 96  # optimiser updates per run (2 epochs of about 1,500 pairs at batch 32)
+    batch_size: int = 32  # pairs per update (the paper: 64)
+    learning_rate: float = 1e-3  # AdamW; the paper's 1e-6 RMSprop is for gpt2-large
+    warmup_steps: int = 10  # the paper warms up over 150 steps of a much longer run
+    # --- each method's grid (4 values each: the same tuning budget)
+    dpo_betas: tuple[float, ...] = (0.05, 0.1, 1.0, 5.0)  # secondary sources' grid for the paper (unconfirmed)
+    ipo_taus: tuple[float, ...] = (0.05, 0.1, 1.0, 5.0)  # IPO's tau on per-token mean log-ratios (TRL)
+    kto_betas: tuple[float, ...] = (0.05, 0.1, 1.0, 5.0)  # the KTO paper finds 0.1 close to best
+    orpo_lambdas: tuple[float, ...] = (0.05, 0.1, 0.5, 1.0)  # the ORPO paper uses about 0.1
+    simpo_betas: tuple[float, ...] = (1.0, 2.0, 2.5, 5.0)  # the SimPO paper: 2 to 2.5, gamma = beta / 2
+    unlikelihood_alphas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)  # weight of the unlikelihood term
+    preferred_ft_lr_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)  # Preferred-FT has only its learning rate
+    ppo_kl_coefs: tuple[float, ...] = (0.05, 0.1, 1.0, 5.0)  # PPO with the reward model: beta on its BT scale
+    ppo_gt_kl_coefs: tuple[float, ...] = (0.005, 0.01, 0.03, 0.1)  # PPO-GT: VADER lies in [-1, 1]
+    # --- PPO (Ziegler et al. 2019 settings, scaled down)
+    ppo_rollout_batch_size: int = 64  # completions sampled per rollout
+    ppo_minibatch_size: int = 32  # rows per PPO update
+    ppo_epochs: int = 4  # passes over each rollout (Ziegler et al. use 4)
+    reward_model_steps: int = 96  # Bradley-Terry reward model on the same pairs
+    # --- logging
+    curve_every: int = 4  # keep every n-th logged step of the DPO curves
+
+
+@dataclass
 class ExperimentConfig:
     name: str  # "smoke", "cpu" or "gpu"; also the results sub-folder
     # CPU threads for torch: these models are tiny, a second thread buys little, and on
     # shared cores spinning threads made runs ten times slower (measured). None: torch's default.
     torch_threads: int | None = 1
     exact: ExactExperimentConfig = field(default_factory=ExactExperimentConfig)  # the exact-world experiments
+    sentiment: SentimentConfig = field(default_factory=SentimentConfig)  # the sentiment world (IMDb analogue)
 
 
 def _smoke() -> ExperimentConfig:
@@ -73,13 +126,23 @@ def _smoke() -> ExperimentConfig:
         ppo_steps=8, ppo_betas=(0.5,), ppo_seeds=(0, 1), ppo_eval_every=4, recovery_n_pairs=(64, 256),
         deterministic_steps=30, deterministic_eval_every=10,
     )  # fmt: skip
-    return ExperimentConfig(name="smoke", exact=exact)
+    # seconds: tiny everything; what the tests run
+    sentiment = SentimentConfig(
+        n_reviews=600, n_layer=1, n_embd=32, n_head=2, pretrain_steps=30,
+        n_train_prompts=12, n_eval_prompts=12, eval_samples_per_prompt=2, max_new_tokens=16,
+        steps=4, batch_size=8, warmup_steps=0, win_rate_temperatures=(0.0, 1.0),
+        dpo_betas=(0.1, 1.0), ipo_taus=(0.1,), kto_betas=(0.1,), orpo_lambdas=(0.1,), simpo_betas=(2.0,),
+        unlikelihood_alphas=(1.0,), preferred_ft_lr_scales=(1.0,), ppo_kl_coefs=(0.1,), ppo_gt_kl_coefs=(0.03,),
+        ppo_rollout_batch_size=8, ppo_minibatch_size=8, ppo_epochs=1, reward_model_steps=4, curve_every=1,
+    )  # fmt: skip
+    return ExperimentConfig(name="smoke", exact=exact, sentiment=sentiment)
 
 
 def _cpu() -> ExperimentConfig:
     return ExperimentConfig(
         name="cpu",
         exact=ExactExperimentConfig(ppo=PPOConfig(rollout_batch_size=64, minibatch_size=32, max_new_tokens=4)),
+        sentiment=SentimentConfig(),
     )
 
 
@@ -95,6 +158,13 @@ def _gpu() -> ExperimentConfig:
             ppo_betas=(0.1, 0.2, 0.5, 1.0, 2.0), ppo_seeds=(0, 1, 2, 3, 4), ppo_eval_every=160,
             recovery_n_pairs=(500, 2000, 8000, 32000, 128000), deterministic_steps=6000, deterministic_eval_every=300,
         ),  # fmt: skip
+        # a larger model, more data and longer training
+        sentiment=SentimentConfig(
+            n_reviews=100_000, n_layer=4, n_embd=256, n_head=4, pretrain_steps=3000,
+            pretrain_batch_size=128, pretrain_learning_rate=1e-3, n_train_prompts=2048, n_eval_prompts=1024,
+            eval_samples_per_prompt=4, steps=600, batch_size=64, learning_rate=3e-4, warmup_steps=50,
+            reward_model_steps=600, ppo_rollout_batch_size=128, ppo_minibatch_size=64, curve_every=10,
+        ),  # fmt: skip
     )
 
 
@@ -103,5 +173,5 @@ CONFIGS = {"smoke": _smoke, "cpu": _cpu, "gpu": _gpu}
 
 def get_config(name: str) -> ExperimentConfig:
     if name not in CONFIGS:
-        raise ValueError(f"unknown config {name!r}; choose one of {sorted(CONFIGS)}")
+        raise UnknownNameError(f"unknown config {name!r}; choose one of {sorted(CONFIGS)}")
     return CONFIGS[name]()

@@ -54,14 +54,15 @@ def git_commit() -> str | None:
 
 
 def provenance(config, *, seeds: dict, device: torch.device, wall_time_s: float) -> dict:
+    """What a results file records about its run; ``config`` is a dataclass or a dict of settings."""
     return {
-        "config": dataclasses.asdict(config),
+        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
         "seeds": seeds,
         "versions": library_versions(),
         "device": device_name(device),
         "git_commit": git_commit(),
         "wall_time_s": round(wall_time_s, 1),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
 

@@ -11,13 +11,13 @@ The same ids name the files that ``dpo-ref figures --out DIR`` writes, and the t
 build every figure listed here. Colours and the template live in
 :mod:`dpo_ref.figures.theme`: reuse ``METHOD_COLOURS`` for any new figure.
 
-Adding a measured figure to a page (pages 4, 5, 7, 8, 9 and 10 have a "Measured ..."
-section waiting for one):
+Adding a measured figure to a page:
 
-1. write a pure function in that page's module (``ppo_problem``, ``key_insight``,
-   ``beta``, ``bigger_picture``, ...) that reads its results file under
-   ``docs/results/data/`` and returns ``theme.style(fig)``, colouring each method with
-   ``METHOD_COLOURS[method]`` and naming it with ``METHOD_LABELS[method]``;
+1. write a pure function (the measured ones live in ``measured_exact`` and
+   ``measured_sentiment``) that reads its results file through
+   :func:`dpo_ref.results.load_results` and returns ``theme.style(fig)``, colouring each
+   method with ``METHOD_COLOURS[name]`` and naming it with ``METHOD_LABELS[name]``
+   (``name`` a method of :mod:`dpo_ref.methods`);
 2. register it in ``FIGURES`` below;
 3. put a ```` ```figure ```` fence with its id in the page's "Measured" section, and
    under it a caption paragraph ending in ``{ .dpo-caption }`` that says what was run
@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from dpo_ref.errors import UnknownNameError
 from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS  # noqa: F401  (re-exported)
 
 # figure id -> "module:function", in the order of the site's pages
@@ -84,7 +85,7 @@ def figure_function(figure_id: str):
     try:
         target = FIGURES[figure_id]
     except KeyError:
-        raise KeyError(f"unknown figure {figure_id!r}; known figures: {', '.join(FIGURES)}") from None
+        raise UnknownNameError(f"unknown figure {figure_id!r}; known figures: {', '.join(FIGURES)}") from None
     module_name, function_name = target.split(":")
     return getattr(importlib.import_module(module_name), function_name)
 

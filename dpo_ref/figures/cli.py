@@ -14,7 +14,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory (default: figures/)")
+    from dpo_ref.cli import output_folder
+
+    parser.add_argument("--out", type=output_folder, default="figures", help="output directory (default: figures/)")
     parser.add_argument("--only", action="append", metavar="ID", default=None,
                         help="write only this figure (repeatable); default: all")
     parser.add_argument("--dark", action="store_true", help="use the dark (slate) palette")
@@ -24,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from dpo_ref.errors import UnknownNameError
     from dpo_ref.figures import FIGURES, build_figure
     from dpo_ref.figures.html import write_standalone
 
@@ -34,9 +37,10 @@ def main(args: argparse.Namespace) -> int:
     ids = args.only or list(FIGURES)
     unknown = [i for i in ids if i not in FIGURES]
     if unknown:
-        raise KeyError(f"unknown figure(s) {', '.join(unknown)}; run `dpo-ref figures --list`")
-    args.out.mkdir(parents=True, exist_ok=True)
+        raise UnknownNameError(f"unknown figure(s) {', '.join(unknown)}; run `dpo-ref figures --list`")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     for figure_id in tqdm(ids, desc="figures", unit="fig"):
-        write_standalone(figure_id, build_figure(figure_id), args.out, dark=args.dark)
+        write_standalone(figure_id, build_figure(figure_id), out, dark=args.dark)
     print(f"wrote {len(ids)} figure(s) to {args.out}/")
     return 0

@@ -27,16 +27,10 @@ from dpo_ref.results import load_results, results_path
 CONFIGS = ("cpu", "gpu")  # cpu results are required; gpu results are drawn where they exist
 DIGITS = 6  # figure data is rounded like every other site figure, so its JSON is stable
 
-# the method names of the results files -> the keys of METHOD_COLOURS / METHOD_LABELS
-METHOD_KEYS = {
-    "DPO": "dpo", "IPO": "ipo", "cDPO": "cdpo", "hinge": "hinge", "KTO": "kto", "ORPO": "orpo",
-    "SimPO": "simpo", "Preferred-FT": "preferred_ft", "Unlikelihood": "unlikelihood", "PPO": "ppo",
-    "PPO-GT": "ppo_gt", "reference": "reference", "SFT": "sft",
-}
 SYMBOLS = {
-    "DPO": "circle", "IPO": "diamond", "cDPO": "circle-open", "hinge": "triangle-up", "KTO": "square",
-    "ORPO": "star", "SimPO": "triangle-down", "Preferred-FT": "x", "Unlikelihood": "cross",
-    "PPO": "hexagon", "PPO-GT": "pentagon",
+    "dpo": "circle", "ipo": "diamond", "cdpo": "circle-open", "hinge": "triangle-up", "kto": "square",
+    "orpo": "star", "simpo": "triangle-down", "preferred-ft": "x", "unlikelihood": "cross",
+    "ppo": "hexagon", "ppo-gt": "pentagon",
 }
 KL_TITLE = "KL(π ‖ π<sub>ref</sub>), nats"
 REWARD_TITLE = "true reward E[r*]"
@@ -56,11 +50,11 @@ def rs(values: Iterable[float]) -> list[float]:
 
 
 def colour(method: str) -> str:
-    return METHOD_COLOURS[METHOD_KEYS[method]]
+    return METHOD_COLOURS[method]
 
 
 def label(method: str) -> str:
-    return METHOD_LABELS[METHOD_KEYS[method]]
+    return METHOD_LABELS[method]
 
 
 def load_all(name: str, require: Sequence[str] = ()) -> list[tuple[str, dict[str, Any]]]:
@@ -159,7 +153,8 @@ def reference_trace(data: dict, name_suffix: str = "") -> go.Scatter:
     )
 
 
-PARAM_NAMES = {"beta": "β", "gamma": "γ", "lambda": "λ", "alpha": "α", "label_smoothing": "label smoothing"}
+PARAM_NAMES = {"beta": "β", "gamma": "γ", "lam": "λ", "alpha": "α", "label_smoothing": "label smoothing",
+               "kl_coef": "β", "desirable_weight": "λ<sub>D</sub>", "undesirable_weight": "λ<sub>U</sub>"}
 
 
 def _params_text(params: dict) -> str:
@@ -230,8 +225,8 @@ PPO_QUANTITIES = (  # (trajectory key, legend name, colour, dash, row)
 
 
 def _run_label(run: dict) -> str:
-    kind = "learned reward" if run["method"] == "PPO" else "true reward"
-    return f"{run['method']} ({kind}), seed {run['params'].get('seed', 0)}"
+    kind = "learned reward" if run["method"] == "ppo" else "true reward"
+    return f"{label(run['method'])} ({kind}), seed {run['params'].get('seed', 0)}"
 
 
 def ppo_runs() -> go.Figure:
@@ -341,8 +336,8 @@ def ppo_runs_numbers() -> str:
     loaded = load_all("exact_ppo", require=("runs", "optimal_at_beta", "beta"))
     paras = []
     for config, data in loaded:
-        ppo = [run for run in data["runs"] if run["method"] == "PPO"]
-        gt = [run for run in data["runs"] if run["method"] == "PPO-GT"]
+        ppo = [run for run in data["runs"] if run["method"] == "ppo"]
+        gt = [run for run in data["runs"] if run["method"] == "ppo-gt"]
         checks = [ppo_hacking(run) for run in ppo]
         hacked = [run["params"].get("seed", 0) for run, c in zip(ppo, checks) if c["hacking"]]
         start = ppo[0]["trajectory"][0]
@@ -384,8 +379,8 @@ def ppo_runs_numbers() -> str:
 # --------------------------------------------------------------------------- experimental results
 
 
-PAPER_METHODS = ("DPO", "PPO", "PPO-GT", "IPO", "Preferred-FT", "Unlikelihood")
-VARIANT_METHODS = ("DPO", "IPO", "cDPO", "hinge", "KTO", "ORPO", "SimPO")
+PAPER_METHODS = ("dpo", "ppo", "ppo-gt", "ipo", "preferred-ft", "unlikelihood")
+VARIANT_METHODS = ("dpo", "ipo", "cdpo", "hinge", "kto", "orpo", "simpo")
 
 
 def exact_frontier() -> go.Figure:
@@ -407,8 +402,8 @@ def exact_frontier_numbers() -> str:
     loaded = load_all("exact_frontier", require=("world", "optimal_frontier", "points", "matched_kl", "reward_model"))
     paras = []
     for config, data in loaded:
-        ppo = _matched_rows(data, "PPO")
-        gt = _matched_rows(data, "PPO-GT")
+        ppo = _matched_rows(data, "ppo")
+        gt = _matched_rows(data, "ppo-gt")
         d_ppo = [row["reward"] - row["dpo_reward_at_kl"] for row in ppo]
         d_gt = [row["reward"] - row["dpo_reward_at_kl"] for row in gt]
         rm = data["reward_model"]
@@ -436,11 +431,11 @@ def exact_frontier_numbers() -> str:
             paras.append(p(
                 "That differs from the paper, where DPO's frontier lies above PPO-GT's. The likely reason is the size of this "
                 f"world: responses are {data['provenance']['config']['exact']['world']['response_length']} tokens long, so PPO's optimisation problem is easy and PPO-GT, which sees r* "
-                f"itself, lands {_span(gaps['PPO-GT'])} below the exact frontier. DPO and the learned reward model both see "
+                f"itself, lands {_span(gaps['ppo-gt'])} below the exact frontier. DPO and the learned reward model both see "
                 f"only {data['provenance']['config']['exact']['n_pairs']} pairs labelled by a noisy Bradley-Terry draw "
                 f"(the reward model ranks pairs sampled from π<sub>ref</sub> correctly {fmt(100 * rm['pair_accuracy_under_reference'], 0)}% "
                 f"of the time; its score correlates {fmt(rm['correlation_with_true_reward'], 2)} with r*), and they end "
-                f"{_span(gaps['DPO'])} (DPO) and {_span(gaps['PPO'])} (PPO) below it. The paper's PPO-GT had to optimise "
+                f"{_span(gaps['dpo'])} (DPO) and {_span(gaps['ppo'])} (PPO) below it. The paper's PPO-GT had to optimise "
                 "a large language model with RL, where PPO's own difficulties cost more than the data does here."
             ))
     return notes_html("exact_frontier", loaded, paras)
@@ -457,7 +452,7 @@ def matched_kl() -> go.Figure:
     for config, data in loaded:
         sfx = suffix(config, loaded)
         rows = [row for row in data["matched_kl"] if row["dpo_reward_at_kl"] is not None]
-        cats = [f"{row['method']}<br>β {fmt(row['beta'], 1)}" for row in rows]
+        cats = [f"{label(row['method'])}<br>β {fmt(row['kl_coef'], 1)}" for row in rows]
         start = len(fig.data)
         fig.add_trace(go.Bar(x=cats, y=rs(row["reward"] for row in rows), name=f"PPO / PPO-GT run{sfx}",
                              marker=dict(color=[colour(row["method"]) for row in rows]),
@@ -572,14 +567,14 @@ def exact_variants_numbers() -> str:
         rows = []
         for method in VARIANT_METHODS:
             for pt in sorted(_runs(data["points"], method), key=lambda pt: pt["final"]["kl"]):
-                if method == "DPO" and pt["params"].get("beta") != exact["beta"]:
+                if method == "dpo" and pt["params"].get("beta") != exact["beta"]:
                     continue
                 kl_opt = pt["final"].get("kl_to_optimum")
                 rows.append([label(method), escape(_params_text(pt["params"])), fmt(pt["final"]["reward"], 3),
                              fmt(pt["final"]["kl"], 3), fmt(pt["frontier_gap"], 3),
                              "—" if kl_opt is None else fmt(kl_opt, 3)])
         shown = [pt for pt in data["points"] if pt["method"] in VARIANT_METHODS
-                 and (pt["method"] != "DPO" or pt["params"].get("beta") == exact["beta"])]
+                 and (pt["method"] != "dpo" or pt["params"].get("beta") == exact["beta"])]
         best = min(shown, key=lambda pt: pt["frontier_gap"])
         worst = max(shown, key=lambda pt: pt["frontier_gap"])
         prefix = f"<strong>{escape(config)} configuration.</strong> " if len(loaded) > 1 else ""
@@ -632,7 +627,7 @@ def deterministic_numbers() -> str:
     paras = []
     for config, data in loaded:
         runs = {run["method"]: run for run in data["runs"]}
-        dpo, ipo = runs["DPO"], runs["IPO"]
+        dpo, ipo = runs["dpo"], runs["ipo"]
 
         def mid_to_end(run):
             traj = run["trajectory"]
@@ -676,7 +671,7 @@ def beta_sweep() -> go.Figure:
         sfx = suffix(config, loaded)
         start = len(fig.data)
         front = sorted(data["optimal_frontier"], key=lambda row: row["beta"])
-        dpo = sorted(_runs(data["points"], "DPO"), key=lambda pt: pt["params"]["beta"])
+        dpo = sorted(_runs(data["points"], "dpo"), key=lambda pt: pt["params"]["beta"])
         lo, hi = dpo[0]["params"]["beta"] / 2, dpo[-1]["params"]["beta"] * 2
         front = [row for row in front if lo <= row["beta"] <= hi]
         for row_i, key, title in ((1, "reward", "true reward"), (2, "kl", "KL to π<sub>ref</sub>")):
@@ -704,7 +699,7 @@ def beta_sweep_numbers() -> str:
     loaded = load_all("exact_frontier", require=("optimal_frontier", "points"))
     paras = []
     for config, data in loaded:
-        dpo = sorted(_runs(data["points"], "DPO"), key=lambda pt: pt["params"]["beta"])
+        dpo = sorted(_runs(data["points"], "dpo"), key=lambda pt: pt["params"]["beta"])
         rows = [[fmt(pt["params"]["beta"], 2), fmt(pt["final"]["reward"], 3), fmt(pt["final"]["kl"], 3),
                  fmt(pt["final"]["kl_to_optimum"], 3), fmt(pt["frontier_gap"], 3)] for pt in dpo]
         prefix = f"<strong>{escape(config)} configuration.</strong> " if len(loaded) > 1 else ""

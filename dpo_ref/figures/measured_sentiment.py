@@ -24,9 +24,9 @@ from dpo_ref.figures.measured_exact import (
 )
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, style
 
-PAPER_METHODS = ("DPO", "PPO", "PPO-GT", "Preferred-FT", "Unlikelihood")  # the paper's Figure 2
-VARIANT_METHODS = ("DPO", "IPO", "KTO", "ORPO", "SimPO")
-HYPER_NAMES = {"beta": "β", "tau": "τ", "lambda": "λ", "alpha": "α", "lr_scale": "learning-rate scale",
+PAPER_METHODS = ("dpo", "ppo", "ppo-gt", "preferred-ft", "unlikelihood")  # the paper's Figure 2
+VARIANT_METHODS = ("dpo", "ipo", "kto", "orpo", "simpo")
+HYPER_NAMES = {"beta": "β", "tau": "τ", "lam": "λ", "alpha": "α", "lr_scale": "learning-rate scale",
                "kl_coef": "KL coefficient"}
 REWARD_TITLE = "VADER reward (compound, −1 to 1)"
 KL_TITLE = "KL(π ‖ π<sub>ref</sub>), nats (sampled)"
@@ -51,7 +51,7 @@ def selected_text(selected: dict) -> str:
 def provenance_line(name: str, config: str, data: dict) -> str:
     """What was run, from the file's provenance (and the world's sizes where the file has them)."""
     prov = data["provenance"]
-    cfg = prov["config"]
+    cfg = prov["config"]["sentiment"]
     seeds = ", ".join(f"{k} {v}" for k, v in prov.get("seeds", {}).items())
     commit = (prov.get("git_commit") or "unknown")[:12]
     return (
@@ -165,11 +165,11 @@ def sentiment_frontier_numbers() -> str:
                     f"{fmt(run['kl']['mean'], 1)} ({hyper(run['hyperparameter'], run['value'])})" for run in best) + ".")
         paras.append(p(text))
         parts = []
-        for other in ("PPO", "PPO-GT"):
+        for other in ("ppo", "ppo-gt"):
             s = _matched_summary(data, other)
             if s:
                 ahead, n, mean = s
-                parts.append(f"DPO is ahead of {other} at {ahead} of {n} comparable KLs (mean difference DPO − {other} "
+                parts.append(f"DPO is ahead of {label(other)} at {ahead} of {n} comparable KLs (mean difference DPO − {label(other)} "
                              f"{'+' if mean >= 0 else ''}{fmt(mean, 3)})")
         if parts:
             paras.append(p(
@@ -191,7 +191,7 @@ def sentiment_frontier_numbers() -> str:
 # --------------------------------------------------------------------------- win rates
 
 
-def sentiment_win_rates(methods: Sequence[str] = PAPER_METHODS + ("IPO", "KTO", "ORPO", "SimPO")) -> go.Figure:
+def sentiment_win_rates(methods: Sequence[str] = PAPER_METHODS + ("ipo", "kto", "orpo", "simpo")) -> go.Figure:
     """Win rate against the reference over sampling temperatures, each method at its best setting."""
     loaded = load_all("sentiment_win_rates", require=("temperatures", "methods"))
     fig = go.Figure()
@@ -235,7 +235,7 @@ def sentiment_win_rates_numbers() -> str:
             rows.append([label(method), escape(selected_text(entry["selected"]))]
                         + [fmt(100 * by_t[t]["win_rate"], 0) for t in temps])
         temps = sorted(next(iter(data["methods"].values()))["by_temperature"], key=float)
-        dpo = data["methods"].get("DPO")
+        dpo = data["methods"].get("dpo")
         text = _prefix(config, loaded) + (
             f"Each method at its highest-reward setting against the reference policy sampled at the same temperature, "
             f"one completion each on {data['n_prompts']} held-out prompts, VADER deciding (a tie counts one half). ")
@@ -310,7 +310,7 @@ def sentiment_dpo_curves_numbers() -> str:
         rows = []
         for beta in sorted(data["dpo"], key=float):
             c = data["dpo"][beta]
-            run = next((x for x in front.get(config, {}).get("runs", []) if x["method"] == "DPO"
+            run = next((x for x in front.get(config, {}).get("runs", []) if x["method"] == "dpo"
                         and float(x["value"]) == float(beta)), None)
             rows.append([f"{float(beta):g}", fmt(c["rewards/chosen"][-1], 2), fmt(c["rewards/rejected"][-1], 2),
                          fmt(c["rewards/margins"][-1], 2), fmt(100 * c["rewards/accuracies"][-1], 0) + "%",
@@ -350,7 +350,7 @@ def sentiment_variants_numbers() -> str:
     loaded = load_all("sentiment_frontier", require=("world", "runs"))
     parts = []
     for config, data in loaded:
-        cfg = data["provenance"]["config"]
+        cfg = data["provenance"]["config"]["sentiment"]
         rows = []
         for method in VARIANT_METHODS:
             for run in _runs(data, method):
@@ -443,7 +443,7 @@ def sentiment_matched_kl() -> go.Figure:
     for config, data in loaded:
         sfx = suffix(config, loaded)
         start = len(fig.data)
-        for other in ("PPO", "PPO-GT"):
+        for other in ("ppo", "ppo-gt"):
             rows = [row for row in data["matched_kl"].get(other, []) if row.get("difference") is not None]
             fig.add_trace(go.Scatter(
                 x=rs(row["kl"] for row in rows), y=rs(row["difference"] for row in rows),
@@ -470,7 +470,7 @@ def sentiment_matched_kl_numbers() -> str:
     paras = []
     for config, data in loaded:
         parts = []
-        for other in ("PPO", "PPO-GT"):
+        for other in ("ppo", "ppo-gt"):
             rows = [row for row in data["matched_kl"].get(other, []) if row.get("difference") is not None]
             if not rows:
                 continue
@@ -480,7 +480,7 @@ def sentiment_matched_kl_numbers() -> str:
                          f"{fmt(hi, 1)} nats (differences " + ", ".join(
                              ("+" if row["difference"] >= 0 else "") + fmt(row["difference"], 3) for row in rows) + ")")
         verdicts = []
-        for other in ("PPO", "PPO-GT"):
+        for other in ("ppo", "ppo-gt"):
             rows = [row for row in data["matched_kl"].get(other, []) if row.get("difference") is not None]
             if not rows:
                 continue

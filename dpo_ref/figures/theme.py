@@ -17,41 +17,33 @@ import copy
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from dpo_ref.methods import METHODS
+
 # One colour per method, used on every page and by the measured figures.
 METHOD_COLOURS: dict[str, str] = {
     "dpo": "#0072B2",  # Okabe-Ito blue
     "cdpo": "#AA4499",  # Tol purple
-    "robust_dpo": "#BB5566",  # Tol red
+    "robust-dpo": "#BB5566",  # Tol red
     "hinge": "#44AA99",  # Tol teal
     "ipo": "#009E73",  # Okabe-Ito bluish green
     "kto": "#CC79A7",  # Okabe-Ito reddish purple
     "orpo": "#56B4E9",  # Okabe-Ito sky blue
     "simpo": "#999933",  # Tol olive
     "ppo": "#D55E00",  # Okabe-Ito vermillion
-    "ppo_gt": "#E69F00",  # Okabe-Ito orange
+    "ppo-gt": "#E69F00",  # Okabe-Ito orange
     "reward_model": "#EE7733",  # Tol vibrant orange
-    "preferred_ft": "#997700",  # Tol dark yellow
+    "preferred-ft": "#997700",  # Tol dark yellow
     "unlikelihood": "#EE3377",  # Tol magenta
     "sft": "#888888",  # neutral grey: the reference / SFT policy
     "reference": "#888888",
     "optimal": "#888888",  # drawn dashed: the closed-form optimum
 }
 
-# Display names, so legends say the same thing everywhere.
+# Display names, so legends say the same thing everywhere: each method's label from the
+# registry (dpo_ref.methods), and the few curves that are not methods.
 METHOD_LABELS: dict[str, str] = {
-    "dpo": "DPO",
-    "cdpo": "conservative DPO",
-    "robust_dpo": "robust DPO",
-    "hinge": "hinge (SLiC)",
-    "ipo": "IPO",
-    "kto": "KTO",
-    "orpo": "ORPO",
-    "simpo": "SimPO",
-    "ppo": "PPO",
-    "ppo_gt": "PPO-GT",
+    **{name: method.label for name, method in METHODS.items()},
     "reward_model": "reward model",
-    "preferred_ft": "Preferred-FT",
-    "unlikelihood": "Unlikelihood",
     "sft": "SFT",
     "reference": "reference π<sub>ref</sub>",
     "optimal": "optimum π*",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from dpo_ref.errors import UserError
+
 # A line of its own such as  [[preference-tabs data/alignment_examples.yml]]
 DIRECTIVE = re.compile(r"^\[\[(?P<name>[a-z-]+) (?P<arg>[^\]\s]+)\]\]\s*$", re.MULTILINE)
 
@@ -27,12 +29,12 @@ def preference_tabs(path: Path) -> str:
     """Markdown content tabs, one per prompt, preferred vs rejected answer side by side."""
     examples = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(examples, list) or not examples:
-        raise ValueError(f"{path}: expected a non-empty list of examples")
+        raise UserError(f"{path}: expected a non-empty list of examples")
     parts = []
     for i, ex in enumerate(examples):
         for field in ("title", "prompt", "chosen", "rejected", "why"):
             if not isinstance(ex.get(field), str) or not ex[field].strip():
-                raise ValueError(f"{path}: example {i} needs a non-empty string field {field!r}")
+                raise UserError(f"{path}: example {i} needs a non-empty string field {field!r}")
         body = [
             f"**Prompt.** {ex['prompt'].strip()}",
             "",
@@ -69,7 +71,7 @@ def python_body(target: Path) -> str:
                 and isinstance(body[0].value.value, str) else None  # fmt: skip
             keep = lines[start : doc.lineno - 1] + lines[doc.end_lineno : node.end_lineno] if doc else lines[start : node.end_lineno]
             return "```python\n" + "\n".join(keep) + "\n```\n"
-    raise ValueError(f"{path}: no function named {name!r}")
+    raise UserError(f"{path}: no function named {name!r}")
 
 
 DIRECTIVES = {"preference-tabs": preference_tabs, "python-body": python_body}
@@ -83,7 +85,7 @@ def expand(markdown: str, docs_dir: Path, page_path: str) -> str:
     def one(match: re.Match) -> str:
         name, arg = match["name"], match["arg"]
         if name not in DIRECTIVES:
-            raise ValueError(f"{page_path}: unknown directive [[{name} ...]]")
+            raise UserError(f"{page_path}: unknown directive [[{name} ...]]")
         base = docs_dir.parent if name in RELATIVE_TO_REPOSITORY else docs_dir
         return DIRECTIVES[name](base / arg)
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from dpo_ref import paths
+from dpo_ref.errors import UnknownNameError
 
 METADATA_KEY = "dpo_ref"
 
@@ -105,7 +106,7 @@ def record(script: Path, out_dir: Path | None = None, *, timeout: int = 600) -> 
         "script": script.relative_to(root).as_posix() if script.is_relative_to(root) else script.name,
         "script_sha256": digest,
         "git_commit": git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "versions": library_versions(),
         "command": "dpo-ref examples",
@@ -140,14 +141,16 @@ def add_arguments(parser) -> None:
                         help="scripts to record, e.g. train_dpo (default: every one in examples/)")  # fmt: skip
     parser.add_argument("--stale", action="store_true",
                         help="record only the scripts whose recording is missing or out of date")  # fmt: skip
-    parser.add_argument("--out-dir", default=None, help="where the notebooks go (default: docs/results/examples/)")
+    from dpo_ref.cli import output_folder
+
+    parser.add_argument("--out-dir", default=None, type=output_folder, help="where the notebooks go (default: docs/results/examples/)")
 
 
 def main(args) -> int:
     available = {script.stem: script for script in scripts()}
     unknown = [name for name in args.names if name.removesuffix(".py") not in available]
     if unknown:
-        raise ValueError(f"no example named {', '.join(unknown)}; the examples are {', '.join(available)}")
+        raise UnknownNameError(f"no example named {', '.join(unknown)}; the examples are {', '.join(available)}")
     chosen = [available[name.removesuffix(".py")] for name in args.names] or list(available.values())
     out_dir = Path(args.out_dir) if args.out_dir else paths.recorded_examples_dir()
     if args.stale:

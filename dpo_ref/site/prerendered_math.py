@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from dpo_ref import paths
+from dpo_ref.errors import MissingFileError, UserError
 from dpo_ref.site.server import CHROMIUM, serve_directory
 
 DISABLE_ENV = "DPO_SITE_PRERENDERED_MATH"  # "false": leave every formula to the browser
@@ -58,7 +59,7 @@ def load(path: Path | None = None) -> dict:
         return EMPTY
     data = json.loads(path.read_text(encoding="utf-8"))
     if not all(isinstance(data.get(k), type(v)) for k, v in EMPTY.items()):
-        raise ValueError(f"{path}: expected an object with {', '.join(EMPTY)}; rerun `make math`")
+        raise UserError(f"{path}: expected an object with {', '.join(EMPTY)}; rerun `make math`")
     return data
 
 
@@ -116,7 +117,7 @@ def typeset(keys: list[str], *, chromium: str = CHROMIUM, browser=None) -> dict:
         from playwright.sync_api import sync_playwright
 
         if not Path(chromium).exists():
-            raise FileNotFoundError(f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)")
+            raise MissingFileError(f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)")
         with serve_directory(paths.docs_dir()) as base, sync_playwright() as pw:
             launched = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
             try:
@@ -126,7 +127,7 @@ def typeset(keys: list[str], *, chromium: str = CHROMIUM, browser=None) -> dict:
     formulas, glyphs = {}, {}
     for key, svg in result["formulas"].items():
         if 'data-mml-node="merror"' in svg:
-            raise ValueError(f"MathJax cannot typeset {key!r}: fix the TeX in the page that has it")
+            raise UserError(f"MathJax cannot typeset {key!r}: fix the TeX in the page that has it")
         formulas[key] = _share_glyphs(key, svg, glyphs)
     return {"stylesheet": result["stylesheet"], "glyphs": glyphs, "formulas": formulas}
 
@@ -194,7 +195,9 @@ def write(store: dict, path: Path | None = None) -> None:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--all", action="store_true", help="typeset every formula again, not only new ones")
-    parser.add_argument("--store", default=None, help="the JSON file of typeset formulas to update "
+    from dpo_ref.cli import output_file
+
+    parser.add_argument("--store", default=None, type=output_file, help="the JSON file of typeset formulas to update "
                         "(default: docs/results/math.json)")
 
 

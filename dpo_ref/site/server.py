@@ -18,8 +18,14 @@ import shutil
 import threading
 from pathlib import Path
 
-# Debian's Chromium, the browser that loads the served folder (Playwright drives it).
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The browser that loads the served folder (Playwright drives it): $DPO_CHROMIUM, else
+# Debian's Chromium, else Google Chrome (as on GitHub's runners).
+CHROMIUM = (
+    os.environ.get("DPO_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("google-chrome")
+    or "/usr/bin/chromium"
+)
 
 # What a static host compresses: text, not images or fonts that are compressed already.
 COMPRESSED_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml", "application/xml")

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 
 import torch
 
+from dpo_ref.errors import UserError
 from dpo_ref.evaluate import optimal_logps
 from dpo_ref.logps import IGNORE_INDEX, sequence_logps
 from dpo_ref.models import tiny_gpt2
-from dpo_ref.train import TrainConfig, seeded_generator, resolve_device, train_sft
+from dpo_ref.runtime import resolve_device, seeded_generator
+from dpo_ref.train import TrainConfig, train_sft
 
 __all__ = ["ExactWorldConfig", "ExactWorld", "build_exact_world"]
 
@@ -63,8 +65,8 @@ class ExactWorld:
         self.reference = reference.to(device).eval() if reference is not None else None
         K, L, P = config.vocab_size, config.response_length, config.n_prompts
         g = seeded_generator(config.seed, 1)
-        if P > K**config.prompt_length:
-            raise ValueError(f"n_prompts={P} exceeds the {K ** config.prompt_length} distinct prompts")
+        if K**config.prompt_length < P:
+            raise UserError(f"n_prompts={P} exceeds the {K ** config.prompt_length} distinct prompts")
         codes = torch.randperm(K**config.prompt_length, generator=g)[:P]
         self.prompts = _digits(codes, K, config.prompt_length)  # (P, Lp)
         self.responses = torch.tensor(list(itertools.product(range(K), repeat=L)))  # (R, L)

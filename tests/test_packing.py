@@ -4,13 +4,12 @@ import pytest
 import torch
 
 from dpo_ref.batching import trim_padding
-from dpo_ref.logps import (
+from dpo_ref.logps import IGNORE_INDEX, concatenated_logps
+from dpo_ref.packing import (
     CHOSEN,
-    IGNORE_INDEX,
     PADDING,
     PROMPT,
     REJECTED,
-    concatenated_logps,
     pack_shared_prompt,
     shared_prompt_attention_mask,
     shared_prompt_logps,
@@ -141,7 +140,7 @@ def test_unknown_reduction(model):
 
 def test_models_that_transform_logits_use_their_own_forward(model):
     """A config with a logit transform (softcapping, scaling) takes the full forward, not the bare head."""
-    from dpo_ref.logps import _plain_lm_head
+    from dpo_ref.packing import _plain_lm_head
 
     assert _plain_lm_head(model) is model.lm_head
     scaled = tiny_gpt2(VOCAB, n_layer=2, n_embd=32, n_head=4, n_positions=64, seed=3)

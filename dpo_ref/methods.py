@@ -1,0 +1,327 @@
+"""The training methods, each named once: what it trains on, what it needs, its paper's defaults.
+
+Every place that turns a method's name into training reads this registry: ``dpo-ref
+train --method``, both experimental worlds, the examples, the figures and the docs'
+tables. A method's name is spelled one way everywhere, results files included::
+
+    from dpo_ref.methods import METHODS, TrainingData
+
+    method = METHODS["ipo"]
+    data = TrainingData(pairs, reference=reference)      # paired tensors (dpo_ref.data.collate_pairs)
+    objective = method.objective(reference=reference, beta=0.5)
+    result = train_preference(policy, objective, data.rows_for(method), TrainConfig(...))
+
+Adding a variant is one entry in :data:`METHODS` plus its loss in :mod:`dpo_ref.losses`
+(and its tests): the CLI, the worlds and the figures pick it up from here.
+
+What each method trains on (:attr:`Method.data`):
+
+``"pairs"``
+    chosen/rejected tensors; with ``needs_reference``, plus the reference's log-probs,
+    computed once with the method's :attr:`~Method.reduction` (sum for DPO, per-token mean
+    for IPO as TRL computes it);
+``"unpaired"``
+    KTO's rows: every chosen completion desirable, every rejected one undesirable
+    (:func:`dpo_ref.data.unpaired_rows`);
+``"sft"``
+    the chosen completions as supervised rows (:func:`dpo_ref.data.chosen_as_sft`);
+``"rollouts"``
+    prompts and a reward function: PPO samples its own data (:func:`dpo_ref.train.train_ppo`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dpo_ref.errors import UnknownNameError, UserError
+
+if TYPE_CHECKING:  # the registry is read by `dpo-ref train --help`, which should not wait for torch
+    import torch
+
+__all__ = ["Hyperparameter", "Method", "METHODS", "get_method", "TrainingData", "OFFLINE_METHODS"]
+
+# what a hyperparameter's value must be: a test and the words for an error message
+_CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
+    "positive": (lambda v: v > 0, "a positive number"),
+    "non-negative": (lambda v: v >= 0, "a non-negative number"),
+    "flip-rate": (lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"),
+}
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter of a method, named as its loss function's keyword."""
+
+    name: str  # the keyword of the loss or objective: "beta", "label_smoothing", ...
+    default: float
+    source: str  # where the default comes from
+    meaning: str  # one line, for --help and the docs' tables
+    check: str = "positive"  # a key of _CHECKS
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: how to build its objective, and what it needs."""
+
+    name: str  # canonical name: the CLI's --method, results files, figure colours
+    label: str  # how pages and figures write it
+    summary: str  # one line
+    citation: str  # the paper (arXiv id) it comes from
+    data: str  # "pairs", "unpaired", "sft" or "rollouts" (see the module docstring)
+    needs_reference: bool  # a frozen reference model (or its precomputed log-probs)
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+    reduction: str = "sum"  # the log-prob reduction its reference pass uses: "sum" or "mean"
+    build: Callable[..., object] | None = None  # build(reference, **params) -> objective; None for PPO
+
+    def params(self, **overrides: float | None) -> dict[str, float]:
+        """The paper defaults, with ``overrides`` (None keeps the default), each checked.
+
+        An unknown name or a value out of range is a :class:`~dpo_ref.errors.UserError`
+        naming the method and the hyperparameter.
+        """
+        known = {h.name: h for h in self.hyperparameters}
+        unknown = sorted(k for k, v in overrides.items() if k not in known and v is not None)
+        if unknown:
+            takes = ", ".join(known) or "none"
+            raise UserError(f"{self.name} has no hyperparameter {unknown[0]!r} (it takes: {takes})")
+        values = {}
+        for name, h in known.items():
+            value = overrides.get(name)
+            value = h.default if value is None else value
+            test, wanted = _CHECKS[h.check]
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+            if not (real and test(value)):
+                raise UserError(f"{self.name}: {name} must be {wanted}, got {value!r}")
+            values[name] = float(value)
+        return values
+
+    def objective(self, reference: torch.nn.Module | None = None, **params: float | None):
+        """The objective that :class:`dpo_ref.train.Trainer` minimises, with checked hyperparameters.
+
+        ``reference`` is needed only when the training rows lack precomputed reference
+        log-probs (KTO always runs it, for its mismatched rows).
+        """
+        if self.build is None:
+            raise UserError(f"{self.name} samples its own data: train it with dpo_ref.train.train_ppo")
+        return self.build(reference, **self.params(**params))
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; an :class:`~dpo_ref.errors.UnknownNameError` listing them otherwise."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown method {name!r}; the methods are {', '.join(METHODS)}") from None
+
+
+class TrainingData:
+    """Paired tensors, shaped for each method on demand (and cached: reference passes run once).
+
+    Args:
+        pairs: right-padded ``chosen_``/``rejected_`` ``input_ids``, ``attention_mask`` and
+            ``labels`` (:func:`dpo_ref.data.collate_pairs`).
+        reference: the frozen reference model, for the methods that need its log-probs.
+        pad_token_id: the id that pads rows (KTO's rows are re-padded).
+        device: where the reference pass runs.
+        batch_size: rows per reference forward pass.
+    """
+
+    def __init__(
+        self,
+        pairs: dict[str, torch.Tensor],
+        *,
+        reference: torch.nn.Module | None = None,
+        pad_token_id: int = 0,
+        device: str | torch.device = "auto",
+        batch_size: int = 64,
+    ):
+        self.pairs, self.reference, self.pad_token_id = pairs, reference, pad_token_id
+        self.device, self.batch_size = device, batch_size
+        self._cache: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+
+    def rows_for(self, method: Method | str) -> dict[str, torch.Tensor]:
+        """The rows ``method`` trains on (see the module docstring)."""
+        from dpo_ref.data import chosen_as_sft, unpaired_rows
+
+        method = get_method(method) if isinstance(method, str) else method
+        if method.data == "rollouts":
+            raise UserError(f"{method.name} samples its own data: it trains on prompts, not on pairs")
+        if method.data == "sft":
+            return chosen_as_sft(self.pairs)
+        if method.data == "unpaired":
+            key = ("unpaired", "")
+            if key not in self._cache:
+                self._cache[key] = unpaired_rows(self.pairs, self.pad_token_id)
+            return self._cache[key]
+        if not method.needs_reference:
+            return self.pairs
+        key = ("pairs", method.reduction)
+        if key not in self._cache:
+            if self.reference is None:
+                raise UserError(f"{method.name} needs the reference model's log-probs: pass reference=")
+            from dpo_ref.train.objectives import precompute_reference_logps
+
+            self._cache[key] = precompute_reference_logps(
+                self.reference, self.pairs, batch_size=self.batch_size, reduction=method.reduction, device=self.device
+            )
+        return self._cache[key]
+
+
+# --------------------------------------------------------------------------- objective builders
+# The losses and objectives are imported inside each builder: a registry lookup
+# (`dpo-ref train --help`) should not wait for torch.
+
+
+def _pairwise(loss_name: str, *, reduction: str = "sum"):
+    """A builder of :class:`~dpo_ref.train.objectives.PairwiseObjective` around ``dpo_ref.losses.<loss_name>``."""
+
+    def build(reference, *, beta: float, **params: float):
+        from dpo_ref import losses
+        from dpo_ref.train.objectives import PairwiseObjective
+
+        loss = functools.partial(getattr(losses, loss_name), beta=beta, **params)
+        return PairwiseObjective(loss, beta=beta, reference=reference, reduction=reduction)
+
+    return build
+
+
+def _orpo_with_chosen_nll(chosen_mean_logps, rejected_mean_logps, *, lam: float):
+    # ORPO's SFT term is the chosen completions' per-token negative log-likelihood
+    from dpo_ref.losses import orpo_loss
+
+    return orpo_loss(chosen_mean_logps, rejected_mean_logps, -chosen_mean_logps, lam=lam)
+
+
+def _orpo(reference, *, lam: float):
+    from dpo_ref.train.objectives import ReferenceFreeObjective
+
+    return ReferenceFreeObjective(functools.partial(_orpo_with_chosen_nll, lam=lam), beta=lam)
+
+
+def _simpo(reference, *, beta: float, gamma: float):
+    from dpo_ref.losses import simpo_loss
+    from dpo_ref.train.objectives import ReferenceFreeObjective
+
+    return ReferenceFreeObjective(functools.partial(simpo_loss, beta=beta, gamma=gamma), beta=beta)
+
+
+def _kto(reference, *, beta: float, desirable_weight: float, undesirable_weight: float):
+    from dpo_ref.train.objectives import KTOObjective
+
+    return KTOObjective(
+        beta=beta, reference=reference, desirable_weight=desirable_weight, undesirable_weight=undesirable_weight
+    )
+
+
+def _preferred_ft(reference):
+    from dpo_ref.train.objectives import SFTObjective
+
+    return SFTObjective()
+
+
+def _unlikelihood(reference, *, alpha: float):
+    from dpo_ref.train.objectives import UnlikelihoodObjective
+
+    return UnlikelihoodObjective(alpha=alpha)
+
+
+# --------------------------------------------------------------------------- the registry
+
+_DPO_PAPER = "Rafailov et al. 2023, arXiv 2305.18290"
+_BETA = Hyperparameter(
+    "beta", 0.1, "DPO paper, Appendix B (0.5 for TL;DR summarisation)",
+    "KL strength: larger keeps the policy closer to the reference",
+)  # fmt: skip
+_FLIP_RATE = Hyperparameter(
+    "label_smoothing", 0.1, "an assumed 10% of flipped labels (this project's choice)",
+    "the rate at which preference labels are assumed flipped", check="flip-rate",
+)  # fmt: skip
+_KL_COEF = Hyperparameter(
+    "kl_coef", 0.1, "the DPO paper's beta of eq. (3), Appendix B",
+    "weight of the per-token KL penalty against the reference",
+)  # fmt: skip
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "dpo", "DPO", "the sigmoid loss on the implicit-reward margin, eq. (7)", _DPO_PAPER,
+            "pairs", True, (_BETA,), build=_pairwise("dpo_loss"),
+        ),
+        Method(
+            "cdpo", "cDPO", "conservative DPO: DPO with label smoothing for noisy labels",
+            "Mitchell 2023, a note on DPO with noisy preferences", "pairs", True, (_BETA, _FLIP_RATE),
+            build=_pairwise("dpo_loss"),
+        ),
+        Method(
+            "robust-dpo", "robust DPO", "DPO corrected to be unbiased under a known label-flip rate",
+            "Chowdhury et al. 2024, arXiv 2403.00409", "pairs", True, (_BETA, _FLIP_RATE),
+            build=_pairwise("robust_dpo_loss"),
+        ),
+        Method(
+            "ipo", "IPO", "a squared loss with target margin 1/(2 beta); per-token mean log-ratios, as TRL",
+            "Azar et al. 2023, arXiv 2310.12036", "pairs", True,
+            (Hyperparameter("beta", 0.1, "TRL's default; the paper's tau, with no single value for LLMs",
+                            "the paper's tau: larger means a smaller target margin"),),
+            reduction="mean", build=_pairwise("ipo_loss", reduction="mean"),
+        ),
+        Method(
+            "hinge", "hinge", "the hinge loss on the implicit-reward margin (RSO's normalised hinge)",
+            "Liu et al. 2023, arXiv 2309.06657", "pairs", True,
+            (Hyperparameter("beta", 0.1, "TRL's default", "the hinge closes at margin 1/beta"),),
+            build=_pairwise("hinge_loss"),
+        ),
+        Method(
+            "kto", "KTO", "unpaired desirable and undesirable completions, against a KL reference point",
+            "Ethayarajh et al. 2024, arXiv 2402.01306", "unpaired", True,
+            (Hyperparameter("beta", 0.1, "KTO paper: 0.1 is close to best", "KL strength"),
+             Hyperparameter("desirable_weight", 1.0, "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
+                            "lambda_D, the weight of desirable completions", check="non-negative"),
+             Hyperparameter("undesirable_weight", 1.0, "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
+                            "lambda_U, the weight of undesirable completions", check="non-negative")),
+            build=_kto,
+        ),
+        Method(
+            "orpo", "ORPO", "SFT plus an odds-ratio penalty, no reference model",
+            "Hong et al. 2024, arXiv 2403.07691", "pairs", False,
+            (Hyperparameter("lam", 0.1, "ORPO paper: lambda around 0.1", "weight of the odds-ratio term",
+                            check="non-negative"),),
+            reduction="mean", build=_orpo,
+        ),
+        Method(
+            "simpo", "SimPO", "a length-normalised reward with a target margin, no reference model",
+            "Meng, Xia, Chen 2024, arXiv 2405.14734", "pairs", False,
+            (Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale"),
+             Hyperparameter("gamma", 1.0, "SimPO paper: gamma / beta around 0.5", "target reward margin",
+                            check="non-negative")),
+            reduction="mean", build=_simpo,
+        ),
+        Method(
+            "preferred-ft", "Preferred-FT", "supervised fine-tuning on the chosen completions",
+            f"{_DPO_PAPER}, section 6", "sft", False, build=_preferred_ft,
+        ),
+        Method(
+            "unlikelihood", "Unlikelihood", "likelihood on the chosen completion, unlikelihood on the rejected one",
+            "Welleck et al. 2019, arXiv 1908.04319", "pairs", False,
+            (Hyperparameter("alpha", 1.0, "Welleck et al. weigh the two terms equally",
+                            "weight of the unlikelihood term", check="non-negative"),),
+            build=_unlikelihood,
+        ),
+        Method(
+            "ppo", "PPO", "RLHF: a Bradley-Terry reward model on the pairs, then PPO against it",
+            "Ziegler et al. 2019, arXiv 1909.08593", "rollouts", True, (_KL_COEF,),
+        ),
+        Method(
+            "ppo-gt", "PPO-GT", "PPO against the ground-truth reward instead of a learned one",
+            f"{_DPO_PAPER}, section 6", "rollouts", True, (_KL_COEF,),
+        ),
+    )
+}  # fmt: skip
+
+# the methods that train on a fixed dataset (everything but PPO)
+OFFLINE_METHODS = tuple(name for name, m in METHODS.items() if m.data != "rollouts")
