@@ -37,8 +37,20 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = ("serious", "critical")  # the impacts the site must not have
 
 # The pages Lighthouse scores: the front door and the eleven sections.
-SECTIONS = ["", "alignment-problem/", "rlhf-pipeline/", "reward-modelling/", "ppo-problem/", "key-insight/",
-            "dpo-loss/", "beta/", "dpo-vs-rlhf/", "experimental-results/", "bigger-picture/", "further-resources/"]
+SECTIONS = [
+    "",
+    "alignment-problem/",
+    "rlhf-pipeline/",
+    "reward-modelling/",
+    "ppo-problem/",
+    "key-insight/",
+    "dpo-loss/",
+    "beta/",
+    "dpo-vs-rlhf/",
+    "experimental-results/",
+    "bigger-picture/",
+    "further-resources/",
+]
 
 # Goals of issue 12: Lighthouse >= 90 performance and 100 accessibility on those pages;
 # no serious or critical axe violation on any page in either palette.
@@ -88,7 +100,9 @@ def lighthouse(url: str, tools: Path = TOOLS, timeout: float = 240) -> dict:
     failed = sorted(
         audit_id
         for audit_id, audit in audits.items()
-        if audit.get("score") is not None and audit["score"] < 1 and audit.get("scoreDisplayMode") == "binary"
+        if audit.get("score") is not None
+        and audit["score"] < 1
+        and audit.get("scoreDisplayMode") == "binary"
         and any(ref["id"] == audit_id for ref in categories["accessibility"]["auditRefs"])
     )
     return {
@@ -187,7 +201,10 @@ def measure(site_dir: Path, *, repeats: int = 1, tools: Path = TOOLS, log=print)
     result: dict = {}
     if not Path(CHROMIUM).exists():
         reason = f"{CHROMIUM} not found"
-        return {"lighthouse": {"status": "not measured", "reason": reason}, "axe": {"status": "not measured", "reason": reason}}
+        return {
+            "lighthouse": {"status": "not measured", "reason": reason},
+            "axe": {"status": "not measured", "reason": reason},
+        }
     try:
         pages = [p for p in SECTIONS if (site_dir / p / "index.html").is_file()]
         result["lighthouse"] = {"status": "ok", "pages": lighthouse_pages(site_dir, pages, repeats, tools, log)}
@@ -214,12 +231,20 @@ def table_rows(web: dict) -> list[dict]:
             rows.append({"figure": f"Lighthouse {label} (mobile, gzip), lowest of {len(scores)} pages ({worst})",
                          "measured": f"{scores[worst]}", "goal": f"≥ {goal}" if key == "performance" else f"{goal}",
                          "ratio": scores[worst] / goal, "met": scores[worst] >= goal})  # fmt: skip
-            rows.append({"figure": f"Lighthouse {label}, median over those pages",
-                         "measured": f"{statistics.median(scores.values()):g}"})
+            rows.append(
+                {
+                    "figure": f"Lighthouse {label}, median over those pages",
+                    "measured": f"{statistics.median(scores.values()):g}",
+                }
+            )
         tbt = max(r["total_blocking_time_ms"] for r in pages.values())
-        rows.append({"figure": "Lighthouse total blocking time, largest over those pages", "measured": f"{tbt:,.0f} ms"})
+        rows.append(
+            {"figure": "Lighthouse total blocking time, largest over those pages", "measured": f"{tbt:,.0f} ms"}
+        )
     else:
-        rows.append({"figure": "Lighthouse (mobile, gzip)", "measured": f"not measured ({lh.get('reason', 'not run')})"})
+        rows.append(
+            {"figure": "Lighthouse (mobile, gzip)", "measured": f"not measured ({lh.get('reason', 'not run')})"}
+        )
     axe = web.get("axe", {})
     if axe.get("status") == "ok":
         n = axe["pages_with_blocking"]
@@ -227,8 +252,12 @@ def table_rows(web: dict) -> list[dict]:
                                f"(of {axe['pages_checked']}, both palettes)",
                      "measured": str(n), "goal": "0", "met": n == 0})  # fmt: skip
         minor = axe["violations_by_impact"]
-        rows.append({"figure": "axe-core violations by impact (minor, moderate), over all page views",
-                     "measured": f"{minor.get('minor', 0)}, {minor.get('moderate', 0)}"})
+        rows.append(
+            {
+                "figure": "axe-core violations by impact (minor, moderate), over all page views",
+                "measured": f"{minor.get('minor', 0)}, {minor.get('moderate', 0)}",
+            }
+        )
     else:
         rows.append({"figure": "axe-core WCAG 2.1 A/AA", "measured": f"not measured ({axe.get('reason', 'not run')})"})
     return rows

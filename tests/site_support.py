@@ -30,13 +30,22 @@ def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     script without a current recording is rendered without outputs here, not executed
     (tests/test_examples.py runs every script, and fails on a stale recording).
     """
-    env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1",
-               DPO_SITE_EXECUTE_EXAMPLES="false",
-               # its own notebook cache, so test builds never evict the executed pages' cache
-               DPO_SITE_NOTEBOOK_CACHE=str(Path(site_dir).parent / "notebook-cache"))
+    env = dict(
+        os.environ,
+        DPO_SITE_URL=site_url,
+        NO_MKDOCS_2_WARNING="1",
+        HF_HUB_OFFLINE="1",
+        DPO_SITE_EXECUTE_EXAMPLES="false",
+        # its own notebook cache, so test builds never evict the executed pages' cache
+        DPO_SITE_NOTEBOOK_CACHE=str(Path(site_dir).parent / "notebook-cache"),
+    )
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

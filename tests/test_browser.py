@@ -13,19 +13,28 @@ import os
 from pathlib import Path
 
 import pytest
+from site_support import BuiltSite, built_site_once, page_paths
 
 from dpo_ref.site.server import CHROMIUM
-from site_support import BuiltSite, built_site_once, page_paths
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 READY = "path => window.dpoSite && window.dpoSite.readyPath === path"
-SLIDER_FIGURES = {"/reward-modelling/": "bradley-terry-chosen-reward", "/dpo-loss/": "dpo-loss-margin",
-                  "/beta/": "beta-slider", "/dpo-vs-rlhf/": "dpo-vs-rlhf-paths"}
+SLIDER_FIGURES = {
+    "/reward-modelling/": "bradley-terry-chosen-reward",
+    "/dpo-loss/": "dpo-loss-margin",
+    "/beta/": "beta-slider",
+    "/dpo-vs-rlhf/": "dpo-vs-rlhf-paths",
+}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -87,7 +96,8 @@ class Watched:
         self.page.hover(f"#figure-{figure_id}")
         self.page.wait_for_function(
             "id => document.getElementById(id).classList.contains('dpo-figure__plot--live')",
-            arg=f"plot-{figure_id}", timeout=30_000,
+            arg=f"plot-{figure_id}",
+            timeout=30_000,
         )
 
     def settled(self) -> None:
@@ -217,7 +227,9 @@ def _drawn(page, figure_id: str) -> str:
 def _click_slider(watched: Watched, figure_id: str, index: int, fraction: float) -> None:
     """Click slider ``index`` of a live figure at ``fraction`` of its rail; wait until it moved."""
     page = watched.page
-    before = page.evaluate("([id, i]) => document.getElementById(id).layout.sliders[i].active", [f"plot-{figure_id}", index])
+    before = page.evaluate(
+        "([id, i]) => document.getElementById(id).layout.sliders[i].active", [f"plot-{figure_id}", index]
+    )
     rail = page.locator(f"#plot-{figure_id} .slider-rail-touch-rect").nth(index)
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
@@ -246,7 +258,9 @@ def test_bradley_terry_has_a_slider_for_each_reward(browser, served):
     """Moving the rejected answer's reward changes the probability and the loss shown."""
     watched = Watched(browser, served, width=1000)
     figure_id = "bradley-terry-chosen-reward"
-    text = f"() => Array.from(document.querySelectorAll('#plot-{figure_id} .textpoint')).map(t => t.textContent).join('|')"
+    text = (
+        f"() => Array.from(document.querySelectorAll('#plot-{figure_id} .textpoint')).map(t => t.textContent).join('|')"
+    )
     try:
         watched.open("/reward-modelling/")
         watched.make_live(figure_id)
@@ -274,12 +288,17 @@ def test_the_derivation_is_a_stepper_with_every_step_in_view(browser, served, wi
         assert labels.count() == 8
         for i in range(8):  # every step's tab on screen, none hidden behind a scroll
             box = labels.nth(i).bounding_box()
-            assert box and box["width"] > 0 and 0 <= box["x"] and box["x"] + box["width"] <= width, (i, box)
+            assert box and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width, (i, box)
         where = page.locator(".dpo-stepper__where")
-        nxt, prev = page.locator(".dpo-stepper__button", has_text="Next"), page.locator(".dpo-stepper__button", has_text="Previous")
+        nxt, prev = (
+            page.locator(".dpo-stepper__button", has_text="Next"),
+            page.locator(".dpo-stepper__button", has_text="Previous"),
+        )
         assert where.text_content() == "Step 1 of 8" and prev.is_disabled()
-        shown = "() => document.querySelector('.dpo-stepper .tabbed-block:not([hidden])') && " \
-                "Array.from(document.querySelectorAll('.dpo-stepper .tabbed-content > .tabbed-block')).findIndex(b => b.offsetParent !== null)"
+        shown = (
+            "() => document.querySelector('.dpo-stepper .tabbed-block:not([hidden])') && "
+            "Array.from(document.querySelectorAll('.dpo-stepper .tabbed-content > .tabbed-block')).findIndex(b => b.offsetParent !== null)"
+        )
         for step in range(2, 9):
             nxt.click()
             assert where.text_content() == f"Step {step} of 8"
@@ -302,8 +321,10 @@ def test_pipeline_stage_boxes_open_their_details(browser, served):
         boxes = page.locator("button.dpo-pipeline__stage")
         names = [boxes.nth(i).get_attribute("data-dpo-tab") for i in range(boxes.count())]
         assert len(names) == 5 and len(set(names)) == 4  # SFT appears in both pipelines
-        checked = "() => { const i = document.querySelector('.tabbed-set > input:checked'); " \
-                  "return document.querySelector(`label[for='${i.id}']`).textContent.trim(); }"
+        checked = (
+            "() => { const i = document.querySelector('.tabbed-set > input:checked'); "
+            "return document.querySelector(`label[for='${i.id}']`).textContent.trim(); }"
+        )
         for i in reversed(range(boxes.count())):
             boxes.nth(i).click()
             assert page.evaluate(checked) == names[i]
@@ -362,7 +383,10 @@ def test_instant_navigation_keeps_maths_and_figures(browser, served):
             watched.wait_ready(path)
             assert page.evaluate("() => window.__sameDocument === true"), f"{path} was a full page load"
             state = page.evaluate(RENDER_CHECK)
-            assert state["math"] > 0 and not state["untypeset"] and not state["collapsed"] and not state["raw"], (path, state)
+            assert state["math"] > 0 and not state["untypeset"] and not state["collapsed"] and not state["raw"], (
+                path,
+                state,
+            )
             assert not state["undrawn"], (path, state)
         # the last page's figures, all drawn after instant navigation (as many as its HTML holds)
         expected = (served.path / "bigger-picture" / "index.html").read_text().count('class="dpo-figure__plot')
@@ -378,8 +402,10 @@ def test_figures_follow_the_palette_toggle(browser, served):
     """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout)."""
     watched = Watched(browser, served, width=1000)
     page = watched.page
-    static_fill = ("() => getComputedStyle(document.querySelector("
-                   "'#figure-dpo-loss-margin .dpo-figure__svg--wide text.ytitle')).fill")
+    static_fill = (
+        "() => getComputedStyle(document.querySelector("
+        "'#figure-dpo-loss-margin .dpo-figure__svg--wide text.ytitle')).fill"
+    )
     live_font = "() => document.getElementById('plot-beta-slider')._fullLayout.font.color"
     try:
         watched.open("/dpo-loss/")
@@ -467,7 +493,7 @@ def test_figures_are_drawn_ahead_as_the_browser_would(browser):
     assert 'width="380"' in drawn["narrow"]["default"] and "slider" in merged and "weight = 0.500" in merged
     assert palette and "var(--dpo-c0)" in merged
     light = merged
-    for name, (light_value, dark_value) in palette.items():  # the palette's values give back each drawing
+    for name, (light_value, _dark) in palette.items():  # the palette's values give back each drawing
         light = light.replace(f"var(--dpo-c{list(palette).index(name)})", light_value)
     assert light == pf._stable_ids(drawn["narrow"]["default"], "t")
 
@@ -498,7 +524,9 @@ def test_no_page_has_a_serious_accessibility_violation(browser, served, axe_scri
         for path in page_paths(served):
             for v in axe_page(watched.page, served.url, path, axe_script):
                 if v["impact"] in BLOCKING:
-                    found.append(f"{path}: {v['id']} ({v['impact']}, {v['nodes']} nodes, e.g. {v['targets'][:2]}): {v['help']}")
+                    found.append(
+                        f"{path}: {v['id']} ({v['impact']}, {v['nodes']} nodes, e.g. {v['targets'][:2]}): {v['help']}"
+                    )
     finally:
         watched.close()
     assert not found, "\n".join(found)

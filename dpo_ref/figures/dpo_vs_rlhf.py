@@ -73,7 +73,11 @@ def training_paths(beta: float = BETA, example: ToyPrompt = SUMMARY_PROMPT) -> d
     reward_model = torch.zeros_like(ref, requires_grad=True)
     rlhf_logits = ref.log().clone().requires_grad_(True)
     dpo_logits = ref.log().clone().requires_grad_(True)
-    paths: dict[str, list] = {"rlhf": [ref.clone()], "dpo": [ref.clone()], "reward_model": [reward_model.detach().clone()]}
+    paths: dict[str, list] = {
+        "rlhf": [ref.clone()],
+        "dpo": [ref.clone()],
+        "reward_model": [reward_model.detach().clone()],
+    }
 
     def reward_model_loss():
         return (weights * bradley_terry_loss(reward_model[winners], reward_model[losers])).sum()
@@ -113,7 +117,9 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     target = optimal_policy(example.tensor("reference_probs"), example.tensor("true_rewards"), BETA)
     target_kl, target_reward = _point(target, example)
     steps = list(range(0, 2 * STAGE_STEPS + 1, FRAME_EVERY))
-    points = {route: [_point(paths[route][k], example) for k in range(2 * STAGE_STEPS + 1)] for route in ("rlhf", "dpo")}
+    points = {
+        route: [_point(paths[route][k], example) for k in range(2 * STAGE_STEPS + 1)] for route in ("rlhf", "dpo")
+    }
 
     def stage(k: int) -> str:
         if k == 0:
@@ -130,26 +136,68 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
         }
 
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=as_list(frontier["kl"]), y=as_list(frontier["reward"]), mode="lines",
-                             line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
-                             name="π* for every β", hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[target_kl], y=[target_reward], mode="markers",
-                             marker=dict(size=16, symbol="star", color=METHOD_COLOURS["optimal"]),
-                             name=f"π* at β = {BETA:g}, where both must end",
-                             hovertemplate="KL %{x:.2f}, E[r*] %{y:.2f}<extra>π*</extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(frontier["kl"]),
+            y=as_list(frontier["reward"]),
+            mode="lines",
+            line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
+            name="π* for every β",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[target_kl],
+            y=[target_reward],
+            mode="markers",
+            marker=dict(size=16, symbol="star", color=METHOD_COLOURS["optimal"]),
+            name=f"π* at β = {BETA:g}, where both must end",
+            hovertemplate="KL %{x:.2f}, E[r*] %{y:.2f}<extra>π*</extra>",
+        )
+    )
     active = len(steps) // 2
     s = state(steps[active])
     routes = (("RLHF: reward model, then policy", RLHF_COLOUR, "circle"), ("DPO", DPO_COLOUR, "square"))
     for i, (name, colour, _) in enumerate(routes):  # traces 2, 3: the path so far
-        fig.add_trace(go.Scatter(x=s["x"][i], y=s["y"][i], mode="lines", line=dict(color=colour, width=3),
-                                 name=name, legendgroup=name, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=s["x"][i],
+                y=s["y"][i],
+                mode="lines",
+                line=dict(color=colour, width=3),
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     for i, (name, colour, symbol) in enumerate(routes):  # traces 4, 5: where it is now
-        fig.add_trace(go.Scatter(x=s["x"][i + 2], y=s["y"][i + 2], mode="lines+markers", name=name, legendgroup=name,
-                                 line=dict(color=colour, width=3),
-                                 marker=dict(size=12, color=colour, symbol=symbol, line=dict(width=2, color=PALETTES["default"]["bg"])),
-                                 hovertemplate="KL %{x:.3f}, E[r*] %{y:.3f}<extra>" + name + "</extra>"))
-    fig.add_trace(go.Scatter(x=s["x"][4], y=s["y"][4], text=s["text"][4], mode="text", textposition="top left",
-                             textfont=dict(size=13), name="stage", showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=s["x"][i + 2],
+                y=s["y"][i + 2],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                line=dict(color=colour, width=3),
+                marker=dict(size=12, color=colour, symbol=symbol, line=dict(width=2, color=PALETTES["default"]["bg"])),
+                hovertemplate="KL %{x:.3f}, E[r*] %{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=s["x"][4],
+            y=s["y"][4],
+            text=s["text"][4],
+            mode="text",
+            textposition="top left",
+            textfont=dict(size=13),
+            name="stage",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
     slider_steps = [dict(method="restyle", label=str(k), args=[state(k), [2, 3, 4, 5, 6]]) for k in steps]
     fig.update_xaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats", range=[-0.05, 1.6])
     fig.update_yaxes(title_text="expected true reward E[r*]", range=[0.2, 2.05])
@@ -169,10 +217,26 @@ def what_dpo_does(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     paths = training_paths(BETA, example)
     labels = [f"{answer} (r* {fmt(r, 1)})" for answer, r in zip(example.answers, example.true_rewards)]
     fig = go.Figure()
-    fig.add_trace(go.Bar(y=labels, x=as_list(paths["dpo"][0]), orientation="h", name="before: reference π<sub>ref</sub>",
-                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>before</extra>"))
-    fig.add_trace(go.Bar(y=labels, x=as_list(paths["dpo"][-1]), orientation="h", name="after DPO on preference pairs",
-                         marker_color=DPO_COLOUR, hovertemplate="%{y}: %{x:.3f}<extra>after DPO</extra>"))
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(paths["dpo"][0]),
+            orientation="h",
+            name="before: reference π<sub>ref</sub>",
+            marker_color=METHOD_COLOURS["reference"],
+            hovertemplate="%{y}: %{x:.3f}<extra>before</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(paths["dpo"][-1]),
+            orientation="h",
+            name="after DPO on preference pairs",
+            marker_color=DPO_COLOUR,
+            hovertemplate="%{y}: %{x:.3f}<extra>after DPO</extra>",
+        )
+    )
     fig.update_xaxes(title_text="probability of the answer", range=[0, 0.7])
     fig.update_yaxes(autorange="reversed", title_text="answer (its true reward r*)", showgrid=False)
     fig.update_layout(barmode="group", bargap=0.22, legend=dict(y=-0.22), margin=dict(t=8, b=24, l=8))

@@ -52,10 +52,30 @@ def dpo_loss_margin() -> go.Figure:
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     hover = "margin %{x:.2f}<br>%{y:.3f}<extra></extra>"
-    fig.add_trace(go.Scatter(x=as_list(MARGINS), y=as_list(loss), mode="lines", line=dict(color=COLOUR, width=3),
-                             name="loss −log σ(m)", hovertemplate=hover), row=1, col=1)
-    fig.add_trace(go.Scatter(x=as_list(MARGINS), y=as_list(weight), mode="lines", line=dict(color=COLOUR, width=3, dash="dash"),
-                             name="gradient weight σ(−m)", hovertemplate=hover), row=2, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(loss),
+            mode="lines",
+            line=dict(color=COLOUR, width=3),
+            name="loss −log σ(m)",
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(weight),
+            mode="lines",
+            line=dict(color=COLOUR, width=3, dash="dash"),
+            name="gradient weight σ(−m)",
+            hovertemplate=hover,
+        ),
+        row=2,
+        col=1,
+    )
 
     def state(i: int) -> dict:
         m = SLIDER_MARGINS[i]
@@ -68,15 +88,46 @@ def dpo_loss_margin() -> go.Figure:
     s = state(active)
     marker = dict(size=12, color=COLOUR, line=dict(width=2, color=PALETTES["default"]["bg"]))
     for row in (0, 1):
-        fig.add_trace(go.Scatter(x=s["x"][row], y=s["y"][row], mode="markers", marker=marker, name="current margin",
-                                 showlegend=row == 0, hoverinfo="skip"), row=row + 1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=s["x"][row],
+                y=s["y"][row],
+                mode="markers",
+                marker=marker,
+                name="current margin",
+                showlegend=row == 0,
+                hoverinfo="skip",
+            ),
+            row=row + 1,
+            col=1,
+        )
     for row in (0, 1):
-        fig.add_trace(go.Scatter(x=s["x"][row + 2], y=s["y"][row + 2], text=s["text"][row + 2], mode="text",
-                                 textposition="bottom left", textfont=dict(size=14), name="readout", showlegend=False,
-                                 hoverinfo="skip"), row=row + 1, col=1)
-    steps = [dict(method="restyle", label=fmt(m, 0), args=[state(i), [2, 3, 4, 5]]) for i, m in enumerate(SLIDER_MARGINS)]
-    fig.add_hline(y=float(torch.log(torch.tensor(2.0))), line=dict(color=PALETTES["default"]["fg_lighter"], dash="dot", width=1),
-                  annotation_text="ln 2: policy = reference", annotation_position="top left", row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=s["x"][row + 2],
+                y=s["y"][row + 2],
+                text=s["text"][row + 2],
+                mode="text",
+                textposition="bottom left",
+                textfont=dict(size=14),
+                name="readout",
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=row + 1,
+            col=1,
+        )
+    steps = [
+        dict(method="restyle", label=fmt(m, 0), args=[state(i), [2, 3, 4, 5]]) for i, m in enumerate(SLIDER_MARGINS)
+    ]
+    fig.add_hline(
+        y=float(torch.log(torch.tensor(2.0))),
+        line=dict(color=PALETTES["default"]["fg_lighter"], dash="dot", width=1),
+        annotation_text="ln 2: policy = reference",
+        annotation_position="top left",
+        row=1,
+        col=1,
+    )
     fig.update_yaxes(title_text="loss", range=[-0.2, 8.6], row=1, col=1)
     fig.update_yaxes(title_text="gradient weight", range=[-0.04, 1.08], row=2, col=1)
     fig.update_xaxes(range=[-8.6, 8.6], row=1, col=1)

@@ -35,12 +35,18 @@ def _win_rate_chart(name: str) -> go.Figure:
     fig = go.Figure()
     for method in methods:
         values = [g["values"].get(method) for g in block["groups"]]
-        fig.add_trace(go.Bar(
-            x=[g["label"] for g in block["groups"]], y=values, name=METHOD_LABELS[method],
-            marker_color=METHOD_COLOURS[method], text=[f"{about}{fmt(100 * v, 0)}%" for v in values],
-            textposition="outside", cliponaxis=False,
-            hovertemplate="%{x}: " + about + "%{y:.0%}<extra>" + METHOD_LABELS[method] + "</extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=[g["label"] for g in block["groups"]],
+                y=values,
+                name=METHOD_LABELS[method],
+                marker_color=METHOD_COLOURS[method],
+                text=[f"{about}{fmt(100 * v, 0)}%" for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate="%{x}: " + about + "%{y:.0%}<extra>" + METHOD_LABELS[method] + "</extra>",
+            )
+        )
     top = max(v for g in block["groups"] for v in g["values"].values())
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")

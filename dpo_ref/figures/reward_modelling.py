@@ -36,8 +36,9 @@ MARKER_TRACES = [0, 1, 3, 4, 6, 7]  # rewards, their gap, P marker and readout, 
 
 def _state(r_w: float, r_l: float) -> dict:
     """The restyle of :data:`MARKER_TRACES` for one pair of rewards."""
-    probs, losses = preference_probability_and_loss(torch.tensor([r_w], dtype=torch.float64),
-                                                    torch.tensor([r_l], dtype=torch.float64))
+    probs, losses = preference_probability_and_loss(
+        torch.tensor([r_w], dtype=torch.float64), torch.tensor([r_l], dtype=torch.float64)
+    )
     p, loss = float(probs[0]), float(losses[0])
     m = r_w - r_l
     # the rewards' names: one above and one below their markers when the two are close
@@ -59,40 +60,91 @@ def _bradley_terry_figure(pair: tuple[float, float]) -> go.Figure:
     # trace 0: the two rewards on a number line; trace 1: the gap between them
     fig.add_trace(
         go.Scatter(
-            x=s["x"][0], y=s["y"][0], text=s["text"][0], mode="markers+text", textposition=s["textposition"][0],
-            marker=dict(size=13, color=COLOUR, symbol=["circle", "x"]), name="rewards",
+            x=s["x"][0],
+            y=s["y"][0],
+            text=s["text"][0],
+            mode="markers+text",
+            textposition=s["textposition"][0],
+            marker=dict(size=13, color=COLOUR, symbol=["circle", "x"]),
+            name="rewards",
             hovertemplate="%{text}: r = %{x:.2f}<extra></extra>",
-        ), row=1, col=1,
+        ),
+        row=1,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=s["x"][1], y=s["y"][1], mode="lines", line=dict(color=COLOUR, width=2, dash="dot"),
-                   name="margin", hoverinfo="skip"), row=1, col=1,
+        go.Scatter(
+            x=s["x"][1],
+            y=s["y"][1],
+            mode="lines",
+            line=dict(color=COLOUR, width=2, dash="dot"),
+            name="margin",
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=as_list(MARGINS), y=as_list(curve_p), mode="lines", line=dict(color=COLOUR, width=3),
-                   name="P(y<sub>w</sub> ≻ y<sub>l</sub>) = σ(margin)", hovertemplate="margin %{x:.2f}<br>P = %{y:.3f}<extra></extra>"),
-        row=2, col=1,
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(curve_p),
+            mode="lines",
+            line=dict(color=COLOUR, width=3),
+            name="P(y<sub>w</sub> ≻ y<sub>l</sub>) = σ(margin)",
+            hovertemplate="margin %{x:.2f}<br>P = %{y:.3f}<extra></extra>",
+        ),
+        row=2,
+        col=1,
     )
     fig.add_trace(
         go.Scatter(x=s["x"][2], y=s["y"][2], mode="markers", marker=marker, name="current pair", hoverinfo="skip"),
-        row=2, col=1,
+        row=2,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=s["x"][3], y=s["y"][3], text=s["text"][3], mode="text", textposition="bottom right",
-                   textfont=dict(size=14), name="P readout", hoverinfo="skip"), row=2, col=1,
+        go.Scatter(
+            x=s["x"][3],
+            y=s["y"][3],
+            text=s["text"][3],
+            mode="text",
+            textposition="bottom right",
+            textfont=dict(size=14),
+            name="P readout",
+            hoverinfo="skip",
+        ),
+        row=2,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=as_list(MARGINS), y=as_list(curve_loss), mode="lines", line=dict(color=COLOUR, width=3, dash="dash"),
-                   name="loss −log σ(margin)", hovertemplate="margin %{x:.2f}<br>loss = %{y:.3f}<extra></extra>"),
-        row=3, col=1,
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(curve_loss),
+            mode="lines",
+            line=dict(color=COLOUR, width=3, dash="dash"),
+            name="loss −log σ(margin)",
+            hovertemplate="margin %{x:.2f}<br>loss = %{y:.3f}<extra></extra>",
+        ),
+        row=3,
+        col=1,
     )
     fig.add_trace(
         go.Scatter(x=s["x"][4], y=s["y"][4], mode="markers", marker=marker, name="current pair", hoverinfo="skip"),
-        row=3, col=1,
+        row=3,
+        col=1,
     )
     fig.add_trace(
-        go.Scatter(x=s["x"][5], y=s["y"][5], text=s["text"][5], mode="text", textposition="bottom left",
-                   textfont=dict(size=14), name="loss readout", hoverinfo="skip"), row=3, col=1,
+        go.Scatter(
+            x=s["x"][5],
+            y=s["y"][5],
+            text=s["text"][5],
+            mode="text",
+            textposition="bottom left",
+            textfont=dict(size=14),
+            name="loss readout",
+            hoverinfo="skip",
+        ),
+        row=3,
+        col=1,
     )
     fig.update_xaxes(range=[-3.6, 3.6], title_text="reward r(x, y)", row=1, col=1)
     fig.update_yaxes(visible=False, range=[-1.3, 1.3], row=1, col=1)
@@ -132,5 +184,7 @@ def bradley_terry_shift() -> go.Figure:
     shifts = [v / 2 for v in range(-4, 5)]
     fig = _bradley_terry_figure((1.0, -0.5))
     steps = [dict(method="restyle", label=fmt(c, 1), args=[_state(1.0 + c, -0.5 + c), MARKER_TRACES]) for c in shifts]
-    fig.update_layout(sliders=[slider(label="constant c added to both rewards", steps=steps, active=shifts.index(0.0), y=-0.1)])
+    fig.update_layout(
+        sliders=[slider(label="constant c added to both rewards", steps=steps, active=shifts.index(0.0), y=-0.1)]
+    )
     return style(fig, height=640)

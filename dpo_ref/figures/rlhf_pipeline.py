@@ -30,8 +30,13 @@ class Pipeline:
     stages: tuple[Stage, ...]
 
 
-SFT = Stage("Supervised fine-tuning", "demonstrations (prompt, good answer)", "SFT policy π_SFT", "1 model: the policy",
-            "1. Supervised fine-tuning")
+SFT = Stage(
+    "Supervised fine-tuning",
+    "demonstrations (prompt, good answer)",
+    "SFT policy π_SFT",
+    "1 model: the policy",
+    "1. Supervised fine-tuning",
+)
 
 PIPELINES: tuple[Pipeline, ...] = (
     Pipeline(
@@ -39,11 +44,20 @@ PIPELINES: tuple[Pipeline, ...] = (
         "ppo",
         (
             SFT,
-            Stage("Reward modelling", "preference pairs (x, y_w, y_l)", "reward model r_φ (Bradley-Terry)",
-                  "1 model: the reward model", "2. Reward modelling"),
-            Stage("RL fine-tuning (PPO)", "prompts only; answers sampled from the policy",
-                  "policy π_θ maximising r_φ − β·KL", "4 models: policy, reference, reward model, value model",
-                  "3. RL fine-tuning (PPO)"),
+            Stage(
+                "Reward modelling",
+                "preference pairs (x, y_w, y_l)",
+                "reward model r_φ (Bradley-Terry)",
+                "1 model: the reward model",
+                "2. Reward modelling",
+            ),
+            Stage(
+                "RL fine-tuning (PPO)",
+                "prompts only; answers sampled from the policy",
+                "policy π_θ maximising r_φ − β·KL",
+                "4 models: policy, reference, reward model, value model",
+                "3. RL fine-tuning (PPO)",
+            ),
         ),
     ),
     Pipeline(
@@ -51,8 +65,13 @@ PIPELINES: tuple[Pipeline, ...] = (
         "dpo",
         (
             SFT,
-            Stage("DPO", "preference pairs (x, y_w, y_l)", "policy π_θ, trained by a classification loss",
-                  "2 models: policy and frozen reference", "DPO, in one stage"),
+            Stage(
+                "DPO",
+                "preference pairs (x, y_w, y_l)",
+                "policy π_θ, trained by a classification loss",
+                "2 models: policy and frozen reference",
+                "DPO, in one stage",
+            ),
         ),
     ),
 )

@@ -69,7 +69,11 @@ def python_body(target: Path) -> str:
             body = node.body
             doc = body[0] if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                 and isinstance(body[0].value.value, str) else None  # fmt: skip
-            keep = lines[start : doc.lineno - 1] + lines[doc.end_lineno : node.end_lineno] if doc else lines[start : node.end_lineno]
+            keep = (
+                lines[start : doc.lineno - 1] + lines[doc.end_lineno : node.end_lineno]
+                if doc
+                else lines[start : node.end_lineno]
+            )
             return "```python\n" + "\n".join(keep) + "\n```\n"
     raise UserError(f"{path}: no function named {name!r}")
 

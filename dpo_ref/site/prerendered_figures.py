@@ -96,7 +96,9 @@ def substitute(page_html: str, store: dict) -> str:
 
     page_html = _MARKER.sub(fill, page_html)
     if used:
-        page_html = page_html.replace("</head>", f'<style id="dpo-figure-palette">{palette_stylesheet(store)}</style></head>', 1)
+        page_html = page_html.replace(
+            "</head>", f'<style id="dpo-figure-palette">{palette_stylesheet(store)}</style></head>', 1
+        )
     return page_html
 
 
@@ -192,7 +194,7 @@ def _stable_ids(svg: str, uid: str) -> str:
     ids = re.findall(r'id="([^"]*)"', svg)
     tokens = list(dict.fromkeys(t for i in ids for t in re.findall(r"(?<![0-9a-f])[0-9a-f]{6}(?![0-9a-f])", i)))
     for n, token in enumerate(tokens):
-        svg = re.sub(r'((?:id="|#)[^"#)\s]*?)' + token, lambda m: f"{m[1]}{uid}{n}", svg)
+        svg = re.sub(r'((?:id="|#)[^"#)\s]*?)' + token, lambda m, n=n: f"{m[1]}{uid}{n}", svg)
     return svg
 
 
@@ -200,7 +202,12 @@ def finish(svg: str, figure_id: str, height: int, alt: str) -> str:
     """The exported SVG as it sits in a page: sized to the figure's box, named for a screen reader."""
     svg = svg.replace('<svg class="main-svg"', '<svg class="main-svg dpo-static-svg" role="img" '
                       f'aria-label="{html.escape(alt, quote=True)}" preserveAspectRatio="xMidYMid meet"', 1)  # fmt: skip
-    return re.sub(r'(<svg class="main-svg[^>]*?) width="\d+" height="\d+" style=""', rf'\1 width="100%" height="{height}"', svg, count=1)
+    return re.sub(
+        r'(<svg class="main-svg[^>]*?) width="\d+" height="\d+" style=""',
+        rf'\1 width="100%" height="{height}"',
+        svg,
+        count=1,
+    )
 
 
 # --------------------------------------------------------------------------- make prerender
@@ -226,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from dpo_ref.figures.html import figure_alt
 
-    parser = argparse.ArgumentParser(prog="python -m dpo_ref.site.prerendered_figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dpo_ref.site.prerendered_figures", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--all", action="store_true", help="draw every figure again, not only changed ones")
     args = parser.parse_args(argv)
     specs = site_specs()

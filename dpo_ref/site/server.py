@@ -21,10 +21,7 @@ from pathlib import Path
 # The browser that loads the served folder (Playwright drives it): $DPO_CHROMIUM, else
 # Debian's Chromium, else Google Chrome (as on GitHub's runners).
 CHROMIUM = (
-    os.environ.get("DPO_CHROMIUM")
-    or shutil.which("chromium")
-    or shutil.which("google-chrome")
-    or "/usr/bin/chromium"
+    os.environ.get("DPO_CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
 )
 
 # What a static host compresses: text, not images or fonts that are compressed already.
@@ -60,7 +57,9 @@ class _GzipHandler(_QuietHandler):
                 return super().send_head()  # the redirect to the folder's address
             path = path / "index.html"
         ctype = self.guess_type(str(path))
-        if not ("gzip" in self.headers.get("Accept-Encoding", "") and path.is_file() and ctype.startswith(COMPRESSED_TYPES)):
+        if not (
+            "gzip" in self.headers.get("Accept-Encoding", "") and path.is_file() and ctype.startswith(COMPRESSED_TYPES)
+        ):
             return super().send_head()
         body = _compressed(str(path), os.stat(path).st_mtime_ns)
         self.send_response(200)
