@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "performance.md"
-PARTS = ("training", "site", "reproduction")
+PARTS = ("training", "site", "reproduction", "web")  # web: Lighthouse and axe-core (benchmarks/web_quality.py)
 
 # figure -> (goal, "min" or "max"): the issue's targets
 GOALS = {
@@ -303,6 +303,10 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         "each the median of five loads, measured before the training runs. Reproduction: wall times from the "
         "provenance of `docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
     )
+    if results.get("web"):
+        from benchmarks import web_quality
+
+        notes.append(web_quality.NOTE)
     load = ", ".join(f"{x:.1f}" for x in m["load_average"])
     load_after = ", ".join(f"{x:.1f}" for x in m.get("load_average_after", ()))
     text = "\n".join([
@@ -355,6 +359,12 @@ def main(args: argparse.Namespace) -> int:
         log("building and measuring the site")
         results["site"] = site.measure(ROOT, repeats=1 if args.quick else 5)
         _dump(out_dir / "site.json", results["site"], results)
+    if "web" in parts:
+        from benchmarks import web_quality
+
+        log("measuring web quality (Lighthouse, axe-core)")
+        results["web"] = web_quality.measure_built(ROOT, log=log)
+        _dump(out_dir / "web.json", results["web"], results)
     if "training" in parts:
         results["training"] = measure_training(repeats, args.steps, args.threads, not args.quick, log)
         _dump(out_dir / "training.json", results["training"], results)
@@ -371,6 +381,10 @@ def main(args: argparse.Namespace) -> int:
     if "training" in results:  # the runs' thread count, not the parent's
         results["machine"]["torch_threads"] = results["training"]["trainers"]["dpo_ref"]["torch_threads"]
     rows = table_rows(results)
+    if "web" in results:
+        from benchmarks import web_quality
+
+        rows += web_quality.table_rows(results["web"])
     _dump(out_dir / "summary.json", {"rows": rows}, results)
     write_page(Path(args.page), rows, results)
     print(render_table(rows))

@@ -218,6 +218,22 @@ def measure(site_dir: Path, *, repeats: int = 1, tools: Path = TOOLS, log=print)
     return result
 
 
+def measure_built(root: Path, *, repeats: int = 1, tools: Path = TOOLS, log=print) -> dict:
+    """Build the site (as the site benchmark does) into a temporary folder and measure it."""
+    from benchmarks.site import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        site_dir = Path(tmp) / "site"
+        built = build(root, site_dir, timeout=600)
+        if built["status"] != "ok":
+            reason = f"no built site ({built.get('reason', 'build failed')})"
+            return {
+                "lighthouse": {"status": "not measured", "reason": reason},
+                "axe": {"status": "not measured", "reason": reason},
+            }
+        return measure(site_dir, repeats=repeats, tools=tools, log=log)
+
+
 def table_rows(web: dict) -> list[dict]:
     """Rows for the performance page's table: the worst page and the median, per measure."""
     rows: list[dict] = []
