@@ -236,3 +236,24 @@ def test_docstring_maths_becomes_arithmatex():
     assert "$$\na = b\n$$" in out and "\\(\\beta\\)" in out and "`dpo_loss`" in out and "`(B,)`" in out
     shared = "Args:\n    a, b: the same.\n        More.\n"
     assert docstrings.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
+
+
+def test_example_pages_say_how_to_run_them(built_site):
+    """Each example page: its runtime, the exact command, the script and notebook to download, Colab."""
+    repo = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M)[1].rstrip("/")
+    owner_repo = repo.removeprefix("https://github.com/")
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        name = script.stem
+        html = read(built_site, f"/examples/{name}/")
+        box = re.search(r'<div class="admonition example dpo-run">(.*?)</div>', html, re.DOTALL)
+        assert box, name
+        box = box[1]
+        assert re.search(r"Run it yourself: [^<]*(about|built-in)[^<]*\d+ (s|minute)", box), (name, box[:200])
+        assert f"<code>python examples/{name}.py</code>" in box
+        for download in (f"{name}.py", f"{name}.ipynb"):
+            assert f'href="{download}" download' in box and (built_site.path / "examples" / name / download).is_file()
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/main/docs/results/examples/{name}.ipynb"
+        assert f'href="{colab}"' in box and (ROOT / "docs/results/examples" / f"{name}.ipynb").is_file()
+    assert (built_site.path / "examples/dpo_from_scratch/dpo_from_scratch.py").read_bytes() == (
+        ROOT / "examples/dpo_from_scratch.py"
+    ).read_bytes()

@@ -90,7 +90,8 @@ def embed(figure_id: str, obj, *, first_view=None) -> str:
     height = obj.layout.height or 450
     alt = figure_alt(spec["figure"])
     return (
-        f'<div class="dpo-figure" id="figure-{escape(figure_id)}" role="figure" aria-label="{escape(alt)}">'
+        f'<div class="dpo-figure" id="figure-{escape(figure_id)}" role="figure" aria-label="{escape(alt)}" '
+        f'style="contain-intrinsic-size:auto {int(height)}px">'
         f"{first_view(spec) if first_view else ''}"
         f'<div class="dpo-figure__plot" id="plot-{escape(figure_id)}" data-figure="{escape(figure_id)}" '
         f'style="min-height:{int(height)}px"></div>'

@@ -232,6 +232,8 @@
     }
 
     typeset([], true);
+    // Reading scroll widths forces a layout: done once the page is drawn, when the layout is
+    // clean and reading it is cheap, and before the page says it is ready.
     return draw(pending.filter(function (item) { return inView(item.node); }))
       .then(function () {
         if (current()) site.firstScreen = { path: path, ms: performance.now() };
@@ -239,8 +241,10 @@
       })
       .then(rest)
       .finally(function () { if (observer) observer.disconnect(); })
+      .then(idle)
       .then(function () {
         if (!current()) return;
+        markScrollRegions();
         site.drawn = { path: path, ms: performance.now() };
         site.readyPath = path;
       });
@@ -250,7 +254,6 @@
     const path = location.pathname;
     prepareStepper();
     preparePipeline();
-    markScrollRegions();
     site.readyPath = null;
     site.firstScreen = site.drawn = null;
     site.ready = drawPage(path).catch(function (error) { site.errors.push(String(error)); console.error(error); });
