@@ -297,9 +297,9 @@ def write_page(path: Path, rows: list[dict], results: dict) -> None:
         "page is the one whose first visit downloads the most (every file fetched until its maths and figures are "
         "drawn, in headless Chromium at 1280 x 900 from a local server, fresh cache); gzipped sizes are each file at "
         "gzip level 6. The formulas arrive typeset (`make math` stores MathJax's SVG; the 2 MB MathJax script is "
-        "fetched only for maths left in TeX), plotly.js is the basic bundle (scatter, bar), preloaded on pages with a "
-        "figure, and the page script draws the figures of the first screen first, then the rest of the page in idle "
-        "moments, so two times are given: the first screen (the goal), and every figure and formula on the page; "
+        "fetched only for maths left in TeX), each figure's first view arrives drawn as SVG (`make figures` stores it), and "
+        "plotly.js (the basic bundle: scatter, bar) is fetched only when the reader reaches a figure, so two times "
+        "are given: the first screen (the goal), and every figure and formula on the page; "
         "each the median of five loads, measured before the training runs. Reproduction: wall times from the "
         "provenance of `docs/results/data/`, as `dpo-ref reproduce` recorded them (not rerun here)."
     )
