@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: serve site test lint format reproduce examples math bench clean
+.PHONY: serve site test lint format reproduce examples math figures prerender bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ examples: $(VENV)/.docs-installed
 # the site's formulas typeset as SVG (docs/results/math.json); needs Chromium, as the browser tests do
 math: $(VENV)/.test-installed
 	$(VENV)/bin/dpo-ref math
+
+# each figure's first view drawn as SVG (docs/results/figures.json); needs Chromium too
+figures: $(VENV)/.test-installed
+	$(VENV)/bin/python -m dpo_ref.site.prerendered_figures
+
+# both of the above: what the site shows before any script runs
+prerender: math figures
 
 bench: $(VENV)/.test-installed
 	$(VENV)/bin/python -m benchmarks.run

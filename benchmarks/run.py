@@ -25,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("site", "training", "scaling", "rollouts", "reproduction")
+# web: Lighthouse and axe-core (benchmarks/web_quality.py)
+PARTS = ("site", "web", "training", "scaling", "rollouts", "reproduction")
 
 # figure -> (goal, "min" or "max"): the issue's targets
 GOALS = {
@@ -191,6 +192,12 @@ def main(args: argparse.Namespace) -> int:
         log("building and measuring the site")
         results["site"] = site.measure(ROOT, repeats=1 if args.quick else 5)
         _dump(out_dir / "site.json", results["site"], results)
+    if "web" in parts:
+        from benchmarks import web_quality
+
+        log("measuring web quality (Lighthouse, axe-core)")
+        results["web"] = web_quality.measure_built(ROOT, log=log)
+        _dump(out_dir / "web.json", results["web"], results)
     if "training" in parts:
         from benchmarks.training import measure
         from benchmarks.workload import Workload
@@ -222,6 +229,10 @@ def main(args: argparse.Namespace) -> int:
     if "training" in results:  # the runs' thread count, not the parent's
         results["machine"]["torch_threads"] = results["training"]["trainers"]["dpo_ref"]["torch_threads"]
     rows = table_rows(results)
+    if "web" in results:
+        from benchmarks import web_quality
+
+        rows += web_quality.table_rows(results["web"])
     _dump(out_dir / "summary.json", {"rows": rows}, results)
     print(render_table(rows))
     print(f"\nwritten: {out_dir}/*.json (docs/performance.md shows them)")

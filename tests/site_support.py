@@ -2,18 +2,18 @@
 
 Imported by tests/test_site_build.py and tests/test_browser.py. The build is cached in
 this module, so two test files share one build even though each declares the fixture.
-The site is built with ``site_url`` on a free local port and served from that origin:
-Material's instant navigation only works there.
+The server binds a free local port first, the site is then built with ``site_url`` at
+that port and served from it (Material's instant navigation only works from
+``site_url``'s origin): no port is looked up, released and bound again later.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
-import re
 import http.server
 import os
-import socket
+import re
 import subprocess
 import sys
 import threading
@@ -23,12 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL.
 
@@ -36,13 +30,22 @@ def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     script without a current recording is rendered without outputs here, not executed
     (tests/test_examples.py runs every script, and fails on a stale recording).
     """
-    env = dict(os.environ, DPO_SITE_URL=site_url, NO_MKDOCS_2_WARNING="1", HF_HUB_OFFLINE="1",
-               DPO_SITE_EXECUTE_EXAMPLES="false",
-               # its own notebook cache, so test builds never evict the executed pages' cache
-               DPO_SITE_NOTEBOOK_CACHE=str(Path(site_dir).parent / "notebook-cache"))
+    env = dict(
+        os.environ,
+        DPO_SITE_URL=site_url,
+        NO_MKDOCS_2_WARNING="1",
+        HF_HUB_OFFLINE="1",
+        DPO_SITE_EXECUTE_EXAMPLES="false",
+        # its own notebook cache, so test builds never evict the executed pages' cache
+        DPO_SITE_NOTEBOOK_CACHE=str(Path(site_dir).parent / "notebook-cache"),
+    )
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -56,27 +59,24 @@ class BuiltSite:
         return f"http://127.0.0.1:{self.port}/"
 
 
-@functools.cache
-def built_site_once(base: Path) -> BuiltSite:
-    port = free_port()
-    path = base / "site"
-    result = build_site(path, f"http://127.0.0.1:{port}/")
-    if result.returncode != 0:
-        raise AssertionError(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
-    return BuiltSite(path, port)
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
 
-def serve(site: BuiltSite) -> http.server.ThreadingHTTPServer:
-    """Serve ``site`` on its port in a daemon thread; call ``shutdown()`` when done."""
-    handler = functools.partial(_QuietHandler, directory=str(site.path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", site.port), handler)
+@functools.cache
+def built_site_once(base: Path) -> BuiltSite:
+    """Build once per base folder and serve it until the test process ends (a daemon thread)."""
+    path = base / "site"
+    handler = functools.partial(_QuietHandler, directory=str(path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # bound now, before the build
+    port = server.server_address[1]
+    result = build_site(path, f"http://127.0.0.1:{port}/")
+    if result.returncode != 0:
+        server.server_close()
+        raise AssertionError(f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}")
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return BuiltSite(path, port)
 
 
 def page_paths(site: BuiltSite) -> list[str]:

@@ -1,32 +1,42 @@
 """The built site in a real browser: Debian's Chromium, driven by Playwright, offline.
 
 Every page is opened from the site's own origin (so instant navigation works) with every
-request to another host recorded and blocked. Skipped when /usr/bin/chromium is missing,
-unless the CI environment variable is set: then that is a failure.
+request to another host recorded and blocked. Skipped when Chromium is missing, unless
+the CI environment variable is set: then that is a failure. No test waits a fixed time:
+each waits for the state it needs (the page's own ``window.dpoSite``, Material's sitemap,
+a Plotly event).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from site_support import BuiltSite, built_site_once, page_paths
 
-from site_support import BuiltSite, built_site_once, page_paths, serve
+from dpo_ref.site.server import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 READY = "path => window.dpoSite && window.dpoSite.readyPath === path"
-SLIDER_FIGURES = {"/reward-modelling/": "bradley-terry-chosen-reward", "/dpo-loss/": "dpo-loss-margin",
-                  "/beta/": "beta-slider"}
+SLIDER_FIGURES = {
+    "/reward-modelling/": "bradley-terry-chosen-reward",
+    "/dpo-loss/": "dpo-loss-margin",
+    "/beta/": "beta-slider",
+    "/dpo-vs-rlhf/": "dpo-vs-rlhf-paths",
+}
 
-if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         pytest.fail(f"{CHROMIUM} is required in CI for the browser tests", pytrace=False)
     pytest.skip(f"{CHROMIUM} not found", allow_module_level=True)
@@ -39,9 +49,7 @@ def built_site(tmp_path_factory) -> BuiltSite:
 
 @pytest.fixture(scope="module")
 def served(built_site):
-    server = serve(built_site)
-    yield built_site
-    server.shutdown()
+    return built_site  # served from its own port since it was built (site_support)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +65,12 @@ def browser(served):
 class Watched:
     """A page that records console errors and blocks, and records, requests to other hosts."""
 
-    def __init__(self, browser, site: BuiltSite, width: int, color_scheme: str = "light"):
+    def __init__(self, browser, site: BuiltSite, width: int, color_scheme: str = "light", height: int = 900):
         self.site = site
         self.errors: list[str] = []
         self.foreign: list[str] = []
-        self.context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=color_scheme)
+        self.requested: list[str] = []
+        self.context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -69,6 +78,7 @@ class Watched:
 
     def _route(self, route):
         if route.request.url.startswith(self.site.url):
+            self.requested.append(route.request.url)
             route.continue_()
         else:
             self.foreign.append(route.request.url)
@@ -81,13 +91,29 @@ class Watched:
     def wait_ready(self, path: str) -> None:
         self.page.wait_for_function(READY, arg=path, timeout=30_000)
 
+    def make_live(self, figure_id: str) -> None:
+        """Touch a figure drawn ahead of time, as a reader would, and wait for Plotly to take over."""
+        self.page.hover(f"#figure-{figure_id}")
+        self.page.wait_for_function(
+            "id => document.getElementById(id).classList.contains('dpo-figure__plot--live')",
+            arg=f"plot-{figure_id}",
+            timeout=30_000,
+        )
+
+    def settled(self) -> None:
+        """Let whatever the last action queued run (promise callbacks, a frame, a task): an
+        error it raises is then in ``errors``. Ordering, not time."""
+        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
+
     def close(self) -> None:
         self.context.close()
 
 
 RENDER_CHECK = """() => {
   const plots = Array.from(document.querySelectorAll('.dpo-figure__plot'));
-  const undrawn = plots.filter(d => !d.querySelector('svg.main-svg')).map(d => d.id);
+  // drawn: Plotly's drawing, or the first view drawn ahead of time, over the plot box
+  const drawn = d => d.querySelector('svg.main-svg') || d.parentElement.querySelector(':scope > .dpo-figure__static svg');
+  const undrawn = plots.filter(d => !drawn(d)).map(d => d.id);
   const math = Array.from(document.querySelectorAll('.md-content .arithmatex'));
   const untypeset = math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 60));
   // typeset but drawn too small to read (a CSS clash can collapse an SVG to 1 px)
@@ -99,37 +125,109 @@ RENDER_CHECK = """() => {
   const text = clone.textContent;
   const raw = ['$$', '\\\\(', '\\\\)', '\\\\[', '\\\\]'].filter(s => text.includes(s));
   // notebook Markdown cells keep Jupyter's $...$: none may be left untypeset
-  clone.querySelectorAll('.jp-MarkdownOutput').forEach(m => { if (/\$[^$\s][^$]*\$/.test(m.textContent)) raw.push('$ in ' + m.textContent.slice(0, 40)); });
+  clone.querySelectorAll('.jp-MarkdownOutput').forEach(m => { if (/\\$[^$\\s][^$]*\\$/.test(m.textContent)) raw.push('$ in ' + m.textContent.slice(0, 40)); });
   return {plots: plots.length, undrawn, math: math.length, untypeset, collapsed, raw,
           overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth};
 }"""
 
 
-def test_every_page_renders_offline_at_phone_width(browser, served):
-    """375 px wide: no console error, no foreign request, every figure drawn, every formula typeset."""
-    watched = Watched(browser, served, width=375)
-    problems = []
-    figures = 0
+# Every display formula, every content tab shown: the formula's drawing (its glyphs and
+# its equation number) must lie inside its box, and the box must not scroll.
+FORMULA_FIT = """() => {
+  const out = [];
+  for (const box of document.querySelectorAll('.md-content div.arithmatex')) {
+    if (box.offsetParent === null) continue;
+    const frame = box.getBoundingClientRect();
+    const parts = Array.from(box.querySelectorAll('[data-mml-node="math"], svg[data-labels="true"], svg[data-table="true"]'));
+    const tex = (box.querySelector('mjx-assistive-mml') || box).textContent.replace(/\\s+/g, ' ').slice(0, 70);
+    if (box.scrollWidth > box.clientWidth + 1) out.push({tex, why: `scrolls: ${box.scrollWidth} px in ${box.clientWidth}`});
+    for (const part of parts) {
+      const r = part.getBoundingClientRect();
+      if (r.width === 0) continue;
+      if (r.left < frame.left - 1 || r.right > frame.right + 1) {
+        out.push({tex, why: `${part.tagName} ${Math.round(r.left - frame.left)}..${Math.round(r.right - frame.left)} px ` +
+                            `outside 0..${Math.round(frame.width)}`});
+      }
+    }
+    const labels = box.querySelectorAll('svg[data-labels="true"]');
+    for (const label of labels) {
+      const r = label.getBoundingClientRect();
+      if (r.right > Math.min(frame.right, window.innerWidth) + 1) out.push({tex, why: 'equation number cut off'});
+    }
+  }
+  return out;
+}"""
+SHOW_EVERY_TAB = ".md-typeset .tabbed-set > .tabbed-content > .tabbed-block { display: block !important; }"
+
+
+def test_every_page_renders_offline_and_its_formulas_fit(browser, served):
+    """Every page, opened at a phone's width (390 px): no console error, no foreign request,
+    every figure drawn, every formula typeset, nothing wider than the screen. Then, content
+    tabs shown, at 390 and at 1280 px: no display formula is cut off or scrolls sideways,
+    equation numbers included."""
+    watched = Watched(browser, served, width=390)
+    page = watched.page
+    problems, figures, seen = [], 0, 0
     try:
         for path in page_paths(served):
+            page.set_viewport_size({"width": 390, "height": 900})
             watched.open(path)
-            state = watched.page.evaluate(RENDER_CHECK)
+            state = page.evaluate(RENDER_CHECK)
             figures += state["plots"]
             for key in ("undrawn", "untypeset", "collapsed", "raw"):
                 if state[key]:
                     problems.append(f"{path}: {key} {state[key]}")
             if state["overflow"] > 0:
-                problems.append(f"{path}: page is {state['overflow']} px wider than a 375 px screen")
+                problems.append(f"{path}: page is {state['overflow']} px wider than a 390 px screen")
+            page.add_style_tag(content=SHOW_EVERY_TAB)
+            seen += page.evaluate("document.querySelectorAll('.md-content div.arithmatex').length")
+            for width in (390, 1280):
+                page.set_viewport_size({"width": width, "height": 900})
+                watched.settled()  # laid out again at the new width
+                problems += [f"{path} at {width} px: {p['why']}: {p['tex']}" for p in page.evaluate(FORMULA_FIT)]
     finally:
         watched.close()
-    assert figures >= 12
+    assert figures >= 12 and seen >= 30
     assert not problems, "\n".join(problems)
     assert not watched.errors, watched.errors
     assert not watched.foreign, watched.foreign
 
 
+def test_figures_appear_without_plotly_and_come_alive_when_touched(browser, served):
+    """A page's figures arrive drawn (SVG); plotly.js is fetched only once the reader reaches one."""
+    watched = Watched(browser, served, width=1280)
+    page = watched.page
+    try:
+        watched.open("/dpo-loss/")
+        assert page.locator("#figure-dpo-loss-margin .dpo-figure__static svg.dpo-static-svg:visible").count() == 1
+        label = page.get_attribute("#figure-dpo-loss-margin .dpo-figure__svg--wide svg", "aria-label")
+        assert label and "margin" in label  # a text alternative, from the figure's own labels
+        assert not any("plotly" in url for url in watched.requested)
+        watched.make_live("dpo-loss-margin")
+        assert any("plotly-basic.min.js" in url for url in watched.requested)
+        assert page.locator("#figure-dpo-loss-margin .dpo-figure__static").count() == 0
+        assert page.locator("#plot-dpo-loss-margin .slider-rail-touch-rect").count() == 1
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
 def _drawn(page, figure_id: str) -> str:
     return page.inner_html(f"#plot-{figure_id} .cartesianlayer")
+
+
+def _click_slider(watched: Watched, figure_id: str, index: int, fraction: float) -> None:
+    """Click slider ``index`` of a live figure at ``fraction`` of its rail; wait until it moved."""
+    page = watched.page
+    before = page.evaluate(
+        "([id, i]) => document.getElementById(id).layout.sliders[i].active", [f"plot-{figure_id}", index]
+    )
+    rail = page.locator(f"#plot-{figure_id} .slider-rail-touch-rect").nth(index)
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+    page.wait_for_function("([id, i, a]) => document.getElementById(id).layout.sliders[i].active !== a",
+                           arg=[f"plot-{figure_id}", index, before], timeout=10_000)  # fmt: skip
 
 
 @pytest.mark.parametrize("path", list(SLIDER_FIGURES))
@@ -138,62 +236,182 @@ def test_moving_a_slider_changes_the_figure(browser, served, path):
     watched = Watched(browser, served, width=1000)
     try:
         watched.open(path)
-        page = watched.page
-        before = _drawn(page, figure_id)
-        active_before = page.evaluate(f"() => document.getElementById('plot-{figure_id}').layout.sliders[0].active")
-        rail = page.locator(f"#plot-{figure_id} .slider-rail-touch-rect")
-        moved = "([id, a]) => document.getElementById(id).layout.sliders[0].active !== a"
-        for attempt in range(3):  # a busy machine can still be laying the page out
-            rail.scroll_into_view_if_needed()
-            box = rail.bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
-            try:
-                page.wait_for_function(moved, arg=[f"plot-{figure_id}", active_before], timeout=5_000)
-                break
-            except Exception:
-                if attempt == 2:
-                    raise
-        assert _drawn(page, figure_id) != before
+        watched.make_live(figure_id)
+        before = _drawn(watched.page, figure_id)
+        _click_slider(watched, figure_id, 0, 0.97)
+        watched.settled()
+        assert _drawn(watched.page, figure_id) != before
         assert not watched.errors, watched.errors
     finally:
         watched.close()
+
+
+def test_bradley_terry_has_a_slider_for_each_reward(browser, served):
+    """Moving the rejected answer's reward changes the probability and the loss shown."""
+    watched = Watched(browser, served, width=1000)
+    figure_id = "bradley-terry-chosen-reward"
+    text = (
+        f"() => Array.from(document.querySelectorAll('#plot-{figure_id} .textpoint')).map(t => t.textContent).join('|')"
+    )
+    try:
+        watched.open("/reward-modelling/")
+        watched.make_live(figure_id)
+        page = watched.page
+        assert page.evaluate(f"document.getElementById('plot-{figure_id}').layout.sliders.length") == 2
+        before = page.evaluate(text)
+        _click_slider(watched, figure_id, 1, 0.97)  # the rejected reward to its largest value
+        page.wait_for_function(f"b => ({text})() !== b", arg=before, timeout=10_000)
+        after = page.evaluate(text)
+        assert "P = " in after and "loss = " in after and after != before
+        _click_slider(watched, figure_id, 0, 0.97)  # the chosen reward up as well: P rises again
+        page.wait_for_function(f"b => ({text})() !== b", arg=after, timeout=10_000)
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_derivation_is_a_stepper_with_every_step_in_view(browser, served, width):
+    watched = Watched(browser, served, width=width)
+    page = watched.page
+    try:
+        watched.open("/key-insight/")
+        labels = page.locator(".dpo-stepper .tabbed-labels > label")
+        assert labels.count() == 8
+        for i in range(8):  # every step's tab on screen, none hidden behind a scroll
+            box = labels.nth(i).bounding_box()
+            assert box and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width, (i, box)
+        where = page.locator(".dpo-stepper__where")
+        nxt, prev = (
+            page.locator(".dpo-stepper__button", has_text="Next"),
+            page.locator(".dpo-stepper__button", has_text="Previous"),
+        )
+        assert where.text_content() == "Step 1 of 8" and prev.is_disabled()
+        shown = (
+            "() => document.querySelector('.dpo-stepper .tabbed-block:not([hidden])') && "
+            "Array.from(document.querySelectorAll('.dpo-stepper .tabbed-content > .tabbed-block')).findIndex(b => b.offsetParent !== null)"
+        )
+        for step in range(2, 9):
+            nxt.click()
+            assert where.text_content() == f"Step {step} of 8"
+            assert page.evaluate(shown) == step - 1
+        assert nxt.is_disabled()
+        prev.click()
+        assert where.text_content() == "Step 7 of 8" and page.evaluate(shown) == 6
+        labels.nth(2).click()  # the tab strip and the buttons agree
+        assert where.text_content() == "Step 3 of 8"
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+def test_pipeline_stage_boxes_open_their_details(browser, served):
+    watched = Watched(browser, served, width=1280)
+    page = watched.page
+    try:
+        watched.open("/rlhf-pipeline/")
+        boxes = page.locator("button.dpo-pipeline__stage")
+        names = [boxes.nth(i).get_attribute("data-dpo-tab") for i in range(boxes.count())]
+        assert len(names) == 5 and len(set(names)) == 4  # SFT appears in both pipelines
+        checked = (
+            "() => { const i = document.querySelector('.tabbed-set > input:checked'); "
+            "return document.querySelector(`label[for='${i.id}']`).textContent.trim(); }"
+        )
+        for i in reversed(range(boxes.count())):
+            boxes.nth(i).click()
+            assert page.evaluate(checked) == names[i]
+            assert boxes.nth(i).get_attribute("aria-pressed") == "true"
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+def test_each_benchmark_tab_shows_the_papers_numbers(browser, served):
+    watched = Watched(browser, served, width=1280)
+    page = watched.page
+    try:
+        watched.open("/experimental-results/")
+        charts = page.locator(".tabbed-set .dpo-figure[id^='figure-paper-']")
+        assert charts.count() >= 2
+        for i in range(charts.count()):
+            chart = charts.nth(i)
+            block = chart.locator("xpath=ancestor::div[contains(@class, 'tabbed-block')]")
+            index = block.evaluate("b => Array.from(b.parentElement.children).indexOf(b)")
+            labels = block.locator("xpath=../../div[contains(@class, 'tabbed-labels')]/label")
+            labels.nth(index).click()
+            assert chart.is_visible() and chart.bounding_box()["width"] > 300
+            assert "win rate" in (chart.get_attribute("aria-label") or "")
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+# Material intercepts a link click for instant navigation only once it has read
+# sitemap.xml (a click before that is an ordinary page load). Its parser call is the one
+# observable sign: this script notes it, and the tests wait for it. The sitemap is also
+# delayed, so a test that clicked before it arrived would fail every time, not now and then.
+SITEMAP_PROBE = """(() => {
+  const parse = DOMParser.prototype.parseFromString;
+  DOMParser.prototype.parseFromString = function (text, type) {
+    const doc = parse.call(this, text, type);
+    if (type === 'text/xml' && text.indexOf('<urlset') >= 0) queueMicrotask(() => { window.__dpoSitemapRead = true; });
+    return doc;
+  };
+})();"""
 
 
 def test_instant_navigation_keeps_maths_and_figures(browser, served):
     """Click through nav links: the page must not reload, and the new page must render."""
     watched = Watched(browser, served, width=1280)
     page = watched.page
+    page.add_init_script(SITEMAP_PROBE)
+    page.route("**/sitemap.xml", lambda route: (page.wait_for_timeout(300), route.continue_()))
     try:
         watched.open("/")
+        page.wait_for_function("() => window.__dpoSitemapRead === true", timeout=30_000)
         page.evaluate("() => { window.__sameDocument = true; }")
         for path in ("/conventions/", "/key-insight/", "/dpo-loss/", "/bigger-picture/"):
             page.click(f'nav.md-nav--primary a.md-nav__link[href$="{path.strip("/")}/"]')
             watched.wait_ready(path)
             assert page.evaluate("() => window.__sameDocument === true"), f"{path} was a full page load"
             state = page.evaluate(RENDER_CHECK)
-            assert state["math"] > 0 and not state["untypeset"] and not state["collapsed"] and not state["raw"], (path, state)
+            assert state["math"] > 0 and not state["untypeset"] and not state["collapsed"] and not state["raw"], (
+                path,
+                state,
+            )
             assert not state["undrawn"], (path, state)
         # the last page's figures, all drawn after instant navigation (as many as its HTML holds)
         expected = (served.path / "bigger-picture" / "index.html").read_text().count('class="dpo-figure__plot')
         assert expected > 0 and page.evaluate(RENDER_CHECK)["plots"] == expected
+        watched.make_live("variant-cdpo")  # and still comes alive after instant navigation
         assert not watched.errors, watched.errors
         assert not watched.foreign, watched.foreign
     finally:
+        page.unroute_all(behavior="ignoreErrors")  # a delayed sitemap still in flight
         watched.close()
 
 
 def test_figures_follow_the_palette_toggle(browser, served):
+    """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout)."""
     watched = Watched(browser, served, width=1000)
     page = watched.page
+    static_fill = (
+        "() => getComputedStyle(document.querySelector("
+        "'#figure-dpo-loss-margin .dpo-figure__svg--wide text.ytitle')).fill"
+    )
+    live_font = "() => document.getElementById('plot-beta-slider')._fullLayout.font.color"
     try:
         watched.open("/dpo-loss/")
-        font = "() => document.getElementById('plot-dpo-loss-margin')._fullLayout.font.color"
-        light = page.evaluate(font)
+        light_fill = page.evaluate(static_fill)
         page.click("form[data-md-component=palette] label:visible")
         page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'slate'")
-        page.wait_for_function(f"c => ({font})() !== c", arg=light, timeout=5_000)
-        dark = page.evaluate(font)
-        assert dark != light
+        assert page.evaluate(static_fill) != light_fill
+        watched.open("/beta/")
+        watched.make_live("beta-slider")
+        dark = page.evaluate(live_font)
+        page.click("form[data-md-component=palette] label:visible")
+        page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'default'")
+        page.wait_for_function(f"c => ({live_font})() !== c", arg=dark, timeout=10_000)
         assert not watched.errors, watched.errors
     finally:
         watched.close()
@@ -205,15 +423,22 @@ def test_play_then_pause_the_ppo_animation(browser, served):
     page = watched.page
     try:
         watched.open("/ppo-problem/")
-        buttons = page.locator(".updatemenu-button")
+        watched.make_live("measured-ppo-runs")
+        page.evaluate("""() => { const gd = document.getElementById('plot-measured-ppo-runs');
+            window.__frames = 0; window.__interrupted = false;
+            gd.on('plotly_animatingframe', () => { window.__frames += 1; });
+            gd.on('plotly_animationinterrupted', () => { window.__interrupted = true; }); }""")
+        buttons = page.locator("#plot-measured-ppo-runs .updatemenu-button")
         labels = [buttons.nth(i).text_content() for i in range(buttons.count())]
         play = next(i for i, text in enumerate(labels) if "Play" in text)
         pause = next(i for i, text in enumerate(labels) if "Pause" in text)
         buttons.nth(play).dispatch_event("click")
-        page.wait_for_timeout(800)
+        page.wait_for_function("() => window.__frames >= 2", timeout=30_000)  # it plays
         buttons.nth(pause).dispatch_event("click")
-        page.wait_for_timeout(800)
+        page.wait_for_function("() => window.__interrupted === true", timeout=10_000)  # it stopped
+        watched.settled()  # the interrupted animation's promise has been rejected and handled by now
         assert not watched.errors, watched.errors
+        assert not page.evaluate("window.dpoSite.errors")
     finally:
         watched.close()
 
@@ -221,14 +446,12 @@ def test_play_then_pause_the_ppo_animation(browser, served):
 def test_mathjax_is_fetched_only_for_formulas_left_in_tex(browser, served):
     """The site's formulas arrive as SVG; MathJax comes only for a notebook's Markdown maths."""
     watched = Watched(browser, served, width=1280)
-    fetched = []
-    watched.page.on("request", lambda request: fetched.append(request.url.rsplit("/", 1)[-1]))
     try:
         watched.open("/key-insight/")
         assert watched.page.evaluate("document.querySelectorAll('.arithmatex mjx-container svg').length") > 20
-        assert "tex-svg.js" not in fetched
+        assert not any(url.endswith("tex-svg.js") for url in watched.requested)
         watched.open("/examples/bradley_terry_reward_model/")
-        assert "tex-svg.js" in fetched
+        assert any(url.endswith("tex-svg.js") for url in watched.requested)
         assert watched.page.evaluate("document.querySelectorAll('.jp-MarkdownOutput mjx-container').length") >= 3
     finally:
         watched.close()
@@ -248,3 +471,64 @@ def test_formulas_are_typeset_ahead_as_the_browser_would(browser):
     assert "mjx-container" in store["stylesheet"]
     with pytest.raises(ValueError, match=r"cannot typeset 'inline:\\\\frac\{x'"):
         pm.typeset([r"inline:\frac{x"], browser=browser)
+
+
+def test_figures_are_drawn_ahead_as_the_browser_would(browser):
+    """The stored first view of a figure is Plotly's own drawing, one copy for both palettes."""
+    from dpo_ref.figures import build_figure
+    from dpo_ref.figures.html import figure_spec
+    from dpo_ref.site import prerendered_figures as pf
+
+    spec = figure_spec(build_figure("dpo-loss-margin"))
+    drawn = pf.draw({"dpo-loss-margin": spec}, browser=browser)["dpo-loss-margin"]
+    palette: dict = {}
+    merged = pf.merge_palettes(drawn["narrow"]["default"], drawn["narrow"]["slate"], palette, "t")
+    assert 'width="380"' in drawn["narrow"]["default"] and "slider" in merged and "weight = 0.500" in merged
+    assert palette and "var(--dpo-c0)" in merged
+    light = merged
+    for name, (light_value, _dark) in palette.items():  # the palette's values give back each drawing
+        light = light.replace(f"var(--dpo-c{list(palette).index(name)})", light_value)
+    assert light == pf._stable_ids(drawn["narrow"]["default"], "t")
+
+
+# --------------------------------------------------------------------------- accessibility
+
+
+@pytest.fixture(scope="module")
+def axe_script():
+    """axe-core's one file, installed from npm by the web-quality bench's helper (cached in .cache/)."""
+    import shutil
+
+    from benchmarks.web_quality import axe_script as install
+
+    if shutil.which("npm") is None and not os.environ.get("CI"):
+        pytest.skip("npm not found: axe-core comes from the npm registry")
+    return install()
+
+
+def test_no_page_has_a_serious_accessibility_violation(browser, served, axe_script):
+    """axe-core, WCAG 2.1 A and AA, every page in both palettes: no violation of serious or
+    critical impact. Each page is checked in the light palette, switched to the dark one
+    with the page's own toggle, and checked again."""
+    from benchmarks.web_quality import AXE_RUN, BLOCKING, READY, WCAG_TAGS
+
+    watched = Watched(browser, served, width=1280, color_scheme="light")
+    page = watched.page
+    found = []
+    try:
+        for path in page_paths(served):
+            page.goto(served.url.rstrip("/") + path)
+            page.wait_for_function(READY, arg=path, timeout=60_000)
+            page.add_script_tag(path=str(axe_script))
+            for scheme in ("default", "slate"):
+                if page.evaluate("document.body.getAttribute('data-md-color-scheme')") != scheme:
+                    page.click("form[data-md-component=palette] label:visible")
+                    page.wait_for_function("s => document.body.getAttribute('data-md-color-scheme') === s", arg=scheme)
+                    watched.settled()
+                for v in page.evaluate(AXE_RUN, WCAG_TAGS):
+                    if v["impact"] in BLOCKING:
+                        found.append(f"{path} ({scheme}): {v['id']} ({v['impact']}, {v['nodes']} nodes, "
+                                     f"e.g. {v['targets'][:2]}): {v['help']}")  # fmt: skip
+    finally:
+        watched.close()
+    assert not found, "\n".join(found)

@@ -17,7 +17,7 @@ from figure_values import leaves, non_finite_values
 from dpo_ref import losses
 from dpo_ref.figures import FIGURES, build_figure, figure_function, toy
 from dpo_ref.figures.html import embed, figure_spec
-from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, QUANTITY_COLOURS, palette_updates
+from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, PALETTES, QUANTITY_COLOURS, palette_updates
 
 TOL = 2e-6  # figure data is rounded to 6 decimals
 
@@ -126,29 +126,52 @@ def _slider_states(fig):
     return [step.args[0] for step in fig.layout.sliders[0].steps]
 
 
+def _readouts_clear_of(curve, label_x: float, side: str, top: float, fraction: float = 0.45) -> bool:
+    """The curve stays well below the panel's top over the half of the axis where the readout sits."""
+    xs, ys = list(curve.x), list(curve.y)
+    lo, hi = min(xs), max(xs)
+    span = (hi - lo) * fraction
+    region = [y for x, y in zip(xs, ys) if (x >= hi - span if side == "right" else x <= lo + span)]
+    return max(region) < 0.6 * top and (label_x > hi - span if side == "right" else label_x < lo + span)
+
+
 def test_bradley_terry_curves_are_the_package_loss(figures):
+    from dpo_ref.figures import reward_modelling as rm
+
     fig = figures["bradley-terry-chosen-reward"]
-    prob, loss = fig.data[2], fig.data[4]
+    prob, loss = fig.data[2], fig.data[5]
     margins = t(prob.x)
     expected_loss = losses.bradley_terry_loss(margins, torch.zeros_like(margins))
     assert close(loss.y, expected_loss)
     assert close(prob.y, torch.sigmoid(margins))
-    # each slider step puts the markers on the curves
-    for state in _slider_states(fig):
-        (r_w, r_l), m = state["x"][0], state["x"][2][0]
-        assert m == pytest.approx(r_w - r_l)
-        assert state["y"][3][0] == pytest.approx(float(losses.bradley_terry_loss(t([r_w]), t([r_l]))[0]), abs=1e-9)
+    # a slider for each reward; every pair of positions has its state, markers on the curves
+    assert [s.currentvalue.prefix.split(" ")[0] for s in fig.layout.sliders] == ["chosen", "rejected"]
+    states = fig.layout.meta["dpo_states"]
+    assert states["traces"] == rm.MARKER_TRACES and len(states["states"]) == len(rm.REWARDS) ** 2
+    p_range, loss_range = fig.layout.yaxis2.range, fig.layout.yaxis3.range
+    for key, state in states["states"].items():
+        i, j = map(int, key.split(","))
+        r_w, r_l = rm.REWARDS[i], rm.REWARDS[j]
+        assert state["x"][0] == [r_w, r_l] and state["x"][2][0] == pytest.approx(r_w - r_l)
+        assert state["y"][4][0] == pytest.approx(float(losses.bradley_terry_loss(t([r_w]), t([r_l]))[0]), abs=1e-8)
+        assert fig.layout.xaxis2.range[0] < r_w - r_l < fig.layout.xaxis2.range[1]  # every margin on the axis
+        assert p_range[0] < state["y"][2][0] < p_range[1] and loss_range[0] < state["y"][4][0] < loss_range[1]
+    # the readouts sit where their curves never go
+    assert _readouts_clear_of(prob, rm.P_LABEL_AT[0], "left", p_range[1])
+    assert _readouts_clear_of(loss, rm.LOSS_LABEL_AT[0], "right", loss_range[1])
 
 
 def test_bradley_terry_shift_changes_nothing_but_the_rewards(figures):
     states = _slider_states(figures["bradley-terry-shift"])
     assert len({tuple(s["x"][0]) for s in states}) == len(states)  # the rewards move
-    assert len({s["text"][2][0] for s in states}) == 1  # the probability does not
-    assert len({s["text"][3][0] for s in states}) == 1  # nor the loss
+    assert len({s["text"][3][0] for s in states}) == 1  # the probability does not
+    assert len({s["text"][5][0] for s in states}) == 1  # nor the loss
     assert states[0]["y"][2][0] == pytest.approx(1 / (1 + math.exp(-1.5)))
 
 
 def test_dpo_loss_figure_is_dpo_loss_and_sigmoid_weight(figures):
+    from dpo_ref.figures import loss as loss_module
+
     fig = figures["dpo-loss-margin"]
     margins = t(fig.data[0].x)
     beta = 0.1
@@ -156,10 +179,17 @@ def test_dpo_loss_figure_is_dpo_loss_and_sigmoid_weight(figures):
     expected = losses.dpo_loss(margins / beta, zeros, zeros, zeros, beta=beta)
     assert close(fig.data[0].y, expected)
     assert close(fig.data[1].y, torch.sigmoid(-margins))  # the paper's weight sigma(r_l - r_w)
-    zero_step = _slider_states(fig)[6]
-    assert zero_step["x"][0] == [0.0]
+    states = _slider_states(fig)
+    # the slider covers the whole horizontal axis
+    marks = [st["x"][0][0] for st in states]
+    axis = fig.layout.xaxis2.range
+    assert min(marks) <= axis[0] + 1 and max(marks) >= axis[1] - 1
+    zero_step = states[marks.index(0.0)]
     assert zero_step["y"][0][0] == pytest.approx(math.log(2))
     assert zero_step["y"][1][0] == pytest.approx(0.5)
+    # both readouts in a top-right corner that neither curve reaches
+    assert _readouts_clear_of(fig.data[0], loss_module.LOSS_LABEL_AT[0], "right", fig.layout.yaxis.range[1])
+    assert _readouts_clear_of(fig.data[1], loss_module.WEIGHT_LABEL_AT[0], "right", fig.layout.yaxis2.range[1])
 
 
 def test_beta_figure_is_the_closed_form_optimum(figures):
@@ -176,6 +206,80 @@ def test_beta_figure_is_the_closed_form_optimum(figures):
         kls.append(state["x"][1][0])
     assert kls == sorted(kls, reverse=True)  # larger beta, closer to the reference
     assert kls[-1] < 0.01 and kls[0] == pytest.approx(math.log(10), abs=1e-3)
+
+
+def test_beta_readout_stays_in_its_empty_corner(figures):
+    from dpo_ref.figures import beta as beta_module
+
+    fig = figures["beta-slider"]
+    frontier = fig.data[2]
+    x_range, y_range = fig.layout.xaxis2.range, fig.layout.yaxis2.range
+    # bottom right: wherever the curve is at the right of the panel, it is high
+    right = [y for x, y in zip(frontier.x, frontier.y) if x > x_range[1] - 0.45 * (x_range[1] - x_range[0])]
+    assert min(right) > y_range[0] + 0.6 * (y_range[1] - y_range[0])
+    assert beta_module.LABEL_AT[0] > x_range[1] - 0.1 and beta_module.LABEL_AT[1] < y_range[0] + 0.1
+    for state in _slider_states(fig):  # every beta's point is inside the panel
+        assert x_range[0] < state["x"][1][0] < x_range[1] and y_range[0] < state["y"][1][0] < y_range[1]
+
+
+def test_both_routes_reach_the_closed_form_optimum():
+    """DPO straight from the pairs, RLHF through its fitted reward model: the same pi* (4)."""
+    from dpo_ref.figures import dpo_vs_rlhf as dvr
+
+    example = toy.SUMMARY_PROMPT
+    paths = dvr.training_paths(dvr.BETA, example)
+    target = toy.optimal_policy(example.tensor("reference_probs"), example.tensor("true_rewards"), dvr.BETA)
+    assert close(paths["dpo"][-1], target, tol=1e-3) and close(paths["rlhf"][-1], target, tol=1e-2)
+    # RLHF's policy waits while its reward model is fitted; DPO's moves from the first step
+    assert all(close(p, paths["rlhf"][0], tol=1e-12) for p in paths["rlhf"][: dvr.STAGE_STEPS + 1])
+    assert not close(paths["dpo"][1], paths["dpo"][0], tol=1e-3)
+    # the fitted reward model is the true reward up to a constant (only differences are identified)
+    fitted = paths["reward_model"][-1]
+    true = example.tensor("true_rewards")
+    assert close(fitted - fitted.mean(), true - true.mean(), tol=0.05)
+
+
+def test_preference_pairs_are_bradley_terry_weighted():
+    from dpo_ref.figures import dpo_vs_rlhf as dvr
+
+    example = toy.SUMMARY_PROMPT
+    winners, losers, weights = dvr.preference_pairs(example)
+    ref, reward = example.tensor("reference_probs"), example.tensor("true_rewards")
+    assert len(weights) == 8 * 7 and float(weights.sum()) == pytest.approx(1.0)
+    i = 3
+    w, l = int(winners[i]), int(losers[i])
+    j = next(k for k in range(len(weights)) if int(winners[k]) == l and int(losers[k]) == w)
+    # the two orders of one pair split their weight by the Bradley-Terry probability
+    assert float(weights[i] / weights[j]) == pytest.approx(math.exp(float(reward[w] - reward[l])))
+    assert float(weights[i] + weights[j]) == pytest.approx(float(2 * ref[w] * ref[l] / (1 - (ref**2).sum())))
+
+
+def test_paper_charts_show_the_data_file(figures):
+    from dpo_ref.figures import paper_results
+
+    for figure_id, name in (("paper-summarization", "summarization"),
+                            ("paper-summarization-ood", "summarization_out_of_distribution")):
+        block = paper_results.reported(name)
+        fig = figures[figure_id]
+        for trace in fig.data:
+            method = next(m for m, label in METHOD_LABELS.items() if label == trace.name)
+            assert list(trace.y) == [g["values"][method] for g in block["groups"]]
+    assert [round(v, 2) for v in figures["paper-summarization"].data[0].y] == [0.61]
+
+
+def test_paper_results_file_rejects_a_bad_block(tmp_path, monkeypatch):
+    from dpo_ref.figures import paper_results
+
+    with pytest.raises(ValueError, match="needs title"):
+        paper_results.reported("no_such_block")
+
+
+def test_log_axes_label_powers_of_ten_only():
+    from dpo_ref.figures.theme import style
+
+    fig = style(go.Figure(go.Scatter(x=[0.01, 10], y=[1, 2])).update_xaxes(type="log"))
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.minor.dtick == "D1"
+    assert fig.layout.yaxis.dtick is None  # a linear axis is left alone
 
 
 def test_key_insight_rewards_differ_by_beta_log_z(figures):
@@ -294,6 +398,15 @@ def test_figure_spec_is_plain_json(figure_id, figures):
     held = [value for _, value in leaves(fig.to_plotly_json()["data"])]
     assert len(written) == len(held) > 100 and None not in written
     assert close(written, held, tol=1e-12)
+
+
+def test_figure_alt_text_names_what_is_plotted(figures):
+    from dpo_ref.figures.html import figure_alt
+
+    alt = figure_alt(figure_spec(figures["dpo-loss-margin"])["figure"])
+    assert alt.startswith("Interactive chart.") and "gradient weight" in alt and "margin m" in alt
+    assert "a slider sets implicit-reward margin m" in alt and "<" not in alt  # plain text, no HTML
+    assert "buttons:" in figure_alt(figure_spec(figures["measured-ppo-runs"])["figure"])
 
 
 # --------------------------------------------------------------------------- CLI

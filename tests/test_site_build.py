@@ -68,11 +68,10 @@ def test_vendored_scripts_are_served_with_their_licences(built_site):
     for name in ("plotly/plotly-basic.min.js", "plotly/LICENSE", "mathjax/tex-svg.js", "mathjax/LICENSE"):
         assert (vendor / name).is_file(), name
     html = read(built_site, "/beta/")
-    # site.js fetches MathJax only for formulas left in TeX, and plotly.js once; a page
-    # with a figure only asks for plotly.js early, with a preload hint
+    # site.js fetches MathJax only for formulas left in TeX, and plotly.js once, when the
+    # reader reaches a figure: the figures arrive drawn, so no page names plotly.js
     assert "tex-svg.js" not in html
-    assert re.findall(r'<[^>]*plotly-basic[^>]*>', html) == [
-        '<link rel="preload" href="../assets/vendor/plotly/plotly-basic.min.js" as="script">']
+    assert re.findall(r'<[^>]*plotly-basic[^>]*>', html) == []
     assert "plotly" not in read(built_site, "/further-resources/")
     site_js = (built_site.path / "assets/javascripts/site.js").read_text()
     assert '"../vendor/plotly/plotly-basic.min.js"' in site_js and '"../vendor/mathjax/tex-svg.js"' in site_js
@@ -91,6 +90,42 @@ def test_every_formula_arrives_typeset(built_site):
     defined = set(re.findall(r'<path id="(MJX-DPO-[^"]+)"', html))
     used = set(re.findall(r'href="#(MJX-DPO-[^"]+)"', html))
     assert used and used == defined
+
+
+def test_every_figure_arrives_drawn(built_site):
+    """Each Plotly figure of each page carries its first view as SVG from docs/results/figures.json,
+    drawn from the figure as it is now (the store is keyed by the figure's content)."""
+    missing = {}
+    for path in page_paths(built_site):
+        html = read(built_site, path)
+        plots = re.findall(r'<div class="dpo-figure__plot" id="plot-([^"]+)"', html)
+        drawn = set(re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+"><div class="dpo-figure__svg '
+                               r'dpo-figure__svg--narrow"><svg class="main-svg dpo-static-svg".*?</svg></div><div class="'
+                               r'dpo-figure__svg dpo-figure__svg--wide"><svg class="main-svg dpo-static-svg"[^>]*>.*?'
+                               r'</div></div><div class="dpo-figure__plot" id="plot-([^"]+)"', html, re.DOTALL))  # fmt: skip
+        if set(plots) - drawn:
+            missing[path] = sorted(set(plots) - drawn)
+    assert not missing, f"figures not drawn ahead, or drawn from an older version (run `make figures`): {missing}"
+    html = read(built_site, "/dpo-loss/")
+    assert html.count('id="dpo-figure-palette"') == 1 and "var(--dpo-c0)" in html
+    assert 'rel="preload"' not in html  # no plotly.js to fetch before the reader reaches a figure
+
+
+def test_figure_store_is_keyed_by_content():
+    """Changing anything a page carries for a figure changes its key, so a stale drawing is never used."""
+    from dpo_ref.figures import build_figure
+    from dpo_ref.figures.html import figure_spec
+    from dpo_ref.site import prerendered_figures as pf
+
+    spec = figure_spec(build_figure("dpo-loss-margin"))
+    key = pf.figure_key(spec)
+    spec["figure"]["layout"]["height"] += 1
+    assert pf.figure_key(spec) != key and len(key) == 20
+    store = {"version": pf.RENDER_VERSION, "palette": {"a|b": ["a", "b"]}, "figures": {key: {"narrow": "<svg>N</svg>", "wide": "<svg>W</svg>"}}}
+    page = f'<html><head></head><body><div class="dpo-figure__static" data-key="{key}"></div><div class="dpo-figure__static" data-key="{"0" * 20}"></div></body></html>'
+    out = pf.substitute(page, store)
+    assert "<svg>N</svg>" in out and "<svg>W</svg>" in out and out.count("dpo-figure__static") == 1  # the unknown one is dropped
+    assert "--dpo-c0:a" in out and "[data-md-color-scheme=slate]{--dpo-c0:b}" in out
 
 
 # The trace types of plotly.js's "basic" partial bundle, the one the site vendors.
@@ -120,7 +155,7 @@ def test_every_figure_is_on_a_page_once(built_site):
 def test_no_directive_or_fence_is_left_unrendered(built_site):
     for path in page_paths(built_site):
         html = read(built_site, path)
-        assert "[[preference-tabs" not in html
+        assert "[[preference-tabs" not in html and "[[python-body" not in html
         assert 'class="language-figure' not in html
         if not path.startswith("/examples/"):  # example scripts show their own snippet markers
             assert "--8&lt;--" not in html and "--8<--" not in html
@@ -130,6 +165,17 @@ def test_code_is_included_from_the_package(built_site):
     html = read(built_site, "/dpo-loss/")
     for name in ("dpo_loss", "implicit_rewards", "sequence_logps"):
         assert re.search(rf'<span class="k">def</span>(<span class="w"> </span>| )<span class="nf">{name}</span>', html), name
+    # the function without its docstring: the page writes the maths as maths, not escaped TeX
+    assert "\\\\frac" not in html and "logsigmoid" in html and ".. math::" not in html
+
+
+def test_function_bodies_come_from_the_file_without_docstrings(tmp_path):
+    source = 'def f(x):\n    """Doc.\n\n    More.\n    """\n    y = x + 1\n    return y\n\n\ndef g():\n    return 2\n'
+    (tmp_path / "m.py").write_text(source)
+    block = directives.python_body(tmp_path / "m.py:f")
+    assert block == "```python\ndef f(x):\n    y = x + 1\n    return y\n```\n"
+    with pytest.raises(ValueError, match="no function named 'h'"):
+        directives.python_body(tmp_path / "m.py:h")
 
 
 def test_alignment_tabs_come_from_the_data_file(built_site):
@@ -246,3 +292,24 @@ def test_docstring_maths_becomes_arithmatex():
     assert "$$\na = b\n$$" in out and "\\(\\beta\\)" in out and "`dpo_loss`" in out and "`(B,)`" in out
     shared = "Args:\n    a, b: the same.\n        More.\n"
     assert docstrings.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
+
+
+def test_example_pages_say_how_to_run_them(built_site):
+    """Each example page: its runtime, the exact command, the script and notebook to download, Colab."""
+    repo = re.search(r"^repo_url:\s*(\S+)", (ROOT / "mkdocs.yml").read_text(), re.M)[1].rstrip("/")
+    owner_repo = repo.removeprefix("https://github.com/")
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        name = script.stem
+        html = read(built_site, f"/examples/{name}/")
+        box = re.search(r'<div class="admonition example dpo-run">(.*?)</div>', html, re.DOTALL)
+        assert box, name
+        box = box[1]
+        assert re.search(r"Run it yourself: [^<]*(about|built-in)[^<]*\d+ (s|minute)", box), (name, box[:200])
+        assert f"<code>python examples/{name}.py</code>" in box
+        for download in (f"{name}.py", f"{name}.ipynb"):
+            assert f'href="{download}" download' in box and (built_site.path / "examples" / name / download).is_file()
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/main/docs/results/examples/{name}.ipynb"
+        assert f'href="{colab}"' in box and (ROOT / "docs/results/examples" / f"{name}.ipynb").is_file()
+    assert (built_site.path / "examples/dpo_from_scratch/dpo_from_scratch.py").read_bytes() == (
+        ROOT / "examples/dpo_from_scratch.py"
+    ).read_bytes()

@@ -159,16 +159,6 @@ def is_remote(site: BuiltSite, url: str) -> bool:
 # --------------------------------------------------------------------------- links and anchors
 
 
-# Broken links whose fix belongs to another file, reported to its owner; delete the entry
-# once fixed. (page, href) -> why.
-KNOWN_BROKEN = {
-    ("examples/dpo_from_scratch/index.html", "#the-same-numbers-from"):
-        "mkdocs-jupyter's table of contents slugs the heading '## The same numbers from `dpo_ref`' up to the "
-        "inline code, while the heading's id is 'the-same-numbers-from-dpo_ref': drop the backticks from that "
-        "heading in examples/dpo_from_scratch.py (or any notebook heading with inline code)",
-}
-
-
 def test_no_broken_internal_link_or_anchor(built_site):
     broken = []
     for path in html_files(built_site):
@@ -180,8 +170,6 @@ def test_no_broken_internal_link_or_anchor(built_site):
             target = local_file(built_site, absolute)
             if target is None:
                 continue  # another host: a navigation, allowed (papers, TRL, the original code)
-            if (path.relative_to(built_site.path).as_posix(), href) in KNOWN_BROKEN:
-                continue
             if not target.is_file():
                 broken.append(f"{path.relative_to(built_site.path)}: {href} -> no file {target.relative_to(built_site.path)}")
             elif fragment and target.suffix == ".html" and unquote(fragment) not in _parse(target).ids:

@@ -35,6 +35,7 @@ from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS  # noqa: F401  (
 
 # figure id -> "module:function", in the order of the site's pages
 FIGURES: dict[str, str] = {
+    "what-dpo-does": "dpo_ref.figures.dpo_vs_rlhf:what_dpo_does",
     "rlhf-pipeline": "dpo_ref.figures.rlhf_pipeline:pipeline_diagram",
     "bradley-terry-chosen-reward": "dpo_ref.figures.reward_modelling:bradley_terry_chosen_reward",
     "bradley-terry-shift": "dpo_ref.figures.reward_modelling:bradley_terry_shift",
@@ -42,6 +43,9 @@ FIGURES: dict[str, str] = {
     "implicit-reward-offset": "dpo_ref.figures.key_insight:implicit_reward_offset",
     "dpo-loss-margin": "dpo_ref.figures.loss:dpo_loss_margin",
     "beta-slider": "dpo_ref.figures.beta:beta_slider",
+    "dpo-vs-rlhf-paths": "dpo_ref.figures.dpo_vs_rlhf:dpo_vs_rlhf_paths",
+    "paper-summarization": "dpo_ref.figures.paper_results:summarization",
+    "paper-summarization-ood": "dpo_ref.figures.paper_results:summarization_out_of_distribution",
     "variant-cdpo": "dpo_ref.figures.bigger_picture:conservative_dpo",
     "variant-hinge": "dpo_ref.figures.bigger_picture:hinge",
     "variant-ipo": "dpo_ref.figures.bigger_picture:ipo",

@@ -16,6 +16,7 @@ from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.figures.toy import BETA_GRID, SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
 
 FRONTIER_BETAS = torch.logspace(-1.7, 1.7, 121, dtype=torch.float64)  # 0.02 .. 50
+LABEL_AT = (2.45, 0.25)  # bottom-right corner of the reward-KL panel
 
 
 def beta_sweep(example: ToyPrompt, betas) -> dict[str, torch.Tensor]:
@@ -42,36 +43,88 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     labels = list(example.answers)
 
     fig = make_subplots(rows=2, cols=1, row_heights=[0.56, 0.44], vertical_spacing=0.16)
-    fig.add_trace(go.Bar(y=labels, x=as_list(ref), orientation="h", name="reference π<sub>ref</sub>",
-                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>π<sub>ref</sub></extra>"),
-                  row=1, col=1)
-    fig.add_trace(go.Bar(y=labels, x=as_list(steps_data["policies"][active]), orientation="h",
-                         name="optimum π* ∝ π<sub>ref</sub>·exp(r/β)", marker_color=METHOD_COLOURS["dpo"],
-                         hovertemplate="%{y}: %{x:.3f}<extra>π*</extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=as_list(frontier["kl"]), y=as_list(frontier["reward"]), mode="lines",
-                             line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
-                             customdata=as_list(FRONTIER_BETAS, 6), name="π* for every β",
-                             hovertemplate="β = %{customdata:.3g}<br>KL = %{x:.3f}<br>E[r] = %{y:.3f}<extra></extra>"),
-                  row=2, col=1)
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(ref),
+            orientation="h",
+            name="reference π<sub>ref</sub>",
+            marker_color=METHOD_COLOURS["reference"],
+            hovertemplate="%{y}: %{x:.3f}<extra>π<sub>ref</sub></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(steps_data["policies"][active]),
+            orientation="h",
+            name="optimum π* ∝ π<sub>ref</sub>·exp(r/β)",
+            marker_color=METHOD_COLOURS["dpo"],
+            hovertemplate="%{y}: %{x:.3f}<extra>π*</extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(frontier["kl"]),
+            y=as_list(frontier["reward"]),
+            mode="lines",
+            line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
+            customdata=as_list(FRONTIER_BETAS, 6),
+            name="π* for every β",
+            hovertemplate="β = %{customdata:.3g}<br>KL = %{x:.3f}<br>E[r] = %{y:.3f}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
 
     def state(i: int) -> dict:
         kl, reward = float(steps_data["kl"][i]), float(steps_data["reward"][i])
         return {
-            "x": [as_list(steps_data["policies"][i]), [kl]],
-            "y": [labels, [reward]],
-            "text": [[], [f"KL = {fmt(kl)}<br>E[r] = {fmt(reward)}"]],
-            "textposition": ["none", "bottom right" if kl < 0.6 else "top left"],
+            "x": [as_list(steps_data["policies"][i]), [kl], [LABEL_AT[0]]],
+            "y": [labels, [reward], [LABEL_AT[1]]],
+            "text": [[], [], [f"KL = {fmt(kl)} nats<br>E[r] = {fmt(reward)}"]],
         }
 
     s = state(active)
-    fig.add_trace(go.Scatter(x=s["x"][1], y=s["y"][1], text=s["text"][1], textposition=s["textposition"][1],
-                             mode="markers+text", name="π* at this β",
-                             marker=dict(size=12, color=METHOD_COLOURS["dpo"], line=dict(width=2, color=PALETTES["default"]["bg"])),
-                             hoverinfo="skip"), row=2, col=1)
-    steps = [dict(method="restyle", label=fmt(b, 2).rstrip("0").rstrip("."), args=[state(i), [1, 3]])
-             for i, b in enumerate(BETA_GRID)]
+    fig.add_trace(
+        go.Scatter(
+            x=s["x"][1],
+            y=s["y"][1],
+            mode="markers",
+            name="π* at this β",
+            marker=dict(size=12, color=METHOD_COLOURS["dpo"], line=dict(width=2, color=PALETTES["default"]["bg"])),
+            hoverinfo="skip",
+        ),
+        row=2,
+        col=1,
+    )
+    # The readout sits in the panel's bottom-right corner, where the concave curve never
+    # goes: at every beta it stays inside the panel and off the curve.
+    fig.add_trace(
+        go.Scatter(
+            x=s["x"][2],
+            y=s["y"][2],
+            text=s["text"][2],
+            mode="text",
+            textposition="top left",
+            textfont=dict(size=14),
+            name="readout",
+            showlegend=False,
+            hoverinfo="skip",
+        ),
+        row=2,
+        col=1,
+    )
+    steps = [
+        dict(method="restyle", label=fmt(b, 2).rstrip("0").rstrip("."), args=[state(i), [1, 3, 4]])
+        for i, b in enumerate(BETA_GRID)
+    ]
     fig.update_xaxes(title_text="probability of the answer", range=[0, 1], row=1, col=1)
-    fig.update_yaxes(autorange="reversed", title_text="answer", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", title_text="answer", showgrid=False, row=1, col=1)
     fig.update_xaxes(title_text="KL(π* ‖ π<sub>ref</sub>), nats", range=[-0.1, 2.5], row=2, col=1)
     fig.update_yaxes(title_text="expected reward", range=[0.2, 2.1], row=2, col=1)
     fig.update_layout(

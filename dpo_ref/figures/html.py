@@ -11,6 +11,7 @@ page as JavaScript, dropping their type. Same figure, same bytes: no random ids.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
 import plotly.graph_objects as go
@@ -34,19 +35,68 @@ def figure_spec(fig: go.Figure) -> dict:
     }
 
 
-def embed(figure_id: str, obj) -> str:
-    """HTML for one figure inside a page; ``obj`` is a Plotly figure or an HTML string."""
+def _plain(text) -> str:
+    """A Plotly label as plain text: no HTML tags, no line breaks."""
+    if isinstance(text, dict):
+        text = text.get("text")
+    return re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", re.sub(r"</?(?!br)[a-z]+[^>]*>", "", str(text or "")))).strip()
+
+
+def figure_alt(figure: dict) -> str:
+    """A text alternative for a figure (its JSON): what is plotted against what, and what its controls do.
+
+    Written from the figure's own labels, so it stays true when the figure changes; the
+    sentences around the figure on its page say what it shows.
+    """
+    layout = figure.get("layout", {})
+    names = []
+    for trace in figure.get("data", []):
+        name = _plain(trace.get("name"))
+        if name and name not in names and trace.get("showlegend", True) is not False:
+            names.append(name)
+    axes = []
+    for key in sorted(k for k in layout if re.fullmatch(r"[xy]axis\d*", k)):
+        title = _plain(layout[key].get("title"))
+        if title and title not in axes:
+            axes.append(title)
+    parts = ["Interactive chart"]
+    if axes:
+        parts.append("axes: " + "; ".join(axes))
+    if names:
+        parts.append("shows: " + "; ".join(names[:8]))
+    for slider in layout.get("sliders", []):
+        prefix = _plain((slider.get("currentvalue") or {}).get("prefix")).rstrip(": ")
+        if prefix:
+            parts.append(f"a slider sets {prefix}")
+    for menu in layout.get("updatemenus", []):
+        labels = [_plain(b.get("label")) for b in menu.get("buttons", [])]
+        if labels:
+            parts.append("buttons: " + ", ".join(labels[:6]))
+    return ". ".join(parts) + "."
+
+
+def embed(figure_id: str, obj, *, first_view=None) -> str:
+    """HTML for one figure inside a page; ``obj`` is a Plotly figure or an HTML string.
+
+    ``first_view(spec) -> html``: what the figure's box shows before Plotly draws it
+    (the site puts a marker there that the build fills with the figure drawn ahead of
+    time as SVG, :mod:`dpo_ref.site.prerendered_figures`).
+    """
     if isinstance(obj, str):
         return f'<div class="dpo-figure dpo-figure--html" id="figure-{escape(figure_id)}">{obj}</div>'
     if not isinstance(obj, go.Figure):
         raise TypeError(f"figure {figure_id!r} returned {type(obj).__name__}, not a plotly Figure or HTML string")
+    spec = figure_spec(obj)
     height = obj.layout.height or 450
+    alt = figure_alt(spec["figure"])
     return (
-        f'<div class="dpo-figure" id="figure-{escape(figure_id)}">'
+        f'<div class="dpo-figure" id="figure-{escape(figure_id)}" role="figure" aria-label="{escape(alt)}" '
+        f'style="contain-intrinsic-size:auto {int(height)}px">'
+        f"{first_view(spec) if first_view else ''}"
         f'<div class="dpo-figure__plot" id="plot-{escape(figure_id)}" data-figure="{escape(figure_id)}" '
         f'style="min-height:{int(height)}px"></div>'
         f"<script>(window.dpoFigures=window.dpoFigures||{{}})[{_safe_json(figure_id)}]="
-        f"{_safe_json(figure_spec(obj))};</script>"
+        f"{_safe_json(spec)};</script>"
         "</div>"
     )
 

@@ -19,8 +19,12 @@ from dpo_ref.losses import dpo_loss
 
 COLOUR = METHOD_COLOURS["dpo"]
 BETA = 0.1  # any beta gives the same curves in reward units; 0.1 is the paper's default
-MARGINS = grid(-8.0, 8.0, 321)
-SLIDER_MARGINS = [float(v) for v in range(-6, 7)]
+MARGINS = grid(-8.5, 8.5, 341)
+SLIDER_MARGINS = [float(v) for v in range(-8, 9)]  # the whole horizontal axis
+# The readouts sit in the top-right corner of their panels: both curves are near zero
+# over the right half, so no slider position puts a label on a curve or outside its panel.
+LOSS_LABEL_AT = (8.4, 8.4)
+WEIGHT_LABEL_AT = (8.4, 1.04)
 
 
 def loss_and_weight(margins: torch.Tensor, beta: float = BETA) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,34 +52,86 @@ def dpo_loss_margin() -> go.Figure:
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     hover = "margin %{x:.2f}<br>%{y:.3f}<extra></extra>"
-    fig.add_trace(go.Scatter(x=as_list(MARGINS), y=as_list(loss), mode="lines", line=dict(color=COLOUR, width=3),
-                             name="loss −log σ(m)", hovertemplate=hover), row=1, col=1)
-    fig.add_trace(go.Scatter(x=as_list(MARGINS), y=as_list(weight), mode="lines", line=dict(color=COLOUR, width=3, dash="dash"),
-                             name="gradient weight σ(−m)", hovertemplate=hover), row=2, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(loss),
+            mode="lines",
+            line=dict(color=COLOUR, width=3),
+            name="loss −log σ(m)",
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(MARGINS),
+            y=as_list(weight),
+            mode="lines",
+            line=dict(color=COLOUR, width=3, dash="dash"),
+            name="gradient weight σ(−m)",
+            hovertemplate=hover,
+        ),
+        row=2,
+        col=1,
+    )
 
     def state(i: int) -> dict:
         m = SLIDER_MARGINS[i]
         return {
-            "x": [[m], [m]],
-            "y": [[float(mark_loss[i])], [float(mark_weight[i])]],
-            "text": [[f"loss = {fmt(mark_loss[i], 3)}"], [f"weight = {fmt(mark_weight[i], 3)}"]],
-            "textposition": ["middle right" if m <= 2 else "top left", "top right" if m <= 0 else "middle right"],
+            "x": [[m], [m], [LOSS_LABEL_AT[0]], [WEIGHT_LABEL_AT[0]]],
+            "y": [[float(mark_loss[i])], [float(mark_weight[i])], [LOSS_LABEL_AT[1]], [WEIGHT_LABEL_AT[1]]],
+            "text": [[], [], [f"loss = {fmt(mark_loss[i], 3)}"], [f"weight = {fmt(mark_weight[i], 3)}"]],
         }
 
     s = state(active)
+    marker = dict(size=12, color=COLOUR, line=dict(width=2, color=PALETTES["default"]["bg"]))
     for row in (0, 1):
         fig.add_trace(
-            go.Scatter(x=s["x"][row], y=s["y"][row], text=s["text"][row], textposition=s["textposition"][row],
-                       mode="markers+text", marker=dict(size=12, color=COLOUR, line=dict(width=2, color=PALETTES["default"]["bg"])),
-                       name="current margin", showlegend=row == 0, hoverinfo="skip"),
-            row=row + 1, col=1,
+            go.Scatter(
+                x=s["x"][row],
+                y=s["y"][row],
+                mode="markers",
+                marker=marker,
+                name="current margin",
+                showlegend=row == 0,
+                hoverinfo="skip",
+            ),
+            row=row + 1,
+            col=1,
         )
-    steps = [dict(method="restyle", label=fmt(m, 0), args=[state(i), [2, 3]]) for i, m in enumerate(SLIDER_MARGINS)]
-    fig.add_hline(y=float(torch.log(torch.tensor(2.0))), line=dict(color=PALETTES["default"]["fg_lighter"], dash="dot", width=1),
-                  annotation_text="ln 2: policy = reference", annotation_position="top left", row=1, col=1)
-    fig.update_yaxes(title_text="loss", range=[0, 8.5], row=1, col=1)
-    fig.update_yaxes(title_text="gradient weight", range=[-0.03, 1.05], row=2, col=1)
-    fig.update_xaxes(title_text="margin m = r̂(x, y<sub>w</sub>) − r̂(x, y<sub>l</sub>)", range=[-8, 8], row=2, col=1)
+    for row in (0, 1):
+        fig.add_trace(
+            go.Scatter(
+                x=s["x"][row + 2],
+                y=s["y"][row + 2],
+                text=s["text"][row + 2],
+                mode="text",
+                textposition="bottom left",
+                textfont=dict(size=14),
+                name="readout",
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=row + 1,
+            col=1,
+        )
+    steps = [
+        dict(method="restyle", label=fmt(m, 0), args=[state(i), [2, 3, 4, 5]]) for i, m in enumerate(SLIDER_MARGINS)
+    ]
+    fig.add_hline(
+        y=float(torch.log(torch.tensor(2.0))),
+        line=dict(color=PALETTES["default"]["fg_lighter"], dash="dot", width=1),
+        annotation_text="ln 2: policy = reference",
+        annotation_position="top left",
+        row=1,
+        col=1,
+    )
+    fig.update_yaxes(title_text="loss", range=[-0.2, 8.6], row=1, col=1)
+    fig.update_yaxes(title_text="gradient weight", range=[-0.04, 1.08], row=2, col=1)
+    fig.update_xaxes(range=[-8.6, 8.6], row=1, col=1)
+    fig.update_xaxes(title_text="margin m = r̂(x, y<sub>w</sub>) − r̂(x, y<sub>l</sub>)", range=[-8.6, 8.6], row=2, col=1)
     fig.update_layout(
         legend=dict(y=-0.2),
         margin=dict(t=16, b=24),

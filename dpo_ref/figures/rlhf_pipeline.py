@@ -2,7 +2,9 @@
 
 The stages are data (``PIPELINES``); :func:`pipeline_diagram` turns them into boxes and
 arrows that the site's stylesheet lays out in a row on wide screens and in a column on
-a phone. No diagram library, nothing fetched by the browser.
+a phone. No diagram library, nothing fetched by the browser. Each box is a button that
+selects the content tab named by its stage's ``tab`` (the page's "Each stage in
+detail" tabs; the site's script does the selecting, a browser test checks every box).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class Stage:
     data: str  # what the stage trains on
     trains: str  # what it produces
     in_memory: str  # models held while it runs
+    tab: str  # title of the page's content tab that details this stage
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,13 @@ class Pipeline:
     stages: tuple[Stage, ...]
 
 
-SFT = Stage("Supervised fine-tuning", "demonstrations (prompt, good answer)", "SFT policy π_SFT", "1 model: the policy")
+SFT = Stage(
+    "Supervised fine-tuning",
+    "demonstrations (prompt, good answer)",
+    "SFT policy π_SFT",
+    "1 model: the policy",
+    "1. Supervised fine-tuning",
+)
 
 PIPELINES: tuple[Pipeline, ...] = (
     Pipeline(
@@ -35,10 +44,20 @@ PIPELINES: tuple[Pipeline, ...] = (
         "ppo",
         (
             SFT,
-            Stage("Reward modelling", "preference pairs (x, y_w, y_l)", "reward model r_φ (Bradley-Terry)",
-                  "1 model: the reward model"),
-            Stage("RL fine-tuning (PPO)", "prompts only; answers sampled from the policy",
-                  "policy π_θ maximising r_φ − β·KL", "4 models: policy, reference, reward model, value model"),
+            Stage(
+                "Reward modelling",
+                "preference pairs (x, y_w, y_l)",
+                "reward model r_φ (Bradley-Terry)",
+                "1 model: the reward model",
+                "2. Reward modelling",
+            ),
+            Stage(
+                "RL fine-tuning (PPO)",
+                "prompts only; answers sampled from the policy",
+                "policy π_θ maximising r_φ − β·KL",
+                "4 models: policy, reference, reward model, value model",
+                "3. RL fine-tuning (PPO)",
+            ),
         ),
     ),
     Pipeline(
@@ -46,8 +65,13 @@ PIPELINES: tuple[Pipeline, ...] = (
         "dpo",
         (
             SFT,
-            Stage("DPO", "preference pairs (x, y_w, y_l)", "policy π_θ, trained by a classification loss",
-                  "2 models: policy and frozen reference"),
+            Stage(
+                "DPO",
+                "preference pairs (x, y_w, y_l)",
+                "policy π_θ, trained by a classification loss",
+                "2 models: policy and frozen reference",
+                "DPO, in one stage",
+            ),
         ),
     ),
 )
@@ -67,13 +91,15 @@ def pipeline_diagram(pipelines: tuple[Pipeline, ...] = PIPELINES) -> str:
         boxes = []
         for number, stage in enumerate(pipeline.stages, start=1):
             boxes.append(
-                '<li class="dpo-pipeline__stage">'
+                f'<li><button type="button" class="dpo-pipeline__stage" data-dpo-tab="{escape(stage.tab)}" '
+                'aria-pressed="false">'
                 f'<span class="dpo-pipeline__step">{number}</span>'
                 f'<strong class="dpo-pipeline__title">{_html(stage.name)}</strong>'
                 f'<span class="dpo-pipeline__line"><em>data</em> {_html(stage.data)}</span>'
                 f'<span class="dpo-pipeline__line"><em>gives</em> {_html(stage.trains)}</span>'
                 f'<span class="dpo-pipeline__line"><em>memory</em> {_html(stage.in_memory)}</span>'
-                "</li>"
+                f'<span class="dpo-pipeline__hint">details ↓</span>'
+                "</button></li>"
             )
         colour = METHOD_COLOURS[pipeline.method]
         rows.append(

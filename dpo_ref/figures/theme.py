@@ -126,6 +126,21 @@ def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=legend_y, yanchor="top"))
     if height is not None:
         fig.update_layout(height=height)
+    # No grid lines along the categories of a bar chart; set explicitly, because restyling
+    # an axis's grid colour for the dark palette would otherwise switch them on.
+    for trace in fig.data:
+        if trace.type == "bar":
+            category_axis = "yaxis" if trace.orientation == "h" else "xaxis"
+            ref = (trace.yaxis if trace.orientation == "h" else trace.xaxis) or category_axis[0]
+            name = category_axis + ref[1:]
+            if fig.layout[name].showgrid is None:
+                fig.layout[name].showgrid = False
+    # Log axes: one labelled tick per power of ten (0.01, 0.1, 1, 10) and unlabelled minor
+    # ticks between. Plotly's default labels the 2s and 5s with a bare digit, which reads
+    # as "5 2 10 5 2 1": on a log axis a "5" could be 0.05 or 5.
+    for name, axis in fig.layout.to_plotly_json().items():
+        if name.startswith(("xaxis", "yaxis")) and axis.get("type") == "log" and axis.get("dtick") is None:
+            fig.layout[name].update(dtick=1, tickformat="~g", minor=dict(dtick="D1", ticks="outside", ticklen=3))
     for slider in fig.layout.sliders or ():
         _style_slider(slider, PALETTES["default"])
     for menu in fig.layout.updatemenus or ():

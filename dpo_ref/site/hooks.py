@@ -14,8 +14,9 @@ In the order of a build:
 4. :func:`on_page_markdown`: expand ``[[name path]]`` lines (:mod:`dpo_ref.site.directives`);
 5. :func:`figure_fence`: every figure, drawn by :mod:`dpo_ref.figures` (a figure that
    fails to build fails the build; superfences would otherwise show the fence as code);
-6. :func:`on_post_page`: formulas as SVG (:mod:`dpo_ref.site.prerendered_math`),
-   plotly.js preloaded on pages with a figure, notebook pages cleaned.
+6. :func:`on_post_page`: formulas and figures' first views as SVG
+   (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
+   plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from mkdocs.utils import get_relative_url
 from pymdownx.superfences import SuperFencesException
 
 from dpo_ref import paths
-from dpo_ref.site import directives, notebooks, prerendered_math
+from dpo_ref.site import directives, notebooks, prerendered_figures, prerendered_math
 
 log = logging.getLogger("mkdocs.hooks.dpo_ref")
 _math_store = prerendered_math.EMPTY  # loaded by on_config at every build
+_figure_store = prerendered_figures.EMPTY  # likewise
 
 # What site.js fetches for a page with a figure (its PLOTLY_SRC; a test checks they agree).
 PLOTLY_JS = "assets/vendor/plotly/plotly-basic.min.js"
@@ -50,7 +52,7 @@ def figure_fence(source: str, language: str, class_name: str, options: dict, md,
         from dpo_ref.figures import build_figure
         from dpo_ref.figures.html import embed
 
-        return embed(figure_id, build_figure(figure_id))
+        return embed(figure_id, build_figure(figure_id), first_view=prerendered_figures.marker)
     except Exception as exc:  # superfences swallows anything else and prints the fence as code
         raise SuperFencesException(f"figure {figure_id!r} failed to build: {exc!r}") from exc
 
@@ -68,8 +70,9 @@ def on_config(config, **kwargs):
     package would keep serving outputs the current code no longer produces. Each
     fingerprint of ``dpo_ref/`` and ``examples/`` gets its own cache folder.
     """
-    global _math_store
+    global _math_store, _figure_store
     _math_store = prerendered_math.load()
+    _figure_store = prerendered_figures.load()
     for key, value in notebooks.NOTEBOOK_ENV.items():  # the kernel inherits them
         os.environ.setdefault(key, value)
     jupyter = config.plugins.get("mkdocs-jupyter")
@@ -151,6 +154,72 @@ _NOTEBOOK_CDN = re.compile(
 _CELL_ID = re.compile(r'id="cell-id=[\w-]+"')
 
 
+# mkdocs-jupyter's table of contents slugs a heading only up to its first inline code
+# ("## The same numbers from `dpo_ref`" -> "#the-same-numbers-from"), while the heading's
+# id has it all ("the-same-numbers-from-dpo_ref"): point such links at the one id they begin.
+def _fix_toc_links(output: str) -> str:
+    ids = set(re.findall(r'\sid="([^"]+)"', output))
+
+    def fix(match: re.Match) -> str:
+        fragment = match[1]
+        if fragment in ids:
+            return match[0]
+        longer = [i for i in ids if i.startswith(fragment + "-")]
+        return f'href="#{longer[0]}"' if len(longer) == 1 else match[0]
+
+    return re.sub(r'href="#([^"]+)"', fix, output)
+
+
+# The command and runtime an example's docstring gives first, e.g.
+#     python examples/dpo_from_scratch.py            # about 15 s on a 2-core CPU (measured 13 s)
+_RUN_LINE = re.compile(r"^\s+(?P<command>python examples/\S+\.py)\s+#\s*(?P<runtime>.*?)\s*(?:\(measured[^)]*\))?\s*$", re.M)
+
+
+def colab_url(repo_url: str | None, notebook: str) -> str | None:
+    """Colab's address for a notebook of a GitHub repository (``main`` branch), if the site names one."""
+    match = re.match(r"https://github\.com/([^/]+)/([^/#?]+?)(?:\.git)?/?$", repo_url or "")
+    if not match:
+        return None
+    return f"https://colab.research.google.com/github/{match[1]}/{match[2]}/blob/main/{notebook}"
+
+
+def example_header(script: Path, repo_url: str | None) -> str:
+    """The box at the top of an example page: how long it runs, the command, the downloads."""
+    import html as html_module
+
+    found = _RUN_LINE.search(script.read_text(encoding="utf-8").split('"""', 2)[1])
+    if found is None:
+        raise ValueError(f"{script}: its docstring must start with the command and its runtime "
+                         "(`    python examples/NAME.py    # about N s on a 2-core CPU`)")  # fmt: skip
+    name = script.stem
+    esc = html_module.escape
+    links = [f'<a href="{name}.py" download>the script ({name}.py)</a>',
+             f'<a href="{name}.ipynb" download>the notebook ({name}.ipynb)</a>']  # fmt: skip
+    colab = colab_url(repo_url, f"docs/results/examples/{name}.ipynb")
+    install = ""
+    if colab:
+        links.append(f'<a href="{esc(colab)}">open it in Colab</a>')
+        install = (f' In Colab, run <code>!pip install "dpo_ref @ git+{esc(repo_url.rstrip("/"))}"</code> in a first '
+                   "cell: the notebook imports the package.")  # fmt: skip
+    return (
+        '<div class="admonition example dpo-run">'
+        f'<p class="admonition-title">Run it yourself: {esc(found["runtime"])}</p>'
+        f'<pre class="dpo-run__command"><code>{esc(found["command"])}</code></pre>'
+        f"<p>Download {', '.join(links[:-1])} or {links[-1]}. Run the command from a checkout of the "
+        f"repository after <code>pip install -e .</code>; add <code>--smoke</code> for a run of a few seconds."
+        f"{install} The outputs on this page are from a recorded run in that fast mode.</p>"
+        "</div>"
+    )
+
+
+def on_post_build(config, **kwargs) -> None:
+    """Each example script beside its page, for the page's download link."""
+    for script in notebooks.scripts():
+        target = Path(config["site_dir"]) / "examples" / script.stem / script.name
+        if target.parent.is_dir():
+            shutil.copyfile(script, target)
+
+
 def on_post_page(output: str, page, config, **kwargs) -> str:
     """Formulas as their stored SVG; a page with a figure starts downloading plotly.js as
     soon as its head is read; notebook pages: strip nbconvert's CDN scripts, and number
@@ -159,7 +228,15 @@ def on_post_page(output: str, page, config, **kwargs) -> str:
         output = _NOTEBOOK_CDN.sub("", output)
         counter = iter(range(1, 1_000_000))
         output = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', output)
-    if 'class="dpo-figure__plot"' in output:
+        output = _fix_toc_links(output)
+        box = example_header(paths.examples_dir() / Path(page.file.src_uri).name, config.get("repo_url"))
+        article = output.find('<article class="md-content__inner')
+        title_end = output.find("</h1>", article)
+        at = title_end + len("</h1>") if article >= 0 and title_end >= 0 else output.find(">", article) + 1
+        output = output[:at] + box + output[at:]
+    output = prerendered_figures.substitute(output, _figure_store)
+    # plotly.js is wanted at once only where a figure has no first view drawn ahead
+    if output.count('class="dpo-figure__plot"') > output.count('<div class="dpo-figure__static"'):
         href = get_relative_url(PLOTLY_JS, page.url)
         output = output.replace("</head>", f'<link rel="preload" href="{href}" as="script"></head>', 1)
     return prerendered_math.substitute(output, _math_store)

@@ -62,8 +62,81 @@
     const fig = spec.figure;
     div._dpoSpec = spec;
     div._dpoScheme = "default"; // the figure JSON is written for the light palette
-    return window.Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: spec.config })
-      .then(function () { return applyPalette(div); });
+    const first = firstView(div); // stays over the drawing until it is done
+    // On a touch screen Plotly shows its toolbar at all times, over the plot: leave it out.
+    const config = window.matchMedia("(hover: none)").matches ? Object.assign({}, spec.config, { displayModeBar: false }) : spec.config;
+    return window.Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: config })
+      .then(function () { return applyPalette(div); })
+      .then(function () {
+        followSliders(div);
+        if (first) first.remove();
+        div.classList.add("dpo-figure__plot--live");
+      });
+  }
+
+  // A figure with several sliders (layout.meta.dpo_states): each combination of the
+  // sliders' positions has its own restyle, computed in Python; the sliders' own steps
+  // do nothing ("skip"), and this applies the state of the current combination.
+  function followSliders(div) {
+    const meta = div.layout && div.layout.meta;
+    const states = meta && meta.dpo_states;
+    if (!states || div._dpoFollowing) return;
+    div._dpoFollowing = true;
+    div.on("plotly_sliderchange", function () {
+      const key = div.layout.sliders.map(function (s) { return s.active; }).join(",");
+      const update = states.states[key];
+      if (update) window.Plotly.restyle(div, update, states.traces);
+    });
+  }
+
+  // Figures drawn ahead of time (an SVG in the page) become interactive Plotly figures
+  // when the reader touches, hovers or focuses one, or, once the reader has interacted
+  // with the page at all, when one comes near the screen. Until then plotly.js is neither
+  // downloaded nor parsed, which keeps the main thread free while the page appears.
+  function hydrate(div) {
+    if (!div._dpoHydrating) {
+      div._dpoHydrating = loadPlotly().then(function () { return drawFigure(div); })
+        .catch(function (error) { site.errors.push(String(error)); console.error(error); });
+    }
+    return div._dpoHydrating;
+  }
+
+  let engaged = false;
+  const nearScreen = window.IntersectionObserver ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { nearScreen.unobserve(entry.target); hydrate(entry.target); }
+    });
+  }, { rootMargin: "200px 0px" }) : null;
+
+  // The SVG drawn ahead of time sits over the figure's (empty) plot box, not inside it:
+  // Plotly looks up its own class names inside the box.
+  function firstView(div) {
+    return div.parentElement.querySelector(":scope > .dpo-figure__static");
+  }
+
+  function staticFigures() {
+    return Array.from(document.querySelectorAll(".dpo-figure__plot"))
+      .filter(function (div) { const first = firstView(div); return first && first.querySelector("svg") && !div._dpoHydrating; });
+  }
+
+  function engage() {
+    if (engaged) return;
+    engaged = true;
+    ["scroll", "pointermove", "keydown", "touchstart"].forEach(function (type) { window.removeEventListener(type, engage, true); });
+    idle().then(loadPlotly).catch(function () {});
+    if (nearScreen) staticFigures().forEach(function (div) { nearScreen.observe(div); });
+  }
+  ["scroll", "pointermove", "keydown", "touchstart"].forEach(function (type) {
+    window.addEventListener(type, engage, { capture: true, passive: true });
+  });
+
+  function prepareStatic(div) {
+    const first = firstView(div);
+    first.tabIndex = 0; // a keyboard reaches the figure, and focusing it makes it interactive
+    ["pointerenter", "pointerdown", "touchstart", "focusin"].forEach(function (type) {
+      div.parentElement.addEventListener(type, function () { hydrate(div); }, { once: true, passive: true });
+    });
+    if (engaged && nearScreen) nearScreen.observe(div);
   }
 
   // MathJax must not typeset twice at once: chain every call. `fresh` starts a new page:
@@ -117,7 +190,9 @@
     const page = ++pageCount;
     const current = function () { return page === pageCount && location.pathname === path; };
     const math = untypeset();
-    const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"));
+    staticFigures().forEach(prepareStatic);
+    const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"))
+      .filter(function (div) { const first = firstView(div); return !(first && first.querySelector("svg")); });
     const plotly = plots.length ? loadPlotly() : Promise.resolve();
     const pending = math.map(function (node) { return { node: node, math: true }; })
       .concat(plots.map(function (node) { return { node: node, math: false }; }))
@@ -157,6 +232,8 @@
     }
 
     typeset([], true);
+    // Reading scroll widths forces a layout: done once the page is drawn, when the layout is
+    // clean and reading it is cheap, and before the page says it is ready.
     return draw(pending.filter(function (item) { return inView(item.node); }))
       .then(function () {
         if (current()) site.firstScreen = { path: path, ms: performance.now() };
@@ -164,8 +241,10 @@
       })
       .then(rest)
       .finally(function () { if (observer) observer.disconnect(); })
+      .then(idle)
       .then(function () {
         if (!current()) return;
+        markScrollRegions();
         site.drawn = { path: path, ms: performance.now() };
         site.readyPath = path;
       });
@@ -173,16 +252,105 @@
 
   document$.subscribe(function () {
     const path = location.pathname;
+    prepareStepper();
+    preparePipeline();
     site.readyPath = null;
     site.firstScreen = site.drawn = null;
     site.ready = drawPage(path).catch(function (error) { site.errors.push(String(error)); console.error(error); });
   });
 
-  // Light/dark toggle: Material sets data-md-color-scheme on <body>.
+  // Light/dark toggle: Material sets data-md-color-scheme on <body>. (Figures drawn ahead
+  // of time follow it through CSS custom properties.)
   new MutationObserver(function () {
     if (!window.Plotly) return;
     document.querySelectorAll(".dpo-figure__plot.js-plotly-plot").forEach(applyPalette);
   }).observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
+
+  // Content tabs marked as a stepper (<div class="dpo-stepper" markdown> around them):
+  // Previous/Next buttons under the tabs, and "Step k of n", kept in step with the tabs.
+  function prepareStepper() {
+    document.querySelectorAll(".dpo-stepper > .tabbed-set").forEach(function (set) {
+      if (set.querySelector(".dpo-stepper__nav")) return;
+      const inputs = Array.from(set.querySelectorAll(":scope > input"));
+      if (inputs.length < 2) return;
+      const nav = document.createElement("div");
+      nav.className = "dpo-stepper__nav";
+      const prev = document.createElement("button");
+      const next = document.createElement("button");
+      const where = document.createElement("span");
+      prev.type = next.type = "button";
+      prev.className = next.className = "md-button dpo-stepper__button";
+      prev.textContent = "← Previous step";
+      next.textContent = "Next step →";
+      where.className = "dpo-stepper__where";
+      where.setAttribute("aria-live", "polite");
+      nav.append(prev, where, next);
+      set.appendChild(nav);
+      const current = function () { return Math.max(0, inputs.findIndex(function (i) { return i.checked; })); };
+      const show = function () {
+        const k = current();
+        where.textContent = "Step " + (k + 1) + " of " + inputs.length;
+        prev.disabled = k === 0;
+        next.disabled = k === inputs.length - 1;
+      };
+      const go = function (delta) {
+        const k = Math.min(inputs.length - 1, Math.max(0, current() + delta));
+        const label = set.querySelector('label[for="' + inputs[k].id + '"]');
+        if (label) label.click(); else { inputs[k].checked = true; }
+        show();
+      };
+      prev.addEventListener("click", function () { go(-1); });
+      next.addEventListener("click", function () { go(1); });
+      inputs.forEach(function (input) { input.addEventListener("change", show); });
+      show();
+    });
+  }
+
+  // The pipeline diagram's stage boxes (buttons with data-dpo-tab) select the content tab
+  // of the same name further down the page and bring it into view.
+  function preparePipeline() {
+    document.querySelectorAll("[data-dpo-tab]").forEach(function (button) {
+      if (button._dpoReady) return;
+      button._dpoReady = true;
+      button.addEventListener("click", function () {
+        const name = button.getAttribute("data-dpo-tab");
+        const label = Array.from(document.querySelectorAll(".tabbed-labels > label"))
+          .find(function (l) { return l.textContent.trim() === name; });
+        if (!label) return;
+        label.click();
+        document.querySelectorAll("[data-dpo-tab]").forEach(function (b) {
+          b.setAttribute("aria-pressed", String(b.getAttribute("data-dpo-tab") === name));
+        });
+        label.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      });
+    });
+  }
+
+  // A region that scrolls sideways (a wide table, a long code line) must be reachable by
+  // keyboard: such regions get tabindex 0 and a name. Checked again when the window resizes.
+  function markScrollRegions() {
+    document.querySelectorAll(".md-typeset__scrollwrap, .md-typeset pre > code, .md-typeset div.arithmatex, .jp-OutputArea-output pre, .highlight pre, .highlight-ipynb, .jp-RenderedText pre")
+      .forEach(function (el) {
+        const scrolls = el.scrollWidth > el.clientWidth + 1;
+        if (scrolls && !el.hasAttribute("tabindex")) {
+          el.setAttribute("tabindex", "0");
+          if (!/^(code|pre)$/i.test(el.tagName) && !el.hasAttribute("role")) {
+            el.setAttribute("role", "region");
+            el.setAttribute("aria-label", el.classList.contains("arithmatex") ? "formula, scrolls sideways"
+              : el.classList.contains("highlight-ipynb") ? "code, scrolls sideways" : "table, scrolls sideways");
+          }
+          el.dataset.dpoScroll = "1";
+        } else if (!scrolls && el.dataset.dpoScroll) {
+          el.removeAttribute("tabindex");
+          delete el.dataset.dpoScroll;
+        }
+      });
+  }
+  let resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(markScrollRegions, 200);
+  });
 
   // A figure drawn inside a hidden content tab has no width yet: fit it when shown.
   document.addEventListener("change", function (event) {
