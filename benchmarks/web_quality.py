@@ -201,10 +201,11 @@ def axe_summary(results: dict) -> dict:
 
 def measure(site_dir: Path, *, repeats: int = 1, tools: Path = TOOLS, log=print) -> dict:
     """Lighthouse on the home page and the eleven sections, axe-core on every page in both palettes."""
-    result: dict = {}
+    result: dict = {"versions": {"lighthouse": LIGHTHOUSE.split("@")[1], "axe": AXE.split("@")[1]}}
     if not Path(CHROMIUM).exists():
         reason = f"{CHROMIUM} not found"
         return {
+            **result,
             "lighthouse": {"status": "not measured", "reason": reason},
             "axe": {"status": "not measured", "reason": reason},
         }

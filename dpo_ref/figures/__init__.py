@@ -83,6 +83,11 @@ FIGURES: dict[str, str] = {
     "sentiment-variants": "dpo_ref.figures.measured.frontier:sentiment_variants",
     "sentiment-matched-kl-table": "dpo_ref.figures.measured.frontier:sentiment_matched_kl_table",
     "measured-deterministic": "dpo_ref.figures.measured.studies:deterministic",
+    # the performance page: measurements of `make bench` (benchmarks/results/)
+    "performance-summary-table": "dpo_ref.figures.performance:summary_table",
+    "performance-scaling": "dpo_ref.figures.performance:scaling_ratio",
+    "performance-scaling-table": "dpo_ref.figures.performance:scaling_table",
+    "performance-phases": "dpo_ref.figures.performance:step_phases",
 }
 
 

@@ -12,9 +12,11 @@ import plotly.graph_objects as go
 
 from dpo_ref import paths
 from dpo_ref.errors import MissingFileError
+from dpo_ref.figures._util import fmt
+from dpo_ref.figures.measured.common import html_table
 from dpo_ref.figures.theme import METHOD_COLOURS, style
 
-__all__ = ["bench_results", "scaling_ratio", "step_phases"]
+__all__ = ["bench_results", "scaling_ratio", "scaling_table", "step_phases", "summary_table"]
 
 REGIME_LABELS = {"short": "short pairs (prompts ~35 tokens)", "chat": "chat-like pairs (prompts ~150, answers 100-250)"}
 REGIME_COLOURS = {"short": METHOD_COLOURS["dpo"], "chat": METHOD_COLOURS["ppo"]}
@@ -63,7 +65,11 @@ def step_phases() -> go.Figure:
     points = bench_results("scaling")["points"]
     fig = go.Figure()
     names = [f"{p['point']['name']}, {p['point']['regime']}" for p in points]
-    phases = (("forward", "forward (the loss)"), ("backward_and_rest", "backward and clipping"), ("optimizer", "optimizer step"))
+    phases = (
+        ("forward", "forward (the loss)"),
+        ("backward_and_rest", "backward and clipping"),
+        ("optimizer", "optimizer step"),
+    )
     for trainer, offset in (("dpo_ref", "dpo_ref"), ("trl", "TRL")):
         for key, title in phases:
             fig.add_trace(go.Bar(
@@ -73,3 +79,31 @@ def step_phases() -> go.Figure:
             ))  # fmt: skip
     fig.update_layout(barmode="stack", yaxis=dict(title="share of the step (%)", range=[0, 100]), height=460)
     return style(fig)
+
+
+def summary_table() -> str:
+    """The headline figures of the last ``make bench`` against their goals (``summary.json``)."""
+    rows = bench_results("summary")["rows"]
+    met = {True: "yes", False: "<strong>no</strong>"}
+    return html_table(["", "measured", "goal", "met"],
+                      [[row["figure"], row["measured"], row.get("goal", ""), met.get(row.get("met"), "")] for row in rows],
+                      name="headline performance figures against their goals")  # fmt: skip
+
+
+def scaling_table() -> str:
+    """Every point of the scaling study: both trainers' rates, memory, utilisation, and the losses' agreement."""
+    rows = []
+    for p in bench_results("scaling")["points"]:
+        point, d, trl = p["point"], p["trainers"]["dpo_ref"], p["trainers"]["trl"]
+        runs = p["speedup_runs"]
+        rows.append([
+            f"{point['n_params'] / 1e6:.1f} M", point["regime"], f"{point['batch_size']} × {point['steps']}",
+            f"{d['tokens_per_s']:,.0f}", f"{trl['tokens_per_s']:,.0f}",
+            f"{fmt(p['speedup'], 2)}× ({fmt(min(runs), 2)} to {fmt(max(runs), 2)})",
+            f"{d['peak_rss_bytes'] / 2**20:,.0f} / {trl['peak_rss_bytes'] / 2**20:,.0f}",
+            f"{100 * d['mfu']:.0f}% / {100 * trl['mfu']:.0f}%", f"{p['max_loss_diff']:.1e}",
+        ])  # fmt: skip
+    header = ["parameters", "pairs", "batch × steps", "dpo_ref tokens/s", "TRL tokens/s",
+              "dpo_ref / TRL (range over runs)", "peak RSS, MiB (dpo_ref / TRL)", "MFU (dpo_ref / TRL)",
+              "largest loss difference"]  # fmt: skip
+    return html_table(header, rows, name="dpo_ref against TRL at every model size and length regime")

@@ -19,6 +19,10 @@ renders as "DPO is level with offline DPO: its reward differs by 0.012 (95% inte
 ``gpu``
     the same two summaries of the ``gpu`` configuration, ``{"exact": ..., "sentiment": ...}``,
     each ``None`` where it has not been run.
+``bench``
+    what ``make bench`` last measured, ``benchmarks/results/<part>.json`` by part
+    (``summary``, ``training``, ``scaling``, ``rollouts``, ``reproduction``, ``site``,
+    ``web``): the performance page reads it.
 ``overoptimised_threshold``
     the fall of true reward from its peak beyond which a run counts as over-optimised
     (:data:`dpo_ref.experiments.exact_summary.OVER_OPTIMISED`).
@@ -44,11 +48,13 @@ from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
 from dpo_ref.figures._util import fmt
 from dpo_ref.figures.measured.common import FILES, REQUIRED, params_text
 from dpo_ref.figures.measured.common import label as method_label
+from dpo_ref.figures.performance import bench_results
 from dpo_ref.results import load_results, results_path
 
 __all__ = ["define_env", "MACROS", "variables"]
 
 VERDICTS = ("ahead", "level", "behind")
+BENCH_PARTS = ("summary", "training", "scaling", "rollouts", "reproduction", "site", "web")
 _PHRASES = {"ahead": "ahead of", "behind": "behind", "level": "level with"}  # verdict -> words before the other
 
 
@@ -56,6 +62,7 @@ def variables(config: str = "cpu") -> dict:
     """The summaries the pages read: ``exact``, ``sentiment`` (``config``), and ``gpu`` where it exists."""
     out = {world: load_results(name, config=config, require=REQUIRED[world]) for world, name in FILES.items()}
     out["overoptimised_threshold"] = OVER_OPTIMISED
+    out["bench"] = {part: bench_results(part) for part in BENCH_PARTS}
     out["gpu"] = {world: load_results(name, config="gpu", require=REQUIRED[world])
                   if results_path(name, config="gpu").is_file() else None for world, name in FILES.items()}  # fmt: skip
     return out
