@@ -32,7 +32,8 @@ serve: $(VENV)/.docs-installed
 site: $(VENV)/.docs-installed
 	$(VENV)/bin/mkdocs build --strict
 
-test: $(VENV)/.test-installed
+# the lint runs first: a tree the formatter would change fails fast, before the long suite
+test: lint
 	$(VENV)/bin/python -m pytest
 
 # ruff: the formatter's layout and a short lint rule set (pyproject.toml), over the whole tree

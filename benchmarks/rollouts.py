@@ -49,8 +49,9 @@ def measure_rollouts(repeats: int = 5, log=print) -> dict:
                    pad_token_id=tokenizer.pad_token_id).eval()  # fmt: skip
     prompts = sentiment.make_prompts(sentiment.generate_corpus(world.ppo_rollout_batch_size, seed=1), tokenizer, seed=2)
     ids, attention = sentiment.left_padded_prompts(prompts, tokenizer.pad_token_id)
-    cfg = PPOConfig(max_new_tokens=world.max_new_tokens, rollout_batch_size=len(ids), minibatch_size=len(ids),
-                    eos_token_id=None)  # fmt: skip  (no early stop: both loops sample every token)
+    cfg = PPOConfig(
+        max_new_tokens=world.max_new_tokens, rollout_batch_size=len(ids), minibatch_size=len(ids), eos_token_id=None
+    )  # fmt: skip  (no early stop: both loops sample every token)
     tokens = len(ids) * cfg.max_new_tokens
     rates = {"before": [], "after": []}
     samples = {}

@@ -52,14 +52,19 @@ def positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one run per trainer and one page load (noisier)")
     parser.add_argument("--repeats", type=positive_int, default=None, help="runs per trainer (default 5, --quick 1)")
-    parser.add_argument("--steps", type=positive_int, default=None,
-                        help="training steps (default 50; fewer only for smoke tests)")
-    parser.add_argument("--threads", type=positive_int, default=None,
-                        help="torch threads of every run (default: torch's own)")
+    parser.add_argument(
+        "--steps", type=positive_int, default=None, help="training steps (default 50; fewer only for smoke tests)"
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="torch threads of every run (default: torch's own)"
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--out-dir", default=str(RESULTS), help="where the JSON results go")
-    parser.add_argument("--results-data", default=str(ROOT / "docs" / "results" / "data"),
-                        help="results files whose provenance gives the reproduction times")
+    parser.add_argument(
+        "--results-data",
+        default=str(ROOT / "docs" / "results" / "data"),
+        help="results files whose provenance gives the reproduction times",
+    )
 
 
 # --------------------------------------------------------------------------- table
@@ -101,7 +106,11 @@ def table_rows(results: dict) -> list[dict]:
         add("dpo_ref tokens/s", d["tokens_per_s"], "tok/s")
         add("TRL DPOTrainer tokens/s", trl["tokens_per_s"], "tok/s")
         if "dpo_ref_plain" in t["trainers"]:
-            add("dpo_ref tokens/s, plain PairwiseObjective (no prompt sharing)", t["trainers"]["dpo_ref_plain"]["tokens_per_s"], "tok/s")
+            add(
+                "dpo_ref tokens/s, plain PairwiseObjective (no prompt sharing)",
+                t["trainers"]["dpo_ref_plain"]["tokens_per_s"],
+                "tok/s",
+            )
         add("throughput, dpo_ref / TRL (median of paired runs)", t["speedup"], "x", "speedup")
         add("peak RSS, dpo_ref", d["peak_rss_bytes"] / 2**20, "MiB")
         add("peak RSS, TRL", trl["peak_rss_bytes"] / 2**20, "MiB")
@@ -110,8 +119,11 @@ def table_rows(results: dict) -> list[dict]:
         add("model FLOPs utilisation (FLOPs performed), dpo_ref", 100 * d["mfu"], "%")
         add("model FLOPs utilisation (FLOPs performed), TRL", 100 * trl["mfu"], "%")
     else:
-        for name, key in (("throughput, dpo_ref / TRL", "speedup"), ("peak RSS, dpo_ref / TRL", "rss_ratio"),
-                          ("largest loss difference", "loss_diff")):
+        for name, key in (
+            ("throughput, dpo_ref / TRL", "speedup"),
+            ("peak RSS, dpo_ref / TRL", "rss_ratio"),
+            ("largest loss difference", "loss_diff"),
+        ):
             add(name, None, "", key)
     for point in (results.get("scaling") or {}).get("points", []):
         p = point["point"]
@@ -122,18 +134,38 @@ def table_rows(results: dict) -> list[dict]:
         add("PPO rollout tokens/s, with the KV cache", rollouts["tokens_per_s_after"], "tok/s")
     s = results.get("site") or {}
     build = s.get("build", {})
-    add("site build time (mkdocs build)", build.get("build_s"), "s", "build_s",
-        None if build.get("status") == "ok" else f"not measured ({build.get('reason', 'not run')})")
+    add(
+        "site build time (mkdocs build)",
+        build.get("build_s"),
+        "s",
+        "build_s",
+        None if build.get("status") == "ok" else f"not measured ({build.get('reason', 'not run')})",
+    )
     page = s.get("page", {})
     ok = page.get("status") == "ok"
     why = None if ok else f"not measured ({page.get('reason', 'not run')})"
-    add(f"heaviest page{' (' + page['path'] + ')' if ok else ''}, uncompressed",
-        page.get("bytes", 0) / 2**20 if ok else None, "MB", None, why)
+    add(
+        f"heaviest page{' (' + page['path'] + ')' if ok else ''}, uncompressed",
+        page.get("bytes", 0) / 2**20 if ok else None,
+        "MB",
+        None,
+        why,
+    )
     add("heaviest page, gzipped", page.get("gzip_bytes", 0) / 2**20 if ok else None, "MB", "page_gzip_mb", why)
-    add("time until the figures and formulas of its first screen are drawn", page.get("ready_ms", 0) / 1000 if ok else None,
-        "s", "ready_s", why)
-    add("time until every figure and formula on it is drawn",
-        page["all_drawn_ms"] / 1000 if ok and "all_drawn_ms" in page else None, "s", None, why)
+    add(
+        "time until the figures and formulas of its first screen are drawn",
+        page.get("ready_ms", 0) / 1000 if ok else None,
+        "s",
+        "ready_s",
+        why,
+    )
+    add(
+        "time until every figure and formula on it is drawn",
+        page["all_drawn_ms"] / 1000 if ok and "all_drawn_ms" in page else None,
+        "s",
+        None,
+        why,
+    )
     r = (results.get("reproduction") or {}).get("configs", {})
     for config, key in (("cpu", "reproduce_cpu_min"), ("gpu", "reproduce_gpu_min")):
         entry = r.get(config)
@@ -179,7 +211,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     results: dict = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "quick": bool(args.quick),
     }

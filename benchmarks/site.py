@@ -64,7 +64,9 @@ def build(root: Path, site_dir: Path, timeout: float) -> dict:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = {}
     for strict in (True, False):
-        command = [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site_dir)] + (["--strict"] if strict else [])
+        command = [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site_dir)] + (
+            ["--strict"] if strict else []
+        )
         shutil.rmtree(site_dir, ignore_errors=True)
         start = time.perf_counter()
         try:
@@ -194,7 +196,9 @@ def _browser(site_dir: Path, candidates: list[Path], repeats: int) -> dict:
     with serve_directory(site_dir) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            url_of = {p: urljoin(base, p.relative_to(site_dir).as_posix().removesuffix("index.html")) for p in candidates}
+            url_of = {
+                p: urljoin(base, p.relative_to(site_dir).as_posix().removesuffix("index.html")) for p in candidates
+            }
             # One unmeasured load: a reader's browser is already running; ours starts its
             # renderer machinery on the first page. Each measured load gets a fresh context
             # (empty cache), so nothing it downloads is reused.

@@ -117,14 +117,16 @@ def shared_prompt_reference_logps(model, packed: dict[str, torch.Tensor], batch_
     with torch.no_grad():
         for start in range(0, n, batch_size):
             rows = slice(start, start + batch_size)
-            chosen[rows], rejected[rows] = shared_prompt_logps(model, trim_padding({k: v[rows] for k, v in packed.items()}))
+            chosen[rows], rejected[rows] = shared_prompt_logps(
+                model, trim_padding({k: v[rows] for k, v in packed.items()})
+            )
     return {**packed, "reference_chosen_logps": chosen, "reference_rejected_logps": rejected}
 
 
 def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool = True) -> dict:
     from dpo_ref.batching import OrderedBatches
-    from dpo_ref.packing import pack_shared_prompt
     from dpo_ref.losses import dpo_loss
+    from dpo_ref.packing import pack_shared_prompt
     from dpo_ref.train import PairwiseObjective, TrainConfig, Trainer, precompute_reference_logps
 
     workload = Workload(**json.loads((Path(directory) / "meta.json").read_text())["workload"])
@@ -168,8 +170,14 @@ def run_dpo_ref(directory: str, *, steps: int | None = None, shared_prompt: bool
     trainer.optimizer.step = lambda *a, **k: clock.timed(clock.optimizer, step, *a, **k)
     trainer.fit()
     end = time.perf_counter()
-    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": end, "work": work.steps,
-            "forward_s": clock.forward, "optimizer_s": clock.optimizer}
+    return {
+        "losses": [float(x) for x in losses],
+        "step_starts": starts,
+        "end": end,
+        "work": work.steps,
+        "forward_s": clock.forward,
+        "optimizer_s": clock.optimizer,
+    }
 
 
 def run_trl(directory: str, *, steps: int | None = None) -> dict:
@@ -248,8 +256,15 @@ def run_trl(directory: str, *, steps: int | None = None) -> dict:
         )
         tokens_match = _same_tokens(trainer.train_dataset, tokens, meta["order"])
         trainer.train()
-    return {"losses": [float(x) for x in losses], "step_starts": starts, "end": ends[-1], "tokens_match": tokens_match,
-            "work": work.steps, "forward_s": clock.forward, "optimizer_s": clock.optimizer}
+    return {
+        "losses": [float(x) for x in losses],
+        "step_starts": starts,
+        "end": ends[-1],
+        "tokens_match": tokens_match,
+        "work": work.steps,
+        "forward_s": clock.forward,
+        "optimizer_s": clock.optimizer,
+    }
 
 
 def _same_tokens(trl_dataset, tokens: dict[str, torch.Tensor], order: list[int]) -> bool:

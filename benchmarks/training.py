@@ -102,7 +102,9 @@ def _trainer_summary(results: list[dict], timed_tokens: int, workload, meta: dic
     for x in results:
         seconds = x["end"] - x["step_starts"][1]
         rates.append(timed_tokens / seconds)
-        flops = sum(performed_flops(step, workload.n_layer, workload.n_embd, meta["vocab_size"]) for step in x["work"][1:])
+        flops = sum(
+            performed_flops(step, workload.n_layer, workload.n_embd, meta["vocab_size"]) for step in x["work"][1:]
+        )
         mfu.append(flops / seconds / x["matmul_flops_per_s"])  # steps 2..N, as timed
         forward, optimizer = sum(x["forward_s"][1:]), sum(x["optimizer_s"][1:])
         phases.append({"forward": forward / seconds, "optimizer": optimizer / seconds,

@@ -70,12 +70,24 @@ _CONTEXT = [
     "The opening took a while to get going.",
 ]
 _GOOD = [
-    "it was wonderful", "the acting was superb", "every minute felt worth it", "I left smiling",
-    "the details were lovely", "I would gladly go again", "the ending moved me", "it was great fun",
+    "it was wonderful",
+    "the acting was superb",
+    "every minute felt worth it",
+    "I left smiling",
+    "the details were lovely",
+    "I would gladly go again",
+    "the ending moved me",
+    "it was great fun",
 ]
 _BAD = [
-    "it was awful", "the acting was wooden", "every minute dragged on", "I left annoyed",
-    "the details were sloppy", "I would never go again", "the ending fell flat", "it was a waste of time",
+    "it was awful",
+    "the acting was wooden",
+    "every minute dragged on",
+    "I left annoyed",
+    "the details were sloppy",
+    "I would never go again",
+    "the ending fell flat",
+    "it was a waste of time",
 ]
 
 
@@ -157,7 +169,9 @@ def prepare(directory: str | Path, workload: Workload = Workload()) -> dict:
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / "tokens.safetensors"))
 
     n = len(rows)
-    completion = [len(r[f"{s}_input_ids"]) - prompt_lengths[i] for i, r in enumerate(rows) for s in ("chosen", "rejected")]
+    completion = [
+        len(r[f"{s}_input_ids"]) - prompt_lengths[i] for i, r in enumerate(rows) for s in ("chosen", "rejected")
+    ]
     meta = {
         "workload": asdict(workload),
         "vocab_size": len(tokenizer),

@@ -63,7 +63,9 @@ def verdict(difference: dict[str, float]) -> str:
     return "level"
 
 
-def upper_envelope(points: Sequence[tuple[float, float]], origin: tuple[float, float] | None = None) -> list[tuple[float, float]]:
+def upper_envelope(
+    points: Sequence[tuple[float, float]], origin: tuple[float, float] | None = None
+) -> list[tuple[float, float]]:
     """The points no other point dominates (at most its KL, at least its reward), sorted by KL.
 
     ``points`` are ``(kl, reward)``. ``origin`` (the reference policy: KL 0 and its reward)

@@ -41,7 +41,9 @@ class TensorBatches:
 
     def __init__(self, data: Batch, batch_size: int, seed: int = 0):
         if not data:
-            raise UserError("TensorBatches got an empty dict: data must map column names to tensors, one row per example")
+            raise UserError(
+                "TensorBatches got an empty dict: data must map column names to tensors, one row per example"
+            )
         if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
             raise UserError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         lengths = {k: len(v) for k, v in data.items()}

@@ -41,15 +41,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from dpo_ref.train import Batch, Metrics, Trainer, TrainConfig, TrainResult
+from dpo_ref.train import Batch, Metrics, TrainConfig, Trainer, TrainResult
 
 __all__ = [
     "DistributedContext",

@@ -102,6 +102,8 @@ def sequence_logps(
         )
     summed = values.sum(dim=-1)  # (B,)
     return summed if reduction == "sum" else summed / n_tokens
+
+
 # --8<-- [end:sequence_logps]
 
 

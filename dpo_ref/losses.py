@@ -158,6 +158,8 @@ def dpo_loss(
     _check_label_smoothing(label_smoothing)
     h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
     return -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
+
+
 # --8<-- [end:dpo_loss]
 
 
@@ -304,7 +306,11 @@ def kto_loss(
     _check_non_negative("desirable_weight", desirable_weight)
     _check_non_negative("undesirable_weight", undesirable_weight)
     _check_tensors(policy_logps=policy_logps, reference_logps=reference_logps)
-    if not isinstance(desirable, torch.Tensor) or desirable.dtype != torch.bool or desirable.shape != policy_logps.shape:
+    if (
+        not isinstance(desirable, torch.Tensor)
+        or desirable.dtype != torch.bool
+        or desirable.shape != policy_logps.shape
+    ):
         raise ValueError(f"desirable must be a bool tensor of shape {tuple(policy_logps.shape)}")
     kl = torch.as_tensor(kl, dtype=policy_logps.dtype, device=policy_logps.device).detach()
     if kl.numel() != 1 or bool(torch.isnan(kl)):
@@ -490,6 +496,8 @@ def implicit_rewards(
     _check_positive("beta", beta)
     _check_tensors(policy_logps=policy_logps, reference_logps=reference_logps)
     return (beta * (policy_logps - reference_logps)).detach()
+
+
 # --8<-- [end:implicit_rewards]
 
 

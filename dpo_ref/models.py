@@ -284,9 +284,7 @@ def load_tokenizer(
     if is_local:
         _require_files(name, "tokenizer", ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model"))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            name, trust_remote_code=trust_remote_code, local_files_only=is_local
-        )
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, local_files_only=is_local)
     except OSError as err:
         if is_local:
             raise MissingFileError(f"{name!r} exists but holds no loadable tokenizer ({err})") from err

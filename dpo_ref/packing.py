@@ -27,6 +27,7 @@ __all__ = [
 # Segment ids of a packed pair row (see pack_shared_prompt).
 PROMPT, CHOSEN, REJECTED, PADDING = 0, 1, 2, 3
 
+
 def pack_shared_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Lay each pair out as one row, ``prompt + chosen + rejected``, so the prompt is computed once.
 
@@ -107,7 +108,9 @@ def pack_shared_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return {**packed, **passthrough}
 
 
-def shared_prompt_attention_mask(segments: torch.Tensor, *, implementation: str = "sdpa", dtype=torch.float32) -> torch.Tensor:
+def shared_prompt_attention_mask(
+    segments: torch.Tensor, *, implementation: str = "sdpa", dtype=torch.float32
+) -> torch.Tensor:
     """The ``(B, 1, L, L)`` attention mask of packed pair rows.
 
     Causal, no padding keys, and rejected tokens do not see chosen ones. Boolean (True
@@ -120,13 +123,21 @@ def shared_prompt_attention_mask(segments: torch.Tensor, *, implementation: str 
     allowed = causal & (key != PADDING) & ~((query == REJECTED) & (key == CHOSEN))  # (B, L, L)
     allowed = allowed[:, None]  # (B, 1, L, L)
     if implementation == "eager":
-        return torch.zeros(allowed.shape, dtype=dtype, device=segments.device).masked_fill(~allowed, torch.finfo(dtype).min)
+        return torch.zeros(allowed.shape, dtype=dtype, device=segments.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min
+        )
     return allowed
 
 
 # Config fields of models whose forward transforms the LM head's output (softcapping, scaling):
 # for those the logits come from the model's own forward.
-_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+_LOGIT_TRANSFORMS = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "output_multiplier",
+    "lm_head_multiplier",
+    "logits_scaling",
+)
 
 
 def _plain_lm_head(model: torch.nn.Module) -> torch.nn.Module | None:
@@ -176,7 +187,11 @@ def shared_prompt_logps(
     implementation = getattr(config, "_attn_implementation", None) or "sdpa"
     dtype = next(model.parameters()).dtype
     mask = shared_prompt_attention_mask(segments, implementation=implementation, dtype=dtype)
-    inputs = {"input_ids": batch["packed_input_ids"], "attention_mask": mask, "position_ids": batch["packed_position_ids"]}
+    inputs = {
+        "input_ids": batch["packed_input_ids"],
+        "attention_mask": mask,
+        "position_ids": batch["packed_position_ids"],
+    }
     scored = labels != IGNORE_INDEX  # (B, L)
     rows, cols = torch.nonzero(scored, as_tuple=True)  # (N,) each
     sources = batch["packed_sources"][rows, cols]  # (N,) the position whose logits score each token

@@ -76,7 +76,9 @@ def load_results(
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise fail(f"is not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); it may be truncated") from None
+        raise fail(
+            f"is not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); it may be truncated"
+        ) from None
     except ValueError as exc:  # NaN / Infinity, from _reject_constant
         raise fail(str(exc)) from None
     if not isinstance(data, dict):

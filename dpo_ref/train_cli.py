@@ -27,11 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dpo_ref.methods import METHODS, OFFLINE_METHODS
 
     methods = "; ".join(f"{name}: {METHODS[name].summary}" for name in OFFLINE_METHODS)
-    parser.add_argument("--data", required=True, help="preference data: JSONL/Parquet file, save_to_disk folder or hub name")
+    parser.add_argument(
+        "--data", required=True, help="preference data: JSONL/Parquet file, save_to_disk folder or hub name"
+    )
     parser.add_argument("--method", default="dpo", choices=OFFLINE_METHODS, help=f"training objective ({methods})")
     parser.add_argument("--model", default="tiny", help="causal LM: hub name, local folder, or 'tiny' (built here)")
-    parser.add_argument("--output-dir", required=True, type=output_folder,
-                        help="where the trained model, history and checkpoints go")
+    parser.add_argument(
+        "--output-dir", required=True, type=output_folder, help="where the trained model, history and checkpoints go"
+    )
     # One flag per hyperparameter name of the registry; unset means the method's paper default.
     seen: dict[str, list[str]] = {}
     for name in OFFLINE_METHODS:
@@ -47,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int_at_least(2), default=128, help="most tokens in prompt + completion")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="save a checkpoint every this many steps")
     parser.add_argument("--seed", type=int, default=0, help="seeds the model (tiny), the batch order")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto picks CUDA when available")
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto picks CUDA when available"
+    )
     parser.add_argument("--split", default="train", help="dataset split (hub datasets)")
 
 

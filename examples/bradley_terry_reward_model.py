@@ -102,8 +102,14 @@ print(f"train {len(train_rows)} pairs, held out {len(test_rows)} pairs")
 # $\ln 2$: before training the model prefers nothing.
 
 # %%
-lm = tiny_gpt2(len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, seed=config.seed,
-               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+lm = tiny_gpt2(
+    len(tokenizer),
+    n_layer=config.n_layer,
+    n_embd=config.n_embd,
+    seed=config.seed,
+    eos_token_id=tokenizer.eos_token_id,
+    pad_token_id=tokenizer.pad_token_id,
+)
 reward_model = RewardModel.from_causal_lm(lm)
 
 
@@ -124,7 +130,9 @@ def accuracy(chosen, rejected):
 
 
 before = {"loss": bradley_terry_loss(chosen, rejected).mean().item(), "accuracy": accuracy(chosen, rejected)}
-print(f"before training: held-out loss {before['loss']:.4f} (ln 2 = {math.log(2):.4f}), accuracy {before['accuracy']:.3f}")
+print(
+    f"before training: held-out loss {before['loss']:.4f} (ln 2 = {math.log(2):.4f}), accuracy {before['accuracy']:.3f}"
+)
 
 # %% [markdown]
 # ## Training
@@ -138,14 +146,17 @@ def on_step(step, record):
     progress.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['rewards/accuracies']:.2f}")
 
 
-train_config = TrainConfig(steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                           seed=config.seed, device="cpu")
+train_config = TrainConfig(
+    steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate, seed=config.seed, device="cpu"
+)
 result = train_reward_model(reward_model, train_batch, train_config, on_step=on_step)
 progress.close()
 every = max(1, config.steps // 5)
 for record in [r for i, r in enumerate(result.history) if i % every == 0 or i == len(result.history) - 1]:
-    print(f"step {record['step']:4d}  loss {record['loss']:.4f}  rewards/accuracies {record['rewards/accuracies']:.2f}  "
-          f"rewards/margins {record['rewards/margins']:+.3f}")
+    print(
+        f"step {record['step']:4d}  loss {record['loss']:.4f}  rewards/accuracies {record['rewards/accuracies']:.2f}  "
+        f"rewards/margins {record['rewards/margins']:+.3f}"
+    )
 
 # %% [markdown]
 # ## Held-out accuracy
@@ -159,7 +170,9 @@ print(f"held-out pairs: {len(chosen)}")
 print(f"held-out loss      {before['loss']:.4f} -> {after['loss']:.4f}")
 print(f"held-out accuracy  {before['accuracy']:.3f} -> {after['accuracy']:.3f}")
 for pair, c, r in list(zip(test_set, chosen.tolist(), rejected.tolist()))[:3]:
-    print(f"  {pair['prompt']!r}\n    chosen   r={c:+.2f} {pair['chosen']!r}\n    rejected r={r:+.2f} {pair['rejected']!r}")
+    print(
+        f"  {pair['prompt']!r}\n    chosen   r={c:+.2f} {pair['chosen']!r}\n    rejected r={r:+.2f} {pair['rejected']!r}"
+    )
 
 # %% [markdown]
 # ## Only the margin matters

@@ -127,7 +127,9 @@ try:
 except (ValueError, FileNotFoundError, ConnectionError, OSError) as error:
     fail(error)
 conversational = is_conversational(dataset)
-print(f"{len(dataset)} pairs, {'conversational' if conversational else 'standard'} format, columns {dataset.column_names}")
+print(
+    f"{len(dataset)} pairs, {'conversational' if conversational else 'standard'} format, columns {dataset.column_names}"
+)
 print(dataset[0])
 
 # %% [markdown]
@@ -146,14 +148,22 @@ with warnings.catch_warnings(record=True) as caught:
         else:
             texts = [p["prompt"] + p[k] for p in toy_preference_pairs(256, seed=1) for k in ("chosen", "rejected")]
             tokenizer = tiny_bpe_tokenizer(texts, vocab_size=320)
-            policy = tiny_gpt2(len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                               pad_token_id=tokenizer.pad_token_id, seed=config.seed, n_positions=128)
+            policy = tiny_gpt2(
+                len(tokenizer),
+                eos_token_id=tokenizer.eos_token_id,
+                bos_token_id=tokenizer.bos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+                seed=config.seed,
+                n_positions=128,
+            )
     except (ValueError, FileNotFoundError, OSError) as error:
         fail(error)
 say_warnings(caught)
 learning_rate = config.learning_rate or (5e-7 if config.model else 1e-3)
-print(f"model: {config.model or 'built-in tiny GPT-2'} ({sum(p.numel() for p in policy.parameters()):,} parameters, "
-      f"{next(policy.parameters()).dtype}); tokenizer: pad {tokenizer.pad_token!r}, eos {tokenizer.eos_token!r}")
+print(
+    f"model: {config.model or 'built-in tiny GPT-2'} ({sum(p.numel() for p in policy.parameters()):,} parameters, "
+    f"{next(policy.parameters()).dtype}); tokenizer: pad {tokenizer.pad_token!r}, eos {tokenizer.eos_token!r}"
+)
 
 # %% [markdown]
 # ## Tokenization
@@ -164,25 +174,35 @@ print(f"model: {config.model or 'built-in tiny GPT-2'} ({sum(p.numel() for p in 
 
 # %%
 if conversational:
-    print("chat template: " + ("the tokenizer's own" if tokenizer.chat_template else "none (conversational data needs one)"))
+    print(
+        "chat template: "
+        + ("the tokenizer's own" if tokenizer.chat_template else "none (conversational data needs one)")
+    )
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     try:
-        tokenized, report = tokenize_pairs(dataset, tokenizer, max_length=config.max_length,
-                                           max_prompt_length=config.max_prompt_length or None)
+        tokenized, report = tokenize_pairs(
+            dataset, tokenizer, max_length=config.max_length, max_prompt_length=config.max_prompt_length or None
+        )
     except ValueError as error:
         fail(error)
 say_warnings(caught)
 if report.n_dropped_long_prompt or report.n_empty_after_truncation:
     prompt_limit = min(config.max_prompt_length or config.max_length, config.max_length)
-    print(f"dropped {report.n_dropped_long_prompt + report.n_empty_after_truncation} of {report.n_examples} pairs: "
-          f"{report.n_dropped_long_prompt} with a prompt longer than {prompt_limit} tokens, "
-          f"{report.n_empty_after_truncation} whose prompt fills max_length={config.max_length}")
-print(f"kept {report.n_kept} of {report.n_examples} pairs; {report.n_truncated} with a completion cut to "
-      f"max_length={config.max_length}")
+    print(
+        f"dropped {report.n_dropped_long_prompt + report.n_empty_after_truncation} of {report.n_examples} pairs: "
+        f"{report.n_dropped_long_prompt} with a prompt longer than {prompt_limit} tokens, "
+        f"{report.n_empty_after_truncation} whose prompt fills max_length={config.max_length}"
+    )
+print(
+    f"kept {report.n_kept} of {report.n_examples} pairs; {report.n_truncated} with a completion cut to "
+    f"max_length={config.max_length}"
+)
 gap = length_gap(dataset, tokenizer)
-print(f"chosen answers are {gap.mean_gap:+.1f} {gap.unit} longer than rejected on average "
-      f"(longer in {gap.frac_chosen_longer:.0%} of pairs): DPO can learn to exploit length")
+print(
+    f"chosen answers are {gap.mean_gap:+.1f} {gap.unit} longer than rejected on average "
+    f"(longer in {gap.frac_chosen_longer:.0%} of pairs): DPO can learn to exploit length"
+)
 pairs = list(tokenized)
 random.Random(config.seed).shuffle(pairs)
 n_eval = int(len(pairs) * config.eval_fraction)
@@ -196,6 +216,7 @@ print(f"{len(train_pairs)} training pairs, {len(eval_pairs)} held out")
 #
 # Each batch is padded to its own longest row, and the batch of step $s$ depends only
 # on $s$ and the seed, so an interrupted run resumes identically.
+
 
 # %%
 class PairBatches:
@@ -218,8 +239,9 @@ trainer = Trainer(
     policy,
     PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta, reference=reference),
     PairBatches(train_pairs, batch_size, tokenizer.pad_token_id, config.seed),
-    TrainConfig(steps=config.steps, batch_size=batch_size, learning_rate=learning_rate, seed=config.seed,
-                device=config.device),
+    TrainConfig(
+        steps=config.steps, batch_size=batch_size, learning_rate=learning_rate, seed=config.seed, device=config.device
+    ),
 )
 reference.to(trainer.device)
 
@@ -232,8 +254,10 @@ def held_out_metrics(model) -> dict[str, float]:
     model.eval()
     parts = [[], [], [], []]
     for start in range(0, len(eval_pairs), batch_size):
-        batch = {k: v.to(trainer.device) for k, v in collate_pairs(eval_pairs[start : start + batch_size],
-                                                                   tokenizer.pad_token_id).items()}
+        batch = {
+            k: v.to(trainer.device)
+            for k, v in collate_pairs(eval_pairs[start : start + batch_size], tokenizer.pad_token_id).items()
+        }
         for part, value in zip(parts, (*concatenated_logps(model, batch), *concatenated_logps(reference, batch))):
             part.append(value.float().cpu())
     logps = [torch.cat(p) for p in parts]
@@ -247,8 +271,10 @@ result = trainer.fit()
 bar.close()
 every = max(1, config.steps // 5)
 for record in [r for i, r in enumerate(result.history) if i % every == 0 or i == len(result.history) - 1]:
-    print(f"step {record['step']:4d}  loss {record['loss']:.4f}  rewards/margins {record['rewards/margins']:+.4f}  "
-          f"rewards/accuracies {record['rewards/accuracies']:.2f}")
+    print(
+        f"step {record['step']:4d}  loss {record['loss']:.4f}  rewards/margins {record['rewards/margins']:+.4f}  "
+        f"rewards/accuracies {record['rewards/accuracies']:.2f}"
+    )
 print(f"step 1 loss {result.history[0]['loss']:.6f} (ln 2 = {math.log(2):.6f}: the policy starts as the reference)")
 
 # %% [markdown]

@@ -68,8 +68,17 @@ class Config:
     smoke: bool = False  # tiny sizes for tests and the site build (also DPO_REF_SMOKE=1)
 
 
-SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train_prompts": 12, "n_eval_prompts": 8,
-         "max_new_tokens": 16, "steps": 4, "batch_size": 8}
+SMOKE = {
+    "n_reviews": 400,
+    "n_layer": 1,
+    "n_embd": 32,
+    "sft_steps": 20,
+    "n_train_prompts": 12,
+    "n_eval_prompts": 8,
+    "max_new_tokens": 16,
+    "steps": 4,
+    "batch_size": 8,
+}
 
 
 config = prepare_run(Config, smoke=SMOKE, description=__doc__)
@@ -86,22 +95,51 @@ tokenizer = sentiment.build_tokenizer()
 judge = sentiment.VaderJudge()
 eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
 reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
-rows = [{"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-        for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]]
-reference = tiny_gpt2(len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, seed=config.seed,
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, pad_token_id=pad)
+rows = [
+    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
+    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
+]
+reference = tiny_gpt2(
+    len(tokenizer),
+    n_layer=config.n_layer,
+    n_embd=config.n_embd,
+    seed=config.seed,
+    bos_token_id=tokenizer.bos_token_id,
+    eos_token_id=eos,
+    pad_token_id=pad,
+)
 bar = tqdm(total=config.sft_steps, desc="SFT", disable=None)
-reference = train_sft(reference, collate_pairs(rows, pad),
-                      TrainConfig(steps=config.sft_steps, batch_size=64, learning_rate=3e-3,
-                                  warmup_steps=config.sft_steps // 10, seed=config.seed, device=device),
-                      on_step=lambda step, record: bar.update(1)).model.eval().requires_grad_(False)
+reference = (
+    train_sft(
+        reference,
+        collate_pairs(rows, pad),
+        TrainConfig(
+            steps=config.sft_steps,
+            batch_size=64,
+            learning_rate=3e-3,
+            warmup_steps=config.sft_steps // 10,
+            seed=config.seed,
+            device=device,
+        ),
+        on_step=lambda step, record: bar.update(1),
+    )
+    .model.eval()
+    .requires_grad_(False)
+)
 bar.close()
 
 held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
 prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
 train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(reference, train_prompts, num_samples=4, temperature=1.0,
-                                       max_new_tokens=config.max_new_tokens, eos_token_id=eos, seed=config.seed + 3)
+samples = sentiment.sample_completions(
+    reference,
+    train_prompts,
+    num_samples=4,
+    temperature=1.0,
+    max_new_tokens=config.max_new_tokens,
+    eos_token_id=eos,
+    seed=config.seed + 3,
+)
 completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
 rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
 pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=4)
@@ -136,8 +174,16 @@ settings = {  # method: its hyperparameters (the papers' defaults where they tra
 
 
 def evaluate(model):
-    return sentiment.evaluate_policy(model, reference, eval_prompts, tokenizer, judge, num_samples=2,
-                                     max_new_tokens=config.max_new_tokens, seed=config.seed + 4)
+    return sentiment.evaluate_policy(
+        model,
+        reference,
+        eval_prompts,
+        tokenizer,
+        judge,
+        num_samples=2,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed + 4,
+    )
 
 
 table = [{"method": "reference (SFT)", "setting": "", "loss": float("nan"), "wall_s": 0.0, **evaluate(reference)}]
@@ -147,15 +193,31 @@ for name, params in settings.items():
     batch_size = 2 * config.batch_size if method.data == "unpaired" else config.batch_size  # one row per completion
     bar = tqdm(total=config.steps, desc=method.label, disable=None)
     start = time.perf_counter()
-    result = train_preference(copy.deepcopy(reference).requires_grad_(True), method.objective(reference, **params),
-                              rows, TrainConfig(steps=config.steps, batch_size=min(batch_size, len(next(iter(rows.values())))),
-                                                learning_rate=config.learning_rate, seed=config.seed, device=device),
-                              on_step=lambda step, record, bar=bar: bar.update(1))
+    result = train_preference(
+        copy.deepcopy(reference).requires_grad_(True),
+        method.objective(reference, **params),
+        rows,
+        TrainConfig(
+            steps=config.steps,
+            batch_size=min(batch_size, len(next(iter(rows.values())))),
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            device=device,
+        ),
+        on_step=lambda step, record, bar=bar: bar.update(1),
+    )
     wall = time.perf_counter() - start
     bar.close()
     setting = ", ".join(f"{key}={value:g}" for key, value in params.items())
-    table.append({"method": method.label, "setting": setting, "loss": result.history[-1]["loss"], "wall_s": wall,
-                  **evaluate(result.model.eval())})
+    table.append(
+        {
+            "method": method.label,
+            "setting": setting,
+            "loss": result.history[-1]["loss"],
+            "wall_s": wall,
+            **evaluate(result.model.eval()),
+        }
+    )
 
 # %% [markdown]
 # ## The table
@@ -165,11 +227,15 @@ for name, params in settings.items():
 # means with standard errors over the same held-out prefixes.
 
 # %%
-header = f"{'method':<16} {'setting':<20} {'final loss':>10} {'reward':>16} {'KL (nats)':>16} {'length':>7} {'train s':>8}"
+header = (
+    f"{'method':<16} {'setting':<20} {'final loss':>10} {'reward':>16} {'KL (nats)':>16} {'length':>7} {'train s':>8}"
+)
 print(header)
 print("-" * len(header))
 for row in table:
     loss = "" if math.isnan(row["loss"]) else f"{row['loss']:.4f}"
-    print(f"{row['method']:<16} {row['setting']:<20} {loss:>10} "
-          f"{row['reward']['mean']:>+8.3f} ± {row['reward']['stderr']:.3f} {row['kl']['mean']:>8.3f} ± {row['kl']['stderr']:.3f}"
-          f" {row['length']['mean']:>7.1f} {row['wall_s']:>8.1f}")
+    print(
+        f"{row['method']:<16} {row['setting']:<20} {loss:>10} "
+        f"{row['reward']['mean']:>+8.3f} ± {row['reward']['stderr']:.3f} {row['kl']['mean']:>8.3f} ± {row['kl']['stderr']:.3f}"
+        f" {row['length']['mean']:>7.1f} {row['wall_s']:>8.1f}"
+    )

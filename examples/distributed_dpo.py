@@ -84,8 +84,13 @@ datasets.disable_progress_bars()
 pairs = toy_preference_pairs(config.n_pairs, seed=config.seed)
 tokenizer = tiny_bpe_tokenizer([p["prompt"] + p[k] for p in pairs for k in ("chosen", "rejected")], vocab_size=320)
 tokenized, _ = tokenize_pairs(datasets.Dataset.from_list(pairs), tokenizer, max_length=64)
-policy = tiny_gpt2(len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                   pad_token_id=tokenizer.pad_token_id, seed=config.seed)
+policy = tiny_gpt2(
+    len(tokenizer),
+    eos_token_id=tokenizer.eos_token_id,
+    bos_token_id=tokenizer.bos_token_id,
+    pad_token_id=tokenizer.pad_token_id,
+    seed=config.seed,
+)
 # The reference is frozen: its log-probs are computed once and travel with the batches.
 data = precompute_reference_logps(policy, collate_pairs(list(tokenized), tokenizer.pad_token_id), device="cpu")
 
@@ -102,8 +107,14 @@ trainer = DistributedTrainer(
     policy,
     PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta),
     TensorBatches(data, config.batch_size, seed=config.seed),
-    TrainConfig(steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                seed=config.seed, device=config.device, checkpoint_dir=config.checkpoint_dir or None),
+    TrainConfig(
+        steps=config.steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        device=config.device,
+        checkpoint_dir=config.checkpoint_dir or None,
+    ),
     context=context,
     on_step=lambda step, record: bar.update(step - bar.n),
 )
@@ -111,16 +122,25 @@ result = trainer.fit()  # result.model is the plain (unwrapped) model, identical
 # --8<-- [end:trainer]
 bar.close()
 for record in result.history:
-    log(f"step {record['step']:3d}  loss {record['loss']:.6f}  grad_norm {record['grad_norm']:.6f}  "
-        f"rewards/accuracies {record['rewards/accuracies']:.3f}")
+    log(
+        f"step {record['step']:3d}  loss {record['loss']:.6f}  grad_norm {record['grad_norm']:.6f}  "
+        f"rewards/accuracies {record['rewards/accuracies']:.3f}"
+    )
 weights = torch.cat([p.detach().float().flatten().cpu() for p in result.model.parameters()])
-log(f"{context.world_size} process(es): final loss {result.history[-1]['loss']:.6f}, "
-    f"weight checksum {weights.double().sum().item():.6f}")
+log(
+    f"{context.world_size} process(es): final loss {result.history[-1]['loss']:.6f}, "
+    f"weight checksum {weights.double().sum().item():.6f}"
+)
 if result.checkpoint:
     log(f"checkpoint: {result.checkpoint}")
 if config.result_file and context.is_main:
-    save_file({"loss": torch.tensor([r["loss"] for r in result.history]),
-               "grad_norm": torch.tensor([r["grad_norm"] for r in result.history]),
-               "weights": weights}, config.result_file)
+    save_file(
+        {
+            "loss": torch.tensor([r["loss"] for r in result.history]),
+            "grad_norm": torch.tensor([r["grad_norm"] for r in result.history]),
+            "weights": weights,
+        },
+        config.result_file,
+    )
 if context.enabled:
     torch.distributed.destroy_process_group()

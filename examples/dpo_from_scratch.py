@@ -65,8 +65,13 @@ config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 # %%
 pairs = toy_preference_pairs(config.n_pairs, seed=config.seed)
 tokenizer = tiny_bpe_tokenizer([p["prompt"] + p[k] for p in pairs for k in ("chosen", "rejected")], vocab_size=320)
-reference = tiny_gpt2(len(tokenizer), eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                      bos_token_id=tokenizer.bos_token_id, seed=config.seed).eval()
+reference = tiny_gpt2(
+    len(tokenizer),
+    eos_token_id=tokenizer.eos_token_id,
+    pad_token_id=tokenizer.pad_token_id,
+    bos_token_id=tokenizer.bos_token_id,
+    seed=config.seed,
+).eval()
 policy = copy.deepcopy(reference)
 with torch.no_grad():
     for p in policy.parameters():
@@ -84,6 +89,7 @@ print({k: tuple(v.shape) for k, v in batch.items()})
 # padding positions carry the label $-100$ and are masked out. The sum over the
 # remaining positions is $\log\pi(y|x)$.
 
+
 # %%
 def sequence_logps_by_hand(model, input_ids, attention_mask, labels):
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()  # (B, T, V)
@@ -95,7 +101,9 @@ def sequence_logps_by_hand(model, input_ids, attention_mask, labels):
 
 def pair_logps_by_hand(model, batch):
     return tuple(
-        sequence_logps_by_hand(model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"], batch[f"{side}_labels"])
+        sequence_logps_by_hand(
+            model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"], batch[f"{side}_labels"]
+        )
         for side in ("chosen", "rejected")
     )
 
@@ -172,8 +180,10 @@ for step in range(config.train_steps + 1):
         assert abs(loss.item() - math.log(2)) < 1e-6, "policy == reference must give ln 2"
     if step % max(1, config.train_steps // 5) == 0 or step == config.train_steps:
         accuracy = (chosen_rewards > rejected_rewards).float().mean().item()
-        print(f"step {step:3d}  loss {loss.item():.4f}  rewards/chosen {chosen_rewards.mean().item():+.4f}  "
-              f"rewards/rejected {rejected_rewards.mean().item():+.4f}  rewards/accuracies {accuracy:.2f}")
+        print(
+            f"step {step:3d}  loss {loss.item():.4f}  rewards/chosen {chosen_rewards.mean().item():+.4f}  "
+            f"rewards/rejected {rejected_rewards.mean().item():+.4f}  rewards/accuracies {accuracy:.2f}"
+        )
     if step < config.train_steps:
         optimizer.zero_grad()
         loss.backward()

@@ -77,9 +77,22 @@ class Config:
     smoke: bool = False  # tiny sizes for tests and the site build (also DPO_REF_SMOKE=1)
 
 
-SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train_prompts": 12, "n_eval_prompts": 8,
-         "max_new_tokens": 16, "dpo_steps": 4, "batch_size": 8, "reward_model_steps": 4, "ppo_steps": 4,
-         "rollout_batch_size": 8, "minibatch_size": 8, "ppo_epochs": 1}
+SMOKE = {
+    "n_reviews": 400,
+    "n_layer": 1,
+    "n_embd": 32,
+    "sft_steps": 20,
+    "n_train_prompts": 12,
+    "n_eval_prompts": 8,
+    "max_new_tokens": 16,
+    "dpo_steps": 4,
+    "batch_size": 8,
+    "reward_model_steps": 4,
+    "ppo_steps": 4,
+    "rollout_batch_size": 8,
+    "minibatch_size": 8,
+    "ppo_epochs": 1,
+}
 
 
 config = prepare_run(Config, smoke=SMOKE, description=__doc__)
@@ -126,13 +139,16 @@ class Cost:
 
 def state_mb(trained: list[torch.nn.Module], frozen: list[torch.nn.Module]) -> float:
     """float32 bytes held: weights of every model, plus gradients and AdamW's two moments of the trained ones."""
-    n = sum(4 * p.numel() for m in trained for p in m.parameters()) + sum(p.numel() for m in frozen for p in m.parameters())
+    n = sum(4 * p.numel() for m in trained for p in m.parameters()) + sum(
+        p.numel() for m in frozen for p in m.parameters()
+    )
     return 4 * n / 2**20
 
 
 def bar_callback(total: int, desc: str):
     bar = tqdm(total=total, desc=desc, disable=None)
     return bar, lambda step, record: bar.update(step - bar.n)
+
 
 # %% [markdown]
 # ## The shared start: SFT model and pairs
@@ -144,22 +160,51 @@ tokenizer = sentiment.build_tokenizer()
 judge = sentiment.VaderJudge()
 eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
 reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
-rows = [{"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-        for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]]
-reference = tiny_gpt2(len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, seed=config.seed,
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, pad_token_id=pad)
+rows = [
+    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
+    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
+]
+reference = tiny_gpt2(
+    len(tokenizer),
+    n_layer=config.n_layer,
+    n_embd=config.n_embd,
+    seed=config.seed,
+    bos_token_id=tokenizer.bos_token_id,
+    eos_token_id=eos,
+    pad_token_id=pad,
+)
 bar, on_step = bar_callback(config.sft_steps, "SFT")
-reference = train_sft(reference, collate_pairs(rows, pad),
-                      TrainConfig(steps=config.sft_steps, batch_size=64, learning_rate=3e-3,
-                                  warmup_steps=config.sft_steps // 10, seed=config.seed, device=device),
-                      on_step=on_step).model.eval().requires_grad_(False)
+reference = (
+    train_sft(
+        reference,
+        collate_pairs(rows, pad),
+        TrainConfig(
+            steps=config.sft_steps,
+            batch_size=64,
+            learning_rate=3e-3,
+            warmup_steps=config.sft_steps // 10,
+            seed=config.seed,
+            device=device,
+        ),
+        on_step=on_step,
+    )
+    .model.eval()
+    .requires_grad_(False)
+)
 bar.close()
 
 held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
 prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
 train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(reference, train_prompts, num_samples=4, temperature=1.0,
-                                       max_new_tokens=config.max_new_tokens, eos_token_id=eos, seed=config.seed + 3)
+samples = sentiment.sample_completions(
+    reference,
+    train_prompts,
+    num_samples=4,
+    temperature=1.0,
+    max_new_tokens=config.max_new_tokens,
+    eos_token_id=eos,
+    seed=config.seed + 3,
+)
 completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
 rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
 pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=4)
@@ -170,8 +215,17 @@ print(f"{len(pairs)} pairs from {len(train_prompts)} prompts ({dropped} dropped)
 
 
 def evaluate(model):
-    return sentiment.evaluate_policy(model, reference, eval_prompts, tokenizer, judge, num_samples=2,
-                                     max_new_tokens=config.max_new_tokens, seed=config.seed + 4)
+    return sentiment.evaluate_policy(
+        model,
+        reference,
+        eval_prompts,
+        tokenizer,
+        judge,
+        num_samples=2,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed + 4,
+    )
+
 
 # %% [markdown]
 # ## DPO: one run, one model
@@ -185,9 +239,15 @@ with Cost() as dpo_cost:
     bar, on_step = bar_callback(config.dpo_steps, "DPO")
     dpo_policy = train_preference(
         copy.deepcopy(reference).requires_grad_(True),
-        PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta), dpo_data,
-        TrainConfig(steps=config.dpo_steps, batch_size=min(config.batch_size, len(pairs)),
-                    learning_rate=config.learning_rate, seed=config.seed, device=device),
+        PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta),
+        dpo_data,
+        TrainConfig(
+            steps=config.dpo_steps,
+            batch_size=min(config.batch_size, len(pairs)),
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            device=device,
+        ),
         on_step=on_step,
     ).model.eval()
     bar.close()
@@ -200,6 +260,7 @@ with Cost() as dpo_cost:
 # policy, scores them with the reward model, subtracts $\beta$ times the per-token
 # log-ratio to the reference, and takes clipped policy-gradient steps.
 
+
 # %%
 def left_padded(prompts):
     """Prompts as a left-padded (P, L) tensor and its attention mask: PPO generates after them."""
@@ -207,8 +268,8 @@ def left_padded(prompts):
     ids = torch.full((len(prompts), length), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), length), dtype=torch.long)
     for i, p in enumerate(prompts):
-        ids[i, length - len(p.ids):] = torch.tensor(p.ids)
-        mask[i, length - len(p.ids):] = 1
+        ids[i, length - len(p.ids) :] = torch.tensor(p.ids)
+        mask[i, length - len(p.ids) :] = 1
     return ids, mask
 
 
@@ -224,30 +285,51 @@ def right_padded(input_ids, attention_mask):
 
 with Cost() as reward_model_cost:
     bar, on_step = bar_callback(config.reward_model_steps, "reward model")
-    reward_model = train_reward_model(
-        RewardModel.from_causal_lm(reference).requires_grad_(True), pair_data,
-        TrainConfig(steps=config.reward_model_steps, batch_size=min(config.batch_size, len(pairs)),
-                    learning_rate=config.reward_model_learning_rate, seed=config.seed, device=device),
-        on_step=on_step,
-    ).model.eval().requires_grad_(False)
+    reward_model = (
+        train_reward_model(
+            RewardModel.from_causal_lm(reference).requires_grad_(True),
+            pair_data,
+            TrainConfig(
+                steps=config.reward_model_steps,
+                batch_size=min(config.batch_size, len(pairs)),
+                learning_rate=config.reward_model_learning_rate,
+                seed=config.seed,
+                device=device,
+            ),
+            on_step=on_step,
+        )
+        .model.eval()
+        .requires_grad_(False)
+    )
     bar.close()
 
 prompt_ids, prompt_mask = left_padded(train_prompts)
-ppo_config = PPOConfig(kl_coef=config.beta, rollout_batch_size=config.rollout_batch_size,
-                       minibatch_size=config.minibatch_size, ppo_epochs=config.ppo_epochs,
-                       max_new_tokens=config.max_new_tokens, eos_token_id=eos)
+ppo_config = PPOConfig(
+    kl_coef=config.beta,
+    rollout_batch_size=config.rollout_batch_size,
+    minibatch_size=config.minibatch_size,
+    ppo_epochs=config.ppo_epochs,
+    max_new_tokens=config.max_new_tokens,
+    eos_token_id=eos,
+)
 with Cost() as ppo_cost:
     bar, on_step = bar_callback(config.ppo_steps, "PPO")
     ppo = train_ppo(
-        copy.deepcopy(reference).requires_grad_(True), reference,
-        lambda ids, mask: reward_model(*right_padded(ids, mask)), prompt_ids, ppo_config,
+        copy.deepcopy(reference).requires_grad_(True),
+        reference,
+        lambda ids, mask: reward_model(*right_padded(ids, mask)),
+        prompt_ids,
+        ppo_config,
         TrainConfig(steps=config.ppo_steps, learning_rate=config.learning_rate, seed=config.seed, device=device),
-        prompt_attention_mask=prompt_mask, on_step=on_step,
+        prompt_attention_mask=prompt_mask,
+        on_step=on_step,
     )
     bar.close()
 ppo_policy = ppo.model.lm.eval()
-print(f"PPO: reward-model score {ppo.history[0]['score']:+.3f} -> {ppo.history[-1]['score']:+.3f}, "
-      f"sampled KL {ppo.history[-1]['kl']:.3f}")
+print(
+    f"PPO: reward-model score {ppo.history[0]['score']:+.3f} -> {ppo.history[-1]['score']:+.3f}, "
+    f"sampled KL {ppo.history[-1]['kl']:.3f}"
+)
 
 # %% [markdown]
 # ## The comparison
@@ -261,23 +343,46 @@ print(f"PPO: reward-model score {ppo.history[0]['score']:+.3f} -> {ppo.history[-
 n_rollouts = -(-config.ppo_steps // ppo_config.updates_per_rollout())
 value_head = ppo.model.value_head
 results = {
-    "reference (SFT)": {**evaluate(reference), "wall_s": 0.0, "peak_mb": 0.0, "state_mb": 0.0, "models": 1,
-                        "runs": 0, "generated": 0},
-    "DPO": {**evaluate(dpo_policy), "wall_s": dpo_cost.wall_s, "peak_mb": dpo_cost.peak_mb,
-            "state_mb": state_mb([dpo_policy], []), "models": 1, "runs": 1, "generated": 0},
-    "RLHF (RM + PPO)": {**evaluate(ppo_policy), "wall_s": reward_model_cost.wall_s + ppo_cost.wall_s,
-                        "peak_mb": max(reward_model_cost.peak_mb, ppo_cost.peak_mb),
-                        "state_mb": state_mb([ppo_policy, value_head], [reference, reward_model]), "models": 3,
-                        "runs": 2, "generated": n_rollouts * config.rollout_batch_size},
+    "reference (SFT)": {
+        **evaluate(reference),
+        "wall_s": 0.0,
+        "peak_mb": 0.0,
+        "state_mb": 0.0,
+        "models": 1,
+        "runs": 0,
+        "generated": 0,
+    },
+    "DPO": {
+        **evaluate(dpo_policy),
+        "wall_s": dpo_cost.wall_s,
+        "peak_mb": dpo_cost.peak_mb,
+        "state_mb": state_mb([dpo_policy], []),
+        "models": 1,
+        "runs": 1,
+        "generated": 0,
+    },
+    "RLHF (RM + PPO)": {
+        **evaluate(ppo_policy),
+        "wall_s": reward_model_cost.wall_s + ppo_cost.wall_s,
+        "peak_mb": max(reward_model_cost.peak_mb, ppo_cost.peak_mb),
+        "state_mb": state_mb([ppo_policy, value_head], [reference, reward_model]),
+        "models": 3,
+        "runs": 2,
+        "generated": n_rollouts * config.rollout_batch_size,
+    },
 }
 memory = "peak CUDA MB" if device == "cuda" else "peak RSS+ MB"
-header = (f"{'method':<17} {'reward':>15} {'KL (nats)':>15} {'wall s':>7} {memory:>13} {'state MB':>9} "
-          f"{'models':>6} {'runs':>4} {'sampled':>7}")
+header = (
+    f"{'method':<17} {'reward':>15} {'KL (nats)':>15} {'wall s':>7} {memory:>13} {'state MB':>9} "
+    f"{'models':>6} {'runs':>4} {'sampled':>7}"
+)
 print(header)
 print("-" * len(header))
 for name, r in results.items():
-    print(f"{name:<17} {r['reward']['mean']:>+7.3f} ± {r['reward']['stderr']:.3f} {r['kl']['mean']:>7.3f} ± "
-          f"{r['kl']['stderr']:.3f} {r['wall_s']:>7.1f} {r['peak_mb']:>13.1f} {r['state_mb']:>9.2f} "
-          f"{r['models']:>6} {r['runs']:>4} {r['generated']:>7}")
+    print(
+        f"{name:<17} {r['reward']['mean']:>+7.3f} ± {r['reward']['stderr']:.3f} {r['kl']['mean']:>7.3f} ± "
+        f"{r['kl']['stderr']:.3f} {r['wall_s']:>7.1f} {r['peak_mb']:>13.1f} {r['state_mb']:>9.2f} "
+        f"{r['models']:>6} {r['runs']:>4} {r['generated']:>7}"
+    )
 ratio = results["RLHF (RM + PPO)"]["wall_s"] / max(results["DPO"]["wall_s"], 1e-9)
 print(f"RLHF took {ratio:.1f}x DPO's wall time on {device}")

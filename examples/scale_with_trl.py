@@ -120,19 +120,28 @@ def starting_model() -> torch.nn.Module:
     """The policy before training; called once for TRL and once for dpo_ref, giving the same weights."""
     if config.model:
         return load_causal_lm(config.model, dtype=config.dtype)
-    return tiny_gpt2(len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                     pad_token_id=tokenizer.pad_token_id, seed=config.seed, n_positions=128)
+    return tiny_gpt2(
+        len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        seed=config.seed,
+        n_positions=128,
+    )
 
 
 model = starting_model()
-log(f"{len(dataset)} pairs; model {config.model or 'built-in tiny GPT-2'} "
-    f"({sum(p.numel() for p in model.parameters()):,} parameters)")
+log(
+    f"{len(dataset)} pairs; model {config.model or 'built-in tiny GPT-2'} "
+    f"({sum(p.numel() for p in model.parameters()):,} parameters)"
+)
 
 # %% [markdown]
 # ## TRL
 #
 # `DPOConfig` carries the hyperparameters. `compute_loss` is wrapped only to keep each
 # step's loss and batch for the comparison; nothing about training changes.
+
 
 # %%
 class RecordingDPOTrainer(DPOTrainer):
@@ -227,6 +236,7 @@ if config.compare and world_size == 1:
 # `chosen_*` / `rejected_*` keys with label $-100$ on prompt and padding. A fresh copy
 # of the starting model trains on the recorded batches, in TRL's order.
 
+
 # %%
 def to_dpo_ref(trl_batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     labels = trl_batch["input_ids"].masked_fill(trl_batch["completion_mask"] == 0, IGNORE_INDEX)
@@ -248,8 +258,15 @@ if config.compare and world_size == 1:
         policy,
         PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta, reference=reference),
         lambda step: recorded[step],
-        TrainConfig(steps=steps, batch_size=config.batch_size, learning_rate=config.learning_rate, optimizer="adamw",
-                    weight_decay=0.0, max_grad_norm=1.0, device="cuda" if torch.cuda.is_available() else "cpu"),
+        TrainConfig(
+            steps=steps,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            optimizer="adamw",
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+        ),
     )
     reference.to(trainer.device)
     ours = [record["loss"] for record in trainer.fit().history]

@@ -70,8 +70,19 @@ class Config:
     smoke: bool = False  # tiny sizes for tests and the site build (also DPO_REF_SMOKE=1)
 
 
-SMOKE = {"n_reviews": 400, "n_layer": 1, "n_embd": 32, "sft_steps": 20, "n_train_prompts": 16, "n_eval_prompts": 16,
-         "max_new_tokens": 20, "steps": 8, "batch_size": 16, "learning_rate": 2e-3, "warmup_steps": 0}
+SMOKE = {
+    "n_reviews": 400,
+    "n_layer": 1,
+    "n_embd": 32,
+    "sft_steps": 20,
+    "n_train_prompts": 16,
+    "n_eval_prompts": 16,
+    "max_new_tokens": 20,
+    "steps": 8,
+    "batch_size": 16,
+    "learning_rate": 2e-3,
+    "warmup_steps": 0,
+}
 
 
 config = prepare_run(Config, smoke=SMOKE, description=__doc__)
@@ -89,6 +100,7 @@ def progress_bar(total: int, desc: str):
 
     return bar, on_step
 
+
 # %% [markdown]
 # ## 1. SFT: a tiny GPT-2 that writes reviews
 #
@@ -100,17 +112,36 @@ judge = sentiment.VaderJudge()
 reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
 print(reviews[0])
 eos = tokenizer.eos_token_id
-rows = [{"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-        for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]]
+rows = [
+    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
+    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
+]
 sft_data = collate_pairs(rows, tokenizer.pad_token_id)  # input_ids, attention_mask, labels: (N, T)
 
-model = tiny_gpt2(len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, seed=config.seed,
-                  bos_token_id=tokenizer.bos_token_id, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id)
+model = tiny_gpt2(
+    len(tokenizer),
+    n_layer=config.n_layer,
+    n_embd=config.n_embd,
+    seed=config.seed,
+    bos_token_id=tokenizer.bos_token_id,
+    eos_token_id=eos,
+    pad_token_id=tokenizer.pad_token_id,
+)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
 bar, on_step = progress_bar(config.sft_steps, "SFT")
-sft = train_sft(model, sft_data, TrainConfig(steps=config.sft_steps, batch_size=64, learning_rate=config.sft_learning_rate,
-                                            warmup_steps=config.sft_steps // 10, seed=config.seed, device=device),
-                on_step=on_step)
+sft = train_sft(
+    model,
+    sft_data,
+    TrainConfig(
+        steps=config.sft_steps,
+        batch_size=64,
+        learning_rate=config.sft_learning_rate,
+        warmup_steps=config.sft_steps // 10,
+        seed=config.seed,
+        device=device,
+    ),
+    on_step=on_step,
+)
 bar.close()
 reference = sft.model.eval().requires_grad_(False)
 print(f"SFT loss {sft.history[0]['loss']:.3f} -> {sft.history[-1]['loss']:.3f} (nats per token)")
@@ -125,11 +156,20 @@ print(f"SFT loss {sft.history[0]['loss']:.3f} -> {sft.history[-1]['loss']:.3f} (
 held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
 prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
 train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(reference, train_prompts, num_samples=config.samples_per_prompt, temperature=1.0,
-                                       max_new_tokens=config.max_new_tokens, eos_token_id=eos, seed=config.seed + 3)
+samples = sentiment.sample_completions(
+    reference,
+    train_prompts,
+    num_samples=config.samples_per_prompt,
+    temperature=1.0,
+    max_new_tokens=config.max_new_tokens,
+    eos_token_id=eos,
+    seed=config.seed + 3,
+)
 completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
 rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
-pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=config.samples_per_prompt)
+pairs, dropped = sentiment.preference_pairs(
+    train_prompts, completions, rewards, samples_per_prompt=config.samples_per_prompt
+)
 print(f"{len(pairs)} pairs from {len(train_prompts)} prompts ({dropped} dropped)")
 print(pairs[0])
 
@@ -149,18 +189,29 @@ pair_data = precompute_reference_logps(reference, pair_data, device=device)
 policy = copy.deepcopy(reference).requires_grad_(True)
 objective = PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta)
 bar, on_step = progress_bar(config.steps, "DPO")
-dpo = train_preference(policy, objective, pair_data,
-                       TrainConfig(steps=config.steps, batch_size=min(config.batch_size, len(pairs)),
-                                   learning_rate=config.learning_rate, warmup_steps=config.warmup_steps,
-                                   seed=config.seed, device=device),
-                       on_step=on_step)
+dpo = train_preference(
+    policy,
+    objective,
+    pair_data,
+    TrainConfig(
+        steps=config.steps,
+        batch_size=min(config.batch_size, len(pairs)),
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        seed=config.seed,
+        device=device,
+    ),
+    on_step=on_step,
+)
 bar.close()
 policy = dpo.model.eval()
 assert abs(dpo.history[0]["loss"] - math.log(2)) < 1e-5, "step 0 must be ln 2: policy == reference"
 every = max(1, config.steps // 5)
 for record in [r for i, r in enumerate(dpo.history) if i % every == 0 or i == len(dpo.history) - 1]:
-    print(f"step {record['step']:3d}  loss {record['loss']:.4f}  rewards/chosen {record['rewards/chosen']:+.3f}  "
-          f"rewards/rejected {record['rewards/rejected']:+.3f}  rewards/accuracies {record['rewards/accuracies']:.2f}")
+    print(
+        f"step {record['step']:3d}  loss {record['loss']:.4f}  rewards/chosen {record['rewards/chosen']:+.3f}  "
+        f"rewards/rejected {record['rewards/rejected']:+.3f}  rewards/accuracies {record['rewards/accuracies']:.2f}"
+    )
 
 # %% [markdown]
 # ## 4. Reward and KL, before and after
@@ -173,12 +224,22 @@ for record in [r for i, r in enumerate(dpo.history) if i % every == 0 or i == le
 # %%
 evaluation = {}
 for name, model in (("before (reference)", reference), ("after DPO", policy)):
-    result = sentiment.evaluate_policy(model, reference, eval_prompts, tokenizer, judge, num_samples=2,
-                                       max_new_tokens=config.max_new_tokens, seed=config.seed + 4)
+    result = sentiment.evaluate_policy(
+        model,
+        reference,
+        eval_prompts,
+        tokenizer,
+        judge,
+        num_samples=2,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed + 4,
+    )
     evaluation[name] = result
-    print(f"{name:<20} reward {result['reward']['mean']:+.3f} ± {result['reward']['stderr']:.3f}   "
-          f"KL {result['kl']['mean']:.3f} ± {result['kl']['stderr']:.3f} nats   "
-          f"length {result['length']['mean']:.1f} tokens")
+    print(
+        f"{name:<20} reward {result['reward']['mean']:+.3f} ± {result['reward']['stderr']:.3f}   "
+        f"KL {result['kl']['mean']:.3f} ± {result['kl']['stderr']:.3f} nats   "
+        f"length {result['length']['mean']:.1f} tokens"
+    )
 gain = evaluation["after DPO"]["reward"]["mean"] - evaluation["before (reference)"]["reward"]["mean"]
 print(f"reward change {gain:+.3f} at KL {evaluation['after DPO']['kl']['mean']:.3f}")
 
@@ -191,9 +252,18 @@ print(f"reward change {gain:+.3f} at KL {evaluation['after DPO']['kl']['mean']:.
 # %%
 shown = eval_prompts[:4]
 for name, model in (("reference", reference), ("DPO", policy)):
-    samples = sentiment.sample_completions(model, shown, num_samples=1, temperature=1.0,
-                                           max_new_tokens=config.max_new_tokens, eos_token_id=eos, seed=config.seed + 5)
-    texts = [sentiment.join_text(p.text, c) for p, c in zip(shown, sentiment.completion_texts(tokenizer, shown, samples))]
+    samples = sentiment.sample_completions(
+        model,
+        shown,
+        num_samples=1,
+        temperature=1.0,
+        max_new_tokens=config.max_new_tokens,
+        eos_token_id=eos,
+        seed=config.seed + 5,
+    )
+    texts = [
+        sentiment.join_text(p.text, c) for p, c in zip(shown, sentiment.completion_texts(tokenizer, shown, samples))
+    ]
     print(f"--- {name}")
     for text, score in zip(texts, judge(texts)):
         print(f"  [{score:+.2f}] {text}")

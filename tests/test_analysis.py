@@ -54,9 +54,7 @@ def test_matched_kl_compares_envelopes_seed_by_seed():
     assert len(rows) == 4
     assert all(0.0 < row["kl"] < 2.0 for row in rows)  # only where both envelopes reach, in every seed
     for row in rows:
-        assert row["difference"]["mean"] == pytest.approx(
-            row["method"]["mean"] - row["other"]["mean"]
-        )
+        assert row["difference"]["mean"] == pytest.approx(row["method"]["mean"] - row["other"]["mean"])
         assert row["verdict"] == "ahead" and row["difference"]["n"] == 3
     # the dominated point (2.5, 0.55) is not part of the other method's envelope
     assert matched_kl(method, {s: [(5.0, 1.0)] for s in range(3)}, None) == []

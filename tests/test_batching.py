@@ -13,7 +13,9 @@ def test_order_is_a_permutation_with_similar_lengths_per_batch():
     lengths = torch.randint(5, 200, (103,), generator=g).tolist()
     order = length_grouped_order(lengths, 8, seed=1)
     assert sorted(order) == list(range(103))
-    spans = [max(lengths[i] for i in order[k : k + 8]) - min(lengths[i] for i in order[k : k + 8]) for k in range(0, 96, 8)]
+    spans = [
+        max(lengths[i] for i in order[k : k + 8]) - min(lengths[i] for i in order[k : k + 8]) for k in range(0, 96, 8)
+    ]
     random_spans = [max(lengths[k : k + 8]) - min(lengths[k : k + 8]) for k in range(0, 96, 8)]
     assert sum(spans) < sum(random_spans) / 3
     # the 7 leftover rows are the longest and come last
@@ -25,7 +27,9 @@ def test_order_is_deterministic_and_the_seed_shuffles_batches():
     a, b, c = (length_grouped_order(lengths, 4, seed=s) for s in (0, 0, 1))
     assert a == b
     assert a != c
-    assert {tuple(sorted(a[k : k + 4])) for k in range(0, 64, 4)} == {tuple(sorted(c[k : k + 4])) for k in range(0, 64, 4)}
+    assert {tuple(sorted(a[k : k + 4])) for k in range(0, 64, 4)} == {
+        tuple(sorted(c[k : k + 4])) for k in range(0, 64, 4)
+    }
     assert [lengths[i] for i in a] != sorted(lengths)  # batches are not in length order
 
 

@@ -146,7 +146,9 @@ def test_performed_flops_by_hand():
     assert model_params(1, 4, 10, 8) == by_hand
     from dpo_ref.models import tiny_gpt2
 
-    assert model_params(2, 16, 30, 12) == sum(p.numel() for p in tiny_gpt2(30, n_layer=2, n_embd=16, n_head=2, n_positions=12).parameters())
+    assert model_params(2, 16, 30, 12) == sum(
+        p.numel() for p in tiny_gpt2(30, n_layer=2, n_embd=16, n_head=2, n_positions=12).parameters()
+    )
 
 
 def test_block_params_are_the_matrices_of_the_benchmark_model():
@@ -161,4 +163,3 @@ def test_block_params_are_the_matrices_of_the_benchmark_model():
     matrices = [p for name, p in model.transformer.h.named_parameters() if name.endswith(".weight") and p.ndim == 2]
     assert sum(p.numel() for p in matrices) == 2 * per_block == block_params(2, 32)
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # the head is tied: V d once
-

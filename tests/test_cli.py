@@ -33,9 +33,7 @@ PAIRS = [
 def run_cli(*args: str, cwd: Path | None = None, module: bool = False) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "dpo_ref.cli"] if module or not SCRIPT.exists() else [str(SCRIPT)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return subprocess.run(
-        [*command, *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([*command, *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, command: str, expected: str) -> str:
@@ -67,33 +65,72 @@ ARGUMENT_ERRORS = [
     (["nope"], "dpo-ref", "invalid choice: 'nope' (choose from 'figures', 'reproduce', 'train', 'examples', 'math')"),
     (["reproduce", "--config", "huge"], "dpo-ref reproduce", "argument --config: invalid choice: 'huge'"),
     (["reproduce", "--device", "gpu"], "dpo-ref reproduce", "argument --device: invalid choice: 'gpu'"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "dpp"], "dpo-ref train",
-     "argument --method: invalid choice: 'dpp'"),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "dpp"],
+        "dpo-ref train",
+        "argument --method: invalid choice: 'dpp'",
+    ),
     (["train", "--data", "x.jsonl"], "dpo-ref train", "the following arguments are required: --output-dir"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "-0.1"], "dpo-ref train",
-     "dpo: beta must be a positive number, got -0.1"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "0"], "dpo-ref train",
-     "dpo: beta must be a positive number, got 0.0"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "nan"], "dpo-ref train",
-     "dpo: beta must be a positive number, got nan"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--learning-rate", "inf"], "dpo-ref train",
-     "TrainConfig.learning_rate must be a finite learning rate > 0, got inf"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--learning-rate=-1e-5"], "dpo-ref train",
-     "TrainConfig.learning_rate must be a finite learning rate > 0, got -1e-05"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "0"], "dpo-ref train",
-     "TrainConfig.steps must be an integer >= 1, got 0"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "ten"], "dpo-ref train",
-     "argument --steps: invalid int value: 'ten'"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--batch-size", "-8"], "dpo-ref train",
-     "TrainConfig.batch_size must be an integer >= 1, got -8"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--max-length", "1"], "dpo-ref train",
-     "argument --max-length: must be an integer >= 2, got 1"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "cdpo", "--label-smoothing", "0.5"],
-     "dpo-ref train", "cdpo: label_smoothing must be a number in [0, 0.5), got 0.5"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--warmup-steps", "-1"], "dpo-ref train",
-     "TrainConfig.warmup_steps must be an integer >= 0, got -1"),
-    (["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "simpo", "--gamma", "-1"], "dpo-ref train",
-     "simpo: gamma must be a non-negative number, got -1.0"),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "-0.1"],
+        "dpo-ref train",
+        "dpo: beta must be a positive number, got -0.1",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "0"],
+        "dpo-ref train",
+        "dpo: beta must be a positive number, got 0.0",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "nan"],
+        "dpo-ref train",
+        "dpo: beta must be a positive number, got nan",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--learning-rate", "inf"],
+        "dpo-ref train",
+        "TrainConfig.learning_rate must be a finite learning rate > 0, got inf",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--learning-rate=-1e-5"],
+        "dpo-ref train",
+        "TrainConfig.learning_rate must be a finite learning rate > 0, got -1e-05",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "0"],
+        "dpo-ref train",
+        "TrainConfig.steps must be an integer >= 1, got 0",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "ten"],
+        "dpo-ref train",
+        "argument --steps: invalid int value: 'ten'",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--batch-size", "-8"],
+        "dpo-ref train",
+        "TrainConfig.batch_size must be an integer >= 1, got -8",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--max-length", "1"],
+        "dpo-ref train",
+        "argument --max-length: must be an integer >= 2, got 1",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "cdpo", "--label-smoothing", "0.5"],
+        "dpo-ref train",
+        "cdpo: label_smoothing must be a number in [0, 0.5), got 0.5",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--warmup-steps", "-1"],
+        "dpo-ref train",
+        "TrainConfig.warmup_steps must be an integer >= 0, got -1",
+    ),
+    (
+        ["train", "--data", "x.jsonl", "--output-dir", "o", "--method", "simpo", "--gamma", "-1"],
+        "dpo-ref train",
+        "simpo: gamma must be a non-negative number, got -1.0",
+    ),
     (["examples", "train_dpo", "nope"], "dpo-ref examples", "no example named nope; the examples are bradley_terry"),
     (["math", "--store", "/tmp"], "dpo-ref math", "argument --store: /tmp is a folder, not a file"),
 ]
@@ -109,7 +146,9 @@ def run_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
 
-@pytest.mark.parametrize("args, command, expected", ARGUMENT_ERRORS, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in ARGUMENT_ERRORS])
+@pytest.mark.parametrize(
+    "args, command, expected", ARGUMENT_ERRORS, ids=[" ".join(c[0][:1] + c[0][-2:]) for c in ARGUMENT_ERRORS]
+)
 def test_argument_errors_are_one_line(capsys, args, command, expected):
     assert_one_line_error(run_in_process(capsys, *args), command, expected)
 
@@ -119,8 +158,11 @@ def test_script_and_python_dash_m_fail_the_same_way():
         result = run_cli("train", "--data", "x.jsonl", "--output-dir", "o", "--beta", "-1", module=module)
         assert_one_line_error(result, "dpo-ref train", "dpo: beta must be a positive number, got -1.0")
     # argparse's own errors point to the help
-    line = assert_one_line_error(run_cli("train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "ten"),
-                                 "dpo-ref train", "argument --steps: invalid int value")
+    line = assert_one_line_error(
+        run_cli("train", "--data", "x.jsonl", "--output-dir", "o", "--steps", "ten"),
+        "dpo-ref train",
+        "argument --steps: invalid int value",
+    )
     assert line.endswith("(see dpo-ref train --help)")
 
 
@@ -129,15 +171,18 @@ def test_output_folder_that_cannot_be_one_fails_before_any_work(capsys, tmp_path
     taken.write_text("not a folder")
     assert_one_line_error(
         run_cli("train", "--data", str(pairs_file), "--output-dir", str(taken)),
-        "dpo-ref train", f"argument --output-dir: {taken} exists and is not a folder",
+        "dpo-ref train",
+        f"argument --output-dir: {taken} exists and is not a folder",
     )
     assert_one_line_error(
         run_in_process(capsys, "figures", "--out", str(taken / "figures")),
-        "dpo-ref figures", f"argument --out: cannot create {taken / 'figures'}: {taken} is a file, not a folder",
+        "dpo-ref figures",
+        f"argument --out: cannot create {taken / 'figures'}: {taken} is a file, not a folder",
     )
     assert_one_line_error(
         run_in_process(capsys, "reproduce", "--out", "/proc/no/such/place"),
-        "dpo-ref reproduce", "argument --out: cannot create /proc/no/such/place: /proc is not writable",
+        "dpo-ref reproduce",
+        "argument --out: cannot create /proc/no/such/place: /proc is not writable",
     )
     assert list(tmp_path.iterdir()) == [taken]  # the write test left nothing behind
 
@@ -182,7 +227,8 @@ def test_missing_data_file(tmp_path):
     missing = tmp_path / "missing.jsonl"
     assert_one_line_error(
         run_cli("train", "--data", str(missing), "--output-dir", str(tmp_path / "out")),
-        "dpo-ref train", f"no such preference data file or folder: {missing}",
+        "dpo-ref train",
+        f"no such preference data file or folder: {missing}",
     )
     assert not (tmp_path / "out").exists()
 
@@ -194,15 +240,25 @@ def test_malformed_data_names_row_and_field(capsys, tmp_path):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert_one_line_error(
         run_in_process(capsys, "train", "--data", str(path), "--output-dir", str(tmp_path / "out")),
-        "dpo-ref train", "row 2, field 'rejected': is identical to 'chosen'",
+        "dpo-ref train",
+        "row 2, field 'rejected': is identical to 'chosen'",
     )
 
 
 def test_missing_model_path(capsys, tmp_path, pairs_file):
     assert_one_line_error(
-        run_in_process(capsys, "train", "--data", str(pairs_file), "--model", str(tmp_path / "no-model"),
-                "--output-dir", str(tmp_path / "out")),
-        "dpo-ref train", f"local model path '{tmp_path / 'no-model'}' does not exist",
+        run_in_process(
+            capsys,
+            "train",
+            "--data",
+            str(pairs_file),
+            "--model",
+            str(tmp_path / "no-model"),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ),
+        "dpo-ref train",
+        f"local model path '{tmp_path / 'no-model'}' does not exist",
     )
 
 
@@ -214,11 +270,15 @@ def test_cuda_without_cuda_fails_before_any_work(capsys, tmp_path, pairs_file):
     expected = "device='cuda' was requested but torch sees no CUDA device; use --device cpu or auto"
     assert_one_line_error(
         run_cli("train", "--data", str(pairs_file), "--output-dir", str(tmp_path / "out"), "--device", "cuda"),
-        "dpo-ref train", expected,
+        "dpo-ref train",
+        expected,
     )
     assert_one_line_error(
-        run_in_process(capsys, "reproduce", "--config", "smoke", "--device", "cuda", "--out", str(tmp_path / "results")),
-        "dpo-ref reproduce", expected,
+        run_in_process(
+            capsys, "reproduce", "--config", "smoke", "--device", "cuda", "--out", str(tmp_path / "results")
+        ),
+        "dpo-ref reproduce",
+        expected,
     )
     assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
 
@@ -226,12 +286,16 @@ def test_cuda_without_cuda_fails_before_any_work(capsys, tmp_path, pairs_file):
 def test_unknown_names_inside_subcommands(capsys, tmp_path):
     assert_one_line_error(
         run_in_process(capsys, "figures", "--only", "no-such-figure", "--out", str(tmp_path / "figs")),
-        "dpo-ref figures", "unknown figure(s) no-such-figure",
+        "dpo-ref figures",
+        "unknown figure(s) no-such-figure",
     )
     # an unknown experiment group: the message names it even if the runner lets a KeyError escape
     assert_one_line_error(
-        run_in_process(capsys, "reproduce", "--config", "smoke", "--only", "no-such-group", "--out", str(tmp_path / "results")),
-        "dpo-ref reproduce", "'no-such-group'",
+        run_in_process(
+            capsys, "reproduce", "--config", "smoke", "--only", "no-such-group", "--out", str(tmp_path / "results")
+        ),
+        "dpo-ref reproduce",
+        "'no-such-group'",
     )
 
 
@@ -269,15 +333,21 @@ def fake_command(monkeypatch):
     "error, expected",
     [
         (UserError("row 3, field 'chosen': is empty"), "row 3, field 'chosen': is empty"),
-        (UnknownNameError("unknown figure(s) x; run `dpo-ref figures --list`"),
-         "unknown figure(s) x; run `dpo-ref figures --list`"),
-        (MissingFileError("no such preference data file or folder: /data/x.jsonl"),
-         "no such preference data file or folder: /data/x.jsonl"),
+        (
+            UnknownNameError("unknown figure(s) x; run `dpo-ref figures --list`"),
+            "unknown figure(s) x; run `dpo-ref figures --list`",
+        ),
+        (
+            MissingFileError("no such preference data file or folder: /data/x.jsonl"),
+            "no such preference data file or folder: /data/x.jsonl",
+        ),
         (NonFiniteLossError("training stopped at step 7: loss is nan"), "training stopped at step 7: loss is nan"),
         (OfflineError("could not fetch 'a/b' from the hub"), "could not fetch 'a/b' from the hub"),
-        (ModuleNotFoundError("No module named 'trl'", name="trl"),
-         "the train subcommand needs the package 'trl', which is not installed; "
-         "install the extras with: pip install -c constraints.txt -e '.[docs,test]'"),
+        (
+            ModuleNotFoundError("No module named 'trl'", name="trl"),
+            "the train subcommand needs the package 'trl', which is not installed; "
+            "install the extras with: pip install -c constraints.txt -e '.[docs,test]'",
+        ),
     ],
     ids=["UserError", "UnknownName", "MissingFile", "NonFinite", "Offline", "optional-package"],
 )
@@ -289,7 +359,12 @@ def test_user_errors_print_one_line(fake_command, capsys, error, expected):
 
 @pytest.mark.parametrize(
     "error",
-    [KeyError("frontier"), ValueError("shapes do not match"), FileNotFoundError(2, "No such file", "/x"), TypeError("x")],
+    [
+        KeyError("frontier"),
+        ValueError("shapes do not match"),
+        FileNotFoundError(2, "No such file", "/x"),
+        TypeError("x"),
+    ],
     ids=["KeyError", "ValueError", "FileNotFoundError", "TypeError"],
 )
 def test_other_exceptions_are_bugs_with_their_traceback(fake_command, error):
@@ -324,7 +399,7 @@ def test_warnings_are_one_line_each(fake_command, capsys):
     import warnings
 
     def main(args):
-        warnings.warn("dropped 2 row(s) whose prompt is longer than 8 tokens", UserWarning)
+        warnings.warn("dropped 2 row(s) whose prompt is longer than 8 tokens", UserWarning, stacklevel=2)
         return 0
 
     fake_command.main = main
@@ -340,8 +415,9 @@ def test_a_subcommand_missing_from_the_install_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.SUBCOMMANDS, "math", ("dpo_ref.no_such_module", "main", "typeset"))
     assert cli.main(["math"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("dpo-ref math: error: the math subcommand is not available in this install: "
-                          "no module dpo_ref.no_such_module"), err
+    assert err.startswith(
+        "dpo-ref math: error: the math subcommand is not available in this install: no module dpo_ref.no_such_module"
+    ), err
     assert err.count("\n") == 1
 
 

@@ -18,9 +18,16 @@ def _message(folder) -> str:
     )
 
 
-@pytest.mark.parametrize("files", [{}, {"README.md": "# notes"}, {"train.csv": "prompt,chosen,rejected\n"},
-                                   {".cache/train.jsonl": json.dumps(ROWS[0])}],
-                         ids=["empty", "readme", "csv only", "hidden folder only"])
+@pytest.mark.parametrize(
+    "files",
+    [
+        {},
+        {"README.md": "# notes"},
+        {"train.csv": "prompt,chosen,rejected\n"},
+        {".cache/train.jsonl": json.dumps(ROWS[0])},
+    ],
+    ids=["empty", "readme", "csv only", "hidden folder only"],
+)
 def test_a_folder_without_data_files_gets_one_message(tmp_path, files):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

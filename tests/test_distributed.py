@@ -33,8 +33,15 @@ def _env() -> dict[str, str]:
     env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
     # TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 would make torchrun pick the workers' port by
     # finding a free one and releasing it (the race --standalone avoids, see below)
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "DPO_REF_SMOKE",
-                "TORCH_DISABLE_SHARE_RDZV_TCP_STORE"):
+    for key in (
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "DPO_REF_SMOKE",
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE",
+    ):
         env.pop(key, None)
     return env
 

@@ -11,15 +11,20 @@ import torch
 
 from dpo_ref.evaluate import entropy, exact_metrics, expected_value, kl_divergence
 from dpo_ref.losses import dpo_loss
-from dpo_ref.train import PairwiseObjective, PPOConfig, TrainConfig, precompute_reference_logps, train_ppo, train_preference
+from dpo_ref.train import (
+    PairwiseObjective,
+    PPOConfig,
+    TrainConfig,
+    precompute_reference_logps,
+    train_ppo,
+    train_preference,
+)
 from dpo_ref.worlds.exact import ExactWorldConfig, build_exact_world
 
 SMALL = ExactWorldConfig(
     vocab_size=4, response_length=3, n_prompts=3, n_embd=16, n_head=2,
     pretrain_samples=2000, pretrain_steps=80, pretrain_batch_size=64, pretrain_learning_rate=1e-2,
 )  # fmt: skip
-
-
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +130,9 @@ def test_dpo_on_many_stochastic_pairs_lands_near_its_own_optimum(world):
     """DPO's population optimum is pi*_beta: it moves most of the way there, and to the
     optimum of its own beta rather than of a beta four times smaller or larger."""
     beta = 1.0
-    pairs = precompute_reference_logps(world.reference, world.preference_pairs(8000, seed=1), batch_size=4096, device="cpu")
+    pairs = precompute_reference_logps(
+        world.reference, world.preference_pairs(8000, seed=1), batch_size=4096, device="cpu"
+    )
     objective = PairwiseObjective(functools.partial(dpo_loss, beta=beta), beta=beta)
     config = TrainConfig(steps=300, batch_size=64, learning_rate=3e-3, device="cpu", log_every=300)
     policy = train_preference(world.new_policy(), objective, pairs, config).model

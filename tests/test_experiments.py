@@ -51,7 +51,9 @@ def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
         for record in ppo:
             start, end = record["objective"]["start"], record["objective"]["end"]
             assert record["objective"]["rose"] == (end > start + 1e-9)
-            assert {"policy/approxkl", "policy/clipfrac", "loss/value", "policy/entropy"} <= set(record["diagnostics"][-1])
+            assert {"policy/approxkl", "policy/clipfrac", "loss/value", "policy/entropy"} <= set(
+                record["diagnostics"][-1]
+            )
         assert set(data["studies"]) == {"recovery", "deterministic", "online", "shift"}
 
 
@@ -68,7 +70,7 @@ def test_exact_summary_claims_follow_the_intervals(smoke_run):
     for row in summary["ppo"]:  # a setting is failed exactly when some seed's objective did not rise
         is_failed = (row["method"], (("kl_coef", row["kl_coef"]),)) in failed
         assert is_failed == (row["rose_in_seeds"] != row["seeds"])
-    for name, method in summary["methods"].items():
+    for method in summary["methods"].values():
         kls = [point[0] for point in method["envelope"]]
         assert kls == sorted(kls) and method["envelope"][0][0] == 0.0  # pi_ref is every envelope's start
         rewards = [point[1] for point in method["envelope"]]
@@ -95,7 +97,9 @@ def test_named_configs_and_unknown_names():
     for name in ("smoke", "cpu", "gpu"):
         cfg = get_config(name)
         assert cfg.name == name and count_runs(cfg, ["exact"]) > 10
-        assert len(cfg.exact.seeds) >= (3 if name != "smoke" else 2) and len(cfg.sentiment.seeds) == len(cfg.exact.seeds)
+        assert len(cfg.exact.seeds) >= (3 if name != "smoke" else 2) and len(cfg.sentiment.seeds) == len(
+            cfg.exact.seeds
+        )
     assert len(get_config("gpu").exact.seeds) == 5
     with pytest.raises(UnknownNameError, match="unknown config"):
         get_config("laptop")

@@ -51,8 +51,10 @@ def test_the_finite_check_finds_nan_wherever_it_hides():
     """NaN in a trace, its error bars, its customdata, a frame or a slider's restyle; None in a trace."""
     nan = float("nan")
     fig = go.Figure(
-        [go.Scatter(x=[0, 1], y=[1.0, nan], customdata=[nan, 1.0], error_y={"array": [0.1, float("inf")]}),
-         go.Bar(x=["a", "b"], y=[1, None])],
+        [
+            go.Scatter(x=[0, 1], y=[1.0, nan], customdata=[nan, 1.0], error_y={"array": [0.1, float("inf")]}),
+            go.Bar(x=["a", "b"], y=[1, None]),
+        ],
         frames=[go.Frame(data=[go.Scatter(y=[nan])])],
         layout={"sliders": [{"steps": [{"args": [{"y": [[nan]]}], "method": "restyle"}]}]},
     )
@@ -98,10 +100,13 @@ def test_plot_follows_site_conventions(figure_id, figures):
 def _shares_x_with_lower_panel(layout, name: str) -> bool:
     """Stacked panels name the x axis once, on the bottom panel."""
     axis = layout[name]
-    return bool(axis.showticklabels is not False and any(
-        other.startswith("xaxis") and other != name and layout[other].title.text
-        for other in layout.to_plotly_json()
-    ))
+    return bool(
+        axis.showticklabels is not False
+        and any(
+            other.startswith("xaxis") and other != name and layout[other].title.text
+            for other in layout.to_plotly_json()
+        )
+    )
 
 
 def test_embed_uses_stable_ids_and_valid_json(figures):
@@ -247,18 +252,20 @@ def test_preference_pairs_are_bradley_terry_weighted():
     ref, reward = example.tensor("reference_probs"), example.tensor("true_rewards")
     assert len(weights) == 8 * 7 and float(weights.sum()) == pytest.approx(1.0)
     i = 3
-    w, l = int(winners[i]), int(losers[i])
-    j = next(k for k in range(len(weights)) if int(winners[k]) == l and int(losers[k]) == w)
+    win, lose = int(winners[i]), int(losers[i])
+    j = next(k for k in range(len(weights)) if int(winners[k]) == lose and int(losers[k]) == win)
     # the two orders of one pair split their weight by the Bradley-Terry probability
-    assert float(weights[i] / weights[j]) == pytest.approx(math.exp(float(reward[w] - reward[l])))
-    assert float(weights[i] + weights[j]) == pytest.approx(float(2 * ref[w] * ref[l] / (1 - (ref**2).sum())))
+    assert float(weights[i] / weights[j]) == pytest.approx(math.exp(float(reward[win] - reward[lose])))
+    assert float(weights[i] + weights[j]) == pytest.approx(float(2 * ref[win] * ref[lose] / (1 - (ref**2).sum())))
 
 
 def test_paper_charts_show_the_data_file(figures):
     from dpo_ref.figures import paper_results
 
-    for figure_id, name in (("paper-summarization", "summarization"),
-                            ("paper-summarization-ood", "summarization_out_of_distribution")):
+    for figure_id, name in (
+        ("paper-summarization", "summarization"),
+        ("paper-summarization-ood", "summarization_out_of_distribution"),
+    ):
         block = paper_results.reported(name)
         fig = figures[figure_id]
         for trace in fig.data:

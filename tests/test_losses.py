@@ -355,8 +355,16 @@ def test_label_smoothing_must_lie_in_zero_to_half(name, label_smoothing):
         (lambda: L.orpo_loss(GOOD, GOOD, GOOD, lam=-0.1), "lam must be a non-negative number"),
         (lambda: L.simpo_loss(GOOD, GOOD, beta=2.0, gamma=-1.0), "gamma must be a non-negative number"),
     ],
-    ids=["desirable_weight", "undesirable_weight", "desirable_dtype", "desirable_shape", "kl_nan", "kl_shape", "lam",
-         "gamma"],
+    ids=[
+        "desirable_weight",
+        "undesirable_weight",
+        "desirable_dtype",
+        "desirable_shape",
+        "kl_nan",
+        "kl_shape",
+        "lam",
+        "gamma",
+    ],
 )
 def test_hyperparameter_checks_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):

@@ -126,7 +126,8 @@ def test_interval_and_percent_read_as_sentences():
 
 def test_verdicts_take_rows_never_words():
     assert macros.verdict({"verdict": "ahead"}, "PPO") == (
-        '<span class="dpo-verdict" data-verdict="ahead">ahead of PPO</span>')
+        '<span class="dpo-verdict" data-verdict="ahead">ahead of PPO</span>'
+    )
     assert "level with PPO-GT" in macros.verdict({"verdict": "level"}, "PPO-GT")
     with pytest.raises(TypeError, match="verdict"):
         macros.verdict("ahead", "PPO")
@@ -167,5 +168,7 @@ def test_provenance_says_what_was_run_and_links_the_data(env):
 
 def test_a_missing_summary_stops_the_build_with_one_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(results_module, "RESULTS_DIR", tmp_path)
-    with pytest.raises(ResultsFileError, match=r"exact_summary\.json: is missing; run `dpo-ref reproduce --config cpu`"):
+    with pytest.raises(
+        ResultsFileError, match=r"exact_summary\.json: is missing; run `dpo-ref reproduce --config cpu`"
+    ):
         macros.define_env(Env())

@@ -221,7 +221,8 @@ def test_online_shift_and_deterministic_are_the_summary(figures):
     for method in ("dpo", "ipo"):
         trajectory = data["deterministic"][method]["trajectory"]
         low, high, mean = traces(figures["measured-deterministic"], label(method) + ", 95% interval") + [
-            traces(figures["measured-deterministic"], label(method))[0]]
+            traces(figures["measured-deterministic"], label(method))[0]
+        ]
         assert close(mean.y, means(p["kl"] for p in trajectory))
         assert close(low.y, [max(p["kl"]["low"], 0.0) for p in trajectory])  # a KL is never below 0
         assert close(high.y, [p["kl"]["high"] for p in trajectory])
@@ -253,7 +254,10 @@ def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures
         visible = list(button.args[0]["visible"])
         following = (shown + 1) % len(seeds)
         assert visible == [following * 3 <= t < following * 3 + 3 for t in range(len(fig.data))]
-        assert button.args[1] == {f"updatemenus[{1 + shown}].visible": False, f"updatemenus[{1 + following}].visible": True}
+        assert button.args[1] == {
+            f"updatemenus[{1 + shown}].visible": False,
+            f"updatemenus[{1 + following}].visible": True,
+        }
         shown = following
     assert shown == 0  # New run cycles through every seed and back
 

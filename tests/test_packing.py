@@ -5,6 +5,7 @@ import torch
 
 from dpo_ref.batching import trim_padding
 from dpo_ref.logps import IGNORE_INDEX, concatenated_logps
+from dpo_ref.models import tiny_gpt2
 from dpo_ref.packing import (
     CHOSEN,
     PADDING,
@@ -14,7 +15,6 @@ from dpo_ref.packing import (
     shared_prompt_attention_mask,
     shared_prompt_logps,
 )
-from dpo_ref.models import tiny_gpt2
 
 VOCAB = 50
 

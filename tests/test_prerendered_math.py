@@ -33,8 +33,10 @@ def test_keys_drop_delimiters_and_html_escapes():
 
 
 def test_stored_formulas_replace_their_tex_and_bring_their_glyphs_once():
-    page = ('<html><head><title>t</title></head><body><p>Intro</p><p>See <span class="arithmatex">\\(x^2\\)</span>'
-            ' and</p><div class="arithmatex">\\[x &lt; 2\\]</div><span class="arithmatex">\\(y\\)</span></body></html>')
+    page = (
+        '<html><head><title>t</title></head><body><p>Intro</p><p>See <span class="arithmatex">\\(x^2\\)</span>'
+        ' and</p><div class="arithmatex">\\[x &lt; 2\\]</div><span class="arithmatex">\\(y\\)</span></body></html>'
+    )
     out = pm.substitute(page, STORE)
     assert out.count("<mjx-container") == 2
     assert '<span class="arithmatex">\\(y\\)</span>' in out  # not stored: left for MathJax in the browser
@@ -53,8 +55,10 @@ def test_a_page_without_stored_formulas_is_unchanged():
 
 
 def test_glyph_shapes_are_shared_by_name_and_must_agree():
-    local = ('<mjx-container><svg><defs><path id="MJX-7-TEX-N-32" d="M2 2"></path></defs>'
-             '<use xlink:href="#MJX-7-TEX-N-32"></use></svg></mjx-container>')
+    local = (
+        '<mjx-container><svg><defs><path id="MJX-7-TEX-N-32" d="M2 2"></path></defs>'
+        '<use xlink:href="#MJX-7-TEX-N-32"></use></svg></mjx-container>'
+    )
     glyphs: dict[str, str] = {}
     shared = pm._share_glyphs("inline:2", local, glyphs)
     assert glyphs == {"TEX-N-32": "M2 2"}

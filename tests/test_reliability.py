@@ -114,8 +114,11 @@ def test_nan_gradient_with_a_finite_loss_stops_before_the_update(tmp_path):
     model = _model()
     before = _params(model)
     cfg = TrainConfig(steps=4, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
-    with pytest.raises(NonFiniteLossError, match=r"^training stopped at step 0: gradient norm is nan\. "
-                                                 r"The model was not updated; last good checkpoint: none written"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"^training stopped at step 0: gradient norm is nan\. "
+        r"The model was not updated; last good checkpoint: none written",
+    ):
         Trainer(model, nan_gradient, TensorBatches(_pairs(), 4), cfg).fit()
     assert _same(before, _params(model))
     assert not any(tmp_path.iterdir())
@@ -165,7 +168,9 @@ def test_bad_train_config_fails_before_the_first_update(tmp_path, change, expect
 def test_tensor_columns_of_different_lengths():
     pairs = _pairs(8)
     pairs["reference_rejected_logps"] = torch.zeros(7)
-    with pytest.raises(ValueError, match=r"all columns must have the same number of rows, got \{.*'reference_rejected_logps': 7"):
+    with pytest.raises(
+        ValueError, match=r"all columns must have the same number of rows, got \{.*'reference_rejected_logps': 7"
+    ):
         TensorBatches(pairs, 4)
 
 
@@ -180,7 +185,9 @@ def test_ppo_minibatch_must_divide_the_rollout():
 @pytest.fixture
 def checkpointed(tmp_path):
     """A checkpoint folder holding one complete checkpoint (step 1) of `_model()`."""
-    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    train_preference(
+        _model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["step-000001"]
     return tmp_path
 
@@ -189,24 +196,27 @@ def test_resuming_from_a_corrupt_checkpoint_names_the_file(checkpointed):
     model_file = checkpointed / "step-000001" / "model.safetensors"
     model_file.write_bytes(model_file.read_bytes()[:64])  # bit rot, or a copy cut short
     with pytest.raises(ValueError, match=r"step-000001.*model\.safetensors") as error:
-        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
-                                                              checkpoint_dir=str(checkpointed)))
+        train_preference(
+            _model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(checkpointed))
+        )
     assert "\n" not in str(error.value)
 
 
 def test_resuming_into_a_different_model_names_the_checkpoint(checkpointed):
     other = tiny_gpt2(V, n_layer=1, n_embd=8, n_head=2, n_positions=16)
     with pytest.raises(ValueError, match=r"step-000001") as error:
-        train_preference(other, DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
-                                                           checkpoint_dir=str(checkpointed)))
+        train_preference(
+            other, DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(checkpointed))
+        )
     assert "\n" not in str(error.value)
 
 
 def test_resuming_without_the_optimizer_file_names_it(checkpointed):
     (checkpointed / "step-000001" / "optimizer.pt").unlink()
     with pytest.raises(FileNotFoundError, match=r"step-000001/optimizer\.pt"):
-        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
-                                                              checkpoint_dir=str(checkpointed)))
+        train_preference(
+            _model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(checkpointed))
+        )
 
 
 # --------------------------------------------------------------------------- data folders
@@ -248,7 +258,11 @@ BAD_RESULTS = [
     ("missing", None, "is missing"),
     ("empty", "", "is empty (a run killed while writing it?)"),
     ("truncated", json.dumps(GOOD)[:-9], "is not valid JSON at line 1, column"),
-    ("nan", '{"provenance": {}, "points": [NaN], "optimal_frontier": []}', "holds NaN, which is not a number JSON allows"),
+    (
+        "nan",
+        '{"provenance": {}, "points": [NaN], "optimal_frontier": []}',
+        "holds NaN, which is not a number JSON allows",
+    ),
     ("infinity", '{"provenance": {}, "points": [-Infinity], "optimal_frontier": []}', "holds -Infinity"),
     ("array", "[1, 2]", "must hold a JSON object, got a JSON list"),
     ("no provenance", json.dumps({"points": [], "optimal_frontier": []}), "has no key(s) ['provenance']"),
@@ -316,7 +330,9 @@ def test_unknown_page_directive_names_the_page(tmp_path):
 
 def test_missing_tabs_data_file_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"data/missing\.yml"):
-        site_hooks.on_page_markdown("[[preference-tabs data/missing.yml]]\n", _Page(), {"docs_dir": str(tmp_path)}, None)
+        site_hooks.on_page_markdown(
+            "[[preference-tabs data/missing.yml]]\n", _Page(), {"docs_dir": str(tmp_path)}, None
+        )
 
 
 def test_tabs_data_that_is_not_a_list_names_the_file(tmp_path):
@@ -444,17 +460,21 @@ def unsafe_loading(name: str, source: str) -> list[str]:
                 found.append(f"{where}: {func} runs code from the data")
             if func.endswith("read_pickle") or _is_true(keywords.get("allow_pickle")):
                 found.append(f"{where}: {func} loads pickles")
-            if func == "yaml.load" and not any(
-                "Safe" in _dotted(v) for k, v in keywords.items() if k == "Loader"
-            ) and not (len(node.args) > 1 and "Safe" in _dotted(node.args[1])):
+            if (
+                func == "yaml.load"
+                and not any("Safe" in _dotted(v) for k, v in keywords.items() if k == "Loader")
+                and not (len(node.args) > 1 and "Safe" in _dotted(node.args[1]))
+            ):
                 found.append(f"{where}: yaml.load without SafeLoader")
             if func in ("yaml.unsafe_load", "yaml.full_load"):
                 found.append(f"{where}: {func}")
             if _is_true(keywords.get("trust_remote_code")):
                 found.append(f"{where}: trust_remote_code=True hard-coded")
-            if func.endswith("add_argument") and any(
-                isinstance(a, ast.Constant) and "trust-remote-code" in str(a.value) for a in node.args
-            ) and _is_true(keywords.get("default")):
+            if (
+                func.endswith("add_argument")
+                and any(isinstance(a, ast.Constant) and "trust-remote-code" in str(a.value) for a in node.args)
+                and _is_true(keywords.get("default"))
+            ):
                 found.append(f"{where}: --trust-remote-code on by default")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -501,8 +521,12 @@ def test_the_scan_finds_each_unsafe_pattern():
 def test_checkpoints_are_safetensors_and_the_optimizer_state_loads_without_pickle_code(tmp_path):
     from safetensors.torch import load_file
 
-    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu",
-                                                          checkpoint_dir=str(tmp_path), checkpoint_every=1))
+    train_preference(
+        _model(),
+        DPO,
+        _pairs(),
+        TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path), checkpoint_every=1),
+    )
     checkpoints = sorted(p for p in tmp_path.iterdir())
     assert [p.name for p in checkpoints] == ["step-000001", "step-000002"]
     for checkpoint in checkpoints:
@@ -525,10 +549,14 @@ class _Payload:
 
 
 def test_a_checkpoint_with_a_pickle_payload_is_refused_without_running_it(tmp_path):
-    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    train_preference(
+        _model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
+    )
     torch.save({"state": {}, "param_groups": [], "extra": _Payload()}, tmp_path / "step-000001" / "optimizer.pt")
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
-        train_preference(_model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+        train_preference(
+            _model(), DPO, _pairs(), TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
+        )
     assert _Payload.ran == []
 
 

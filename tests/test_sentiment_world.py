@@ -2,7 +2,6 @@
 
 import copy
 import itertools
-import json
 import math
 
 import pytest
@@ -113,8 +112,14 @@ def test_pairs_are_labelled_by_the_judge(tokenizer):
     reviews = ["the plot was good . i liked it ."] * 2
     prompts = world.make_prompts(reviews, tokenizer, seed=0, min_tokens=3, max_tokens=3)
     completions = [
-        " great .", " awful .", " dull .", " superb !",  # prompt 0: four distinct scores
-        " long .", " old .", " wonderful .", "",  # prompt 1: a tie (two neutral) and an empty one
+        " great .",
+        " awful .",
+        " dull .",
+        " superb !",  # prompt 0: four distinct scores
+        " long .",
+        " old .",
+        " wonderful .",
+        "",  # prompt 1: a tie (two neutral) and an empty one
     ]
     rewards = judge([world.join_text(prompts[i // 4].text, c) for i, c in enumerate(completions)])
     pairs, dropped = world.preference_pairs(prompts, completions, rewards, samples_per_prompt=4)
@@ -276,8 +281,11 @@ def test_win_rate_of_a_model_against_itself(tokenizer, eval_prompts):
     assert sampled["baseline_reward"] == pytest.approx(sum(baseline) / len(baseline))
 
 
-@pytest.mark.parametrize(("words", "direction"), [(world.POSITIVE_ADJECTIVES, 1), (world.NEGATIVE_ADJECTIVES, -1)],
-                         ids=["leaning positive wins", "leaning negative loses"])
+@pytest.mark.parametrize(
+    ("words", "direction"),
+    [(world.POSITIVE_ADJECTIVES, 1), (world.NEGATIVE_ADJECTIVES, -1)],
+    ids=["leaning positive wins", "leaning negative loses"],
+)
 def test_win_rate_moves_with_the_judge(tokenizer, eval_prompts, words, direction):
     """A policy that leans towards positive words beats the reference under VADER; one leaning negative loses."""
     policy, reference = _leaning(tokenizer, words, 4.0), _model(tokenizer)

@@ -21,9 +21,21 @@ from dpo_ref.site import directives, docstrings
 from dpo_ref.site import hooks as site_hooks
 
 NAV_PAGES = [
-    "/", "/conventions/", "/alignment-problem/", "/rlhf-pipeline/", "/reward-modelling/", "/ppo-problem/",
-    "/key-insight/", "/dpo-loss/", "/beta/", "/dpo-vs-rlhf/", "/experimental-results/", "/bigger-picture/",
-    "/further-resources/", "/troubleshooting/", "/api/",
+    "/",
+    "/conventions/",
+    "/alignment-problem/",
+    "/rlhf-pipeline/",
+    "/reward-modelling/",
+    "/ppo-problem/",
+    "/key-insight/",
+    "/dpo-loss/",
+    "/beta/",
+    "/dpo-vs-rlhf/",
+    "/experimental-results/",
+    "/bigger-picture/",
+    "/further-resources/",
+    "/troubleshooting/",
+    "/api/",
 ]
 
 
@@ -71,7 +83,7 @@ def test_vendored_scripts_are_served_with_their_licences(built_site):
     # site.js fetches MathJax only for formulas left in TeX, and plotly.js once, when the
     # reader reaches a figure: the figures arrive drawn, so no page names plotly.js
     assert "tex-svg.js" not in html
-    assert re.findall(r'<[^>]*plotly-basic[^>]*>', html) == []
+    assert re.findall(r"<[^>]*plotly-basic[^>]*>", html) == []
     assert "plotly" not in read(built_site, "/further-resources/")
     site_js = (built_site.path / "assets/javascripts/site.js").read_text()
     assert '"../vendor/plotly/plotly-basic.min.js"' in site_js and '"../vendor/mathjax/tex-svg.js"' in site_js
@@ -121,10 +133,16 @@ def test_figure_store_is_keyed_by_content():
     key = pf.figure_key(spec)
     spec["figure"]["layout"]["height"] += 1
     assert pf.figure_key(spec) != key and len(key) == 20
-    store = {"version": pf.RENDER_VERSION, "palette": {"a|b": ["a", "b"]}, "figures": {key: {"narrow": "<svg>N</svg>", "wide": "<svg>W</svg>"}}}
+    store = {
+        "version": pf.RENDER_VERSION,
+        "palette": {"a|b": ["a", "b"]},
+        "figures": {key: {"narrow": "<svg>N</svg>", "wide": "<svg>W</svg>"}},
+    }
     page = f'<html><head></head><body><div class="dpo-figure__static" data-key="{key}"></div><div class="dpo-figure__static" data-key="{"0" * 20}"></div></body></html>'
     out = pf.substitute(page, store)
-    assert "<svg>N</svg>" in out and "<svg>W</svg>" in out and out.count("dpo-figure__static") == 1  # the unknown one is dropped
+    assert (
+        "<svg>N</svg>" in out and "<svg>W</svg>" in out and out.count("dpo-figure__static") == 1
+    )  # the unknown one is dropped
     assert "--dpo-c0:a" in out and "[data-md-color-scheme=slate]{--dpo-c0:b}" in out
 
 
@@ -136,8 +154,9 @@ def test_every_trace_type_is_in_the_vendored_plotly_bundle(built_site):
     """A trace type outside the bundle would draw nothing: a figure needing one needs a bigger bundle."""
     used = set()
     for path in page_paths(built_site):
-        for spec in re.findall(r"\(window\.dpoFigures=window\.dpoFigures\|\|\{\}\)\[[^\]]+\]=(.*?);</script>",
-                               read(built_site, path)):
+        for spec in re.findall(
+            r"\(window\.dpoFigures=window\.dpoFigures\|\|\{\}\)\[[^\]]+\]=(.*?);</script>", read(built_site, path)
+        ):
             used |= {trace.get("type", "scatter") for trace in json.loads(spec)["figure"]["data"]}
     assert used and used <= BASIC_BUNDLE_TRACES, used - BASIC_BUNDLE_TRACES
     assert "scatter" in used
@@ -164,7 +183,9 @@ def test_no_directive_or_fence_is_left_unrendered(built_site):
 def test_code_is_included_from_the_package(built_site):
     html = read(built_site, "/dpo-loss/")
     for name in ("dpo_loss", "implicit_rewards", "sequence_logps"):
-        assert re.search(rf'<span class="k">def</span>(<span class="w"> </span>| )<span class="nf">{name}</span>', html), name
+        assert re.search(
+            rf'<span class="k">def</span>(<span class="w"> </span>| )<span class="nf">{name}</span>', html
+        ), name
     # the function without its docstring: the page writes the maths as maths, not escaped TeX
     assert "\\\\frac" not in html and "logsigmoid" in html and ".. math::" not in html
 
@@ -242,8 +263,10 @@ def test_numbers_on_the_results_page_are_the_papers_or_the_results_files(built_s
     # beside the quotes: section, figure and table numbers, the paper's setup (2 to 8 tokens,
     # 4 samples, 6 pairs) and model names (GPT-2, GPT-4): small integers
     invented = {n for n in numbers if n not in PAPER_NUMBERS and not (n.isdigit() and int(n) <= 10)}
-    assert not invented, f"numbers in the page's own text that neither the paper nor a results file gives: {sorted(invented)}"
-    assert PAPER_NUMBERS <= set(numbers)
+    assert not invented, (
+        f"numbers in the page's own text that neither the paper nor a results file gives: {sorted(invented)}"
+    )
+    assert set(numbers) >= PAPER_NUMBERS
     figure_ids = re.findall(r'<div class="dpo-figure[^"]*" id="figure-([\w-]+)"', html)
     assert len(figure_ids) >= 8
     for figure_id in figure_ids:
@@ -291,7 +314,10 @@ def test_docstring_maths_becomes_arithmatex():
     out = docstrings.rst_to_markdown(text)
     assert "$$\na = b\n$$" in out and "\\(\\beta\\)" in out and "`dpo_loss`" in out and "`(B,)`" in out
     shared = "Args:\n    a, b: the same.\n        More.\n"
-    assert docstrings.split_shared_params(shared) == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
+    assert (
+        docstrings.split_shared_params(shared)
+        == "Args:\n    a: the same.\n        More.\n    b: the same.\n        More.\n"
+    )
 
 
 def test_example_pages_say_how_to_run_them(built_site):

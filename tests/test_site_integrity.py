@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
-
 from site_support import ROOT, BuiltSite, built_site_once
 
 
@@ -82,7 +81,11 @@ class Page(HTMLParser):
             self.links.append(a["href"])
         for attr in RESOURCE_ATTRS.get(tag, ()):
             if a.get(attr):
-                urls = [part.strip().split()[0] for part in a[attr].split(",") if part.strip()] if attr == "srcset" else [a[attr]]
+                urls = (
+                    [part.strip().split()[0] for part in a[attr].split(",") if part.strip()]
+                    if attr == "srcset"
+                    else [a[attr]]
+                )
                 self.resources += [(f"<{tag} {attr}>", url) for url in urls]
         if tag == "link" and a.get("href"):
             rels = set(a.get("rel", "").lower().split())
@@ -135,7 +138,7 @@ def local_file(site: BuiltSite, url: str) -> Path | None:
     """The file an absolute URL of the site's own origin names (None for another origin)."""
     if not url.startswith(site.url):
         return None
-    path = unquote(urlsplit(url).path)[len(urlsplit(site.url).path):]
+    path = unquote(urlsplit(url).path)[len(urlsplit(site.url).path) :]
     target = site.path / path
     if path == "" or path.endswith("/") or target.is_dir():
         target = target / "index.html"
@@ -171,10 +174,14 @@ def test_no_broken_internal_link_or_anchor(built_site):
             if target is None:
                 continue  # another host: a navigation, allowed (papers, TRL, the original code)
             if not target.is_file():
-                broken.append(f"{path.relative_to(built_site.path)}: {href} -> no file {target.relative_to(built_site.path)}")
+                broken.append(
+                    f"{path.relative_to(built_site.path)}: {href} -> no file {target.relative_to(built_site.path)}"
+                )
             elif fragment and target.suffix == ".html" and unquote(fragment) not in _parse(target).ids:
-                broken.append(f"{path.relative_to(built_site.path)}: {href} -> no id {unquote(fragment)!r} in "
-                              f"{target.relative_to(built_site.path)}")
+                broken.append(
+                    f"{path.relative_to(built_site.path)}: {href} -> no id {unquote(fragment)!r} in "
+                    f"{target.relative_to(built_site.path)}"
+                )
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
@@ -207,16 +214,23 @@ def test_no_page_fetches_from_another_host(built_site):
         for style in page.styles:
             remote += [f"{name}: style url({url})" for url in css_urls(style) if is_remote(built_site, url)]
         for script in page.inline_scripts:  # inline code and figure data
-            remote += [f"{name}: inline script {url}" for url in ABSOLUTE_URL.findall(script)
-                       if not url.startswith(NAMESPACES) and is_remote(built_site, url if ":" in url.split("/")[0] else "http:" + url)]
+            remote += [
+                f"{name}: inline script {url}"
+                for url in ABSOLUTE_URL.findall(script)
+                if not url.startswith(NAMESPACES)
+                and is_remote(built_site, url if ":" in url.split("/")[0] else "http:" + url)
+            ]
     assert not remote, "resources from another host:\n" + "\n".join(remote)
 
 
 def test_no_stylesheet_fetches_from_another_host(built_site):
     remote = []
     for css in sorted(built_site.path.rglob("*.css")):
-        remote += [f"{css.relative_to(built_site.path)}: {url}" for url in css_urls(css.read_text(encoding="utf-8"))
-                   if is_remote(built_site, url)]
+        remote += [
+            f"{css.relative_to(built_site.path)}: {url}"
+            for url in css_urls(css.read_text(encoding="utf-8"))
+            if is_remote(built_site, url)
+        ]
     assert not remote, "CSS that loads from another host (fonts, images, @import):\n" + "\n".join(remote)
 
 
@@ -228,8 +242,11 @@ def test_the_sites_own_scripts_name_no_other_host(built_site):
     for src in own:
         built = built_site.path / src.relative_to(ROOT / "docs")
         assert built.is_file(), built
-        found += [f"{built.relative_to(built_site.path)}: {url}" for url in ABSOLUTE_URL.findall(built.read_text(encoding="utf-8"))
-                  if not url.startswith(NAMESPACES)]
+        found += [
+            f"{built.relative_to(built_site.path)}: {url}"
+            for url in ABSOLUTE_URL.findall(built.read_text(encoding="utf-8"))
+            if not url.startswith(NAMESPACES)
+        ]
     assert not found, "\n".join(found)
 
 
@@ -237,10 +254,25 @@ def test_the_sites_own_scripts_name_no_other_host(built_site):
 # theme or a vendored library carries is listed below with the condition under which
 # it would be fetched, and a check that this site never meets that condition.
 CDN_HOSTS = (
-    "unpkg.com", "cdn.jsdelivr.net", "cdnjs.cloudflare.com", "cdn.plot.ly", "cloud.plotly.com", "fonts.googleapis.com",
-    "fonts.gstatic.com", "ajax.googleapis.com", "code.jquery.com", "polyfill.io", "api.github.com",
-    "use.fontawesome.com", "maxcdn.bootstrapcdn.com", "stackpath.bootstrapcdn.com", "www.googletagmanager.com",
-    "www.google-analytics.com", "cdn.mathjax.org", "esm.sh", "cdn.skypack.dev",
+    "unpkg.com",
+    "cdn.jsdelivr.net",
+    "cdnjs.cloudflare.com",
+    "cdn.plot.ly",
+    "cloud.plotly.com",
+    "fonts.googleapis.com",
+    "fonts.gstatic.com",
+    "ajax.googleapis.com",
+    "code.jquery.com",
+    "polyfill.io",
+    "api.github.com",
+    "use.fontawesome.com",
+    "maxcdn.bootstrapcdn.com",
+    "stackpath.bootstrapcdn.com",
+    "www.googletagmanager.com",
+    "www.google-analytics.com",
+    "cdn.mathjax.org",
+    "esm.sh",
+    "cdn.skypack.dev",
 )
 
 
@@ -271,7 +303,9 @@ def _no_chart_studio_or_maps(site):  # plotly.js: topojson for geo traces; Chart
 
 KNOWN_CONDITIONAL_LOADS = {
     "https://unpkg.com/mermaid@": _no_mermaid,
-    "https://unpkg.com/resize-observer-polyfill": lambda site: True,  # only browsers without ResizeObserver (none current)
+    "https://unpkg.com/resize-observer-polyfill": lambda site: (
+        True
+    ),  # only browsers without ResizeObserver (none current)
     "https://api.github.com/": _no_repository_facts,
     "https://cdn.jsdelivr.net/npm/speech-rule-engine@": _no_accessibility_explorer,
     "https://cdn.jsdelivr.net/npm/sre-mathmaps-ie@": _no_accessibility_explorer,
@@ -303,8 +337,11 @@ def test_cdn_addresses_in_shipped_scripts_are_never_reached(built_site):
 
 
 def test_every_image_has_alt_text(built_site):
-    missing = [f"{p.relative_to(built_site.path)}: <img src={src}>" for p in html_files(built_site)
-               for src in _parse(p).images_without_alt]
+    missing = [
+        f"{p.relative_to(built_site.path)}: <img src={src}>"
+        for p in html_files(built_site)
+        for src in _parse(p).images_without_alt
+    ]
     assert not missing, "images without alt text:\n" + "\n".join(missing)
 
 
@@ -327,17 +364,24 @@ def test_the_checker_sees_what_it_must(tmp_path):
         '<link rel="canonical" href="https://elsewhere.org/"><style>@import "//fonts.example.com/f.css";</style></head>'
         '<body><a href="#nowhere">x</a><a id="here" href="../other/#top">y</a><a href="https://arxiv.org/abs/2305.18290">p</a>'
         '<img src="data:image/png;base64,AA" srcset="https://img.example.com/a.png 2x">'
-        '<div style="background: url(\'https://img.example.com/b.png\')"></div>'
+        "<div style=\"background: url('https://img.example.com/b.png')\"></div>"
         '<svg><use href="https://icons.example.com/s.svg#i"></use></svg>'
-        "<script>var spec = {\"image\": \"https://tiles.example.com/t.png\"};</script></body></html>"
+        '<script>var spec = {"image": "https://tiles.example.com/t.png"};</script></body></html>'
     )
     page = Page(html)
     assert page.title == "" and page.ids == {"here"}
     assert page.links == ["#nowhere", "../other/#top", "https://arxiv.org/abs/2305.18290"]
     assert page.images_without_alt == ["data:image/png;base64,AA"]
     remote = [url for _, url in page.resources if is_remote(site, url)]
-    assert remote == ["https://cdn.example.com/a.css", "https://img.example.com/a.png", "https://icons.example.com/s.svg#i"]
-    assert [u for s in page.styles for u in css_urls(s)] == ["//fonts.example.com/f.css", "https://img.example.com/b.png"]
+    assert remote == [
+        "https://cdn.example.com/a.css",
+        "https://img.example.com/a.png",
+        "https://icons.example.com/s.svg#i",
+    ]
+    assert [u for s in page.styles for u in css_urls(s)] == [
+        "//fonts.example.com/f.css",
+        "https://img.example.com/b.png",
+    ]
     assert all(is_remote(site, u) for s in page.styles for u in css_urls(s))
     assert ABSOLUTE_URL.findall(page.inline_scripts[0]) == ["https://tiles.example.com/t.png"]
     assert not is_remote(site, site.url + "assets/x.js") and not is_remote(site, "data:font/woff2;base64,AA")

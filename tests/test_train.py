@@ -36,8 +36,6 @@ from dpo_ref.train import (
 V = 10  # vocabulary of the toy models
 
 
-
-
 def _model(seed: int = 0):
     return tiny_gpt2(V, n_layer=1, n_embd=16, n_head=2, n_positions=16, seed=seed)
 
@@ -189,10 +187,13 @@ def test_sigkilled_ppo_run_resumes_to_the_same_result(tmp_path):
 def test_non_finite_loss_stops_with_the_step_and_keeps_last_checkpoint(tmp_path):
     sft = SFTObjective()
 
-    def poisoned(model, batch, calls=[0]):  # NaN from the fourth update (step index 3) on
+    calls = 0
+
+    def poisoned(model, batch):  # NaN from the fourth update (step index 3) on
+        nonlocal calls
         loss, metrics = sft(model, batch)
-        calls[0] += 1
-        return (loss * float("nan") if calls[0] > 3 else loss), metrics
+        calls += 1
+        return (loss * float("nan") if calls > 3 else loss), metrics
 
     pairs = _pairs(16, padded=False)
     data = {"input_ids": pairs["chosen_input_ids"], "attention_mask": pairs["chosen_attention_mask"],

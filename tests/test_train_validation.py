@@ -74,7 +74,9 @@ def test_each_train_config_field_is_checked(field, value, wanted):
 
 
 def test_good_train_config_values_pass_and_are_normalised(tmp_path):
-    cfg = TrainConfig(steps=np.int64(3), max_grad_norm=None, device=torch.device("cpu"), checkpoint_dir=tmp_path, seed=-7)
+    cfg = TrainConfig(
+        steps=np.int64(3), max_grad_norm=None, device=torch.device("cpu"), checkpoint_dir=tmp_path, seed=-7
+    )
     assert type(cfg.steps) is int and cfg.device == "cpu" and cfg.checkpoint_dir == str(tmp_path)
     TrainConfig(device="cuda:1", learning_rate=1, weight_decay=0)  # no CUDA needed to build the config
 
@@ -164,7 +166,9 @@ def test_other_value_errors_from_the_objective_are_not_divergence():
 
 @pytest.fixture
 def checkpoint(tmp_path) -> Path:
-    train_preference(_model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path)))
+    train_preference(
+        _model(), DPO, _pairs(), TrainConfig(steps=1, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
+    )
     return tmp_path / "step-000001"
 
 
@@ -191,13 +195,22 @@ def test_a_different_model_names_the_first_mismatch(checkpoint):
     with pytest.raises(UserError) as error:
         _resume(checkpoint.parent, _model(n_embd=8))
     message = str(error.value)
-    assert message.startswith(f"checkpoint {checkpoint}: model.safetensors cannot be loaded (RuntimeError: Error(s) "
-                              "in loading state_dict for GPT2LMHeadModel: size mismatch for ")
+    assert message.startswith(
+        f"checkpoint {checkpoint}: model.safetensors cannot be loaded (RuntimeError: Error(s) "
+        "in loading state_dict for GPT2LMHeadModel: size mismatch for "
+    )
     assert message.endswith(f"); {ADVICE}") and "\n" not in message
 
 
-@pytest.mark.parametrize("name, contents", [("trainer_state.json", "{"), ("trainer_state.json", "{}"),
-                                            ("rng.safetensors", "not safetensors"), ("optimizer.pt", "junk")])
+@pytest.mark.parametrize(
+    "name, contents",
+    [
+        ("trainer_state.json", "{"),
+        ("trainer_state.json", "{}"),
+        ("rng.safetensors", "not safetensors"),
+        ("optimizer.pt", "junk"),
+    ],
+)
 def test_each_unreadable_file_is_named(checkpoint, name, contents):
     (checkpoint / name).write_text(contents)
     with pytest.raises(UserError, match=rf"^checkpoint .*step-000001: {name} cannot be loaded \(.+\); delete"):

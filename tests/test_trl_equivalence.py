@@ -337,7 +337,7 @@ def test_kto_matches_trl(kto_case):
         "logps/rejected": policy_logps[~desirable].mean().item(),
     }
     assert_metrics_match(logged, expected)
-    assert 0 < expected["kl"] and expected["rewards/margins"] != 0  # a nonzero reference point is exercised
+    assert expected["kl"] > 0 and expected["rewards/margins"] != 0  # a nonzero reference point is exercised
 
 
 # --------------------------------------------------------------------------- reference-free: ORPO and SimPO

@@ -44,7 +44,9 @@ def test_masked_positions_are_ignored_even_when_nan():
     clean = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), 0.0]], dtype=torch.float64), mask, alpha=1.0)
     noisy = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), math.nan]], dtype=torch.float64), mask, alpha=1.0)
     assert clean.item() == noisy.item() == pytest.approx(1.0 - math.log(0.5))
-    as_float = unlikelihood_loss(chosen, torch.tensor([[math.log(0.5), 0.0]], dtype=torch.float64), mask.double(), alpha=1.0)
+    as_float = unlikelihood_loss(
+        chosen, torch.tensor([[math.log(0.5), 0.0]], dtype=torch.float64), mask.double(), alpha=1.0
+    )
     assert as_float.item() == clean.item()
 
 
@@ -54,9 +56,7 @@ def test_gradient_matches_the_closed_form():
     rejected = torch.tensor([[math.log(0.3), math.log(0.6)]], dtype=torch.float64, requires_grad=True)
     unlikelihood_loss(chosen, rejected, torch.ones(1, 2, dtype=torch.bool), alpha=0.5).sum().backward()
     assert chosen.grad.item() == pytest.approx(-1.0)
-    torch.testing.assert_close(
-        rejected.grad, torch.tensor([[0.25 * 0.3 / 0.7, 0.25 * 0.6 / 0.4]], dtype=torch.float64)
-    )
+    torch.testing.assert_close(rejected.grad, torch.tensor([[0.25 * 0.3 / 0.7, 0.25 * 0.6 / 0.4]], dtype=torch.float64))
 
 
 @pytest.mark.parametrize(
@@ -74,8 +74,13 @@ def test_gradient_matches_the_closed_form():
     ids=["alpha<0", "alpha=nan", "nan chosen", "nan rejected", "empty row", "batch size", "mask shape", "2-D chosen"],
 )
 def test_bad_inputs_are_named(change, message):
-    args = {"chosen": torch.tensor([-1.0, -2.0]), "rejected": torch.full((2, 2), -1.0),
-            "mask": torch.ones(2, 2, dtype=torch.bool), "alpha": 1.0, **change}
+    args = {
+        "chosen": torch.tensor([-1.0, -2.0]),
+        "rejected": torch.full((2, 2), -1.0),
+        "mask": torch.ones(2, 2, dtype=torch.bool),
+        "alpha": 1.0,
+        **change,
+    }
     with pytest.raises(ValueError, match=message):
         unlikelihood_loss(args["chosen"], args["rejected"], args["mask"], alpha=args["alpha"])
 
@@ -89,10 +94,14 @@ def test_the_objective_is_the_mean_of_the_loss():
         ids = torch.randint(0, 10, (4, 6), generator=g)
         labels = ids.clone()
         labels[:, :2] = -100
-        batch.update({f"{side}_input_ids": ids, f"{side}_attention_mask": torch.ones_like(ids), f"{side}_labels": labels})
+        batch.update(
+            {f"{side}_input_ids": ids, f"{side}_attention_mask": torch.ones_like(ids), f"{side}_labels": labels}
+        )
     loss, _ = UnlikelihoodObjective(alpha=0.5)(model, batch)
     with torch.no_grad():
-        chosen = sequence_logps(model(input_ids=batch["chosen_input_ids"]).logits, batch["chosen_labels"], reduction="mean")
+        chosen = sequence_logps(
+            model(input_ids=batch["chosen_input_ids"]).logits, batch["chosen_labels"], reduction="mean"
+        )
         tokens, mask = token_logps(model(input_ids=batch["rejected_input_ids"]).logits, batch["rejected_labels"])
     expected = unlikelihood_loss(chosen, tokens, mask, alpha=0.5).mean()
     torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-6)

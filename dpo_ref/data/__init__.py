@@ -42,7 +42,6 @@ Tokenization choices (each one a classic source of silent DPO bugs, see the data
   error.
 """
 
-
 from dpo_ref.data.checks import (
     PAIRED_COLUMNS,
     UNPAIRED_COLUMNS,

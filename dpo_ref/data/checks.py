@@ -120,8 +120,7 @@ def _text_problem(value: Any, field: str) -> tuple[str, str] | None:
     if what is None and not isinstance(value, str):
         if isinstance(value, list):
             what = (
-                "must be a string, got a list of messages "
-                "(conversational rows must be conversational in every field)"
+                "must be a string, got a list of messages (conversational rows must be conversational in every field)"
             )
         else:
             what = f"must be a string, got {type(value).__name__} {value!r:.40}"
@@ -223,8 +222,9 @@ def length_gap(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase | N
         if tokenizer is None:
             lengths[field] = np.array([len(t) for t in texts], dtype=np.float64)
         else:
-            lengths[field] = np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]],
-                                      dtype=np.float64)
+            lengths[field] = np.array(
+                [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]], dtype=np.float64
+            )
     gap = lengths["chosen"] - lengths["rejected"]
     return LengthGap(
         unit="characters" if tokenizer is None else "tokens",

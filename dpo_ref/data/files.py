@@ -91,7 +91,8 @@ def _looks_like_local_path(text: str) -> bool:
         text.startswith((".", "/", "~"))
         or Path(text).suffix.lower() in FILE_BUILDERS
         or text.count("/") > 1
-        or os.sep != "/" and os.sep in text
+        or os.sep != "/"
+        and os.sep in text
     )
 
 
@@ -120,5 +121,3 @@ def _load_from_hub(name: str, split: str) -> datasets.Dataset:
         raise MissingFileError(
             f"{name!r} is neither a local file or folder nor a dataset on the hub ({error})"
         ) from None
-
-

@@ -63,8 +63,6 @@ def _right_pad(rows: list, value: int) -> torch.Tensor:
     return out
 
 
-
-
 def chosen_as_sft(pairs: Batch) -> Batch:
     """The chosen side of paired tensors as SFT rows (Preferred-FT's data)."""
     return {

@@ -78,8 +78,10 @@ def tokenize_pairs(
         same three for ``rejected_``, unpadded; ``report`` counts drops and cuts.
     """
     if not is_paired(dataset):
-        raise UserError(f"tokenize_pairs needs prompt/chosen/rejected columns; got {dataset.column_names} "
-                         "(use tokenize_unpaired for prompt/completion/label data)")
+        raise UserError(
+            f"tokenize_pairs needs prompt/chosen/rejected columns; got {dataset.column_names} "
+            "(use tokenize_unpaired for prompt/completion/label data)"
+        )
     return _tokenize(dataset, tokenizer, ("chosen", "rejected"), max_length, max_prompt_length, chat_template)
 
 
@@ -95,8 +97,10 @@ def tokenize_unpaired(
     as :func:`tokenize_pairs`. Rows get ``input_ids``, ``attention_mask``, ``labels`` and
     the bool ``label``."""
     if is_paired(dataset):
-        raise UserError(f"tokenize_unpaired needs prompt/completion/label columns; got {dataset.column_names} "
-                         "(use tokenize_pairs, or unpair_preference_dataset first)")
+        raise UserError(
+            f"tokenize_unpaired needs prompt/completion/label columns; got {dataset.column_names} "
+            "(use tokenize_pairs, or unpair_preference_dataset first)"
+        )
     return _tokenize(dataset, tokenizer, ("completion",), max_length, max_prompt_length, chat_template)
 
 
@@ -254,5 +258,3 @@ def _warn(report: TokenizationReport, max_length: int, prompt_limit: int) -> Non
         )
     if parts:
         warnings.warn(f"{report.n_examples} preference rows: " + "; ".join(parts), stacklevel=4)
-
-

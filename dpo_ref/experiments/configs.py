@@ -173,7 +173,9 @@ def _smoke() -> ExperimentConfig:
 def _cpu() -> ExperimentConfig:
     return ExperimentConfig(
         name="cpu",
-        exact=ExactExperimentConfig(ppo=PPOConfig(rollout_batch_size=64, minibatch_size=32, max_new_tokens=4)),  # fmt: skip
+        exact=ExactExperimentConfig(
+            ppo=PPOConfig(rollout_batch_size=64, minibatch_size=32, max_new_tokens=4)
+        ),  # fmt: skip
         sentiment=SentimentConfig(),
     )
 
@@ -184,20 +186,46 @@ def _gpu() -> ExperimentConfig:
     return ExperimentConfig(
         name="gpu",
         exact=ExactExperimentConfig(
-            world=world, seeds=(0, 1, 2, 3, 4), n_pairs=16000, steps=1000, batch_size=256, eval_every=100,
-            frontier_points=121, dpo_betas=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
-            ipo_betas=(0.1, 0.25, 1.0, 4.0, 16.0), kto_betas=(0.02, 0.05, 0.1, 0.5, 2.0), simpo_betas=(0.5, 1.0, 2.5, 10.0),
+            world=world,
+            seeds=(0, 1, 2, 3, 4),
+            n_pairs=16000,
+            steps=1000,
+            batch_size=256,
+            eval_every=100,
+            frontier_points=121,
+            dpo_betas=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+            ipo_betas=(0.1, 0.25, 1.0, 4.0, 16.0),
+            kto_betas=(0.02, 0.05, 0.1, 0.5, 2.0),
+            simpo_betas=(0.5, 1.0, 2.5, 10.0),
             ppo=PPOConfig(rollout_batch_size=256, minibatch_size=64, max_new_tokens=4),
-            ppo_kl_coefs=(0.1, 0.2, 0.5, 1.0, 2.0), recovery_n_pairs=(500, 2000, 8000, 32000, 128000),
+            ppo_kl_coefs=(0.1, 0.2, 0.5, 1.0, 2.0),
+            recovery_n_pairs=(500, 2000, 8000, 32000, 128000),
             deterministic_steps=4000,
         ),  # fmt: skip
         # a larger model, more data and longer training
         sentiment=SentimentConfig(
-            seeds=(0, 1, 2, 3, 4), n_reviews=100_000, n_layer=4, n_embd=256, n_head=4, pretrain_steps=3000,
-            pretrain_batch_size=128, pretrain_learning_rate=1e-3, n_train_prompts=2048, n_val_prompts=512,
-            n_test_prompts=1024, eval_samples_per_prompt=4, steps=600, batch_size=64, learning_rate=3e-4,
-            warmup_steps=50, reward_model_steps=600, ppo_rollout_batch_size=128, ppo_minibatch_size=64,
-            ppo_steps=1600, ppo_learning_rate=1e-4, curve_every=10,
+            seeds=(0, 1, 2, 3, 4),
+            n_reviews=100_000,
+            n_layer=4,
+            n_embd=256,
+            n_head=4,
+            pretrain_steps=3000,
+            pretrain_batch_size=128,
+            pretrain_learning_rate=1e-3,
+            n_train_prompts=2048,
+            n_val_prompts=512,
+            n_test_prompts=1024,
+            eval_samples_per_prompt=4,
+            steps=600,
+            batch_size=64,
+            learning_rate=3e-4,
+            warmup_steps=50,
+            reward_model_steps=600,
+            ppo_rollout_batch_size=128,
+            ppo_minibatch_size=64,
+            ppo_steps=1600,
+            ppo_learning_rate=1e-4,
+            curve_every=10,
         ),  # fmt: skip
     )
 

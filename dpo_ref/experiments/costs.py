@@ -85,6 +85,7 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
     ppo_state = state_bytes(trained_ppo * (1 + 1 + adam) + p_policy + p_reward)  # + reference + reward model
     rm_state = state_bytes(p_reward * (1 + 1 + adam))
     n_dpo, n_ppo = len(cfg.dpo_betas), len(cfg.ppo_kl_coefs)
+
     def per_run(seconds: dict) -> tuple[float, float, float]:
         dpo = seconds.get("dpo", 0.0) / n_dpo + seconds.get("dpo_reference_logps", 0.0)
         ppo = seconds.get("ppo", 0.0) / n_ppo
@@ -130,9 +131,11 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
             "wall_time": rlhf_wall / dpo_wall if dpo_wall else None,
             "cpu_time": rlhf_cpu / dpo_cpu if dpo_cpu else None,
         },
-        "shared_by_both": {"sft_pretrain_wall_time_s": timer.seconds.get("pretrain", 0.0),
-                           "pair_sampling_wall_time_s": timer.seconds.get("pair_sampling", 0.0),
-                           "n_pairs": n_pairs},  # fmt: skip
+        "shared_by_both": {
+            "sft_pretrain_wall_time_s": timer.seconds.get("pretrain", 0.0),
+            "pair_sampling_wall_time_s": timer.seconds.get("pair_sampling", 0.0),
+            "n_pairs": n_pairs,
+        },  # fmt: skip
         "peak_rss_bytes_whole_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "stage_wall_time_s": dict(timer.seconds),
         "stage_cpu_time_s": dict(timer.cpu_seconds),

@@ -42,7 +42,7 @@ reward model (PPO-GT's is r* itself).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -263,8 +263,9 @@ def world_summary(world: ExactWorld, cfg: ExactExperimentConfig) -> dict:
     betas = sorted({*cfg.dpo_betas, cfg.beta})
     return {
         # how far pi_ref itself is from each pi*_beta: where DPO's recovery starts
-        "reference_kl_to_optimum": {f"{b:g}": exact_metrics(world, world.reference_logps, beta=b)["kl_to_optimum"]
-                                    for b in betas},  # fmt: skip
+        "reference_kl_to_optimum": {
+            f"{b:g}": exact_metrics(world, world.reference_logps, beta=b)["kl_to_optimum"] for b in betas
+        },  # fmt: skip
         "n_prompts": world.n_prompts,
         "n_responses_per_prompt": world.n_responses,
         "prompts": world.prompts.tolist(),

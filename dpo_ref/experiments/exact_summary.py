@@ -41,8 +41,10 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "seeds": sorted(seeds),
         "world": first["world"],
         "optimal_frontier": first["optimal_frontier"],
-        "reward_model": {k: interval([d["reward_model"][k] for d in seeds.values()])
-                         for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")},  # fmt: skip
+        "reward_model": {
+            k: interval([d["reward_model"][k] for d in seeds.values()])
+            for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
+        },  # fmt: skip
         "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
         "matched_kl": _matched(kept, origin),
@@ -161,8 +163,10 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
     return {
         "beta": cfg.beta,
         "per_n_pairs": [{"n_pairs": n, **row(v, reference[f"{cfg.beta:g}"])} for n, v in sorted(per_n.items())],
-        "per_beta": [{"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
-                     for b, v in sorted(per_beta.items())],  # fmt: skip
+        "per_beta": [
+            {"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
+            for b, v in sorted(per_beta.items())
+        ],  # fmt: skip
         "reference_kl_to_optimum": reference[f"{cfg.beta:g}"],
     }
 
@@ -209,10 +213,14 @@ def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
         "online": {q: _final(on, q) for q in quantities},
         "offline": {q: _final(off, q) for q in quantities},
         "online_minus_offline": {q: _paired(on, off, q) for q in quantities},
-        "online_path": [{"round": i, "reward": interval([d["studies"]["online"]["rounds"][i]["final"]["reward"]
-                                                          for d in seeds.values()]),
-                         "kl": interval([d["studies"]["online"]["rounds"][i]["final"]["kl"] for d in seeds.values()])}
-                        for i in range(cfg.online_rounds)],  # fmt: skip
+        "online_path": [
+            {
+                "round": i,
+                "reward": interval([d["studies"]["online"]["rounds"][i]["final"]["reward"] for d in seeds.values()]),
+                "kl": interval([d["studies"]["online"]["rounds"][i]["final"]["kl"] for d in seeds.values()]),
+            }
+            for i in range(cfg.online_rounds)
+        ],  # fmt: skip
     }
 
 
@@ -225,8 +233,9 @@ def shift(seeds: dict[int, dict]) -> dict:
         "temperature": first["temperature"],
         "data_kl_to_reference": first["data_kl_to_reference"],
         "dpo": {q: _final(plain, q) for q in ("reward", "kl")},
-        "preferred_ft": {q: _final([d["studies"]["shift"]["preferred_ft"] for d in seeds.values()], q)
-                         for q in ("reward", "kl")},  # fmt: skip
+        "preferred_ft": {
+            q: _final([d["studies"]["shift"]["preferred_ft"] for d in seeds.values()], q) for q in ("reward", "kl")
+        },  # fmt: skip
         "dpo_after_preferred_ft": {q: _final(sft, q) for q in ("reward", "kl")},
         "after_minus_plain": {q: _paired(sft, plain, q) for q in ("reward", "kl")},
     }

@@ -48,8 +48,8 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -60,7 +60,15 @@ from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.methods import METHODS, TrainingData
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
-from dpo_ref.train import PPOConfig, RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model, train_sft
+from dpo_ref.train import (
+    PPOConfig,
+    RewardModel,
+    TrainConfig,
+    train_ppo,
+    train_preference,
+    train_reward_model,
+    train_sft,
+)
 from dpo_ref.worlds import sentiment as world
 
 __all__ = ["run_seed", "count_runs", "GROUP"]
@@ -194,9 +202,11 @@ def build_reference(ctx: _Context) -> None:
         pad_token_id=tokenizer.pad_token_id,
     )  # fmt: skip
     train = dataclasses.replace(
-        ctx.train_config(learning_rate=cfg.pretrain_learning_rate, steps=cfg.pretrain_steps,
-                         batch_size=cfg.pretrain_batch_size),  # fmt: skip
-        warmup_steps=min(50, cfg.pretrain_steps // 10), seed=cfg.world_seed,
+        ctx.train_config(
+            learning_rate=cfg.pretrain_learning_rate, steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch_size
+        ),  # fmt: skip
+        warmup_steps=min(50, cfg.pretrain_steps // 10),
+        seed=cfg.world_seed,
     )
     with ctx.timer("pretrain"):
         result = train_sft(model, world.pretraining_rows(ctx.reviews, tokenizer), train)
@@ -274,8 +284,9 @@ def train_rlhf(ctx: _Context) -> None:
                 eos_token_id=tokenizer.eos_token_id,
             )  # fmt: skip
             config = dataclasses.replace(
-                ctx.train_config(learning_rate=cfg.ppo_learning_rate, steps=cfg.ppo_steps,
-                                 log_every=ppo_config.updates_per_rollout()),  # fmt: skip
+                ctx.train_config(
+                    learning_rate=cfg.ppo_learning_rate, steps=cfg.ppo_steps, log_every=ppo_config.updates_per_rollout()
+                ),  # fmt: skip
                 warmup_steps=0,
             )
             with ctx.timer(name):
@@ -367,8 +378,15 @@ def win_rates(ctx: _Context, selected: dict[str, dict]) -> dict:
     cfg, test = ctx.cfg, ctx.prompts["test"]
     with ctx.timer("win_rates"):
         baseline = {
-            t: world.judge_samples(ctx.reference, test, ctx.tokenizer, ctx.judge, temperature=t,
-                                   max_new_tokens=cfg.max_new_tokens, seed=20_001 + 100 * ctx.seed)  # fmt: skip
+            t: world.judge_samples(
+                ctx.reference,
+                test,
+                ctx.tokenizer,
+                ctx.judge,
+                temperature=t,
+                max_new_tokens=cfg.max_new_tokens,
+                seed=20_001 + 100 * ctx.seed,
+            )  # fmt: skip
             for t in cfg.win_rate_temperatures
         }
         wins = {

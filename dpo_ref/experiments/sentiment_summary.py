@@ -44,8 +44,10 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "seeds": sorted(seeds),
         "world": first["world"],
         "reference": _reference(seeds),
-        "pairs": {k: interval([d["pairs"][k] for d in seeds.values()])
-                  for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")},  # fmt: skip
+        "pairs": {
+            k: interval([d["pairs"][k] for d in seeds.values()])
+            for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")
+        },  # fmt: skip
         "pair_examples": first["pairs"]["examples"],
         "reward_model": {"pair_accuracy": interval([d["reward_model"]["pair_accuracy"] for d in seeds.values()])},
         "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},

@@ -64,18 +64,27 @@ def dpo_curve() -> Curve:
     return Curve("dpo", f"DPO, β = {DPO_BETA}", _pair(losses.dpo_loss, beta=DPO_BETA), dash="dot")
 
 
-def _figure(curves: list[Curve], x: torch.Tensor, x_title: str, *, loss_range=None, push_range=None,
-            height: int = 540) -> go.Figure:
+def _figure(
+    curves: list[Curve], x: torch.Tensor, x_title: str, *, loss_range=None, push_range=None, height: int = 540
+) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for curve in curves:
         loss, push = loss_and_push(curve.fn, x)
         colour = METHOD_COLOURS[curve.method]
         for row, values in ((1, loss), (2, push)):
             fig.add_trace(
-                go.Scatter(x=as_list(x), y=as_list(values), mode="lines", name=curve.label, legendgroup=curve.label,
-                           showlegend=row == 1, line=dict(color=colour, width=3, dash=curve.dash),
-                           hovertemplate="%{x:.2f}: %{y:.4g}<extra>" + curve.label + "</extra>"),
-                row=row, col=1,
+                go.Scatter(
+                    x=as_list(x),
+                    y=as_list(values),
+                    mode="lines",
+                    name=curve.label,
+                    legendgroup=curve.label,
+                    showlegend=row == 1,
+                    line=dict(color=colour, width=3, dash=curve.dash),
+                    hovertemplate="%{x:.2f}: %{y:.4g}<extra>" + curve.label + "</extra>",
+                ),
+                row=row,
+                col=1,
             )
     fig.update_yaxes(title_text="loss", range=loss_range, row=1, col=1)
     fig.update_yaxes(title_text="−∂L/∂x (push)", range=push_range, zeroline=True, row=2, col=1)
@@ -89,8 +98,11 @@ H_TITLE = "x = log-ratio margin h, nats"
 
 def conservative_dpo() -> go.Figure:
     """cDPO (label smoothing 0.1) against DPO: the push turns negative past a finite margin."""
-    cdpo = Curve("cdpo", f"cDPO, β = {DPO_BETA}, ε = {CDPO_EPSILON}",
-                 _pair(losses.dpo_loss, beta=DPO_BETA, label_smoothing=CDPO_EPSILON))
+    cdpo = Curve(
+        "cdpo",
+        f"cDPO, β = {DPO_BETA}, ε = {CDPO_EPSILON}",
+        _pair(losses.dpo_loss, beta=DPO_BETA, label_smoothing=CDPO_EPSILON),
+    )
     return _figure([cdpo, dpo_curve()], H, H_TITLE, loss_range=[0, 4.5])
 
 

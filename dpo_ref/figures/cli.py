@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dpo_ref.cli import output_folder
 
     parser.add_argument("--out", type=output_folder, default="figures", help="output directory (default: figures/)")
-    parser.add_argument("--only", action="append", metavar="ID", default=None,
-                        help="write only this figure (repeatable); default: all")
+    parser.add_argument(
+        "--only", action="append", metavar="ID", default=None, help="write only this figure (repeatable); default: all"
+    )
     parser.add_argument("--dark", action="store_true", help="use the dark (slate) palette")
     parser.add_argument("--list", action="store_true", help="list the figure ids and exit")
 

@@ -37,16 +37,37 @@ def implicit_reward_offset(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
         return f"β log π*/π<sub>ref</sub> = r − β log Z(x), β log Z(x) = {fmt(offset)}"
 
     fig = go.Figure()
-    fig.add_trace(go.Bar(y=labels, x=as_list(rewards), orientation="h", name="true reward r(x, y)",
-                         marker_color=METHOD_COLOURS["reference"], hovertemplate="%{y}: %{x:.3f}<extra>r</extra>"))
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(rewards),
+            orientation="h",
+            name="true reward r(x, y)",
+            marker_color=METHOD_COLOURS["reference"],
+            hovertemplate="%{y}: %{x:.3f}<extra>r</extra>",
+        )
+    )
     implicit, offset = recovered_rewards(example, BETA_GRID[active])
-    fig.add_trace(go.Bar(y=labels, x=as_list(implicit), orientation="h", name=name(offset),
-                         marker_color=METHOD_COLOURS["dpo"], hovertemplate="%{y}: %{x:.3f}<extra>β log π*/π<sub>ref</sub></extra>"))
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=as_list(implicit),
+            orientation="h",
+            name=name(offset),
+            marker_color=METHOD_COLOURS["dpo"],
+            hovertemplate="%{y}: %{x:.3f}<extra>β log π*/π<sub>ref</sub></extra>",
+        )
+    )
     steps = []
     for beta in BETA_GRID:
         implicit, offset = recovered_rewards(example, beta)
-        steps.append(dict(method="restyle", label=fmt(beta, 2).rstrip("0").rstrip("."),
-                          args=[{"x": [as_list(implicit)], "name": [name(offset)]}, [1]]))
+        steps.append(
+            dict(
+                method="restyle",
+                label=fmt(beta, 2).rstrip("0").rstrip("."),
+                args=[{"x": [as_list(implicit)], "name": [name(offset)]}, [1]],
+            )
+        )
     fig.update_xaxes(title_text="reward", range=[-4.2, 2.6])
     fig.update_yaxes(autorange="reversed", title_text="answer")
     fig.update_layout(

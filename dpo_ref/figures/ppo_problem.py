@@ -42,16 +42,41 @@ def reward_hacking(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     betas = as_list(BETAS, 6)
     hover = "β = %{customdata:.3g}<br>KL = %{x:.3f}<br>%{y:.3f}<extra>%{fullData.name}</extra>"
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=as_list(sweep["kl"]), y=as_list(sweep["proxy"]), customdata=betas, mode="lines",
-                             line=dict(color=QUANTITY_COLOURS["proxy_reward"], width=3),
-                             name="reward model's score E[r<sub>φ</sub>]", hovertemplate=hover))
-    fig.add_trace(go.Scatter(x=as_list(sweep["kl"]), y=as_list(sweep["true"]), customdata=betas, mode="lines",
-                             line=dict(color=QUANTITY_COLOURS["true_reward"], width=3, dash="dash"),
-                             name="true reward E[r*]", hovertemplate=hover))
-    fig.add_trace(go.Scatter(x=[float(sweep["kl"][best])], y=[float(sweep["true"][best])], mode="markers+text",
-                             text=[f"best true reward, β ≈ {float(BETAS[best]):.2g}"], textposition="top right",
-                             marker=dict(size=11, color=QUANTITY_COLOURS["true_reward"]),
-                             name="best true reward", showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(sweep["kl"]),
+            y=as_list(sweep["proxy"]),
+            customdata=betas,
+            mode="lines",
+            line=dict(color=QUANTITY_COLOURS["proxy_reward"], width=3),
+            name="reward model's score E[r<sub>φ</sub>]",
+            hovertemplate=hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=as_list(sweep["kl"]),
+            y=as_list(sweep["true"]),
+            customdata=betas,
+            mode="lines",
+            line=dict(color=QUANTITY_COLOURS["true_reward"], width=3, dash="dash"),
+            name="true reward E[r*]",
+            hovertemplate=hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[float(sweep["kl"][best])],
+            y=[float(sweep["true"][best])],
+            mode="markers+text",
+            text=[f"best true reward, β ≈ {float(BETAS[best]):.2g}"],
+            textposition="top right",
+            marker=dict(size=11, color=QUANTITY_COLOURS["true_reward"]),
+            name="best true reward",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
     fig.update_xaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats (smaller β to the right)")
     fig.update_yaxes(title_text="expected reward")
     fig.update_layout(margin=dict(t=16, b=24), legend=dict(y=-0.2))

@@ -172,7 +172,9 @@ def _fix_toc_links(output: str) -> str:
 
 # The command and runtime an example's docstring gives first, e.g.
 #     python examples/dpo_from_scratch.py            # about 15 s on a 2-core CPU (measured 13 s)
-_RUN_LINE = re.compile(r"^\s+(?P<command>python examples/\S+\.py)\s+#\s*(?P<runtime>.*?)\s*(?:\(measured[^)]*\))?\s*$", re.M)
+_RUN_LINE = re.compile(
+    r"^\s+(?P<command>python examples/\S+\.py)\s+#\s*(?P<runtime>.*?)\s*(?:\(measured[^)]*\))?\s*$", re.M
+)
 
 
 def colab_url(repo_url: str | None, notebook: str) -> str | None:

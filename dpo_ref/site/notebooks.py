@@ -143,7 +143,9 @@ def add_arguments(parser) -> None:
                         help="record only the scripts whose recording is missing or out of date")  # fmt: skip
     from dpo_ref.cli import output_folder
 
-    parser.add_argument("--out-dir", default=None, type=output_folder, help="where the notebooks go (default: docs/results/examples/)")
+    parser.add_argument(
+        "--out-dir", default=None, type=output_folder, help="where the notebooks go (default: docs/results/examples/)"
+    )
 
 
 def main(args) -> int:

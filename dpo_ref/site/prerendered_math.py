@@ -117,9 +117,13 @@ def typeset(keys: list[str], *, chromium: str = CHROMIUM, browser=None) -> dict:
         from playwright.sync_api import sync_playwright
 
         if not Path(chromium).exists():
-            raise MissingFileError(f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)")
+            raise MissingFileError(
+                f"{chromium} not found: typesetting the formulas needs Chromium (apt-get install chromium)"
+            )
         with serve_directory(paths.docs_dir()) as base, sync_playwright() as pw:
-            launched = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            launched = pw.chromium.launch(
+                executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
             try:
                 result = _typeset_in(launched, base, keys)
             finally:
@@ -197,8 +201,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--all", action="store_true", help="typeset every formula again, not only new ones")
     from dpo_ref.cli import output_file
 
-    parser.add_argument("--store", default=None, type=output_file, help="the JSON file of typeset formulas to update "
-                        "(default: docs/results/math.json)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        type=output_file,
+        help="the JSON file of typeset formulas to update (default: docs/results/math.json)",
+    )
 
 
 def main(args) -> int:

@@ -85,7 +85,6 @@ class TrainResult:
     checkpoint: str | None  # path of the last checkpoint written, if any
 
 
-
 class Trainer:
     """Minimise ``objective(model, batches(step))`` for ``config.steps`` steps. See the module docstring."""
 
@@ -109,7 +108,10 @@ class Trainer:
             # the fused kernel: one pass over all parameters per step instead of one per tensor
             # (what TRL uses too); the same algorithm, rounded slightly differently
             self.optimizer = torch.optim.AdamW(
-                params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=self.device.type in ("cpu", "cuda")
+                params,
+                lr=config.learning_rate,
+                weight_decay=config.weight_decay,
+                fused=self.device.type in ("cpu", "cuda"),
             )
         else:
             self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -279,8 +281,6 @@ def _summary(error: BaseException) -> str:
 def _complete_checkpoints(root: Path) -> list[Path]:
     found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"step-\d{6}", p.name)]
     return sorted(found, key=lambda p: int(p.name[5:]))
-
-
 
 
 def fit_rows(

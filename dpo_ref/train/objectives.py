@@ -56,7 +56,6 @@ class SFTObjective:
         return loss, {"nll": loss.item()}
 
 
-
 def _reference_pair_logps(
     reference: torch.nn.Module | None, batch: Batch, reduction: str, pair_logps=concatenated_logps
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,7 +187,6 @@ class KTOObjective:
         return losses.mean(), metrics
 
 
-
 class UnlikelihoodObjective:
     """Likelihood on the chosen completion, token-level unlikelihood on the rejected one.
 
@@ -212,7 +210,6 @@ class UnlikelihoodObjective:
             "logps/chosen": (chosen_logps.detach() * (labels[:n, 1:] != IGNORE_INDEX).sum(1)).mean().item(),
             "logps/rejected": rejected_logps.detach().mean().item(),
         }
-
 
 
 def precompute_reference_logps(

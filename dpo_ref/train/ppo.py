@@ -12,8 +12,8 @@ objective. The maths of each step is a pure function of tensors
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -140,7 +140,9 @@ class PPORollouts:
     ):
         self.policy, self.reference, self.reward_fn, self.config, self.seed = policy, reference, reward_fn, config, seed
         self.prompts = prompts
-        self.prompt_attention_mask = prompt_attention_mask if prompt_attention_mask is not None else torch.ones_like(prompts)
+        self.prompt_attention_mask = (
+            prompt_attention_mask if prompt_attention_mask is not None else torch.ones_like(prompts)
+        )
         self.updates = config.updates_per_rollout()
         self.buffer: Batch = {}
         self.rollout_index = -1
@@ -358,7 +360,6 @@ class PPOObjective:
         return loss, metrics
 
 
-
 def train_ppo(
     policy_lm: torch.nn.Module,
     reference: torch.nn.Module,
@@ -385,4 +386,3 @@ def train_ppo(
         model, reference, reward_fn, prompts, ppo_config, prompt_attention_mask=prompt_attention_mask, seed=config.seed
     )
     return Trainer(model, PPOObjective(ppo_config), rollouts, config, eval_fn=eval_fn, on_step=on_step).fit()
-

@@ -67,7 +67,6 @@ class RewardObjective:
         return loss, reward_metrics(chosen, rejected)
 
 
-
 def train_reward_model(model: RewardModel, pairs: Batch, config: TrainConfig, *, on_step=None) -> TrainResult:
     """Bradley-Terry reward model on paired rows."""
     return fit_rows(model, RewardObjective(), pairs, config, on_step=on_step)

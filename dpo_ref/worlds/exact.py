@@ -66,7 +66,7 @@ class ExactWorld:
         K, L, P = config.vocab_size, config.response_length, config.n_prompts
         g = seeded_generator(config.seed, 1)
         if K**config.prompt_length < P:
-            raise UserError(f"n_prompts={P} exceeds the {K ** config.prompt_length} distinct prompts")
+            raise UserError(f"n_prompts={P} exceeds the {K**config.prompt_length} distinct prompts")
         codes = torch.randperm(K**config.prompt_length, generator=g)[:P]
         self.prompts = _digits(codes, K, config.prompt_length)  # (P, Lp)
         self.responses = torch.tensor(list(itertools.product(range(K), repeat=L)))  # (R, L)

@@ -183,8 +183,10 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     if not (0 < low < high):
         raise ValueError(f"a log axis needs 0 < low < high, got {low}, {high}")
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    candidates = [[m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
-                  for mantissas in ((1, 2, 5), (1, 3), (1,), (1, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8))]
+    candidates = [
+        [m * 10.0**e for e in decades for m in mantissas if low <= m * 10.0**e <= high]
+        for mantissas in ((1, 2, 5), (1, 3), (1,), (1, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8))
+    ]
     values = next((c for c in candidates if 3 <= len(c) <= 6), None) or min(
         candidates, key=lambda c: (len(c) < 2, abs(len(c) - 4)))  # fmt: skip
     return [r(v) for v in values], [f"{r(v):g}" for v in values]

@@ -46,7 +46,11 @@ KL_TITLES = {"exact": f"{KL_TITLE} (exact, log scale)", "sentiment": f"{KL_TITLE
 
 def reference_reward(data: dict) -> float:
     """pi_ref's reward: exact in the exact world, the mean over seeds in the sentiment world."""
-    return data["world"]["reference_reward"] if "reference_reward" in data["world"] else data["reference"]["reward"]["mean"]
+    return (
+        data["world"]["reference_reward"]
+        if "reference_reward" in data["world"]
+        else data["reference"]["reward"]["mean"]
+    )
 
 
 def _plane(world: str, data: dict, methods: list[str]) -> tuple[go.Figure, float, float]:
@@ -83,7 +87,6 @@ def frontier(world: str, config: str = "cpu", *, methods=None, shown=PAPER_METHO
     return style(fig, height=540)
 
 
-
 exact_frontier, sentiment_frontier = for_worlds(frontier)
 
 
@@ -102,7 +105,6 @@ def variants(world: str, config: str = "cpu") -> go.Figure:
     fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)], legend=dict(y=-0.2),
                       margin=dict(t=48, b=24))  # fmt: skip
     return style(fig, height=520)
-
 
 
 exact_variants, sentiment_variants = for_worlds(variants)
@@ -136,7 +138,12 @@ def settings_table(world: str, config: str = "cpu") -> str:
     rows = []
     for method, entry in data["methods"].items():
         for row in entry["settings"]:
-            cells = [label(method), setting_of(row, method), interval_text(row["reward"], 3), interval_text(row["kl"], 2)]
+            cells = [
+                label(method),
+                setting_of(row, method),
+                interval_text(row["reward"], 3),
+                interval_text(row["kl"], 2),
+            ]
             if world == "exact":  # KL to pi*_beta only where pi*_beta is the method's target
                 target = row.get("kl_to_optimum")
                 cells += [interval_text(row["frontier_gap"], 3), interval_text(target, 3) if target else "—"]
@@ -146,7 +153,6 @@ def settings_table(world: str, config: str = "cpu") -> str:
     extra = ["below the frontier", "KL to π*<sub>β</sub>"] if world == "exact" else ["length, tokens"]
     header = ["method", "setting", "reward", "KL, nats", *extra]
     return html_table(header, rows, name=f"every setting of every method, {world} world")
-
 
 
 exact_settings_table, sentiment_settings_table = for_worlds(settings_table)
@@ -184,7 +190,6 @@ def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.
     return style(fig, height=420)
 
 
-
 exact_matched_kl, sentiment_matched_kl = for_worlds(matched_kl)
 
 
@@ -205,8 +210,4 @@ def matched_kl_table(world: str, config: str = "cpu") -> str:
                       name=f"DPO against every method at matched KL, {world} world")  # fmt: skip
 
 
-
 exact_matched_kl_table, sentiment_matched_kl_table = for_worlds(matched_kl_table)
-
-
-

@@ -94,7 +94,9 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
                 marker=dict(size=6, color=line_colour), legendgroup=key,
                 hovertemplate=f"seed {seed}, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
             ), row=row, col=1)  # fmt: skip
-    guides = _add_optimum(fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"])
+    guides = _add_optimum(
+        fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"]
+    )
     # frame k: every run up to its k-th evaluation (the hidden runs too, so New run keeps the step)
     fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
         go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])

@@ -92,7 +92,9 @@ def win_rates_table(config: str = "cpu") -> str:
     temperatures = sorted(next(iter(data["win_rates"].values())), key=float)
     rows = []
     for method, per_t in data["win_rates"].items():
-        cells = [f"{interval_text(per_t[t]['win_rate'], 0, scale=100)}, {per_t[t]['verdict_vs_half']}" for t in temperatures]
+        cells = [
+            f"{interval_text(per_t[t]['win_rate'], 0, scale=100)}, {per_t[t]['verdict_vs_half']}" for t in temperatures
+        ]
         rows.append([label(method), _selected(data["methods"][method], method), *cells])
     return html_table(["method", "setting (per seed)", *(f"T = {t}" for t in temperatures)], rows,
                       name="win rates against the reference, % with 95% interval, and the verdict against one half")  # fmt: skip
@@ -159,7 +161,13 @@ def length_table(config: str = "cpu") -> str:
         if chosen:
             rows.append([label(method), _selected(entry, method), interval_text(chosen["length"], 1),
                          interval_text(chosen["reward"], 3), interval_text(chosen["length_adjusted_gain"], 3)])  # fmt: skip
-    header = ["method", "setting (per seed)", "length, tokens", "reward", "reward beyond π<sub>ref</sub> at that length"]
+    header = [
+        "method",
+        "setting (per seed)",
+        "length, tokens",
+        "reward",
+        "reward beyond π<sub>ref</sub> at that length",
+    ]
     return html_table(header, rows, name="length and the length-adjusted reward of each method's selected setting")
 
 

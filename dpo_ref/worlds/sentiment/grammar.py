@@ -257,4 +257,3 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         unk_token=UNK_TOKEN,
         padding_side="right",
     )
-
