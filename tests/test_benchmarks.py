@@ -163,3 +163,68 @@ def test_block_params_are_the_matrices_of_the_benchmark_model():
     matrices = [p for name, p in model.transformer.h.named_parameters() if name.endswith(".weight") and p.ndim == 2]
     assert sum(p.numel() for p in matrices) == 2 * per_block == block_params(2, 32)
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # the head is tied: V d once
+
+
+def _trainer(tokens_per_s, mfu):
+    phases = {"forward": 0.5, "backward_and_rest": 0.4, "optimizer": 0.1}
+    return {"tokens_per_s": tokens_per_s, "peak_rss_bytes": 300 * 2**20, "mfu": mfu, "phases": phases}
+
+
+def _scaling_point(name, regime, n_params, runs):
+    point = {"name": name, "regime": regime, "n_params": n_params, "batch_size": 4, "steps": 6}
+    return {"point": point, "steps": 6, "speedup": sorted(runs)[len(runs) // 2], "speedup_runs": runs,
+            "max_loss_diff": 3e-7, "trainers": {"dpo_ref": _trainer(2000.0, 0.2), "trl": _trainer(1000.0, 0.1)}}  # fmt: skip
+
+
+@pytest.fixture
+def bench_checkout(tmp_path, monkeypatch):
+    """A checkout whose benchmarks/results/ holds a small scaling study (sizes written out of order) and a summary."""
+    from dpo_ref import paths
+
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    points = [_scaling_point("25M", "short", 25e6, [1.1, 1.2, 1.3]), _scaling_point("1M", "short", 1e6, [2.0, 2.4, 2.2]),
+              _scaling_point("1M", "chat", 1e6, [3.0, 3.5, 3.1])]  # fmt: skip
+    (results / "scaling.json").write_text(json.dumps({"points": points, "repeats": 3}))
+    rows = [{"figure": "throughput, dpo_ref / TRL", "measured": "2.20x", "goal": "> 1.6x", "met": True},
+            {"figure": "reproduction, cpu config", "measured": "30 min", "goal": "< 25 min", "met": False}]  # fmt: skip
+    (results / "summary.json").write_text(json.dumps({"rows": rows}))
+    monkeypatch.setattr(paths, "require_checkout", lambda what: tmp_path)
+    return results
+
+
+def test_scaling_figure_has_one_line_per_regime_with_the_spread_over_runs(bench_checkout):
+    from dpo_ref.figures.performance import scaling_ratio
+
+    traces = scaling_ratio().data
+    assert [trace.name.split(" ")[0] for trace in traces] == ["short", "chat-like"]
+    short = traces[0]
+    assert list(short.x) == [1.0, 25.0]  # sorted by size, whatever the file's order
+    assert list(short.y) == [2.2, 1.2]
+    # the bars reach from the slowest to the fastest run
+    assert list(short.error_y.arrayminus) == pytest.approx([0.2, 0.1])
+    assert list(short.error_y.array) == pytest.approx([0.2, 0.1])
+
+
+def test_scaling_table_has_one_row_per_point(bench_checkout):
+    from dpo_ref.figures.performance import scaling_table
+
+    html = scaling_table()
+    assert html.count("<tr>") == 1 + 3  # the header and one row per point
+    assert "2.20× (2.00 to 2.40)" in html and "25.0 M" in html and "20% / 10%" in html
+
+
+def test_summary_table_shows_every_row_and_marks_missed_goals(bench_checkout):
+    from dpo_ref.figures.performance import summary_table
+
+    html = summary_table()
+    assert "throughput, dpo_ref / TRL" in html and "reproduction, cpu config" in html
+    assert html.count("<strong>no</strong>") == 1
+
+
+def test_missing_bench_results_name_the_file_and_make_bench(bench_checkout):
+    from dpo_ref.errors import MissingFileError
+    from dpo_ref.figures.performance import bench_results
+
+    with pytest.raises(MissingFileError, match=r"rollouts\.json.*make bench"):
+        bench_results("rollouts")
