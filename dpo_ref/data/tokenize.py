@@ -123,11 +123,8 @@ def _tokenize(
     prompt_limit = max_length if max_prompt_length is None else min(max_prompt_length, max_length)
 
     columns = ["prompt", *fields] + ([] if len(fields) == 2 else ["label"])
-    out: dict[str, list] = {}
     sides = [f"{field}_" for field in fields] if len(fields) == 2 else [""]
-    for side in sides:
-        for key in ("input_ids", "attention_mask", "labels"):
-            out[side + key] = []
+    out: dict[str, list] = {side + key: [] for side in sides for key in ("input_ids", "attention_mask", "labels")}
     if len(fields) == 1:
         out["label"] = []
     n_long = n_empty = n_truncated = n_mismatch = 0
