@@ -5,7 +5,8 @@ wall time of the experiment group that produced it; files of one group share tha
 block. Groups may run one after the other or side by side (``--jobs 2``): a
 configuration's reproduction time is the wall-clock time its groups covered, the union
 of their ``[end - wall_time_s, end]`` intervals, so overlapping groups count once;
-``sequential_s`` is the plain sum, what one process would take.
+``sequential_s`` is the plain sum, what one process would take, and ``sequential_by_world_s``
+splits it by the world a file's name starts with (``exact_seed0.json``: ``exact``).
 Two provenance layouts exist (``config`` as a dict with ``name``, or ``config`` as the
 name string); both are read. A file without provenance is skipped and counted; a summary
 (its provenance lists the seeds it read) is passed over, its seeds' files count instead.
@@ -48,14 +49,16 @@ def read(data_dir: Path) -> dict:
             continue  # a summary of seed files: its wall time is theirs, already counted
         name = _config_name(provenance, path, Path(data_dir)) or "unknown"
         entry = configs.setdefault(
-            name, {"wall_time_s": 0.0, "sequential_s": 0.0, "groups": 0, "files": 0, "devices": [],
-                   "latest_date": None, "_intervals": []})  # fmt: skip
+            name, {"wall_time_s": 0.0, "sequential_s": 0.0, "sequential_by_world_s": {}, "groups": 0, "files": 0,
+                   "devices": [], "latest_date": None, "_intervals": []})  # fmt: skip
         entry["files"] += 1
         key = (name, json.dumps(provenance, sort_keys=True, default=str))
         if key in seen:  # another file of a group already counted
             continue
         seen.add(key)
         entry["sequential_s"] += wall
+        world = path.stem.split("_")[0]
+        entry["sequential_by_world_s"][world] = entry["sequential_by_world_s"].get(world, 0.0) + wall
         entry["groups"] += 1
         entry["_intervals"].append(_interval(provenance.get("date"), wall))
         device = str(provenance.get("device", "unknown"))

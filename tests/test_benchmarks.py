@@ -66,6 +66,7 @@ def test_reproduction_times_sum_distinct_groups(tmp_path):
     read = reproduction.read(data)
     assert read["configs"]["cpu"]["wall_time_s"] == 420.0
     assert read["configs"]["cpu"]["groups"] == 2 and read["configs"]["cpu"]["files"] == 3
+    assert read["configs"]["cpu"]["sequential_by_world_s"] == {"exact": 300.0, "sentiment": 120.0}
     assert read["configs"]["gpu"]["wall_time_s"] == 60.0
     assert read["skipped_files"] == [str(data / "notes.json")]
     assert reproduction.read(tmp_path / "missing")["configs"] == {}
