@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import torch
 
 
@@ -33,3 +34,9 @@ def fmt(value: float, digits: int = 2) -> str:
     if float(text) == 0:
         text = f"{0:.{digits}f}"
     return text.replace("-", "−")
+
+
+def readout(state: dict, i: int, *, position: str, name: str = "readout", size: int = 14) -> go.Scatter:
+    """Trace ``i`` of a slider's state drawn as a text readout: no legend entry, no hover."""
+    return go.Scatter(x=state["x"][i], y=state["y"][i], text=state["text"][i], mode="text", textposition=position,
+                      textfont=dict(size=size), name=name, showlegend=False, hoverinfo="skip")  # fmt: skip

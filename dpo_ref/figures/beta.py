@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from dpo_ref.figures._util import as_list, fmt
+from dpo_ref.figures._util import as_list, fmt, readout
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.figures.toy import BETA_GRID, SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
 
@@ -43,30 +43,14 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     labels = list(example.answers)
 
     fig = make_subplots(rows=2, cols=1, row_heights=[0.56, 0.44], vertical_spacing=0.16)
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=as_list(ref),
-            orientation="h",
-            name="reference π<sub>ref</sub>",
-            marker_color=METHOD_COLOURS["reference"],
-            hovertemplate="%{y}: %{x:.3f}<extra>π<sub>ref</sub></extra>",
-        ),
-        row=1,
-        col=1,
+    bars = (
+        (ref, "reference π<sub>ref</sub>", METHOD_COLOURS["reference"], "π<sub>ref</sub>"),
+        (steps_data["policies"][active], "optimum π* ∝ π<sub>ref</sub>·exp(r/β)", METHOD_COLOURS["dpo"], "π*"),
     )
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=as_list(steps_data["policies"][active]),
-            orientation="h",
-            name="optimum π* ∝ π<sub>ref</sub>·exp(r/β)",
-            marker_color=METHOD_COLOURS["dpo"],
-            hovertemplate="%{y}: %{x:.3f}<extra>π*</extra>",
-        ),
-        row=1,
-        col=1,
-    )
+    for probs, name, colour, short in bars:
+        bar = go.Bar(y=labels, x=as_list(probs), orientation="h", name=name, marker_color=colour,
+                     hovertemplate="%{y}: %{x:.3f}<extra>" + short + "</extra>")  # fmt: skip
+        fig.add_trace(bar, row=1, col=1)
     fig.add_trace(
         go.Scatter(
             x=as_list(frontier["kl"]),
@@ -104,21 +88,7 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     )
     # The readout sits in the panel's bottom-right corner, where the concave curve never
     # goes: at every beta it stays inside the panel and off the curve.
-    fig.add_trace(
-        go.Scatter(
-            x=s["x"][2],
-            y=s["y"][2],
-            text=s["text"][2],
-            mode="text",
-            textposition="top left",
-            textfont=dict(size=14),
-            name="readout",
-            showlegend=False,
-            hoverinfo="skip",
-        ),
-        row=2,
-        col=1,
-    )
+    fig.add_trace(readout(s, 2, position="top left"), row=2, col=1)
     steps = [
         dict(method="restyle", label=fmt(b, 2).rstrip("0").rstrip("."), args=[state(i), [1, 3, 4]])
         for i, b in enumerate(BETA_GRID)

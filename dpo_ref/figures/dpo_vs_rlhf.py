@@ -23,7 +23,7 @@ import functools
 import plotly.graph_objects as go
 import torch
 
-from dpo_ref.figures._util import as_list, fmt
+from dpo_ref.figures._util import as_list, fmt, readout
 from dpo_ref.figures.beta import FRONTIER_BETAS, beta_sweep
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.figures.toy import SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
@@ -160,18 +160,9 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     s = state(steps[active])
     routes = (("RLHF: reward model, then policy", RLHF_COLOUR, "circle"), ("DPO", DPO_COLOUR, "square"))
     for i, (name, colour, _) in enumerate(routes):  # traces 2, 3: the path so far
-        fig.add_trace(
-            go.Scatter(
-                x=s["x"][i],
-                y=s["y"][i],
-                mode="lines",
-                line=dict(color=colour, width=3),
-                name=name,
-                legendgroup=name,
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
+        path = go.Scatter(x=s["x"][i], y=s["y"][i], mode="lines", line=dict(color=colour, width=3), name=name,
+                          legendgroup=name, showlegend=False, hoverinfo="skip")  # fmt: skip
+        fig.add_trace(path)
     for i, (name, colour, symbol) in enumerate(routes):  # traces 4, 5: where it is now
         fig.add_trace(
             go.Scatter(
@@ -185,19 +176,7 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
                 hovertemplate="KL %{x:.3f}, E[r*] %{y:.3f}<extra>" + name + "</extra>",
             )
         )
-    fig.add_trace(
-        go.Scatter(
-            x=s["x"][4],
-            y=s["y"][4],
-            text=s["text"][4],
-            mode="text",
-            textposition="top left",
-            textfont=dict(size=13),
-            name="stage",
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(readout(s, 4, position="top left", name="stage", size=13))
     slider_steps = [dict(method="restyle", label=str(k), args=[state(k), [2, 3, 4, 5, 6]]) for k in steps]
     fig.update_xaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats", range=[-0.05, 1.6])
     fig.update_yaxes(title_text="expected true reward E[r*]", range=[0.2, 2.05])

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from dpo_ref.figures._util import as_list, fmt, grid, value_and_slope
+from dpo_ref.figures._util import as_list, fmt, grid, readout, value_and_slope
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.losses import dpo_loss
 
@@ -88,35 +88,11 @@ def dpo_loss_margin() -> go.Figure:
     s = state(active)
     marker = dict(size=12, color=COLOUR, line=dict(width=2, color=PALETTES["default"]["bg"]))
     for row in (0, 1):
-        fig.add_trace(
-            go.Scatter(
-                x=s["x"][row],
-                y=s["y"][row],
-                mode="markers",
-                marker=marker,
-                name="current margin",
-                showlegend=row == 0,
-                hoverinfo="skip",
-            ),
-            row=row + 1,
-            col=1,
-        )
+        current = go.Scatter(x=s["x"][row], y=s["y"][row], mode="markers", marker=marker, name="current margin",
+                             showlegend=row == 0, hoverinfo="skip")  # fmt: skip
+        fig.add_trace(current, row=row + 1, col=1)
     for row in (0, 1):
-        fig.add_trace(
-            go.Scatter(
-                x=s["x"][row + 2],
-                y=s["y"][row + 2],
-                text=s["text"][row + 2],
-                mode="text",
-                textposition="bottom left",
-                textfont=dict(size=14),
-                name="readout",
-                showlegend=False,
-                hoverinfo="skip",
-            ),
-            row=row + 1,
-            col=1,
-        )
+        fig.add_trace(readout(s, row + 2, position="bottom left"), row=row + 1, col=1)
     steps = [
         dict(method="restyle", label=fmt(m, 0), args=[state(i), [2, 3, 4, 5]]) for i, m in enumerate(SLIDER_MARGINS)
     ]

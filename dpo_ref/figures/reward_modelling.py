@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from dpo_ref.figures._util import as_list, fmt, grid
+from dpo_ref.figures._util import as_list, fmt, grid, readout
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.losses import bradley_terry_loss
 
@@ -101,20 +101,7 @@ def _bradley_terry_figure(pair: tuple[float, float]) -> go.Figure:
         row=2,
         col=1,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=s["x"][3],
-            y=s["y"][3],
-            text=s["text"][3],
-            mode="text",
-            textposition="bottom right",
-            textfont=dict(size=14),
-            name="P readout",
-            hoverinfo="skip",
-        ),
-        row=2,
-        col=1,
-    )
+    fig.add_trace(readout(s, 3, position="bottom right", name="P readout"), row=2, col=1)
     fig.add_trace(
         go.Scatter(
             x=as_list(MARGINS),
@@ -132,20 +119,7 @@ def _bradley_terry_figure(pair: tuple[float, float]) -> go.Figure:
         row=3,
         col=1,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=s["x"][5],
-            y=s["y"][5],
-            text=s["text"][5],
-            mode="text",
-            textposition="bottom left",
-            textfont=dict(size=14),
-            name="loss readout",
-            hoverinfo="skip",
-        ),
-        row=3,
-        col=1,
-    )
+    fig.add_trace(readout(s, 5, position="bottom left", name="loss readout"), row=3, col=1)
     fig.update_xaxes(range=[-3.6, 3.6], title_text="reward r(x, y)", row=1, col=1)
     fig.update_yaxes(visible=False, range=[-1.3, 1.3], row=1, col=1)
     fig.update_xaxes(range=[-6.6, 6.6], matches="x3", showticklabels=True, row=2, col=1)
