@@ -7,8 +7,9 @@ and smaller batches at the larger sizes so the study fits in the bench's time bu
 The sizes span 1 M to 25 M parameters; the regimes are ``short`` (prompts of about 35
 tokens, completions of about 20) and ``chat`` (prompts of about 150, completions of 100
 to 250, as in public preference datasets). Prompt sharing saves the second copy of the
-prompt, so it should buy more in the chat regime, where prompts are long, while the
-framework overhead it also saves matters less as the model grows.
+prompt, a share of the positions set by the prompt's length against the answers' (the
+bench reports it as each trainer's ``positions_per_step``), while the framework overhead
+dpo_ref also saves matters less as the model grows.
 """
 
 from __future__ import annotations

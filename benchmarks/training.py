@@ -9,7 +9,9 @@ and alternating who goes first, so load that changes between repeats hits both.
   left out of both. The ratio pairs each dpo_ref run with the TRL run next to it.
 * Peak RSS is each run's whole process.
 * MFU is the FLOPs the trainer actually performed per second (:mod:`benchmarks.flops`)
-  over the rate of a float32 matrix product at the shape of its MLP, in the same process.
+  over the rate of a float32 matrix product at the width of its MLP: each run times one
+  in its own process, and every trainer is divided by the median of those rates
+  (:func:`with_common_mfu`).
 * The step's phases: forward (the loss), optimizer step, and the rest (backward and
   gradient clipping), as fractions of the timed steps.
 """
@@ -70,6 +72,7 @@ def measure(workload, repeats: int, steps: int | None, threads: int | None, trai
                 runs[trainer].append(run_one(trainer, workload_dir, steps, threads))
     timed_tokens = sum(tokens_per_step[1:])  # steps 2..N
     summary = {trainer: _trainer_summary(results, timed_tokens, workload, meta) for trainer, results in runs.items()}
+    matmul_rate = with_common_mfu(summary)
     paired = [x / y for x, y in zip(summary["dpo_ref"]["tokens_per_s_runs"], summary["trl"]["tokens_per_s_runs"])]
     rss = [x["peak_rss_bytes"] / y["peak_rss_bytes"] for x, y in zip(runs["dpo_ref"], runs["trl"])]
     diffs = [
@@ -91,21 +94,37 @@ def measure(workload, repeats: int, steps: int | None, threads: int | None, trai
         "speedup": statistics.median(paired),
         "speedup_runs": paired,
         "rss_ratio": statistics.median(rss),
+        "matmul_flops_per_s": matmul_rate,
         "trainers": summary,
     }
+
+
+def with_common_mfu(summary: dict[str, dict]) -> float:
+    """Set every trainer's MFU against one rate, the median matmul rate of every run of every trainer.
+
+    Each run times the machine's matrix products in its own process, at the width of the
+    model; the rates differ from process to process by more than the trainers do (88 to
+    170 GFLOP/s in one bench), so each trainer's FLOPs per second is divided by the same
+    rate: utilisation then compares what the trainers did, not what their processes measured.
+    """
+    rate = statistics.median(r for t in summary.values() for r in t["matmul_flops_per_s_runs"])
+    for trainer in summary.values():
+        trainer["mfu_runs"] = [f / rate for f in trainer["flops_per_s_runs"]]
+        trainer["mfu"] = statistics.median(trainer["mfu_runs"])
+    return rate
 
 
 def _trainer_summary(results: list[dict], timed_tokens: int, workload, meta: dict) -> dict:
     from benchmarks.flops import performed_flops
 
-    rates, mfu, phases = [], [], []
+    rates, flops_per_s, phases = [], [], []
     for x in results:
         seconds = x["end"] - x["step_starts"][1]
         rates.append(timed_tokens / seconds)
         flops = sum(
             performed_flops(step, workload.n_layer, workload.n_embd, meta["vocab_size"]) for step in x["work"][1:]
         )
-        mfu.append(flops / seconds / x["matmul_flops_per_s"])  # steps 2..N, as timed
+        flops_per_s.append(flops / seconds)  # steps 2..N, as timed
         forward, optimizer = sum(x["forward_s"][1:]), sum(x["optimizer_s"][1:])
         phases.append({"forward": forward / seconds, "optimizer": optimizer / seconds,
                        "backward_and_rest": 1 - (forward + optimizer) / seconds})  # fmt: skip
@@ -115,8 +134,7 @@ def _trainer_summary(results: list[dict], timed_tokens: int, workload, meta: dic
         "tokens_per_s_runs": rates,
         "peak_rss_bytes": statistics.median(x["peak_rss_bytes"] for x in results),
         "peak_rss_bytes_runs": [x["peak_rss_bytes"] for x in results],
-        "mfu": statistics.median(mfu),
-        "mfu_runs": mfu,
+        "flops_per_s_runs": flops_per_s,  # what the trainer performed; MFU: see with_common_mfu
         "matmul_flops_per_s_runs": [x["matmul_flops_per_s"] for x in results],
         "phases": {k: statistics.median(p[k] for p in phases) for k in phases[0]},
         "positions_per_step": sum(positions) / len(positions),  # what the blocks computed, padding included

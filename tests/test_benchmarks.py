@@ -229,3 +229,16 @@ def test_missing_bench_results_name_the_file_and_make_bench(bench_checkout):
 
     with pytest.raises(MissingFileError, match=r"rollouts\.json.*make bench"):
         bench_results("rollouts")
+
+
+def test_mfu_divides_every_trainer_by_one_matmul_rate():
+    """Each process times its own matmul; utilisation uses the median of all of them, for every trainer."""
+    from benchmarks.training import with_common_mfu
+
+    summary = {
+        "dpo_ref": {"flops_per_s_runs": [30.0, 60.0], "matmul_flops_per_s_runs": [100.0, 200.0]},
+        "trl": {"flops_per_s_runs": [45.0], "matmul_flops_per_s_runs": [150.0]},
+    }
+    assert with_common_mfu(summary) == 150.0
+    assert summary["dpo_ref"]["mfu_runs"] == [0.2, 0.4] and summary["dpo_ref"]["mfu"] == pytest.approx(0.3)
+    assert summary["trl"]["mfu"] == pytest.approx(0.3)  # the same work per second reads as the same utilisation

@@ -172,3 +172,18 @@ def test_a_missing_summary_stops_the_build_with_one_clear_message(tmp_path, monk
         ResultsFileError, match=r"exact_summary\.json: is missing; run `dpo-ref reproduce --config cpu`"
     ):
         macros.define_env(Env())
+
+
+def test_matched_kls_below_dpos_lowest_setting_are_said_to_be_a_floor():
+    def row(kl):
+        return {"kl": kl, "verdict": "level"}
+
+    settings = [{"hyperparameter": "beta", "value": b, "kl": {"mean": kl}} for b, kl in ((5.0, 2.0), (0.5, 6.0))]
+    summary = {"methods": {"dpo": {"settings": settings}}, "matched_kl": {"ppo": [row(0.5), row(1.0), row(3.0)]}}
+    text = macros.below_dpo_settings(summary, ["ppo"])
+    assert NUMBER.sub(r"\1", text).startswith("2 of the 3 KLs compared here lie below DPO's lowest-KL setting (β = 5")
+    assert "KL 2.0 nats" in NUMBER.sub(r"\1", text) and "floor" in text
+    summary["matched_kl"]["ppo"] = [row(0.5)]
+    assert macros.below_dpo_settings(summary, ["ppo"]).startswith("Every KL compared here lies below")
+    summary["matched_kl"]["ppo"] = [row(2.5), row(4.0)]
+    assert macros.below_dpo_settings(summary, ["ppo", "ppo-gt"]) == ""

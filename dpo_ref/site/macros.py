@@ -167,6 +167,27 @@ def failed(summary: Mapping) -> list[str]:
                     f"{len(row['seeds'])} seeds)") for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
 
 
+def below_dpo_settings(summary: Mapping, others: Sequence[str]) -> str:
+    """A sentence when some of DPO's matched KLs against ``others`` lie below DPO's lowest-KL setting; else ``""``.
+
+    Below that setting DPO's envelope is the chord from pi_ref (its KL-0 point) to it: reachable by mixing
+    the two policies, so a floor for DPO, not a trained DPO policy measured at that KL.
+    """
+    lowest = min(summary["methods"]["dpo"]["settings"], key=lambda row: row["kl"]["mean"])
+    rows = [row for name in others for row in summary["matched_kl"].get(name, [])]
+    below = [row for row in rows if row["kl"] < lowest["kl"]["mean"]]
+    if not below:
+        return ""
+    which = ("Every KL compared here lies" if len(below) == len(rows)
+             else f"{_number(str(len(below)))} of the {_number(str(len(rows)))} KLs compared here lie")  # fmt: skip
+    return (
+        f"{which} below DPO's lowest-KL setting ({setting(lowest, 'dpo')}, KL {num(lowest['kl']['mean'], 1)} "
+        "nats). There DPO's envelope is the straight line from π<sub>ref</sub> to that setting, which mixing the "
+        "two policies reaches: a floor for DPO, not a trained DPO policy measured at that KL. A verdict there "
+        "says as much about DPO's grid of β, fixed before the runs, as about DPO."
+    )
+
+
 def by_temperature(per_temperature: Mapping, part: str = "") -> list[Mapping]:
     """A method's win rates (``sentiment.win_rates.dpo``) as a list in temperature order; ``part``
     picks a key of each (``"dpo_minus"``: DPO's win rate minus the method's, with its verdict)."""
@@ -224,7 +245,7 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
 
 
 MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, failed, by_temperature, join, data_file, provenance)  # fmt: skip
+                                setting, best, failed, below_dpo_settings, by_temperature, join, data_file, provenance)  # fmt: skip
 
 
 def define_env(env) -> None:
