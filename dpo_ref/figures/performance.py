@@ -77,7 +77,8 @@ def step_phases() -> go.Figure:
                 name=title, legendgroup=key, showlegend=trainer == "dpo_ref",
                 hovertemplate=f"{offset}, %{{x}}<br>{title}: %{{y:.0f}}% of the step<extra></extra>",
             ))  # fmt: skip
-    fig.update_layout(barmode="stack", yaxis=dict(title="share of the step (%)", range=[0, 100]), height=460)
+    fig.update_layout(barmode="stack", xaxis=dict(title="model size and kind of pairs, then trainer"),
+                      yaxis=dict(title="share of the step (%)", range=[0, 100]), height=460)  # fmt: skip
     return style(fig)
 
 
