@@ -183,6 +183,10 @@ def test_matched_kls_below_dpos_lowest_setting_are_said_to_be_a_floor():
     text = macros.below_dpo_settings(summary, ["ppo"])
     assert NUMBER.sub(r"\1", text).startswith("2 of the 3 KLs compared here lie below DPO's lowest-KL setting (β = 5")
     assert "KL 2.0 nats" in NUMBER.sub(r"\1", text) and "floor" in text
+    summary["matched_kl"]["ppo"] = [row(0.5), row(3.0)]
+    assert NUMBER.sub(r"\1", macros.below_dpo_settings(summary, ["ppo"])).startswith(
+        "1 of the 2 KLs compared here lies"
+    )
     summary["matched_kl"]["ppo"] = [row(0.5)]
     assert macros.below_dpo_settings(summary, ["ppo"]).startswith("Every KL compared here lies below")
     summary["matched_kl"]["ppo"] = [row(2.5), row(4.0)]

@@ -179,7 +179,8 @@ def below_dpo_settings(summary: Mapping, others: Sequence[str]) -> str:
     if not below:
         return ""
     which = ("Every KL compared here lies" if len(below) == len(rows)
-             else f"{_number(str(len(below)))} of the {_number(str(len(rows)))} KLs compared here lie")  # fmt: skip
+             else f"{_number(str(len(below)))} of the {_number(str(len(rows)))} KLs compared here "
+             + ("lies" if len(below) == 1 else "lie"))  # fmt: skip
     return (
         f"{which} below DPO's lowest-KL setting ({setting(lowest, 'dpo')}, KL {num(lowest['kl']['mean'], 1)} "
         "nats). There DPO's envelope is the straight line from π<sub>ref</sub> to that setting, which mixing the "
