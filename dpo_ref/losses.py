@@ -255,6 +255,8 @@ def ipo_loss(
 def kto_kl_estimate(
     policy_mismatched_logps: torch.Tensor,
     reference_mismatched_logps: torch.Tensor,
+    *,
+    clamp: bool = True,
 ) -> torch.Tensor:
     """KTO's reference point :math:`z_0`: a batch estimate of :math:`\\mathrm{KL}(\\pi_\\theta \\| \\pi_{\\text{ref}})`.
 
@@ -264,13 +266,16 @@ def kto_kl_estimate(
 
     where :math:`y'_i` is a completion from *another* example of the batch (a mismatched
     pair), as in Ethayarajh et al. (arXiv 2402.01306) and TRL. Detached: no gradient
-    flows through the reference point. Returns a 0-d tensor.
+    flows through the reference point. Returns a 0-d tensor. ``clamp=False`` gives the
+    batch mean before :math:`\\max(0, \\cdot)`: how far below 0 the estimate sits when
+    :math:`z_0` is 0.
     """
     _check_tensors(
         policy_mismatched_logps=policy_mismatched_logps,
         reference_mismatched_logps=reference_mismatched_logps,
     )
-    return (policy_mismatched_logps - reference_mismatched_logps).mean().clamp(min=0).detach()
+    estimate = (policy_mismatched_logps - reference_mismatched_logps).mean().detach()
+    return estimate.clamp(min=0) if clamp else estimate
 
 
 def kto_loss(

@@ -154,3 +154,11 @@ def test_ppo_with_the_true_reward_raises_the_exact_reward(world):
     assert end["eval/reward"] > start["eval/reward"] + 0.3
     assert end["eval/kl_to_optimum"] < start["eval/kl_to_optimum"]
     assert {"kl", "score", "loss/policy", "loss/value", "policy/clipfrac"} <= set(end)
+
+
+def test_a_loaded_reference_is_the_trained_one(world):
+    """Seeds after the first load the reference the first one trained (`reproduce --jobs N`): the same world."""
+    state = {k: v.clone() for k, v in world.reference.state_dict().items()}
+    loaded = build_exact_world(world.config, device="cpu", reference_state=state)
+    assert torch.equal(loaded.reference_logps, world.reference_logps)
+    assert not any(p.requires_grad for p in loaded.reference.parameters())

@@ -145,3 +145,25 @@ def test_online_and_shift_studies_are_paired_with_their_baselines(smoke_run):
     assert shift["data_kl_to_reference"] > 0  # the pairs did come from another policy
     assert math.isclose(shift["after_minus_plain"]["reward"]["difference"]["mean"],
                         shift["dpo_after_preferred_ft"]["reward"]["mean"] - shift["dpo"]["reward"]["mean"], abs_tol=1e-9)  # fmt: skip
+
+
+def test_a_world_is_trained_once_per_shared_folder(tmp_path, monkeypatch):
+    """What `reproduce --jobs N` relies on: the second process loads the first one's reference, bit for bit."""
+    import torch
+
+    from dpo_ref.experiments import shared_worlds
+
+    monkeypatch.setenv(shared_worlds.FOLDER_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(shared_worlds, "_in_memory", {})
+    calls = []
+
+    def train():
+        calls.append(1)
+        return {"state_dict": {"w": torch.randn(3, generator=torch.Generator().manual_seed(len(calls)))}, "loss": [1.5]}
+
+    first = shared_worlds.trained_once("world", {"size": 1}, train)
+    shared_worlds._in_memory.clear()  # as a second process starts: nothing in memory, the file in the folder
+    second = shared_worlds.trained_once("world", {"size": 1}, train)
+    assert calls == [1] and torch.equal(first["state_dict"]["w"], second["state_dict"]["w"]) and second["loss"] == [1.5]
+    shared_worlds.trained_once("world", {"size": 2}, train)  # other settings: another world, trained
+    assert calls == [1, 1]

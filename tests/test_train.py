@@ -264,15 +264,35 @@ def test_reward_model_reads_the_last_token_whatever_the_padding():
     assert torch.allclose(right, plain, atol=1e-5) and torch.allclose(left, plain, atol=1e-5)
 
 
-def test_kto_rows_pair_each_prompt_with_the_next_completion():
+def test_kto_rows_pair_each_prompt_with_the_next_other_prompts_completion():
     pairs = _pairs(4, padded=False)
+    for side in ("chosen", "rejected"):  # pairs 0 and 1 share a prompt, as pairs of one prompt sit together
+        pairs[f"{side}_input_ids"][1, :3] = pairs[f"{side}_input_ids"][0, :3]
     rows = unpaired_rows(pairs)
     assert rows["desirable"].tolist() == [True, False] * 4
     assert torch.equal(rows["input_ids"][2], pairs["chosen_input_ids"][1])
     assert torch.equal(rows["input_ids"][3], pairs["rejected_input_ids"][1])
-    # row 2 (prompt of pair 1) with the completion of row 3 (rejected of pair 1)
-    assert torch.equal(rows["kl_input_ids"][2, :3], pairs["chosen_input_ids"][1, :3])
-    assert torch.equal(rows["kl_input_ids"][2, 3:], pairs["rejected_input_ids"][1, 3:])
+    # row 0 (prompt of pair 0): rows 1-3 share its prompt, so its mismatched completion is row 4's (chosen of pair 2)
+    assert torch.equal(rows["kl_input_ids"][0, :3], pairs["chosen_input_ids"][0, :3])
+    assert torch.equal(rows["kl_input_ids"][0, 3:], pairs["chosen_input_ids"][2, 3:])
+    # row 4 (prompt of pair 2): row 5 is its own rejected answer, so row 6's completion (chosen of pair 3)
+    assert torch.equal(rows["kl_input_ids"][4, 3:], pairs["chosen_input_ids"][3, 3:])
+    # the last row wraps around to row 0, whose prompt differs
+    assert torch.equal(rows["kl_input_ids"][7, 3:], pairs["chosen_input_ids"][0, 3:])
+    # no mismatched row keeps its own prompt's completion
+    prompts = [tuple(r) for r in rows["input_ids"][:, :3].tolist()]
+    completions = [tuple(r) for r in rows["input_ids"][:, 3:].tolist()]
+    for j in range(8):
+        k = completions.index(tuple(rows["kl_input_ids"][j, 3:].tolist()))
+        assert prompts[k] != prompts[j]
+
+
+def test_kto_rows_of_one_prompt_fall_back_to_the_next_row():
+    pairs = _pairs(2, padded=False)
+    for side in ("chosen", "rejected"):
+        pairs[f"{side}_input_ids"][1, :3] = pairs[f"{side}_input_ids"][0, :3]
+    rows = unpaired_rows(pairs)
+    assert torch.equal(rows["kl_input_ids"][0, 3:], pairs["rejected_input_ids"][0, 3:])
 
 
 def test_batches_depend_only_on_the_step():

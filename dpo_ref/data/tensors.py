@@ -78,14 +78,18 @@ def unpaired_rows(pairs: Batch, pad_token_id: int = 0, *, shift: int = 1) -> Bat
     Rows alternate chosen and rejected (pair-major: ``c0, r0, c1, r1, ...``), so every
     batch holds both kinds. Each row also gets a *mismatched* row for KTO's reference
     point :math:`z_0` (:func:`dpo_ref.losses.kto_kl_estimate`): its own prompt followed by
-    the completion of the row ``shift`` places later (cyclically), as TRL pairs prompts
-    with shifted completions. Prompts may differ in length; padding is on the right.
+    a completion written for another prompt, as TRL pairs prompts with shifted
+    completions. That completion comes from the first row at least ``shift`` places later
+    (cyclically) whose prompt differs: the next row is usually the other half of the same
+    pair, or another pair of the same prompt, and its completion would not be mismatched.
+    Only when every row has the same prompt is the row ``shift`` places later used.
+    Prompts may differ in length; padding is on the right.
 
     Args:
         pairs: right-padded ``chosen_``/``rejected_`` ``input_ids``, ``attention_mask``
             and ``labels`` (-100 on prompt and padding), as :func:`collate_pairs` makes them.
         pad_token_id: the id that pads the rows.
-        shift: how many rows later the mismatched completion comes from.
+        shift: how many rows later the search for a mismatched completion starts.
 
     Returns:
         ``input_ids``, ``attention_mask``, ``labels``, ``desirable`` (bool) and the
@@ -102,12 +106,21 @@ def unpaired_rows(pairs: Batch, pad_token_id: int = 0, *, shift: int = 1) -> Bat
             rows.append((ids[:n_prompt], ids[n_prompt:], desirable))
     main, mismatched = [], []
     for j, (prompt, completion, desirable) in enumerate(rows):
-        other = rows[(j + shift) % len(rows)][1]
+        other = rows[_other_prompt_row(rows, j, shift)][1]
         main.append({**_sequence(prompt, completion), "desirable": desirable})
         mismatched.append(_sequence(prompt, other))
     out = collate_pairs(main, pad_token_id)
     out.update({f"kl_{key}": value for key, value in collate_pairs(mismatched, pad_token_id).items()})
     return out
+
+
+def _other_prompt_row(rows: list[tuple], j: int, shift: int) -> int:
+    """The first row at least ``shift`` places after row ``j`` (cyclically) whose prompt differs from row ``j``'s."""
+    n = len(rows)
+    for k in range(j + shift, j + shift + n):
+        if rows[k % n][0] != rows[j][0]:
+            return k % n
+    return (j + shift) % n  # every row has this prompt: nothing better exists
 
 
 def _sequence(prompt: list[int], completion: list[int]) -> dict[str, list[int]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -56,31 +58,36 @@ def main(args: argparse.Namespace) -> int:
 def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units: list[tuple[str, int]]) -> int:
     """One process per (group, seed), at most ``--jobs`` at a time, then the summaries here.
 
-    The seeds share nothing but the output folder, and each writes its own file, so on a
-    machine with several cores they run side by side; every process still uses the
-    configuration's torch thread count. Results are the same as a sequential run.
+    The seeds share the output folder, where each writes its own file, and a temporary
+    folder where the first seed of a world stores the reference it trained for the others
+    (:mod:`dpo_ref.experiments.shared_worlds`). On a machine with several cores they run
+    side by side; every process still uses the configuration's torch thread count.
+    Results are the same as a sequential run.
     """
     from pathlib import Path
 
     from dpo_ref.experiments import group, write_summary
+    from dpo_ref.experiments.shared_worlds import FOLDER_VARIABLE
     from dpo_ref.runtime import resolve_device
 
     pending = list(enumerate(units))
     running: dict[tuple[str, int], subprocess.Popen] = {}
     failed = []
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            position, (name, seed) = pending.pop(0)
-            command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", args.config,
-                       "--device", args.device, "--out", args.out, "--only", name, "--seed", str(seed),
-                       "--no-summary", "--bar-position", str(position % args.jobs)]  # fmt: skip
-            running[(name, seed)] = subprocess.Popen(command)
-        done = [unit for unit, process in running.items() if process.poll() is not None]
-        for unit in done:
-            if running.pop(unit).returncode != 0:
-                failed.append(unit)
-        if not done:
-            time.sleep(0.2)
+    with tempfile.TemporaryDirectory(prefix="dpo-ref-worlds-") as shared:
+        env = {**os.environ, FOLDER_VARIABLE: os.environ.get(FOLDER_VARIABLE, shared)}
+        while pending or running:
+            while pending and len(running) < args.jobs:
+                position, (name, seed) = pending.pop(0)
+                command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", args.config,
+                           "--device", args.device, "--out", args.out, "--only", name, "--seed", str(seed),
+                           "--no-summary", "--bar-position", str(position % args.jobs)]  # fmt: skip
+                running[(name, seed)] = subprocess.Popen(command, env=env)
+            done = [unit for unit, process in running.items() if process.poll() is not None]
+            for unit in done:
+                if running.pop(unit).returncode != 0:
+                    failed.append(unit)
+            if not done:
+                time.sleep(0.2)
     if failed:
         names = ", ".join(f"{name} seed {seed}" for name, seed in failed)
         print(f"dpo-ref reproduce: {names} failed; their messages are above", file=sys.stderr)

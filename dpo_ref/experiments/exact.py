@@ -50,7 +50,9 @@ import torch
 from dpo_ref.evaluate import exact_metrics, expected_value
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import ExactExperimentConfig
+from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.methods import METHODS, TrainingData
+from dpo_ref.runtime import resolve_device
 from dpo_ref.train import RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model
 from dpo_ref.worlds.exact import ExactWorld, build_exact_world
 
@@ -91,7 +93,7 @@ def run_seed(cfg: ExactExperimentConfig, seed: int, *, device: str = "auto", pro
     """Everything one seed runs; the contents of ``exact_seed<seed>.json``."""
     from dpo_ref.experiments import exact_studies
 
-    run = Runner(cfg, build_exact_world(cfg.world, device=device), seed, device, progress or (lambda name: None))
+    run = Runner(cfg, shared_world(cfg, device), seed, device, progress or (lambda name: None))
     run.progress("world")
     pairs = run.world.preference_pairs(cfg.n_pairs, seed=seed)
     runs = offline_runs(run, pairs)
@@ -107,6 +109,18 @@ def run_seed(cfg: ExactExperimentConfig, seed: int, *, device: str = "auto", pro
         "reward_model": reward_model,
         "studies": exact_studies.run_all(run, pairs),
     }
+
+
+def shared_world(cfg: ExactExperimentConfig, device: str) -> ExactWorld:
+    """The world every seed shares, its reference trained once (:mod:`dpo_ref.experiments.shared_worlds`)."""
+
+    def pretrain() -> dict:
+        reference = build_exact_world(cfg.world, device=device).reference
+        return {"state_dict": {k: v.detach().clone() for k, v in reference.state_dict().items()}}
+
+    settings = {"world": dataclasses.asdict(cfg.world), "device": str(resolve_device(device))}
+    state = trained_once("exact-reference", settings, pretrain)["state_dict"]
+    return build_exact_world(cfg.world, device=device, reference_state=state)
 
 
 # --------------------------------------------------------------------------- stages

@@ -56,6 +56,7 @@ import torch
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import SentimentConfig
 from dpo_ref.experiments.costs import StageTimer, n_params, rlhf_against_dpo
+from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.methods import METHODS, TrainingData
 from dpo_ref.models import tiny_gpt2
@@ -208,10 +209,22 @@ def build_reference(ctx: _Context) -> None:
         warmup_steps=min(50, cfg.pretrain_steps // 10),
         seed=cfg.world_seed,
     )
-    with ctx.timer("pretrain"):
-        result = train_sft(model, world.pretraining_rows(ctx.reviews, tokenizer), train)
-    ctx.reference = result.model.eval().requires_grad_(False)
-    ctx.pretrain_history = result.history
+
+    def pretrain() -> dict:
+        with ctx.timer("pretrain"):
+            result = train_sft(model, world.pretraining_rows(ctx.reviews, tokenizer), train)
+        return {"state_dict": {k: v.detach().clone() for k, v in result.model.state_dict().items()},
+                "history": result.history, "seconds": ctx.timer.seconds["pretrain"],
+                "cpu_seconds": ctx.timer.cpu_seconds["pretrain"]}  # fmt: skip
+
+    # every seed's reference is the same model: trained once, by the first seed to need it
+    pretrained = trained_once("sentiment-reference", {"world": _world_settings(cfg), "device": str(ctx.device)},
+                              pretrain)  # fmt: skip
+    ctx.timer.seconds["pretrain"] = pretrained["seconds"]  # what pretraining cost, whichever seed paid it
+    ctx.timer.cpu_seconds["pretrain"] = pretrained["cpu_seconds"]
+    model.load_state_dict(pretrained["state_dict"])
+    ctx.reference = model.to(ctx.device).eval().requires_grad_(False)
+    ctx.pretrain_history = pretrained["history"]
     held_out = world.generate_corpus(cfg.n_train_prompts + cfg.n_val_prompts + cfg.n_test_prompts,
                                      seed=cfg.world_seed + 1)  # fmt: skip
     prompts = world.make_prompts(held_out, tokenizer, seed=cfg.world_seed + 2, min_tokens=cfg.min_prompt_tokens,
@@ -219,7 +232,14 @@ def build_reference(ctx: _Context) -> None:
     n_train, n_val = cfg.n_train_prompts, cfg.n_val_prompts
     ctx.prompts = {"train": prompts[:n_train], "val": prompts[n_train : n_train + n_val],
                    "test": prompts[n_train + n_val :]}  # fmt: skip
-    ctx.progress(f"sentiment seed {ctx.seed} pretraining: loss {result.history[-1]['loss']:.3f}")
+    ctx.progress(f"sentiment seed {ctx.seed} pretraining: loss {ctx.pretrain_history[-1]['loss']:.3f}")
+
+
+def _world_settings(cfg: SentimentConfig) -> dict:
+    """The fields of ``cfg`` the world (corpus, reference, prompts) depends on; the seed-level ones are not."""
+    fields = ("world_seed", "n_reviews", "n_layer", "n_embd", "n_head", "n_positions", "pretrain_steps",
+              "pretrain_batch_size", "pretrain_learning_rate")  # fmt: skip
+    return {name: getattr(cfg, name) for name in fields}
 
 
 def make_pairs(ctx: _Context) -> None:

@@ -185,7 +185,7 @@ def below_dpo_settings(summary: Mapping, others: Sequence[str]) -> str:
         f"{which} below DPO's lowest-KL setting ({setting(lowest, 'dpo')}, KL {num(lowest['kl']['mean'], 1)} "
         "nats). There DPO's envelope is the straight line from π<sub>ref</sub> to that setting, which mixing the "
         "two policies reaches: a floor for DPO, not a trained DPO policy measured at that KL. A verdict there "
-        "says as much about DPO's grid of β, fixed before the runs, as about DPO."
+        "says as much about how far DPO moves in the shared budget of updates as about DPO."
     )
 
 

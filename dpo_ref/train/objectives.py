@@ -157,8 +157,15 @@ class KTOObjective:
         }
         return concatenated_logps(model, pair)
 
+    @staticmethod
+    def _row_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
+        logits = model(input_ids=batch[f"{prefix}input_ids"], attention_mask=batch[f"{prefix}attention_mask"]).logits
+        return sequence_logps(logits, batch[f"{prefix}labels"])
+
     def __call__(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, Metrics]:
-        policy_logps, policy_kl_logps = self._logps(model, batch)
+        policy_logps = self._row_logps(model, batch)
+        with torch.no_grad():  # z0 is detached, so the mismatched rows need no graph (half the backward pass)
+            policy_kl_logps = self._row_logps(model, batch, "kl_")
         if "reference_logps" in batch:
             reference_logps, reference_kl_logps = batch["reference_logps"], batch["reference_kl_logps"]
         else:
@@ -168,6 +175,7 @@ class KTOObjective:
             with torch.no_grad():
                 reference_logps, reference_kl_logps = self._logps(self.reference, batch)
         kl = kto_kl_estimate(policy_kl_logps, reference_kl_logps)
+        unclamped = kto_kl_estimate(policy_kl_logps, reference_kl_logps, clamp=False)
         desirable = batch["desirable"].bool()
         losses = kto_loss(
             policy_logps,
@@ -179,7 +187,7 @@ class KTOObjective:
             undesirable_weight=self.undesirable_weight,
         )
         rewards = implicit_rewards(policy_logps, reference_logps, beta=self.beta)
-        metrics = {"kl": kl.item()}
+        metrics = {"kl": kl.item(), "kl/unclamped": unclamped.item()}  # z0, and the batch mean before max(0, .)
         for name, rows in (("chosen", desirable), ("rejected", ~desirable)):
             if bool(rows.any()):
                 metrics[f"rewards/{name}"] = rewards[rows].mean().item()

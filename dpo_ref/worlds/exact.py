@@ -250,8 +250,14 @@ def _code(digits: torch.Tensor, base: int) -> torch.Tensor:
     return (digits.long() * powers).sum(1)
 
 
-def build_exact_world(config: ExactWorldConfig | None = None, *, device: str = "auto") -> ExactWorld:
-    """Make the world: prompts, ``q``, ``r*``, and the reference GPT-2 trained by SFT on samples of ``q``."""
+def build_exact_world(
+    config: ExactWorldConfig | None = None, *, device: str = "auto", reference_state: dict | None = None
+) -> ExactWorld:
+    """Make the world: prompts, ``q``, ``r*``, and the reference GPT-2 trained by SFT on samples of ``q``.
+
+    ``reference_state``: the state dict of a reference already trained for this ``config``
+    (another seed's), loaded instead of training it again.
+    """
     config = config or ExactWorldConfig()
     dev = resolve_device(device)
     world = ExactWorld(config, reference=None, device=dev)  # q and r* need no model
@@ -274,7 +280,11 @@ def build_exact_world(config: ExactWorldConfig | None = None, *, device: str = "
         device=str(dev),
         log_every=config.pretrain_steps,
     )
-    reference = train_sft(model, data, train).model
+    if reference_state is None:
+        reference = train_sft(model, data, train).model
+    else:
+        model.load_state_dict(reference_state)
+        reference = model.to(dev)
     for p in reference.parameters():
         p.requires_grad_(False)
     world.reference = reference.eval()
