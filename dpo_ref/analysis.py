@@ -12,7 +12,8 @@ what the results files store and the pages quote:
   with the reference policy as the KL-0 point every method can reach;
 * :func:`matched_kl`: two methods' envelopes compared at the same KLs, seed by seed (the
   seeds share their preference data, so the difference is paired), with a verdict at
-  each KL.
+  each KL;
+* :func:`kto_reference_point`: where KTO's reference point ended in a world's runs.
 """
 
 from __future__ import annotations
@@ -129,3 +130,20 @@ def matched_kl(
         rows.append({"kl": kl, "method": interval(ours), "other": interval(theirs), "difference": difference,
                      "verdict": verdict(difference)})  # fmt: skip
     return rows
+
+
+def kto_reference_point(final_metrics: list[dict]) -> dict | None:
+    """KTO's reference point at the end of each KTO run, from the runs' last logged metrics
+    (``kl``: :math:`z_0`; ``kl/unclamped``: the batch estimate before :math:`\\max(0, \\cdot)`).
+
+    Returns ``{"n_runs", "z0_max", "estimate_min", "estimate_max"}``, or None without KTO runs.
+    """
+    rows = [m for m in final_metrics if "kl/unclamped" in m]
+    if not rows:
+        return None
+    return {
+        "n_runs": len(rows),
+        "z0_max": max(m["kl"] for m in rows),
+        "estimate_min": min(m["kl/unclamped"] for m in rows),
+        "estimate_max": max(m["kl/unclamped"] for m in rows),
+    }

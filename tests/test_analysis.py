@@ -65,3 +65,11 @@ def test_matched_kl_is_level_when_seeds_disagree():
     other = {0: [(1.0, 0.45)], 1: [(1.0, 0.55)], 2: [(1.0, 0.5)]}
     origin = {s: (0.0, 0.0) for s in range(3)}
     assert {row["verdict"] for row in matched_kl(method, other, origin)} == {"level"}
+
+
+def test_kto_reference_point_reads_z0_and_the_estimate_before_the_clamp():
+    from dpo_ref.analysis import kto_reference_point
+
+    runs = [{"kl": 0.0, "kl/unclamped": -2.5}, {"kl": 0.3, "kl/unclamped": 0.3}, {"loss": 1.0}]
+    assert kto_reference_point(runs) == {"n_runs": 2, "z0_max": 0.3, "estimate_min": -2.5, "estimate_max": 0.3}
+    assert kto_reference_point([{"loss": 1.0}]) is None  # runs logged before the estimate was

@@ -191,3 +191,16 @@ def test_matched_kls_below_dpos_lowest_setting_are_said_to_be_a_floor():
     assert macros.below_dpo_settings(summary, ["ppo"]).startswith("Every KL compared here lies below")
     summary["matched_kl"]["ppo"] = [row(2.5), row(4.0)]
     assert macros.below_dpo_settings(summary, ["ppo", "ppo-gt"]) == ""
+
+
+def test_ktos_reference_point_is_reported_from_the_files(env):
+    """The KTO tab says where z0 ended in the measured runs, with the estimates before the clamp."""
+    text = render(DOCS / "bigger-picture.md", env, [])
+    points = [env.variables[world]["kto_reference_point"] for world in ("exact", "sentiment")]
+    if all(p["z0_max"] == 0 for p in points):
+        plain = NUMBER.sub(r"\1", text)
+        assert f"In all {sum(p['n_runs'] for p in points)} KTO runs of the results pages" in plain
+        for p in points:
+            assert macros.num(p["estimate_min"], 1) in text and macros.num(p["estimate_max"], 1) in text
+    else:
+        assert "KTO runs of the results pages" not in text

@@ -85,3 +85,15 @@ def test_the_committed_store_is_consistent():
     used = {g.removeprefix(pm.GLYPH_PREFIX) for s in store["formulas"].values() for g in pm._GLYPH_USE.findall(s)}
     assert store["formulas"] and used == set(store["glyphs"])
     assert all(s.startswith("<mjx-container") and "<defs>" not in s for s in store["formulas"].values())
+
+
+def test_a_display_formula_keeps_its_height_while_the_browser_skips_drawing_it():
+    """site.css lets the browser skip off-screen display formulas; their box keeps the SVG's height."""
+    tall = '<mjx-container jax="SVG" display="true"><svg width="100%" height="8.5ex"></svg></mjx-container>'
+    store = {**STORE, "formulas": {"display:x": tall, "inline:y": svg("TEX-N-32")}}
+    page = (
+        '<html><head></head><body><div class="arithmatex">\\[x\\]</div><span class="arithmatex">\\(y\\)</span></body>'
+    )
+    out = pm.substitute(page, store)
+    assert '<div class="arithmatex" style="contain-intrinsic-size:auto calc(8.5ex + 2em)"><mjx-container' in out
+    assert '<span class="arithmatex"><mjx-container' in out  # inline formulas are drawn with their line

@@ -153,13 +153,27 @@ BASIC_BUNDLE_TRACES = {"scatter", "bar", "pie"}
 def test_every_trace_type_is_in_the_vendored_plotly_bundle(built_site):
     """A trace type outside the bundle would draw nothing: a figure needing one needs a bigger bundle."""
     used = set()
-    for path in page_paths(built_site):
-        for spec in re.findall(
-            r"\(window\.dpoFigures=window\.dpoFigures\|\|\{\}\)\[[^\]]+\]=(.*?);</script>", read(built_site, path)
-        ):
-            used |= {trace.get("type", "scatter") for trace in json.loads(spec)["figure"]["data"]}
+    for spec in (built_site.path / "assets" / "figures").glob("*.json"):
+        used |= {trace.get("type", "scatter") for trace in json.loads(spec.read_text())["figure"]["data"]}
     assert used and used <= BASIC_BUNDLE_TRACES, used - BASIC_BUNDLE_TRACES
     assert "scatter" in used
+
+
+def test_every_plot_names_its_figure_file_and_inlines_none(built_site):
+    """The figures' JSON lives in files fetched when a figure becomes interactive, not in the pages."""
+    named, diagrams = set(), set()
+    for path in page_paths(built_site):
+        html = read(built_site, path)
+        assert "window.dpoFigures" not in html, path
+        page_dir = built_site.path / path.strip("/")
+        for figure_id, url in re.findall(r'class="dpo-figure__plot" id="plot-[^"]*" data-figure="([^"]+)" '
+                                         r'data-spec="([^"]+)"', html):  # fmt: skip
+            spec = json.loads((page_dir / url).resolve().read_text())
+            assert url.endswith(f"/{figure_id}.json") and spec["figure"]["data"] and "palettes" in spec
+            named.add(figure_id)
+        assert html.count('class="dpo-figure__plot"') == html.count("data-spec="), path
+        diagrams |= set(re.findall(r'<div class="dpo-figure dpo-figure--html" id="figure-([\w-]+)"', html))
+    assert named and named == set(FIGURES) - diagrams
 
 
 def test_every_figure_is_on_a_page_once(built_site):
@@ -255,7 +269,7 @@ def test_numbers_on_the_results_page_are_the_papers_or_the_results_files(built_s
     """Hand-written text quotes only the paper's confirmed numbers; every measured number is in a
     figure block, built from the committed results files, or came from a results file through the macros."""
     from dpo_ref.figures import build_figure
-    from dpo_ref.figures.html import embed
+    from dpo_ref.figures.html import SPEC_FOLDER, embed, figure_spec
 
     html = read(built_site, "/experimental-results/")
     parser = _HandWritten()
@@ -269,13 +283,19 @@ def test_numbers_on_the_results_page_are_the_papers_or_the_results_files(built_s
     assert not invented, (
         f"numbers in the page's own text that neither the paper nor a results file gives: {sorted(invented)}"
     )
-    # every quoted paper number is on the page: in its text, or in the chart of the paper's results
-    assert not {n for n in PAPER_NUMBERS if n not in numbers and n not in html}
     figure_ids = re.findall(r'<div class="dpo-figure[^"]*" id="figure-([\w-]+)"', html)
     assert len(figure_ids) >= 8
-    for figure_id in figure_ids:  # each figure's spec as built from the files (its drawn first view sits beside it)
-        spec = embed(figure_id, build_figure(figure_id))
-        assert spec[spec.find("<script") if "<script" in spec else 0 :] in html, figure_id  # tables: whole
+    charts = ""
+    for figure_id in figure_ids:  # each figure as built from the files: its JSON file, or a table in the page
+        figure = build_figure(figure_id)
+        if isinstance(figure, str):
+            assert embed(figure_id, figure) in html, figure_id
+            continue
+        shipped = json.loads((built_site.path / SPEC_FOLDER / f"{figure_id}.json").read_text())
+        assert shipped == json.loads(json.dumps(figure_spec(figure))), figure_id
+        charts += json.dumps(shipped)
+    # every quoted paper number is on the page: in its text, or in the chart of the paper's results
+    assert not {n for n in PAPER_NUMBERS if n not in numbers and n not in html and n not in charts}
     assert "not been run yet" not in html  # no placeholder on a reader's page
 
 

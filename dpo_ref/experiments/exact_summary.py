@@ -13,7 +13,9 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
     ``kl_to_optimum``) and ``envelope`` (the upper envelope of the setting means, with
     pi_ref as its KL-0 point, in KL order); ``failed`` (PPO settings whose objective did
     not rise in every seed: left out of ``methods``); ``matched_kl``: DPO against every
-    other method at matched KL (:func:`dpo_ref.analysis.matched_kl`); ``ppo``: per method
+    other method at matched KL (:func:`dpo_ref.analysis.matched_kl`);
+    ``kto_reference_point``: KTO's :math:`z_0` at the end of its runs
+    (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
     and KL coefficient, the objective's start and end, the seeds in which it rose, and
     the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
     ``displacement``, ``overoptimisation``: see each function below.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dpo_ref.analysis import interval, matched_kl, upper_envelope, verdict
+from dpo_ref.analysis import interval, kto_reference_point, matched_kl, upper_envelope, verdict
 
 __all__ = ["summarise"]
 
@@ -48,6 +50,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
         "matched_kl": _matched(kept, origin),
+        "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == "kto"]),
         "ppo": _ppo(runs),
         "recovery": recovery(seeds, cfg),
         "deterministic": deterministic(seeds),

@@ -16,7 +16,8 @@ intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired
     point) and ``selected`` (the setting each seed chose on validation prompts, and the
     intervals of its test numbers); ``failed``: PPO settings whose objective did not rise
     in some seed (left out of ``methods`` and of every comparison); ``matched_kl``: DPO
-    against every other method at matched KL; ``win_rates``: per method and temperature,
+    against every other method at matched KL; ``kto_reference_point``: KTO's :math:`z_0`
+    at the end of its runs (:func:`dpo_ref.analysis.kto_reference_point`); ``win_rates``: per method and temperature,
     the interval of the win rate against pi_ref and its verdict against one half, and
     DPO minus each method, paired; ``ppo``: per method and KL coefficient, the objective's
     start, end and rise, the seeds in which it rose, the final diagnostics and their
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dpo_ref.analysis import interval, matched_kl, upper_envelope, verdict
+from dpo_ref.analysis import interval, kto_reference_point, matched_kl, upper_envelope, verdict
 
 __all__ = ["summarise"]
 
@@ -53,6 +54,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
         "matched_kl": _matched(kept, origin),
+        "kto_reference_point": kto_reference_point([r["final_metrics"] for r in runs if r["method"] == "kto"]),
         "win_rates": _win_rates(seeds, cfg),
         "ppo": _ppo(runs),
         "curves": _curves(seeds),

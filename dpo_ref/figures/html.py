@@ -6,6 +6,11 @@ draws it (after instant navigation too) with the layout of the current Material
 palette, so nothing here depends on when plotly.js arrives. A plain script, not
 ``type="application/json"``: Material's instant navigation re-runs the scripts of a new
 page as JavaScript, dropping their type. Same figure, same bytes: no random ids.
+
+The site build then moves each script's JSON into a file of its own
+(:func:`move_specs_out`): the page names it in the plot's ``data-spec`` and the page
+script fetches it when the figure becomes interactive, so a reader who only reads never
+downloads or parses it. A standalone page keeps the script.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from html import escape
+from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -99,6 +105,30 @@ def embed(figure_id: str, obj, *, first_view=None) -> str:
         f"{_safe_json(spec)};</script>"
         "</div>"
     )
+
+
+_SPEC_SCRIPT = re.compile(
+    r'(?P<plot><div class="dpo-figure__plot" id="plot-[^"]*" data-figure="(?P<id>[^"]+)")'
+    r"(?P<rest>[^>]*></div>)<script>\(window\.dpoFigures=window\.dpoFigures\|\|\{\}\)\[[^\]]*\]=(?P<spec>.*?);</script>"
+)
+SPEC_FOLDER = "assets/figures"  # in the built site, one <figure id>.json per figure
+
+
+def move_specs_out(page_html: str, site_dir: str | Path, folder_url: str) -> str:
+    """``page_html`` with each figure's JSON written to ``site_dir/assets/figures/<id>.json``
+    and named in the plot's ``data-spec`` instead of inlined in a script; ``folder_url`` is
+    that folder's URL relative to the page, e.g. ``"../assets/figures"``."""
+    folder = Path(site_dir) / SPEC_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def move(match: re.Match) -> str:
+        figure_id = match["id"]
+        spec = json.loads(match["spec"].replace("<\\!--", "<!--"))  # JSON but for that one escape of _safe_json
+        (folder / f"{figure_id}.json").write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
+                                                  encoding="utf-8")  # fmt: skip
+        return f'{match["plot"]} data-spec="{escape(folder_url)}/{escape(figure_id)}.json"{match["rest"]}'
+
+    return _SPEC_SCRIPT.sub(move, page_html)
 
 
 # Enough layout for an HTML diagram outside the site (the site styles it in site.css).

@@ -16,6 +16,7 @@ In the order of a build:
    fails to build fails the build; superfences would otherwise show the fence as code);
 6. :func:`on_post_page`: formulas and figures' first views as SVG
    (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
+   each figure's JSON moved to a file of its own (:func:`dpo_ref.figures.html.move_specs_out`),
    plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned.
 """
 
@@ -35,6 +36,7 @@ from mkdocs.utils import get_relative_url
 from pymdownx.superfences import SuperFencesException
 
 from dpo_ref import paths
+from dpo_ref.figures.html import SPEC_FOLDER, move_specs_out
 from dpo_ref.site import directives, notebooks, prerendered_figures, prerendered_math
 
 log = logging.getLogger("mkdocs.hooks.dpo_ref")
@@ -237,6 +239,7 @@ def on_post_page(output: str, page, config, **kwargs) -> str:
         at = title_end + len("</h1>") if article >= 0 and title_end >= 0 else output.find(">", article) + 1
         output = output[:at] + box + output[at:]
     output = prerendered_figures.substitute(output, _figure_store)
+    output = move_specs_out(output, config["site_dir"], get_relative_url(SPEC_FOLDER, page.url))
     # plotly.js is wanted at once only where a figure has no first view drawn ahead
     if output.count('class="dpo-figure__plot"') > output.count('<div class="dpo-figure__static"'):
         href = get_relative_url(PLOTLY_JS, page.url)

@@ -49,6 +49,7 @@ EMPTY = {"stylesheet": "", "glyphs": {}, "formulas": {}}
 # A formula's SVG draws its characters with <use href="#MJX-DPO-TEX-..."> from glyph
 # shapes that each page holds once (a page repeats the same few dozen glyphs).
 GLYPH_PREFIX = "MJX-DPO-"
+_SVG_HEIGHT = re.compile(r'<svg [^>]*?height="([0-9.]+)ex"')  # a display formula's height, margins aside
 _GLYPH_USE = re.compile(r'href="#(' + GLYPH_PREFIX + r'[^"]+)"')
 
 
@@ -74,6 +75,10 @@ def substitute(page_html: str, store: dict) -> str:
         if svg is None:
             return match[0]
         first.append(match.start())
+        if match["tag"] == "div":  # its height while site.css's content-visibility skips drawing it
+            height = _SVG_HEIGHT.search(svg)
+            size = f' style="contain-intrinsic-size:auto calc({height[1]}ex + 2em)"' if height else ""
+            return f'<div class="arithmatex"{size}>{svg}</div>'
         return f'<{match["tag"]} class="arithmatex">{svg}</{match["tag"]}>'
 
     typeset_html = ARITHMATEX.sub(typeset, page_html)

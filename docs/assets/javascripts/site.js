@@ -56,9 +56,33 @@
     return window.Plotly.relayout(div, updates);
   }
 
+  // A figure's JSON: a file the build wrote (the plot's data-spec, relative to the page
+  // the figure came with: resolved when that page is drawn, since instant navigation
+  // changes the address before the old page's figures are gone), fetched once; or a
+  // script on the page (standalone pages) that registered it in window.dpoFigures.
+  function resolveSpec(div) {
+    if (div.dataset.spec && !div._dpoSpecUrl) div._dpoSpecUrl = new URL(div.dataset.spec, location.href).href;
+  }
+
+  function figureSpec(div) {
+    const inline = (window.dpoFigures || {})[div.dataset.figure];
+    if (inline) return Promise.resolve(inline);
+    resolveSpec(div);
+    if (!div._dpoSpecUrl) return Promise.reject(new Error("no data for figure " + div.dataset.figure));
+    if (!div._dpoSpecLoad) {
+      div._dpoSpecLoad = fetch(div._dpoSpecUrl).then(function (response) {
+        if (!response.ok) throw new Error("could not load " + div._dpoSpecUrl + ": HTTP " + response.status);
+        return response.json();
+      });
+    }
+    return div._dpoSpecLoad;
+  }
+
   function drawFigure(div) {
-    const spec = (window.dpoFigures || {})[div.dataset.figure];
-    if (!spec) return Promise.reject(new Error("no data for figure " + div.dataset.figure));
+    return figureSpec(div).then(function (spec) { return plotFigure(div, spec); });
+  }
+
+  function plotFigure(div, spec) {
     const fig = spec.figure;
     div._dpoSpec = spec;
     div._dpoScheme = "default"; // the figure JSON is written for the light palette
@@ -95,6 +119,7 @@
   // downloaded nor parsed, which keeps the main thread free while the page appears.
   function hydrate(div) {
     if (!div._dpoHydrating) {
+      figureSpec(div).catch(function () {}); // fetched while plotly.js loads; drawFigure reports a failure
       div._dpoHydrating = loadPlotly().then(function () { return drawFigure(div); })
         .catch(function (error) { site.errors.push(String(error)); console.error(error); });
     }
@@ -190,10 +215,12 @@
     const page = ++pageCount;
     const current = function () { return page === pageCount && location.pathname === path; };
     const math = untypeset();
+    document.querySelectorAll(".dpo-figure__plot").forEach(resolveSpec);
     staticFigures().forEach(prepareStatic);
     const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"))
       .filter(function (div) { const first = firstView(div); return !(first && first.querySelector("svg")); });
     const plotly = plots.length ? loadPlotly() : Promise.resolve();
+    plots.forEach(function (div) { figureSpec(div).catch(function () {}); }); // fetched while plotly.js loads
     const pending = math.map(function (node) { return { node: node, math: true }; })
       .concat(plots.map(function (node) { return { node: node, math: false }; }))
       .sort(function (a, b) {
