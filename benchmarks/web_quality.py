@@ -2,8 +2,9 @@
 
 * **Lighthouse** (npm ``lighthouse``), mobile profile with its simulated throttling (its
   default), on the home page and the eleven sections of the explainer, the site served
-  gzipped as GitHub Pages serves it. Scores for performance and accessibility, and the
-  total blocking time behind the performance score.
+  gzipped as GitHub Pages serves it. Scores for performance (the median of ``repeats``
+  runs: ``make bench`` runs 3) and accessibility, and the total blocking time behind the
+  performance score.
 * **axe-core** (npm ``axe-core``) inside every page, in both Material palettes, with the
   WCAG 2.1 A and AA rules: violations by impact.
 
@@ -289,9 +290,10 @@ NOTE = (
     "serves it, from the same build; axe-core {axe} run inside every page once its figures and formulas are "
     "drawn, with the WCAG 2.1 A and AA rules, in the light and the dark palette. Both come from npm, installed "
     "by the bench into `.cache/web-quality/` (`benchmarks/web_quality.py`). Lighthouse's performance score "
-    "moves by a few points between runs on a shared machine; per-page scores are in "
-    "`benchmarks/results/web.json`."
-).format(lighthouse=LIGHTHOUSE.split("@")[1], axe=AXE.split("@")[1])
+    "moves by up to ten points between runs of one page here (its simulated load depends on whether the first "
+    "paint comes before or after the theme's start-up script), so each page's score is the median of {runs} "
+    "runs; every run's score is in `benchmarks/results/web.json`."
+).format(lighthouse=LIGHTHOUSE.split("@")[1], axe=AXE.split("@")[1], runs=3)
 
 
 def main(argv: list[str] | None = None) -> int:
