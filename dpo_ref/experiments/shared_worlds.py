@@ -52,7 +52,7 @@ def _from_folder(folder: Path, key: str, train: Callable[[], dict]) -> dict:
     with open(folder / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if train() raises
         if path.is_file():
-            return torch.load(path, map_location="cpu")
+            return torch.load(path, map_location="cpu", weights_only=True)
         result = train()
         torch.save(result, folder / f"{key}.pt.partial")
         os.replace(folder / f"{key}.pt.partial", path)
