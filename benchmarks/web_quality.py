@@ -284,18 +284,6 @@ def table_rows(web: dict) -> list[dict]:
     return rows
 
 
-NOTE = (
-    "Web quality: Lighthouse {lighthouse} (its default mobile profile: a mid-range phone with simulated slow 4G "
-    "and a 4x slower CPU) on the home page and the eleven sections, each page served gzipped as GitHub Pages "
-    "serves it, from the same build; axe-core {axe} run inside every page once its figures and formulas are "
-    "drawn, with the WCAG 2.1 A and AA rules, in the light and the dark palette. Both come from npm, installed "
-    "by the bench into `.cache/web-quality/` (`benchmarks/web_quality.py`). Lighthouse's performance score "
-    "moves by up to ten points between runs of one page here (its simulated load depends on whether the first "
-    "paint comes before or after the theme's start-up script), so each page's score is the median of {runs} "
-    "runs; every run's score is in `benchmarks/results/web.json`."
-).format(lighthouse=LIGHTHOUSE.split("@")[1], axe=AXE.split("@")[1], runs=3)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.web_quality", description=__doc__.splitlines()[0])
     parser.add_argument("site", help="a built site folder (mkdocs build --site-dir ...)")

@@ -146,7 +146,8 @@ class KTOObjective:
 
     @staticmethod
     def _logps(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        # one pass over the rows and their mismatched partners, as a chosen/rejected pair
+        # the frozen reference: one pass over the rows and their mismatched partners, as a
+        # chosen/rejected pair (the policy takes two, since only its own rows need a graph)
         pair = {
             "chosen_input_ids": batch["input_ids"],
             "chosen_attention_mask": batch["attention_mask"],
