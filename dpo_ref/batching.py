@@ -2,7 +2,7 @@
 less compute on padding.
 
 :class:`TensorBatches` draws batches from a dict of equal-length tensors, reshuffled
-every epoch: what every offline objective trains on.
+every epoch, each cut to its own longest row: what every offline objective trains on.
 
 A batch is padded to its longest row, so a random batch of short and long pairs spends
 most of its compute on padding. :func:`length_grouped_order` puts pairs of similar
@@ -36,7 +36,10 @@ class TensorBatches:
 
     The batch of step ``s`` is a pure function of ``(seed, s)``: epoch ``s // n`` uses the
     permutation seeded by ``(seed, epoch)``. The last incomplete batch of an epoch is
-    dropped, so every batch has ``batch_size`` rows.
+    dropped, so every batch has ``batch_size`` rows. Each batch is cut to its own longest
+    row (:func:`trim_padding`): data padded to the longest row of the whole set would
+    otherwise run every sentiment-world batch at 47 tokens, where its longest row
+    averages 39 (measured).
     """
 
     def __init__(self, data: Batch, batch_size: int, seed: int = 0):
@@ -62,7 +65,7 @@ class TensorBatches:
             n = len(next(iter(self.data.values())))
             self._epoch, self._order = epoch, torch.randperm(n, generator=seeded_generator(self.seed, epoch))
         rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
-        return {k: v[rows] for k, v in self.data.items()}
+        return trim_padding({k: v[rows] for k, v in self.data.items()})
 
 
 def length_grouped_order(lengths: Sequence[int], batch_size: int, *, seed: int = 0) -> list[int]:

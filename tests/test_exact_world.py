@@ -162,3 +162,12 @@ def test_a_loaded_reference_is_the_trained_one(world):
     loaded = build_exact_world(world.config, device="cpu", reference_state=state)
     assert torch.equal(loaded.reference_logps, world.reference_logps)
     assert not any(p.requires_grad for p in loaded.reference.parameters())
+
+
+def test_enumeration_rejects_a_policy_with_other_tokens(world):
+    """The exact quantities sum over the world's K tokens; a model with more would leak mass."""
+    from dpo_ref.models import tiny_gpt2
+
+    stranger = tiny_gpt2(SMALL.vocab_size + 1, n_layer=1, n_embd=16, n_head=2, n_positions=8)
+    with pytest.raises(ValueError, match="vocabulary must be exactly the world's tokens"):
+        world.policy_logps(stranger)

@@ -295,6 +295,23 @@ def test_kto_rows_of_one_prompt_fall_back_to_the_next_row():
     assert torch.equal(rows["kl_input_ids"][0, 3:], pairs["rejected_input_ids"][0, 3:])
 
 
+def test_kto_reference_logps_precomputed_once_match_the_live_pass():
+    """TrainingData gives KTO the reference's log-probs of its rows and their mismatched
+    partners; the objective then skips its reference pass, with the same loss."""
+    from dpo_ref.methods import METHODS, TrainingData
+
+    pairs, reference, policy = _pairs(8), _model(0), _model(1)
+    rows = TrainingData(pairs, reference=reference, batch_size=5).rows_for("kto")  # batches cut across rows
+    live = {k: v for k, v in rows.items() if not k.startswith("reference_")}
+    objective = METHODS["kto"].objective(reference=reference, beta=0.1)
+    loss_live, metrics_live = objective(policy, live)
+    objective.reference = None  # the precomputed columns must be enough on their own
+    loss_precomputed, metrics_precomputed = objective(policy, rows)
+    assert loss_precomputed.item() == pytest.approx(loss_live.item(), abs=1e-6)
+    assert metrics_precomputed["kl/unclamped"] == pytest.approx(metrics_live["kl/unclamped"], abs=1e-6)
+    assert metrics_live["kl/unclamped"] != 0.0  # the two models differ, so the check has teeth
+
+
 def test_batches_depend_only_on_the_step():
     data = {"x": torch.arange(10)}
     a, b = TensorBatches(data, 3, seed=4), TensorBatches(data, 3, seed=4)

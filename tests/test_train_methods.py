@@ -101,6 +101,10 @@ def test_train_cli_runs_the_method_with_its_own_hyperparameters(name, pairs_file
         policy_chosen, policy_rejected, reference_chosen, reference_rejected = loss_calls[0][0]
         torch.testing.assert_close(policy_chosen.detach(), reference_chosen, rtol=0, atol=1e-5)
         torch.testing.assert_close(policy_rejected.detach(), reference_rejected, rtol=0, atol=1e-5)
+    elif method.data == "unpaired":  # KTO: one pass over its rows and their mismatched partners, summed
+        assert len(reference_passes) == 1 and reference_passes[0][1].get("reduction", "sum") == "sum"
+        policy_logps, reference_logps = loss_calls[0][0][:2]
+        torch.testing.assert_close(policy_logps.detach(), reference_logps, rtol=0, atol=1e-5)
     else:
         assert reference_passes == []
 

@@ -26,6 +26,7 @@ from dpo_ref.train.objectives import (
     ReferenceFreeObjective,
     SFTObjective,
     UnlikelihoodObjective,
+    precompute_kto_reference_logps,
     precompute_reference_logps,
     train_preference,
     train_sft,
@@ -59,6 +60,7 @@ __all__ = [
     "train_preference",
     "train_ppo",
     "precompute_reference_logps",
+    "precompute_kto_reference_logps",
 ]
 
 # Names that lived here before the trainer became a package: they keep working for one

@@ -148,15 +148,7 @@ class KTOObjective:
     def _logps(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         # the frozen reference: one pass over the rows and their mismatched partners, as a
         # chosen/rejected pair (the policy takes two, since only its own rows need a graph)
-        pair = {
-            "chosen_input_ids": batch["input_ids"],
-            "chosen_attention_mask": batch["attention_mask"],
-            "chosen_labels": batch["labels"],
-            "rejected_input_ids": batch["kl_input_ids"],
-            "rejected_attention_mask": batch["kl_attention_mask"],
-            "rejected_labels": batch["kl_labels"],
-        }
-        return concatenated_logps(model, pair)
+        return concatenated_logps(model, _rows_with_mismatched_as_pairs(batch))
 
     @staticmethod
     def _row_logps(model: torch.nn.Module, batch: Batch, prefix: str = "") -> torch.Tensor:
@@ -245,6 +237,26 @@ def precompute_reference_logps(
             chosen.append(c.cpu())
             rejected.append(r.cpu())
     return {**pairs, "reference_chosen_logps": torch.cat(chosen), "reference_rejected_logps": torch.cat(rejected)}
+
+
+def precompute_kto_reference_logps(
+    reference: torch.nn.Module, rows: Batch, *, batch_size: int = 64, device: str | torch.device = "auto"
+) -> Batch:
+    """KTO's ``rows`` (:func:`dpo_ref.data.unpaired_rows`) plus ``reference_logps`` / ``reference_kl_logps``.
+
+    Each row's mismatched partner is fixed when the rows are made, so the reference's
+    log-probs of both are the same at every step: one pass here instead of one per step.
+    """
+    pairs = precompute_reference_logps(reference, _rows_with_mismatched_as_pairs(rows), batch_size=batch_size,
+                                       device=device)  # fmt: skip
+    return {**rows, "reference_logps": pairs["reference_chosen_logps"],
+            "reference_kl_logps": pairs["reference_rejected_logps"]}  # fmt: skip
+
+
+def _rows_with_mismatched_as_pairs(rows: Batch) -> Batch:
+    """KTO's rows as the chosen side and their mismatched partners as the rejected side of pairs."""
+    keys = ("input_ids", "attention_mask", "labels")
+    return {**{f"chosen_{k}": rows[k] for k in keys}, **{f"rejected_{k}": rows[f"kl_{k}"] for k in keys}}
 
 
 def train_sft(model, data: Batch, config: TrainConfig, *, eval_fn=None, on_step=None) -> TrainResult:

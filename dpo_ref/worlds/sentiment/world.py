@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerFast
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.errors import UserError
 from dpo_ref.logps import IGNORE_INDEX, sequence_logps
+from dpo_ref.models import position_ids
 
 __all__ = [
     "VaderJudge",
@@ -154,10 +155,11 @@ def sample_completions(
     KL estimate in :func:`evaluate_policy` needs. Temperature 0 is greedy decoding.
     A completion stops at EOS (kept) or after ``max_new_tokens`` tokens.
 
-    Prompts of equal length are batched together, so no padding enters the model and
-    position ids are simply those of the sequence. Randomness comes from a
-    ``torch.Generator`` seeded with ``seed``: the same seed, model and prompts give the
-    same completions, and the global RNG is untouched.
+    Prompts of every length share a batch, left-padded: the padding is masked out and
+    position ids count only real tokens, so each row is sampled as it would be alone, and
+    a step costs one model call for the whole batch instead of one per prompt length. Randomness
+    comes from a ``torch.Generator`` seeded with ``seed``: the same seed, model and
+    prompts give the same completions, and the global RNG is untouched.
     """
     if temperature < 0:
         raise UserError(f"temperature must be >= 0, got {temperature}")
@@ -167,34 +169,28 @@ def sample_completions(
     model.eval()
 
     rows = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]  # prompt-major
-    completions: list[list[int] | None] = [None] * len(rows)
-    truncated = [False] * len(rows)
-    by_length: dict[int, list[int]] = {}
-    for row, (p, _) in enumerate(rows):
-        by_length.setdefault(len(prompts[p].ids), []).append(row)
-
-    for length in sorted(by_length):
-        group = by_length[length]
-        for start in range(0, len(group), batch_size):
-            chunk = group[start : start + batch_size]
-            input_ids = torch.tensor([prompts[rows[r][0]].ids for r in chunk], device=device)  # (b, Lp)
-            tokens, done = _sample_batch(model, input_ids, temperature, max_new_tokens, eos_token_id, generator)
-            for r, row_tokens, row_done in zip(chunk, tokens.tolist(), done.tolist()):
-                if eos_token_id in row_tokens:
-                    row_tokens = row_tokens[: row_tokens.index(eos_token_id) + 1]
-                completions[r] = row_tokens
-                truncated[r] = not row_done
+    completions: list[list[int]] = []
+    truncated: list[bool] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = [prompts[p] for p, _ in rows[start : start + batch_size]]
+        input_ids, attention_mask = left_padded_prompts(chunk, pad_token_id=eos_token_id)  # pad ids are masked out
+        tokens, done = _sample_batch(model, input_ids.to(device), attention_mask.to(device), temperature,
+                                     max_new_tokens, eos_token_id, generator)  # fmt: skip
+        for row_tokens, row_done in zip(tokens.tolist(), done.tolist()):
+            if eos_token_id in row_tokens:
+                row_tokens = row_tokens[: row_tokens.index(eos_token_id) + 1]
+            completions.append(row_tokens)
+            truncated.append(not row_done)
     model.train(was_training)
     return Samples(prompt_index=[p for p, _ in rows], completion_ids=completions, truncated=truncated)
 
 
-def _sample_batch(model, input_ids, temperature, max_new_tokens, eos_token_id, generator):
-    """Sample continuations of equal-length prompts; returns ``(tokens (b, n), finished (b,))``."""
-    # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated).
-    # Nothing is padded; the all-ones mask only tells transformers so (a sampled <pad> is a
-    # token like any other here, and KL estimates need the model's own distribution).
-    attention_mask = torch.ones_like(input_ids)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, logits_to_keep=1)
+def _sample_batch(model, input_ids, attention_mask, temperature, max_new_tokens, eos_token_id, generator):
+    """Sample continuations of left-padded prompts; returns ``(tokens (b, n), finished (b,))``."""
+    # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated). After
+    # EOS a row receives filler (cut later) and stays attended: only its own later tokens see it.
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+                use_cache=True, logits_to_keep=1)  # fmt: skip
     cache, logits = out.cache, out.logits[:, -1, :]  # (b, V)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     steps = []
@@ -209,8 +205,10 @@ def _sample_batch(model, input_ids, temperature, max_new_tokens, eos_token_id, g
         finished |= token == eos_token_id
         if bool(finished.all()):
             break
-        attention_mask = torch.cat([attention_mask, attention_mask[:, :1]], dim=1)  # (b, Lp + t + 1)
-        out = model(input_ids=token[:, None], attention_mask=attention_mask, cache=cache, use_cache=True)
+        attention_mask = torch.cat([attention_mask, attention_mask[:, -1:]], dim=1)  # (b, T + 1); the last is real
+        positions = position_ids(attention_mask)[:, -1:]  # (b, 1): the new token's position
+        out = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=positions, cache=cache,
+                    use_cache=True)  # fmt: skip
         cache, logits = out.cache, out.logits[:, -1, :]
     return torch.stack(steps, dim=1), finished
 
