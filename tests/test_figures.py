@@ -119,6 +119,20 @@ def test_embed_uses_stable_ids_and_valid_json(figures):
     assert "</" not in spec_text.replace("<\\/", "")
 
 
+def test_marker_outlines_take_the_background_of_each_palette(figures):
+    """Markers ringed in the page's background colour (to stand out from the curve under
+    them) get the dark background in the dark palette, not a white ring."""
+    from dpo_ref.figures.theme import PALETTES, dark_copy, palette_restyles
+
+    fig = figures["beta-slider"]
+    ringed = [i for i, t in enumerate(fig.data) if t.marker and t.marker.line and t.marker.line.color == "#ffffff"]
+    assert ringed and PALETTES["default"]["bg"] == "#ffffff"
+    restyles = palette_restyles(fig)
+    assert restyles["slate"] == [[{"marker.line.color": PALETTES["slate"]["bg"]}, ringed]]
+    assert restyles["default"] == [[{"marker.line.color": "#ffffff"}, ringed]]  # switching back restores it
+    assert all(dark_copy(fig).data[i].marker.line.color == PALETTES["slate"]["bg"] for i in ringed)
+
+
 def test_method_colours_are_distinct():
     methods = {k: v for k, v in METHOD_COLOURS.items() if k not in ("sft", "reference", "optimal")}
     assert len(set(methods.values())) == len(methods)
@@ -397,7 +411,7 @@ def test_unknown_figure_id_is_a_clear_error():
 def test_figure_spec_is_plain_json(figure_id, figures):
     fig = figures[figure_id]
     spec = figure_spec(fig)
-    assert set(spec) == {"figure", "config", "palettes"}
+    assert set(spec) == {"figure", "config", "palettes", "restyles"}
     text = json.dumps(spec, allow_nan=False)  # strict JSON: NaN or an infinity would raise here
     assert json.loads(text) == spec
     # every number of the figure arrives as that number (Plotly writes a NaN as null)

@@ -123,6 +123,21 @@ def test_every_figure_arrives_drawn(built_site):
     assert 'rel="preload"' not in html  # no plotly.js to fetch before the reader reaches a figure
 
 
+def test_palette_switching_rule_is_dropped(built_site, tmp_path):
+    """Material's rule that made each page load restyle everything twice is gone from the
+    built stylesheet; a stylesheet without it fails the build, so an upgrade is noticed."""
+    sheets = list((built_site.path / "assets" / "stylesheets").glob("palette.*.min.css"))
+    assert len(sheets) == 1
+    text = sheets[0].read_text(encoding="utf-8")
+    assert "data-md-color-switching" not in text and "data-md-color-scheme=slate" in text
+    site_hooks.drop_switching_rule(built_site.path)  # a second build into the same folder is fine
+    (tmp_path / "assets" / "stylesheets").mkdir(parents=True)
+    unknown = text.replace(site_hooks._SWITCHING_RULE_DROPPED, "")  # as if Material had changed the rule
+    (tmp_path / "assets" / "stylesheets" / sheets[0].name).write_text(unknown, encoding="utf-8")
+    with pytest.raises(RuntimeError, match="switching rule has changed"):
+        site_hooks.drop_switching_rule(tmp_path)
+
+
 def test_figure_store_is_keyed_by_content():
     """Changing anything a page carries for a figure changes its key, so a stale drawing is never used."""
     from dpo_ref.figures import build_figure

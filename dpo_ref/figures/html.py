@@ -23,7 +23,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from dpo_ref.figures.theme import PLOTLY_CONFIG, dark_copy, palette_updates
+from dpo_ref.figures.theme import PLOTLY_CONFIG, dark_copy, palette_restyles, palette_updates
 
 
 def _safe_json(value) -> str:
@@ -33,11 +33,12 @@ def _safe_json(value) -> str:
 
 
 def figure_spec(fig: go.Figure) -> dict:
-    """What the page script needs: the figure, its config, and a restyle per palette."""
+    """What the page script needs: the figure, its config, and its updates per palette."""
     return {
         "figure": json.loads(pio.to_json(fig, validate=True)),
         "config": PLOTLY_CONFIG,
         "palettes": palette_updates(fig),
+        "restyles": palette_restyles(fig),
     }
 
 

@@ -7,7 +7,8 @@ contrast of at least 2:1 against both Material backgrounds (white and slate).
 
 The template is written for Material's light palette (``default``). The site's
 JavaScript restyles each figure for the slate (dark) palette with the layout updates
-from :func:`palette_updates`, so the two palettes are defined here, once.
+from :func:`palette_updates` and the trace updates from :func:`palette_restyles`, so
+the two palettes are defined here, once.
 """
 
 from __future__ import annotations
@@ -201,6 +202,25 @@ def palette_updates(fig: go.Figure) -> dict[str, dict]:
     return updates
 
 
+def palette_restyles(fig: go.Figure) -> dict[str, list]:
+    """For each Material palette, the ``Plotly.restyle`` calls, ``[update, trace indices]``,
+    that recolour traces drawn in a palette colour.
+
+    A marker outlined in the background colour stands out from the curve under it; in
+    the dark palette its outline must be the dark background, not a white ring.
+    """
+    roles: dict[str, list[int]] = {}  # palette role of the outline -> traces
+    for i, trace in enumerate(fig.data):
+        line = getattr(getattr(trace, "marker", None), "line", None)
+        key = _palette_key(line.color if line is not None and isinstance(line.color, str) else None)
+        if key:
+            roles.setdefault(key, []).append(i)
+    return {
+        scheme: [[{"marker.line.color": palette[key]}, traces] for key, traces in roles.items()]
+        for scheme, palette in PALETTES.items()
+    }
+
+
 def _palette_key(colour: str | None) -> str | None:
     """Which light-palette role (``fg``, ``fg_light``, ...) a colour plays, if any."""
     for key, value in PALETTES["default"].items():
@@ -213,6 +233,10 @@ def dark_copy(fig: go.Figure) -> go.Figure:
     """A copy of ``fig`` in the slate palette (for standalone HTML files)."""
     dark = copy.deepcopy(fig)
     dark.update_layout(palette_updates(fig)["slate"])
+    for update, traces in palette_restyles(fig)["slate"]:
+        for i in traces:
+            for path, value in update.items():
+                dark.data[i][path] = value
     return dark
 
 

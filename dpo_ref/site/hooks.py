@@ -17,7 +17,9 @@ In the order of a build:
 6. :func:`on_post_page`: formulas and figures' first views as SVG
    (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
    each figure's JSON moved to a file of its own (:func:`dpo_ref.figures.html.move_specs_out`),
-   plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned.
+   plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned;
+7. :func:`on_post_build`: example scripts beside their pages; Material's palette
+   stylesheet lightened (:func:`drop_switching_rule`).
 """
 
 from __future__ import annotations
@@ -217,11 +219,39 @@ def example_header(script: Path, repo_url: str | None) -> str:
 
 
 def on_post_build(config, **kwargs) -> None:
-    """Each example script beside its page, for the page's download link."""
+    """Each example script beside its page, for the page's download link; Material's
+    palette stylesheet without its rule for palette switches (:func:`drop_switching_rule`)."""
     for script in notebooks.scripts():
         target = Path(config["site_dir"]) / "examples" / script.stem / script.name
         if target.parent.is_dir():
             shutil.copyfile(script, target)
+    drop_switching_rule(Path(config["site_dir"]))
+
+
+# Material turns transitions off while the palette changes, with a rule on every element
+# under <body data-md-color-switching>. Its script sets and removes that attribute once
+# when each page loads, and a rule of that shape makes each change restyle the whole
+# page: two full style passes at load, 90 of the 160 ms of style work Material's script
+# forced on /key-insight/ (Chromium trace, unthrottled). The site's script turns
+# transitions off itself when the reader switches palettes (site.js, site.css), and only then.
+SWITCHING_RULE = ("[data-md-color-switching] *,[data-md-color-switching] :after,"
+                  "[data-md-color-switching] :before{transition-duration:0s!important}")  # fmt: skip
+_SWITCHING_RULE_DROPPED = "/* rule for palette switches dropped: dpo_ref/site/hooks.py */"
+
+
+def drop_switching_rule(site_dir: Path) -> None:
+    """Remove :data:`SWITCHING_RULE` from Material's palette stylesheet in ``site_dir``.
+
+    Raises ``RuntimeError`` if the stylesheet or the rule is not there (a Material
+    upgrade that changed them must be looked at, not passed over).
+    """
+    sheets = sorted((site_dir / "assets" / "stylesheets").glob("palette.*.min.css"))
+    text = sheets[0].read_text(encoding="utf-8") if len(sheets) == 1 else ""
+    if _SWITCHING_RULE_DROPPED in text:  # a rebuild into the same folder
+        return
+    if SWITCHING_RULE not in text:
+        raise RuntimeError(f"Material's palette stylesheet or its switching rule has changed: {sheets}")
+    sheets[0].write_text(text.replace(SWITCHING_RULE, _SWITCHING_RULE_DROPPED), encoding="utf-8")
 
 
 def on_post_page(output: str, page, config, **kwargs) -> str:

@@ -119,7 +119,10 @@ _DRAW_JS = """async ([spec, width, scheme]) => {
   const fig = spec.figure;
   const layout = Object.assign({}, fig.layout, {width: width});
   await Plotly.newPlot(gd, fig.data, layout, Object.assign({}, spec.config, {responsive: false, staticPlot: false}));
-  if (scheme !== 'default') await Plotly.relayout(gd, spec.palettes[scheme]);
+  if (scheme !== 'default') {
+    for (const [update, traces] of spec.restyles[scheme]) await Plotly.restyle(gd, update, traces);
+    await Plotly.relayout(gd, spec.palettes[scheme]);
+  }
   const url = await Plotly.toImage(gd, {format: 'svg', width: width, height: layout.height || 450});
   Plotly.purge(gd);
   gd.remove();

@@ -29,7 +29,7 @@ import torch
 
 from dpo_ref.errors import UserError
 from dpo_ref.evaluate import optimal_logps
-from dpo_ref.logps import IGNORE_INDEX, sequence_logps
+from dpo_ref.logps import IGNORE_INDEX, label_logps
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device, seeded_generator
 from dpo_ref.train import TrainConfig, train_sft
@@ -139,10 +139,12 @@ class ExactWorld:
                     f"the policy has {logits.shape[-1]} tokens and the world {K}: its vocabulary must be "
                     "exactly the world's tokens"
                 )
-            # positions Lp-1 .. Lp+L-2 predict response tokens 1 .. L; the last one predicts every last token
-            logp = logits[:, Lp - 1 :].float().log_softmax(-1)  # (n, L, K)
-            stem = logp[:, :-1].gather(-1, part[:, Lp:, None]).squeeze(-1).sum(1)  # (n,)
-            out.append((stem[:, None] + logp[:, -1]).double().cpu())  # (n, K): one row per stem
+            # positions Lp-1 .. Lp+L-2 predict response tokens 1 .. L: the stem's tokens, then every last token
+            logits = logits[:, Lp - 1 :].float()  # (n, L, K)
+            stem = label_logps(logits[:, :-1], part[:, Lp:]).sum(1)  # (n,)
+            n = len(part)
+            every_last = label_logps(logits[:, -1:].expand(n, K, K), torch.arange(K, device=part.device).expand(n, K))
+            out.append((stem[:, None] + every_last).double().cpu())  # (n, K): one row per stem
         logps = torch.cat(out).view(self.n_prompts, self.n_responses)
         return logps - logps.logsumexp(1, keepdim=True)  # remove float32 rounding so sums are exact to float64
 

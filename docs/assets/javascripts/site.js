@@ -50,10 +50,15 @@
   }
 
   function applyPalette(div) {
-    const updates = div._dpoSpec && div._dpoSpec.palettes[scheme()];
-    if (!updates || div._dpoScheme === scheme()) return Promise.resolve();
-    div._dpoScheme = scheme();
-    return window.Plotly.relayout(div, updates);
+    const spec = div._dpoSpec;
+    const now = scheme();
+    if (!spec || !spec.palettes[now] || div._dpoScheme === now) return Promise.resolve();
+    div._dpoScheme = now;
+    // trace colours (marker outlines in the background colour), then the layout's
+    const restyles = (spec.restyles && spec.restyles[now]) || [];
+    return restyles.reduce(function (done, call) {
+      return done.then(function () { return window.Plotly.restyle(div, call[0], call[1]); });
+    }, Promise.resolve()).then(function () { return window.Plotly.relayout(div, spec.palettes[now]); });
   }
 
   // A figure's JSON: a file the build wrote (the plot's data-spec, relative to the page
@@ -285,6 +290,19 @@
     site.firstScreen = site.drawn = null;
     site.ready = drawPage(path).catch(function (error) { site.errors.push(String(error)); console.error(error); });
   });
+
+  // Transitions off while the reader switches palettes, so every colour changes at once.
+  // Material does this with a rule keyed on an attribute its script also sets and removes
+  // at every page load, which restyled the whole page twice per load; the build drops
+  // that rule (dpo_ref/site/hooks.py). The toggle's radio inputs fire "change"; listening
+  // in the capture phase runs before Material's own handler changes the palette.
+  document.addEventListener("change", function (event) {
+    if (!event.target.closest || !event.target.closest("[data-md-component=palette]")) return;
+    document.body.classList.add("dpo-palette-switching");
+    requestAnimationFrame(function () {
+      requestAnimationFrame(function () { document.body.classList.remove("dpo-palette-switching"); });
+    });
+  }, true);
 
   // Light/dark toggle: Material sets data-md-color-scheme on <body>. (Figures drawn ahead
   // of time follow it through CSS custom properties.)
