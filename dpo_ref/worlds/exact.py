@@ -142,7 +142,7 @@ class ExactWorld:
             # positions Lp-1 .. Lp+L-2 predict response tokens 1 .. L: the stem's tokens, then every last token
             logits = logits[:, Lp - 1 :].float()  # (n, L, K)
             stem = label_logps(logits[:, :-1], part[:, Lp:]).sum(1)  # (n,)
-            n = len(part)
+            n = len(part)  # the last position scored with each of the K tokens as its label:
             every_last = label_logps(logits[:, -1:].expand(n, K, K), torch.arange(K, device=part.device).expand(n, K))
             out.append((stem[:, None] + every_last).double().cpu())  # (n, K): one row per stem
         logps = torch.cat(out).view(self.n_prompts, self.n_responses)
