@@ -156,10 +156,10 @@ def sample_completions(
     A completion stops at EOS (kept) or after ``max_new_tokens`` tokens.
 
     Prompts of every length share a batch, left-padded: the padding is masked out and
-    position ids count only real tokens, so each row is sampled as it would be alone, and
-    a step costs one model call for the whole batch instead of one per prompt length. Randomness
-    comes from a ``torch.Generator`` seeded with ``seed``: the same seed, model and
-    prompts give the same completions, and the global RNG is untouched.
+    position ids count only real tokens, so each row is sampled as it would be alone,
+    and a step is one model call for the whole batch, not one per prompt length.
+    Randomness comes from a ``torch.Generator`` seeded with ``seed``: the same seed,
+    model and prompts give the same completions, and the global RNG is untouched.
     """
     if temperature < 0:
         raise UserError(f"temperature must be >= 0, got {temperature}")
