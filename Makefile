@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/python -m pip
 PIP_INSTALL := $(PIP) install --quiet -c constraints.txt
 CONFIG ?= cpu
 DEVICE ?= auto
-# experiment groups run side by side, one process each
+# parts of the experiments run side by side, one process each (one per core)
 JOBS ?= 2
 
 export HF_HUB_OFFLINE := 1

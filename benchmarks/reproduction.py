@@ -4,7 +4,8 @@
 wall time of the experiment group that produced it; files of one group share that
 block. Groups may run one after the other or side by side (``--jobs 2``): a
 configuration's reproduction time is the wall-clock time its groups covered, the union
-of their ``[end - wall_time_s, end]`` intervals, so overlapping groups count once;
+of their ``[end - wall_time_s, end]`` intervals, so overlapping groups count once (a
+seed whose parts ran at different times records each part's interval, under ``parts``);
 ``sequential_s`` is the plain sum, what one process would take, and ``sequential_by_world_s``
 splits it by the world a file's name starts with (``exact_seed0.json``: ``exact``).
 Two provenance layouts exist (``config`` as a dict with ``name``, or ``config`` as the
@@ -60,7 +61,8 @@ def read(data_dir: Path) -> dict:
         world = path.stem.split("_")[0]
         entry["sequential_by_world_s"][world] = entry["sequential_by_world_s"].get(world, 0.0) + wall
         entry["groups"] += 1
-        entry["_intervals"].append(_interval(provenance.get("date"), wall))
+        parts = provenance.get("parts") if isinstance(provenance.get("parts"), dict) else {"": provenance}
+        entry["_intervals"] += [_interval(part.get("date"), float(part["wall_time_s"])) for part in parts.values()]
         device = str(provenance.get("device", "unknown"))
         if device not in entry["devices"]:
             entry["devices"].append(device)

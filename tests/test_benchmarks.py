@@ -72,6 +72,20 @@ def test_reproduction_times_sum_distinct_groups(tmp_path):
     assert reproduction.read(tmp_path / "missing")["configs"] == {}
 
 
+def test_reproduction_time_counts_the_parts_of_a_seed_when_each_ran(tmp_path):
+    """A seed's parts may run apart (``--jobs 2``): the time covered is each part's own interval, not the seed's sum."""
+    data = tmp_path / "data"
+    parts = {"frontier": {"wall_time_s": 300.0, "date": "2026-11-26T10:05:00+00:00"},
+             "studies": {"wall_time_s": 100.0, "date": "2026-11-26T10:20:00+00:00"}}  # fmt: skip
+    seed = {"config": {"name": "cpu"}, "wall_time_s": 400.0, "date": "2026-11-26T10:20:00+00:00", "parts": parts}
+    write_result(data / "cpu" / "exact_seed0.json", seed)
+    other = {"config": {"name": "cpu"}, "wall_time_s": 900.0, "date": "2026-11-26T10:15:00+00:00"}
+    write_result(data / "cpu" / "sentiment_seed0.json", other)  # 10:00 to 10:15, beside the frontier
+    read = reproduction.read(data)["configs"]["cpu"]
+    assert read["wall_time_s"] == 900.0 + 100.0  # 10:00-10:15, then the studies' 10:18:20-10:20
+    assert read["sequential_s"] == 1300.0
+
+
 def test_site_without_mkdocs_yml_is_not_measured(tmp_path):
     result = site.measure(tmp_path)
     assert result["build"]["status"] == "not measured"

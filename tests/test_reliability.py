@@ -382,9 +382,10 @@ def fake_exact_group(monkeypatch):
     ran = []
     module = types.ModuleType("dpo_ref_fake_group")
     module.GROUP = experiments.Group(
-        name="exact", world="exact",
-        run_seed=lambda config, seed, device, progress: ran.append("exact") or {f"exact_fake{seed}": {}},
-        count_runs=lambda config: 1, summarise=lambda config, per_seed: {},
+        name="exact", world="exact", parts=("all",),
+        run_part=lambda config, seed, part, device, progress: ran.append("exact") or {},
+        finish=lambda config, seed, parts: {f"exact_fake{seed}": parts["all"]},
+        count_runs=lambda config, part: 1, summarise=lambda config, per_seed: {},
     )  # fmt: skip
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setitem(experiments.GROUPS, "exact", f"{module.__name__}:GROUP")

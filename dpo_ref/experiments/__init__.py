@@ -7,13 +7,16 @@ one config per world. Same config and seed on the same machine give the same num
 (only ``provenance`` and timings differ).
 
 An experiment *group* (:class:`Group`) is one world's experiments. It runs once per seed
-of the configuration (each seed in one process, so ``--jobs 2`` runs two seeds side by
-side) and writes that seed's file, ``<group>_seed<k>.json``; once every seed has run,
-its ``summarise`` step reads those files and writes ``<group>_summary.json``: means
-over seeds with their intervals, envelopes and verdicts (:mod:`dpo_ref.analysis`). The
-pages read the summaries. Each group's module documents its files:
-:mod:`dpo_ref.experiments.exact` and :mod:`dpo_ref.experiments.sentiment`. Adding a world
-is one module with a ``run_seed`` and a ``summarise``, and one entry in :data:`GROUPS`.
+of the configuration and writes that seed's file, ``<group>_seed<k>.json``; once every
+seed has run, its ``summarise`` step reads those files and writes
+``<group>_summary.json``: means over seeds with their intervals, envelopes and verdicts
+(:mod:`dpo_ref.analysis`). The pages read the summaries. A seed's work comes in
+independent *parts* (the exact world's frontier and its studies, say), so that
+``--jobs 2`` can keep two cores busy to the end: each part may run in its own process,
+and the group's ``finish`` step joins what the parts measured into the seed's file. Each
+group's module documents its files: :mod:`dpo_ref.experiments.exact` and
+:mod:`dpo_ref.experiments.sentiment`. Adding a world is one module with a ``run_part``, a
+``finish`` and a ``summarise``, and one entry in :data:`GROUPS`.
 
 Every results file is written atomically to ``DIR/<config>/<name>.json`` (``DIR``
 defaults to :data:`dpo_ref.paths.RESULTS_DIR`) and is a JSON object with a
@@ -25,7 +28,8 @@ defaults to :data:`dpo_ref.paths.RESULTS_DIR`) and is a JSON object with a
       "versions": {"python", "dpo_ref", "torch", "transformers", ...},
       "device": "cpu: x86_64, 2 logical cores, ..." | "NVIDIA H100 ...",
       "git_commit": "<sha>[-dirty]" | null,
-      "wall_time_s": 412.3,       # the seed's run; in a summary, the sum over its seeds
+      "wall_time_s": 412.3,       # the seed's run (its parts together); in a summary, the sum over its seeds
+      "parts": {"frontier": {"wall_time_s": 301.2, "date": "..."}, ...},  # a seed file's parts, each when it ended
       "date": "2026-11-26T16:00:00+00:00",
       "command": "dpo-ref reproduce --config cpu"
     }
@@ -65,13 +69,17 @@ def __getattr__(name: str):
 
 @dataclass(frozen=True)
 class Group:
-    """An experiment group: what one seed runs, and how the seeds are summarised."""
+    """An experiment group: the parts one seed runs, how they join, and how the seeds are summarised."""
 
     name: str  # the name --only takes; also the prefix of its files
     world: str  # the ExperimentConfig field it reads: "exact" or "sentiment"
-    # run_seed(config, seed, device, progress) -> {file name: contents without provenance}
-    run_seed: Callable[[ExperimentConfig, int, str, Progress], dict[str, dict]]
-    count_runs: Callable[[ExperimentConfig], int]  # how many times run_seed() calls progress (progress bars)
+    # a seed's parts: each depends only on the config and the seed, never on another part
+    parts: tuple[str, ...]
+    # run_part(config, seed, part, device, progress) -> what that part measured (plain values)
+    run_part: Callable[[ExperimentConfig, int, str, str, Progress], dict]
+    # finish(config, seed, {part: what it measured}) -> {file name: contents without provenance}
+    finish: Callable[[ExperimentConfig, int, dict[str, dict]], dict[str, dict]]
+    count_runs: Callable[[ExperimentConfig, str], int]  # how many times a part calls progress (progress bars)
     # summarise(config, {seed: {file name: contents}}) -> {file name: contents}
     summarise: Callable[[ExperimentConfig, dict[int, dict[str, dict]]], dict[str, dict]]
 
@@ -156,13 +164,33 @@ def checked_seeds(g: Group, config: ExperimentConfig, seeds: list[int] | None) -
 
 
 def run_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, progress: Progress) -> list[Path]:
-    """Run one seed of one group and write its files, each with that run's provenance."""
-    from dpo_ref.experiments.provenance import provenance
+    """Run every part of one seed of one group, one after the other, and write the seed's files."""
+    return write_seed(g, config, seed, device, out, {part: run_part(g, config, seed, part, device, progress)
+                                                     for part in g.parts})  # fmt: skip
+
+
+def run_part(g: Group, config: ExperimentConfig, seed: int, part: str, device, progress: Progress) -> dict:
+    """One part of one seed: ``{"measured": ..., "wall_time_s": ..., "date": ...}`` (what :func:`write_seed` joins)."""
+    from dpo_ref.experiments.provenance import now
 
     start = time.perf_counter()
-    results = g.run_seed(config, seed, str(device), progress)
+    measured = g.run_part(config, seed, part, str(device), progress)
+    return {"measured": measured, "wall_time_s": time.perf_counter() - start, "date": now()}
+
+
+def write_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, parts: dict[str, dict]) -> list[Path]:
+    """Join the parts of one seed (:func:`run_part`'s results, by part) and write its files with provenance."""
+    from dpo_ref.experiments.provenance import provenance
+
+    missing = [part for part in g.parts if part not in parts]
+    if missing:
+        raise ValueError(f"{g.name} seed {seed}: parts {missing} have not run")
+    results = g.finish(config, seed, {part: parts[part]["measured"] for part in g.parts})
     info = provenance(g.settings(config), seeds={"seed": seed}, device=device,
-                      wall_time_s=time.perf_counter() - start)  # fmt: skip
+                      wall_time_s=sum(parts[part]["wall_time_s"] for part in g.parts))  # fmt: skip
+    if len(g.parts) > 1:  # when each part ended: they may have run at different times, in different processes
+        info["parts"] = {part: {"wall_time_s": round(parts[part]["wall_time_s"], 1), "date": parts[part]["date"]}
+                         for part in g.parts}  # fmt: skip
     return _write(results, info, out / config.name)
 
 
@@ -200,5 +228,5 @@ def count_runs(config: ExperimentConfig, groups: list[str] | None = None, seeds:
     total = 0
     for name in checked_groups(groups):
         g = group(name)
-        total += g.count_runs(config) * len(checked_seeds(g, config, seeds))
+        total += sum(g.count_runs(config, part) for part in g.parts) * len(checked_seeds(g, config, seeds))
     return total

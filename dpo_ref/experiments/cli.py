@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", action="append", type=int, default=None, metavar="SEED",
                         help="run only this seed of each group (repeatable); the summary reads every seed file")  # fmt: skip
     parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="run up to this many seeds at once, each in its own process (one per core)")  # fmt: skip
-    parser.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--bar-position", type=int, default=0, help=argparse.SUPPRESS)
+                        help="run up to this many parts of seeds at once, each in its own process (one per core)")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,62 +35,132 @@ def main(args: argparse.Namespace) -> int:
     args.out = args.out or str(RESULTS_DIR)
     config = get_config(args.config)
     groups = checked_groups(args.only)
-    units = [(name, seed) for name in groups for seed in checked_seeds(group(name), config, args.seed)]
+    units = [(name, seed, part) for name in groups for seed in checked_seeds(group(name), config, args.seed)
+             for part in group(name).parts]  # fmt: skip
     if args.jobs > 1 and len(units) > 1:
         return _run_in_parallel(args, config, groups, units)
     desc = f"reproduce {args.config}" + (f" {' '.join(groups)}" if args.only else "")
-    with tqdm(total=count_runs(config, groups, args.seed), desc=desc, unit="run", position=args.bar_position) as bar:
+    with tqdm(total=count_runs(config, groups, args.seed), desc=desc, unit="run") as bar:
 
         def progress(name: str) -> None:
             bar.set_postfix_str(name)
             bar.update(1)
 
         paths = reproduce(config, device=args.device, out=args.out, groups=groups, seeds=args.seed,
-                          summarise=not args.no_summary, progress=progress)  # fmt: skip
+                          progress=progress)  # fmt: skip
     for path in paths:
         print(path)
     return 0
 
 
-def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units: list[tuple[str, int]]) -> int:
-    """One process per (group, seed), at most ``--jobs`` at a time, then the summaries here.
+def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units: list[tuple[str, int, str]]) -> int:
+    """Every part of every seed, at most ``--jobs`` at a time, each in a process of its own;
+    then, here, each seed's files as soon as its parts are in, and the summaries.
 
-    The seeds share the output folder, where each writes its own file, and a temporary
-    folder where the first seed of a world stores the reference it trained for the others
-    (:mod:`dpo_ref.experiments.shared_worlds`). On a machine with several cores they run
-    side by side; every process still uses the configuration's torch thread count.
-    Results are the same as a sequential run.
+    The longest parts start first (their times in the seed files already in the output
+    folder; a part never timed counts as longest), so the last one to finish is short and
+    no core waits long for it. Each process is forked from this one, which has imported
+    torch and transformers already: a fresh interpreter spends about ten seconds on that
+    (measured). A part writes what it measured to a temporary folder; the first part of a
+    world to need the world's reference trains it there for the others
+    (:mod:`dpo_ref.experiments.shared_worlds`). Every process uses the configuration's
+    torch thread count, so the results are the same as a sequential run's.
     """
+    import json
+    import multiprocessing
     from pathlib import Path
 
-    from dpo_ref.experiments import group, write_summary
+    from dpo_ref.experiments import group, write_seed, write_summary
     from dpo_ref.experiments.shared_worlds import FOLDER_VARIABLE
     from dpo_ref.runtime import resolve_device
 
-    pending = list(enumerate(units))
-    running: dict[tuple[str, int], subprocess.Popen] = {}
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    pending = sorted(units, key=lambda unit: -_last_wall_time(out / config.name, *unit))
+    running: dict[tuple[str, int, str], tuple[multiprocessing.Process, int]] = {}  # unit -> (process, bar line)
+    finished: dict[tuple[str, int], dict[str, dict]] = {}
     failed = []
-    with tempfile.TemporaryDirectory(prefix="dpo-ref-worlds-") as shared:
-        env = {**os.environ, FOLDER_VARIABLE: os.environ.get(FOLDER_VARIABLE, shared)}
-        while pending or running:
-            while pending and len(running) < args.jobs:
-                position, (name, seed) = pending.pop(0)
-                command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", args.config,
-                           "--device", args.device, "--out", args.out, "--only", name, "--seed", str(seed),
-                           "--no-summary", "--bar-position", str(position % args.jobs)]  # fmt: skip
-                running[(name, seed)] = subprocess.Popen(command, env=env)
-            done = [unit for unit, process in running.items() if process.poll() is not None]
-            for unit in done:
-                if running.pop(unit).returncode != 0:
-                    failed.append(unit)
-            if not done:
-                time.sleep(0.2)
+    fork = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="dpo-ref-reproduce-") as shared:
+        previous = os.environ.get(FOLDER_VARIABLE)
+        os.environ[FOLDER_VARIABLE] = previous or shared  # the forked processes inherit it
+        try:
+            while pending or running:
+                while pending and len(running) < args.jobs:
+                    unit = pending.pop(0)
+                    line = min(set(range(args.jobs)) - {line for _, line in running.values()})
+                    process = fork.Process(target=_run_unit, args=(config, *unit, args.device, shared, line))
+                    process.start()
+                    running[unit] = (process, line)
+                done = [unit for unit, (process, _) in running.items() if not process.is_alive()]
+                for unit in done:
+                    process = running.pop(unit)[0]
+                    process.join()
+                    name, seed, part = unit
+                    if process.exitcode != 0:
+                        failed.append(unit)
+                        continue
+                    measured = json.loads((Path(shared) / f"{name}_seed{seed}_{part}.json").read_text())
+                    finished.setdefault((name, seed), {})[part] = measured
+                    if set(finished[(name, seed)]) == set(group(name).parts):
+                        for path in write_seed(group(name), config, seed, device, out, finished.pop((name, seed))):
+                            print(path)
+                if not done:
+                    time.sleep(0.2)
+        finally:
+            _restore(FOLDER_VARIABLE, previous)
     if failed:
-        names = ", ".join(f"{name} seed {seed}" for name, seed in failed)
+        names = ", ".join(f"{name} seed {seed} ({part})" for name, seed, part in failed)
         print(f"dpo-ref reproduce: {names} failed; their messages are above", file=sys.stderr)
         return 1
-    if not args.no_summary:
-        for name in groups:
-            for path in write_summary(group(name), config, resolve_device(args.device), Path(args.out)):
-                print(path)
+    for name in groups:
+        for path in write_summary(group(name), config, device, out):
+            print(path)
     return 0
+
+
+def _run_unit(config, name: str, seed: int, part: str, device: str, folder: str, bar_line: int) -> None:
+    """In a forked process: one part of one seed, with its own progress bar; what it measured goes to ``folder``.
+
+    An exception ends the process with exit code 1 after printing its traceback (what
+    :mod:`multiprocessing` does), which the parent reports.
+    """
+    import json
+
+    from tqdm.auto import tqdm
+
+    from dpo_ref.experiments import group, run_part
+    from dpo_ref.runtime import resolve_device, torch_threads
+
+    g, dev = group(name), resolve_device(device)
+    desc = f"{name} seed {seed} {part}"
+    with torch_threads(config.torch_threads, dev), tqdm(total=g.count_runs(config, part), desc=desc, unit="run",
+                                                        position=bar_line) as bar:  # fmt: skip
+
+        def progress(what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.update(1)
+
+        measured = run_part(g, config, seed, part, dev, progress)
+    # JSON, the results files' own format: what the part measured is plain numbers, text and lists
+    with open(f"{folder}/{name}_seed{seed}_{part}.json", "w") as fh:
+        json.dump(measured, fh)
+
+
+def _last_wall_time(folder, name: str, seed: int, part: str) -> float:
+    """The part's wall time in the seed file already in ``folder``; infinity when there is none."""
+    import json
+
+    try:
+        provenance = json.loads((folder / f"{name}_seed{seed}.json").read_text())["provenance"]
+        parts = provenance.get("parts") or {part: provenance}  # a file of one part records only its total
+        return float(parts[part]["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def _restore(variable: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-__all__ = ["StageTimer", "n_params", "state_bytes", "rlhf_against_dpo"]
+__all__ = ["StageTimer", "n_params", "model_sizes", "state_bytes", "peak_rss_bytes", "rlhf_against_dpo"]
 
 
 class StageTimer:
@@ -55,14 +55,6 @@ class StageTimer:
         return _Stage()
 
 
-def _n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _bytes(n_params: int, dtype=torch.float32) -> int:
-    return n_params * torch.empty((), dtype=dtype).element_size()
-
-
 def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -72,12 +64,29 @@ def state_bytes(n: int, dtype=torch.float32) -> int:
     return n * torch.empty((), dtype=dtype).element_size()
 
 
-def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: int, ppo_samples: int) -> dict:
-    """What one DPO run and one RLHF run (reward model + PPO) hold and spend."""
-    p_policy = n_params(reference)
-    # PPO's critic is a separate copy of the policy's transformer with a scalar head (dpo_ref.train.ppo.ValueHeadModel)
-    p_critic = n_params(reference.base_model) + reference.config.hidden_size + 1
-    p_reward = n_params(reward_model)
+def model_sizes(reference: torch.nn.Module, reward_model: torch.nn.Module) -> dict[str, int]:
+    """Parameter counts of the models each pipeline holds: the policy (a copy of pi_ref), PPO's critic, the reward model."""
+    return {
+        "policy": n_params(reference),
+        # PPO's critic is a separate copy of the policy's transformer with a scalar head (dpo_ref.train.ppo.ValueHeadModel)
+        "critic": n_params(reference.base_model) + reference.config.hidden_size + 1,
+        "reward_model": n_params(reward_model),
+    }
+
+
+def peak_rss_bytes() -> int:
+    """The largest resident memory this process has held so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rlhf_against_dpo(cfg, sizes: dict[str, int], seconds: dict[str, float], cpu_seconds: dict[str, float], *,
+                     n_pairs: int, ppo_samples: int, peak_rss: int) -> dict:  # fmt: skip
+    """What one DPO run and one RLHF run (reward model + PPO) hold and spend.
+
+    ``sizes``: :func:`model_sizes`; ``seconds`` and ``cpu_seconds``: a :class:`StageTimer`'s, per stage;
+    ``peak_rss``: the largest resident memory of the processes that ran the stages.
+    """
+    p_policy, p_critic, p_reward = sizes["policy"], sizes["critic"], sizes["reward_model"]
     adam = 2  # AdamW keeps two moments per trained parameter
     dpo_state = state_bytes(p_policy * (1 + 1 + adam))  # policy + grads + moments (reference log-probs precomputed)
     dpo_state_live = dpo_state + state_bytes(p_policy)  # + a live reference model
@@ -91,8 +100,8 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
         ppo = seconds.get("ppo", 0.0) / n_ppo
         return dpo, ppo, seconds.get("reward_model", 0.0) + ppo
 
-    dpo_wall, ppo_wall, rlhf_wall = per_run(timer.seconds)
-    dpo_cpu, ppo_cpu, rlhf_cpu = per_run(timer.cpu_seconds)
+    dpo_wall, ppo_wall, rlhf_wall = per_run(seconds)
+    dpo_cpu, ppo_cpu, rlhf_cpu = per_run(cpu_seconds)
     pair_samples = cfg.samples_per_prompt * cfg.n_train_prompts
     return {
         "memory_measure": "bytes of float32 state held during training: parameters of every model in memory, "
@@ -117,10 +126,10 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
             "training_runs": 2,
             "samples_generated": pair_samples + ppo_samples,
             "wall_time_s": rlhf_wall,
-            "wall_time_reward_model_s": timer.seconds.get("reward_model", 0.0),
+            "wall_time_reward_model_s": seconds.get("reward_model", 0.0),
             "wall_time_ppo_s": ppo_wall,
             "cpu_time_s": rlhf_cpu,
-            "cpu_time_reward_model_s": timer.cpu_seconds.get("reward_model", 0.0),
+            "cpu_time_reward_model_s": cpu_seconds.get("reward_model", 0.0),
             "cpu_time_ppo_s": ppo_cpu,
         },
         "ratios_rlhf_over_dpo": {
@@ -132,11 +141,11 @@ def rlhf_against_dpo(cfg, reference, reward_model, timer: StageTimer, n_pairs: i
             "cpu_time": rlhf_cpu / dpo_cpu if dpo_cpu else None,
         },
         "shared_by_both": {
-            "sft_pretrain_wall_time_s": timer.seconds.get("pretrain", 0.0),
-            "pair_sampling_wall_time_s": timer.seconds.get("pair_sampling", 0.0),
+            "sft_pretrain_wall_time_s": seconds.get("pretrain", 0.0),
+            "pair_sampling_wall_time_s": seconds.get("pair_sampling", 0.0),
             "n_pairs": n_pairs,
         },  # fmt: skip
-        "peak_rss_bytes_whole_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "stage_wall_time_s": dict(timer.seconds),
-        "stage_cpu_time_s": dict(timer.cpu_seconds),
+        "peak_rss_bytes_whole_process": peak_rss,
+        "stage_wall_time_s": dict(seconds),
+        "stage_cpu_time_s": dict(cpu_seconds),
     }

@@ -1,16 +1,18 @@
 """The exact-world experiments: every method measured exactly against the optimal frontier.
 
-Each seed (:func:`run_seed`) builds the world (the same for every seed), draws its own
-preference pairs, and runs:
+Each seed builds the world (the same for every seed), draws its own preference pairs,
+and runs two parts (:func:`run_part`), independent of each other:
 
-1. every offline method over its grid (:func:`offline_runs`), DPO's runs also tracking
-   where the probability mass goes (:func:`dpo_ref.experiments.exact_studies.displacement`);
-2. a reward model on the same pairs, then PPO against it and PPO-GT against r*, over
-   the same KL coefficients (:func:`rlhf_runs`), each run with its diagnostics and its
-   RLHF objective at the start and at the end;
-3. the studies of :mod:`dpo_ref.experiments.exact_studies`: recovery of pi*_beta against
-   the number of pairs, deterministic labels, online against offline DPO, distribution
-   shift with and without Preferred-FT.
+``frontier``
+    1. every offline method over its grid (:func:`offline_runs`), DPO's runs also tracking
+       where the probability mass goes (:func:`dpo_ref.experiments.exact_studies.displacement`);
+    2. a reward model on the same pairs, then PPO against it and PPO-GT against r*, over
+       the same KL coefficients (:func:`rlhf_runs`), each run with its diagnostics and its
+       RLHF objective at the start and at the end;
+``studies``
+    the studies of :mod:`dpo_ref.experiments.exact_studies`: recovery of pi*_beta against
+    the number of pairs, deterministic labels, online against offline DPO, distribution
+    shift with and without Preferred-FT.
 
 Then :func:`dpo_ref.experiments.exact_summary.summarise` turns the seeds into means with
 intervals, envelopes and verdicts. All rewards are the true reward r*, all KLs exact, in
@@ -81,21 +83,28 @@ def grid(cfg: ExactExperimentConfig) -> list[tuple[str, dict]]:
     ]
 
 
-def count_runs(cfg: ExactExperimentConfig) -> int:
-    """Number of progress steps of :func:`run_seed` (for a progress bar)."""
+PARTS = ("frontier", "studies")
+
+
+def count_runs(cfg: ExactExperimentConfig, part: str) -> int:
+    """Number of progress steps of :func:`run_part` (for a progress bar)."""
     from dpo_ref.experiments.exact_studies import count_runs as studies
 
-    ppo = 2 * len(cfg.ppo_kl_coefs)
-    return 1 + len(grid(cfg)) + 1 + ppo + studies(cfg)  # world, offline, reward model, PPO, studies
+    if part == "studies":
+        return 1 + studies(cfg)  # world, studies
+    return 1 + len(grid(cfg)) + 1 + 2 * len(cfg.ppo_kl_coefs)  # world, offline, reward model, PPO and PPO-GT
 
 
-def run_seed(cfg: ExactExperimentConfig, seed: int, *, device: str = "auto", progress: Progress | None = None) -> dict:
-    """Everything one seed runs; the contents of ``exact_seed<seed>.json``."""
+def run_part(cfg: ExactExperimentConfig, seed: int, part: str, *, device: str = "auto",
+             progress: Progress | None = None) -> dict:  # fmt: skip
+    """One part of a seed (``"frontier"`` or ``"studies"``); its keys of ``exact_seed<seed>.json``."""
     from dpo_ref.experiments import exact_studies
 
     run = Runner(cfg, shared_world(cfg, device), seed, device, progress or (lambda name: None))
     run.progress("world")
     pairs = run.world.preference_pairs(cfg.n_pairs, seed=seed)
+    if part == "studies":
+        return {"studies": exact_studies.run_all(run, pairs)}
     runs = offline_runs(run, pairs)
     reward_model, ppo_runs = rlhf_runs(run, pairs)
     world = run.world
@@ -107,8 +116,12 @@ def run_seed(cfg: ExactExperimentConfig, seed: int, *, device: str = "auto", pro
         "optimal_frontier": world.frontier(np.logspace(*cfg.frontier_log10_beta, cfg.frontier_points).tolist()),
         "runs": runs + ppo_runs,
         "reward_model": reward_model,
-        "studies": exact_studies.run_all(run, pairs),
     }
+
+
+def finish(parts: dict[str, dict]) -> dict:
+    """The two parts of a seed joined: the contents of ``exact_seed<seed>.json``."""
+    return {**parts["frontier"], **parts["studies"]}
 
 
 def shared_world(cfg: ExactExperimentConfig, device: str) -> ExactWorld:
@@ -307,15 +320,20 @@ def reward_model_summary(world: ExactWorld, scores: torch.Tensor) -> dict:
     return {"pair_accuracy_under_reference": float(np.mean(accuracy)), "correlation_with_true_reward": correlation}
 
 
-def _run(config, seed: int, device: str, progress: Progress) -> dict[str, dict]:
-    return {f"exact_seed{seed}": run_seed(config.exact, seed, device=device, progress=progress)}
-
-
 def _summarise(config, per_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
     from dpo_ref.experiments.exact_summary import summarise
 
     return {"exact_summary": summarise(config.exact, {s: files[f"exact_seed{s}"] for s, files in per_seed.items()})}
 
 
-GROUP = Group(name="exact", world="exact", run_seed=_run, count_runs=lambda config: count_runs(config.exact),
-              summarise=_summarise)  # fmt: skip
+GROUP = Group(
+    name="exact",
+    world="exact",
+    parts=PARTS,
+    run_part=lambda config, seed, part, device, progress: run_part(
+        config.exact, seed, part, device=device, progress=progress
+    ),
+    finish=lambda config, seed, parts: {f"exact_seed{seed}": finish(parts)},
+    count_runs=lambda config, part: count_runs(config.exact, part),
+    summarise=_summarise,
+)

@@ -66,9 +66,14 @@ def provenance(config, *, seeds: dict, device: torch.device, wall_time_s: float)
         "device": device_name(device),
         "git_commit": git_commit(),
         "wall_time_s": round(wall_time_s, 1),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": now(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
+
+
+def now() -> str:
+    """The time now, as provenance records it (UTC, ISO 8601, to the second)."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def write_json_atomic(path: str | Path, data: dict) -> None:

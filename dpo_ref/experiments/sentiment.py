@@ -2,9 +2,8 @@
 
     dpo-ref reproduce --config cpu --only sentiment
 
-Each seed (:func:`run_seed`) runs these stages, on a world built from ``world_seed``
-(the same corpus, prompts and reference for every seed; see
-:mod:`dpo_ref.worlds.sentiment`):
+Each seed runs these stages, on a world built from ``world_seed`` (the same corpus,
+prompts and reference for every seed; see :mod:`dpo_ref.worlds.sentiment`):
 
 1. :func:`build_reference`: the review corpus, the word-level tokenizer, and a tiny
    GPT-2 pretrained on the reviews with the trainer's SFT: both the SFT model and pi_ref;
@@ -20,6 +19,12 @@ Each seed (:func:`run_seed`) runs these stages, on a world built from ``world_se
    and completion length, from samples at temperature 1; then :func:`win_rates` of each
    method's selected setting against pi_ref over sampling temperatures, on test prompts;
 6. on seed 0, what RLHF costs against DPO (:mod:`dpo_ref.experiments.costs`).
+
+Stages 1 and 2 are deterministic; after them the seed splits into two parts that may run
+in separate processes (:func:`run_part`): ``offline`` (stage 3, and stage 5 for its
+methods) and ``rlhf`` (stage 4, and stage 5 for PPO and PPO-GT). Every setting is
+selected within its own method, so each part selects and judges its own; :func:`finish`
+joins them and adds stage 6.
 
 :func:`dpo_ref.experiments.sentiment_summary.summarise` turns the seeds into intervals,
 envelopes and verdicts. All rewards are VADER compound scores in [-1, 1]; all KLs are
@@ -55,7 +60,7 @@ import torch
 
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import SentimentConfig
-from dpo_ref.experiments.costs import StageTimer, n_params, rlhf_against_dpo
+from dpo_ref.experiments.costs import StageTimer, model_sizes, n_params, peak_rss_bytes, rlhf_against_dpo
 from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.methods import METHODS, TrainingData
@@ -72,7 +77,7 @@ from dpo_ref.train import (
 )
 from dpo_ref.worlds import sentiment as world
 
-__all__ = ["run_seed", "count_runs", "GROUP"]
+__all__ = ["PARTS", "run_part", "finish", "count_runs", "GROUP"]
 
 Progress = Callable[[str], None]
 PPO_DIAGNOSTICS = ("policy/approxkl", "policy/clipfrac", "policy/entropy", "loss/value", "loss/policy", "objective",
@@ -92,10 +97,14 @@ def grids(cfg: SentimentConfig) -> dict[str, tuple[str, tuple[float, ...]]]:
     }
 
 
-def count_runs(cfg: SentimentConfig) -> int:
-    """How many times :func:`run_seed` calls ``progress``: pretraining, each trained model, win rates."""
-    offline = sum(len(values) for _, values in grids(cfg).values())
-    return 1 + offline + 1 + 2 * len(cfg.ppo_kl_coefs) + 1
+PARTS = ("offline", "rlhf")
+
+
+def count_runs(cfg: SentimentConfig, part: str) -> int:
+    """How many times :func:`run_part` calls ``progress``: pretraining, each trained model, win rates."""
+    if part == "offline":
+        return 1 + sum(len(values) for _, values in grids(cfg).values()) + 1
+    return 1 + 1 + 2 * len(cfg.ppo_kl_coefs) + 1  # and the reward model
 
 
 @dataclass
@@ -160,31 +169,54 @@ class _Context:
         return row
 
 
-def run_seed(cfg: SentimentConfig, seed: int, *, device: str = "auto", progress: Progress | None = None) -> dict:
-    """Everything one seed runs; the contents of ``sentiment_seed<seed>.json``."""
+def run_part(cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto",
+             progress: Progress | None = None) -> dict:  # fmt: skip
+    """One part of a seed, ``"offline"`` or ``"rlhf"``: what :func:`finish` joins into ``sentiment_seed<seed>.json``."""
     dev = resolve_device(device)
     ctx = _Context(cfg, seed, dev, progress or (lambda _: None), StageTimer(dev))
     start = time.perf_counter()
     build_reference(ctx)
     make_pairs(ctx)
-    reference = {split: ctx.evaluate(ctx.reference, split) for split in ("val", "test")}
-    train_offline(ctx)
-    train_rlhf(ctx)
+    if part == "offline":
+        reference = {split: ctx.evaluate(ctx.reference, split) for split in ("val", "test")}
+        train_offline(ctx)
+        out = {"world": _world(ctx), "reference": {**reference, "length_bins": length_bins(ctx)},
+               "pairs": _pairs_summary(ctx), "curves": ctx.curves}  # fmt: skip
+    else:
+        train_rlhf(ctx)
+        out = {"reward_model": {"pair_accuracy": _reward_model_accuracy(ctx.reward_model, ctx.pair_data)},
+               "sizes": model_sizes(ctx.reference, ctx.reward_model), "ppo_samples": ctx.ppo_samples}  # fmt: skip
     selected = select(ctx.runs)
+    return {**out, "runs": ctx.runs, "selected": selected, "win_rates": win_rates(ctx, selected),
+            "n_pairs": len(ctx.pairs), "seconds": ctx.timer.seconds, "cpu_seconds": ctx.timer.cpu_seconds,
+            "peak_rss": peak_rss_bytes(), "wall_time_s": time.perf_counter() - start}  # fmt: skip
+
+
+def finish(cfg: SentimentConfig, seed: int, parts: dict[str, dict]) -> dict:
+    """The two parts of a seed joined: the contents of ``sentiment_seed<seed>.json``."""
+    offline, rlhf = parts["offline"], parts["rlhf"]
     out = {
         "seed": seed,
-        "world": _world(ctx),
-        "reference": {**reference, "length_bins": length_bins(ctx)},
-        "pairs": _pairs_summary(ctx),
-        "reward_model": {"pair_accuracy": _reward_model_accuracy(ctx.reward_model, ctx.pair_data)},
-        "runs": ctx.runs,
-        "selected": selected,
-        "win_rates": win_rates(ctx, selected),
-        "curves": ctx.curves,
+        "world": offline["world"],
+        "reference": offline["reference"],
+        "pairs": offline["pairs"],
+        "reward_model": rlhf["reward_model"],
+        "runs": offline["runs"] + rlhf["runs"],
+        "selected": {**offline["selected"], **rlhf["selected"]},
+        "win_rates": {**offline["win_rates"], **rlhf["win_rates"]},
+        "curves": offline["curves"],
     }
     if seed == cfg.seeds[0]:
-        out["cost"] = rlhf_against_dpo(cfg, ctx.reference, ctx.reward_model, ctx.timer, len(ctx.pairs), ctx.ppo_samples)
-        out["cost"]["wall_time_whole_run_s"] = time.perf_counter() - start
+        # each part timed pretraining and pair sampling, which both share: count those once
+        shared = ("pretrain", "pair_sampling")
+        seconds, cpu_seconds = ({**offline[key], **{k: v for k, v in rlhf[key].items() if k not in shared}}
+                                for key in ("seconds", "cpu_seconds"))  # fmt: skip
+        seconds["win_rates"] = offline["seconds"]["win_rates"] + rlhf["seconds"]["win_rates"]
+        cpu_seconds["win_rates"] = offline["cpu_seconds"]["win_rates"] + rlhf["cpu_seconds"]["win_rates"]
+        out["cost"] = rlhf_against_dpo(cfg, rlhf["sizes"], seconds, cpu_seconds, n_pairs=rlhf["n_pairs"],
+                                       ppo_samples=rlhf["ppo_samples"],
+                                       peak_rss=max(offline["peak_rss"], rlhf["peak_rss"]))  # fmt: skip
+        out["cost"]["wall_time_whole_run_s"] = offline["wall_time_s"] + rlhf["wall_time_s"]
     return _rounded(out)
 
 
@@ -514,9 +546,11 @@ def _summarise(config, per_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
 GROUP = Group(
     name="sentiment",
     world="sentiment",
-    run_seed=lambda config, seed, device, progress: {
-        f"sentiment_seed{seed}": run_seed(config.sentiment, seed, device=device, progress=progress)
-    },
-    count_runs=lambda config: count_runs(config.sentiment),
+    parts=PARTS,
+    run_part=lambda config, seed, part, device, progress: run_part(
+        config.sentiment, seed, part, device=device, progress=progress
+    ),
+    finish=lambda config, seed, parts: {f"sentiment_seed{seed}": finish(config.sentiment, seed, parts)},
+    count_runs=lambda config, part: count_runs(config.sentiment, part),
     summarise=_summarise,
 )
