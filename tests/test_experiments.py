@@ -167,3 +167,18 @@ def test_a_world_is_trained_once_per_shared_folder(tmp_path, monkeypatch):
     assert calls == [1] and torch.equal(first["state_dict"]["w"], second["state_dict"]["w"]) and second["loss"] == [1.5]
     shared_worlds.trained_once("world", {"size": 2}, train)  # other settings: another world, trained
     assert calls == [1, 1]
+
+
+def test_parts_are_ordered_by_their_last_wall_time(tmp_path):
+    """`reproduce --jobs 2` starts the longest parts first: as timed last run, by share of an older seed file's time,
+    and a part never timed first of all."""
+    from dpo_ref.experiments import group
+    from dpo_ref.experiments.cli import _last_wall_time
+
+    parts = {"offline": {"wall_time_s": 250.0, "date": "2026-12-01T00:00:00+00:00"},
+             "rlhf": {"wall_time_s": 310.0, "date": "2026-12-01T00:00:00+00:00"}}  # fmt: skip
+    (tmp_path / "sentiment_seed0.json").write_text(json.dumps({"provenance": {"wall_time_s": 560.0, "parts": parts}}))
+    (tmp_path / "exact_seed0.json").write_text(json.dumps({"provenance": {"wall_time_s": 400.0}}))  # before parts
+    assert _last_wall_time(tmp_path, "sentiment", 0, "rlhf") == 310.0
+    assert _last_wall_time(tmp_path, "exact", 0, "studies") == pytest.approx(400.0 * group("exact").parts["studies"])
+    assert _last_wall_time(tmp_path, "exact", 1, "studies") == float("inf")

@@ -26,6 +26,8 @@ from dpo_ref.train.ppo import (
     clipped_value_loss,
     gae,
     kl_penalised_rewards,
+    sample_with_cache,
+    trim_completions,
     whiten,
 )
 
@@ -241,3 +243,37 @@ def test_objective_loss_is_policy_plus_weighted_value_loss_and_trains_the_value_
     # only the value loss reaches the value head: the policy loss does not read the values
     grad = model.value_head.weight.grad
     assert grad is not None and grad.abs().sum() > 0, "the value head gets no gradient from the loss"
+
+
+def test_sampling_stops_once_every_row_has_ended():
+    """With EOS all but certain, every row ends at the first token: one step is taken, not max_new_tokens."""
+    config = PPOConfig(max_new_tokens=5, eos_token_id=EOS)
+    prompts = torch.tensor([[1, 2], [3, 4], [2, 2]])
+    with torch.no_grad():
+        ids, attention = sample_with_cache(_policy(eos_bias=50.0), prompts, torch.ones_like(prompts), config,
+                                           torch.Generator().manual_seed(0))  # fmt: skip
+    assert ids.shape == (3, 2 + 1) and ids[:, 2].eq(EOS).all() and attention.eq(1).all()
+
+
+def test_a_minibatch_cut_after_its_last_attended_column_gives_the_same_loss():
+    """Columns masked in every row change no loss: the minibatch is cut there, per-token columns one shorter."""
+    config = PPOConfig(kl_coef=0.1, rollout_batch_size=8, minibatch_size=8, ppo_epochs=1, max_new_tokens=3,
+                       eos_token_id=EOS)  # fmt: skip
+    rollouts, batch = _rollout(config, _score)
+    extra = 3  # columns after every row's end, as a rollout whose longest row ended early has
+
+    def pad(key: str, value: torch.Tensor) -> torch.Tensor:
+        if value.ndim != 2:
+            return value
+        fill = {"input_ids": EOS, "labels": IGNORE_INDEX}.get(key, 0)
+        return torch.nn.functional.pad(value, (0, extra), value=fill)
+
+    padded = {key: pad(key, value) for key, value in batch.items()}
+    trimmed = trim_completions(padded)
+    for key, value in batch.items():
+        assert torch.equal(trimmed[key], value), key
+    model = rollouts.policy.train()
+    loss, metrics = PPOObjective(config)(model, batch)
+    padded_loss, padded_metrics = PPOObjective(config)(model, padded)
+    assert padded_loss.item() == pytest.approx(loss.item(), abs=1e-6)
+    assert padded_metrics == pytest.approx(metrics, abs=1e-6)

@@ -148,6 +148,26 @@ def test_sampling_is_seeded_and_stops_at_eos(tokenizer):
         assert (len(ids) == 12 and tokenizer.eos_token_id not in ids) if cut else ids[-1] == tokenizer.eos_token_id
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
+def test_samples_carry_the_log_probs_teacher_forcing_gives(tokenizer, temperature):
+    """What the sampler reads off its own logits is the model's log pi(y|x) at temperature 1, EOS included,
+    for completions cut at the length limit too: the evaluation's KL uses it instead of a second pass."""
+    model = _model(tokenizer)
+    head = torch.nn.Linear(model.config.n_embd, len(tokenizer))  # untied, so EOS can get a bias of its own
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 4.0  # about one token in five is EOS
+    model.lm_head = head
+    prompts = world.make_prompts(world.generate_corpus(6, seed=0), tokenizer, seed=0)
+    samples = world.sample_completions(model, prompts, num_samples=3, temperature=temperature, max_new_tokens=6,
+                                       eos_token_id=tokenizer.eos_token_id, seed=1)  # fmt: skip
+    if temperature == 1.0:  # completions that end at EOS and completions cut at the limit
+        assert any(samples.truncated) and not all(samples.truncated)
+    forced = world.completion_logps(model, prompts, samples, pad_token_id=tokenizer.pad_token_id)
+    assert torch.tensor(samples.logps) == pytest.approx(forced, abs=1e-4)
+
+
 def test_kl_of_reference_to_itself_is_zero(tokenizer):
     model = _model(tokenizer)
     prompts = world.make_prompts(world.generate_corpus(8, seed=0), tokenizer, seed=0)
@@ -358,5 +378,6 @@ def test_registered_with_reproduce():
     from dpo_ref.experiments.sentiment import count_runs
 
     sentiment = group("sentiment")
-    assert sentiment.count_runs(get_config("smoke")) == count_runs(get_config("smoke").sentiment)
+    for part in sentiment.parts:
+        assert sentiment.count_runs(get_config("smoke"), part) == count_runs(get_config("smoke").sentiment, part)
     assert sentiment.seeds(get_config("cpu")) == get_config("cpu").sentiment.seeds

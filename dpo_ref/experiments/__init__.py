@@ -73,8 +73,9 @@ class Group:
 
     name: str  # the name --only takes; also the prefix of its files
     world: str  # the ExperimentConfig field it reads: "exact" or "sentiment"
-    # a seed's parts: each depends only on the config and the seed, never on another part
-    parts: tuple[str, ...]
+    # a seed's parts, each with a rough share of the seed's time (to order them before any has been timed);
+    # a part depends only on the config and the seed, never on another part
+    parts: dict[str, float]
     # run_part(config, seed, part, device, progress) -> what that part measured (plain values)
     run_part: Callable[[ExperimentConfig, int, str, str, Progress], dict]
     # finish(config, seed, {part: what it measured}) -> {file name: contents without provenance}

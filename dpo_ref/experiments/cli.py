@@ -58,8 +58,8 @@ def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units:
     then, here, each seed's files as soon as its parts are in, and the summaries.
 
     The longest parts start first (their times in the seed files already in the output
-    folder; a part never timed counts as longest), so the last one to finish is short and
-    no core waits long for it. Each process is forked from this one, which has imported
+    folder; a part never timed counts as longest), so the last ones to finish are short
+    and no core waits long for the other. Each process is forked from this one, which has imported
     torch and transformers already: a fresh interpreter spends about ten seconds on that
     (measured). A part writes what it measured to a temporary folder; the first part of a
     world to need the world's reference trains it there for the others
@@ -148,13 +148,17 @@ def _run_unit(config, name: str, seed: int, part: str, device: str, folder: str,
 
 
 def _last_wall_time(folder, name: str, seed: int, part: str) -> float:
-    """The part's wall time in the seed file already in ``folder``; infinity when there is none."""
+    """The part's wall time in the seed file already in ``folder``: as recorded, or the part's share of the
+    seed's time when the file predates its parts; infinity when there is no such file."""
     import json
+
+    from dpo_ref.experiments import group
 
     try:
         provenance = json.loads((folder / f"{name}_seed{seed}.json").read_text())["provenance"]
-        parts = provenance.get("parts") or {part: provenance}  # a file of one part records only its total
-        return float(parts[part]["wall_time_s"])
+        if "parts" in provenance:
+            return float(provenance["parts"][part]["wall_time_s"])
+        return float(provenance["wall_time_s"]) * group(name).parts[part]
     except (OSError, ValueError, KeyError, TypeError):
         return float("inf")
 

@@ -65,10 +65,10 @@ def state_bytes(n: int, dtype=torch.float32) -> int:
 
 
 def model_sizes(reference: torch.nn.Module, reward_model: torch.nn.Module) -> dict[str, int]:
-    """Parameter counts of the models each pipeline holds: the policy (a copy of pi_ref), PPO's critic, the reward model."""
+    """Parameter counts of the models of both pipelines: the policy (a copy of pi_ref), PPO's critic, the reward model."""
     return {
         "policy": n_params(reference),
-        # PPO's critic is a separate copy of the policy's transformer with a scalar head (dpo_ref.train.ppo.ValueHeadModel)
+        # a separate copy of the policy's transformer with a scalar head (dpo_ref.train.ppo.ValueHeadModel)
         "critic": n_params(reference.base_model) + reference.config.hidden_size + 1,
         "reward_model": n_params(reward_model),
     }

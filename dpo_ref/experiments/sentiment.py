@@ -97,7 +97,7 @@ def grids(cfg: SentimentConfig) -> dict[str, tuple[str, tuple[float, ...]]]:
     }
 
 
-PARTS = ("offline", "rlhf")
+PARTS = {"offline": 0.5, "rlhf": 0.5}  # each part's share of a seed's time, roughly (measured on cpu)
 
 
 def count_runs(cfg: SentimentConfig, part: str) -> int:
@@ -326,8 +326,10 @@ def train_rlhf(ctx: _Context) -> None:
     rewards = {"ppo": _normalised(ctx, _reward_model_scorer(ctx)), "ppo-gt": _normalised(ctx, _vader_scorer(ctx))}
     prompts, prompt_mask = world.left_padded_prompts(ctx.prompts["train"], tokenizer.pad_token_id)
     objective_samples = cfg.objective_samples_per_prompt
-    start = {name: ctx.evaluate(ctx.reference, "val", num_samples=objective_samples, scorers={"score": fn.scorer},
-                                keep_samples=True) for name, fn in rewards.items()}  # fmt: skip
+    # pi_ref's samples, scored by both rewards: where each PPO objective starts
+    scorers = {name: fn.scorer for name, fn in rewards.items()}
+    start = ctx.evaluate(ctx.reference, "val", num_samples=objective_samples, scorers=scorers, keep_samples=True)
+    start = start["samples"]
     for name in ("ppo", "ppo-gt"):
         for kl_coef in cfg.ppo_kl_coefs:
             ppo_config = PPOConfig(
@@ -349,8 +351,10 @@ def train_rlhf(ctx: _Context) -> None:
                                scorers={"score": rewards[name].scorer}, keep_samples=True)  # fmt: skip
             diagnostics = [{"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
                            for h in result.history]  # fmt: skip
+            after = end["samples"]
+            objective = _objective((start[name], start["log_ratio"]), (after["score"], after["log_ratio"]), kl_coef)
             ctx.record(name, "kl_coef", kl_coef, result.model.lm, result.history, diagnostics=diagnostics,
-                       objective=_objective(start[name], end, kl_coef))  # fmt: skip
+                       objective=objective)  # fmt: skip
 
 
 class _Reward:
@@ -399,16 +403,16 @@ def _reward_model_scorer(ctx: _Context):
     return scorer
 
 
-def _objective(start: dict, end: dict, kl_coef: float) -> dict:
+def _objective(start: tuple[list, list], end: tuple[list, list], kl_coef: float) -> dict:
     """PPO's own objective, E[normalised score] - kl_coef * KL, on validation samples at the start
-    (pi_ref) and the end; it rose when the increase is more than two standard errors."""
+    (pi_ref) and the end, each given as ``(scores, log-ratios)`` per sample; it rose when the
+    increase is more than two standard errors."""
     from dpo_ref.worlds.sentiment import mean_and_stderr
 
-    def objective(evaluation: dict) -> dict:
-        s = evaluation["samples"]
-        return mean_and_stderr([v - kl_coef * k for v, k in zip(s["score"], s["log_ratio"])]).as_dict()
+    def objective(scores: list, log_ratios: list) -> dict:
+        return mean_and_stderr([v - kl_coef * k for v, k in zip(scores, log_ratios)]).as_dict()
 
-    before, after = objective(start), objective(end)
+    before, after = objective(*start), objective(*end)
     rise = after["mean"] - before["mean"]
     stderr = math.hypot(before["stderr"], after["stderr"])
     return {"start": before, "end": after, "rise": rise, "rise_stderr": stderr, "rose": rise > 2 * stderr}

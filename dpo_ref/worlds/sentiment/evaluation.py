@@ -93,10 +93,11 @@ def evaluate_policy(
         policy, prompts, num_samples=num_samples, temperature=1.0, max_new_tokens=max_new_tokens,
         eos_token_id=tokenizer.eos_token_id, seed=seed,
     )  # fmt: skip
-    pad = tokenizer.pad_token_id
-    log_ratio = completion_logps(policy, prompts, samples, pad_token_id=pad) - completion_logps(
-        reference, prompts, samples, pad_token_id=pad
-    )
+    if policy is reference:  # exactly 0: the two passes below would differ only by rounding
+        log_ratio = torch.zeros(len(samples))
+    else:  # the policy's log-probs come with its samples; the reference scores them by teacher forcing
+        log_ratio = torch.tensor(samples.logps) - completion_logps(reference, prompts, samples,
+                                                                   pad_token_id=tokenizer.pad_token_id)  # fmt: skip
     completions = completion_texts(tokenizer, prompts, samples)
     texts = [join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
     per_sample = {

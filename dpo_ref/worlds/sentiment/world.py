@@ -16,7 +16,7 @@ from transformers import PreTrainedTokenizerFast
 
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.errors import UserError
-from dpo_ref.logps import IGNORE_INDEX, sequence_logps
+from dpo_ref.logps import IGNORE_INDEX, label_logps, sequence_logps
 from dpo_ref.models import position_ids
 
 __all__ = [
@@ -125,12 +125,16 @@ class Samples:
     """Completions sampled for a list of prompts, ``num_samples`` per prompt, prompt-major.
 
     ``prompt_index[i]`` is the prompt of completion ``i``; ``completion_ids[i]`` its
-    token ids, ending with EOS unless the length limit cut it (``truncated[i]``).
+    token ids, ending with EOS unless the length limit cut it (``truncated[i]``);
+    ``logps[i]`` its summed log-probability under the sampling model at temperature 1
+    (EOS included), read from the logits that drew it, so scoring the samples under the
+    model that drew them needs no second pass.
     """
 
     prompt_index: list[int]
     completion_ids: list[list[int]]
     truncated: list[bool]
+    logps: list[float]
 
     def __len__(self) -> int:
         return len(self.completion_ids)
@@ -171,28 +175,32 @@ def sample_completions(
     rows = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]  # prompt-major
     completions: list[list[int]] = []
     truncated: list[bool] = []
+    logps: list[float] = []
     for start in range(0, len(rows), batch_size):
         chunk = [prompts[p] for p, _ in rows[start : start + batch_size]]
         input_ids, attention_mask = left_padded_prompts(chunk, pad_token_id=eos_token_id)  # pad ids are masked out
-        tokens, done = _sample_batch(model, input_ids.to(device), attention_mask.to(device), temperature,
-                                     max_new_tokens, eos_token_id, generator)  # fmt: skip
+        tokens, done, batch_logps = _sample_batch(model, input_ids.to(device), attention_mask.to(device), temperature,
+                                                  max_new_tokens, eos_token_id, generator)  # fmt: skip
         for row_tokens, row_done in zip(tokens.tolist(), done.tolist()):
             if eos_token_id in row_tokens:
                 row_tokens = row_tokens[: row_tokens.index(eos_token_id) + 1]
             completions.append(row_tokens)
             truncated.append(not row_done)
+        logps += batch_logps.tolist()
     model.train(was_training)
-    return Samples(prompt_index=[p for p, _ in rows], completion_ids=completions, truncated=truncated)
+    return Samples(prompt_index=[p for p, _ in rows], completion_ids=completions, truncated=truncated, logps=logps)
 
 
 def _sample_batch(model, input_ids, attention_mask, temperature, max_new_tokens, eos_token_id, generator):
-    """Sample continuations of left-padded prompts; returns ``(tokens (b, n), finished (b,))``."""
+    """Sample continuations of left-padded prompts; returns ``(tokens (b, n), finished (b,), logps (b,))``,
+    ``logps`` each completion's summed log-probability at temperature 1, on CPU."""
     # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated). After
     # EOS a row receives filler (cut later) and stays attended: only its own later tokens see it.
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
                 use_cache=True, logits_to_keep=1)  # fmt: skip
     cache, logits = out.cache, out.logits[:, -1, :]  # (b, V)
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    logps = torch.zeros(input_ids.shape[0], device=input_ids.device)
     steps = []
     for _ in range(max_new_tokens):
         if temperature == 0:
@@ -201,6 +209,7 @@ def _sample_batch(model, input_ids, attention_mask, temperature, max_new_tokens,
             probs = torch.softmax(logits.float() / temperature, dim=-1)
             token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (b,)
         token = token.masked_fill(finished, eos_token_id)  # after EOS: filler, cut later
+        logps += label_logps(logits.float(), token).masked_fill(finished, 0.0)  # the filler is no part of it
         steps.append(token)
         finished |= token == eos_token_id
         if bool(finished.all()):
@@ -210,7 +219,7 @@ def _sample_batch(model, input_ids, attention_mask, temperature, max_new_tokens,
         out = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=positions, cache=cache,
                     use_cache=True)  # fmt: skip
         cache, logits = out.cache, out.logits[:, -1, :]
-    return torch.stack(steps, dim=1), finished
+    return torch.stack(steps, dim=1), finished, logps.cpu()
 
 
 def decode(tokenizer: PreTrainedTokenizerFast, ids: Sequence[int]) -> str:
