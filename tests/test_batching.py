@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from dpo_ref.batching import OrderedBatches, length_grouped_order, trim_padding
+from dpo_ref.batching import GROUP_WINDOW, OrderedBatches, TensorBatches, length_grouped_order, trim_padding
+from dpo_ref.errors import UserError
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.packing import pack_shared_prompt
 
@@ -79,3 +80,41 @@ def test_ordered_batches_check_their_input():
         OrderedBatches(pairs(), [0, 1, 2], 2)
     with pytest.raises(ValueError, match="batch_size"):
         OrderedBatches(pairs(), [0, 1, 2, 3], 5)
+
+
+def _rows_of_random_length(n: int, width: int = 20, seed: int = 0) -> dict[str, torch.Tensor]:
+    lengths = torch.randint(1, width + 1, (n,), generator=torch.Generator().manual_seed(seed))
+    mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    return {"input_ids": torch.arange(n)[:, None].repeat(1, width), "attention_mask": mask}
+
+
+def test_grouped_batches_pad_less_and_still_draw_every_epoch_at_random():
+    data = _rows_of_random_length(200)
+    batch_size, steps_per_epoch = 8, 200 // 8
+    grouped = TensorBatches(data, batch_size, seed=3, group_by_length=True)
+    plain = TensorBatches(data, batch_size, seed=3)
+    width = {name: [source(s)["input_ids"].shape[1] for s in range(2 * steps_per_epoch)]
+             for name, source in (("grouped", grouped), ("plain", plain))}  # fmt: skip
+    assert sum(width["grouped"]) < 0.75 * sum(width["plain"])
+    epochs = [[int(r) for s in range(e * steps_per_epoch, (e + 1) * steps_per_epoch) for r in grouped(s)["input_ids"][:, 0]]
+              for e in range(2)]  # fmt: skip
+    assert all(len(rows) == len(set(rows)) == steps_per_epoch * batch_size for rows in epochs)
+    assert epochs[0] != epochs[1]  # reshuffled every epoch
+    again = TensorBatches(data, batch_size, seed=3, group_by_length=True)
+    assert all(torch.equal(again(s)["input_ids"], grouped(s)["input_ids"]) for s in range(steps_per_epoch))
+
+
+def test_grouped_batches_sort_within_windows_of_the_epoch():
+    """Each batch's rows are neighbours in length within a window of GROUP_WINDOW batches: sorted, close."""
+    data = _rows_of_random_length(GROUP_WINDOW * 8 * 3, seed=1)
+    source = TensorBatches(data, 8, seed=0, group_by_length=True)
+    lengths = data["attention_mask"].sum(1)
+    for step in range(source.steps_per_epoch):
+        got = lengths[source(step)["input_ids"][:, 0]]
+        assert torch.equal(got, got.sort(descending=True).values)
+        assert got[0] - got[-1] <= 8  # neighbours in a window of 64 lengths spread over 1..20
+
+
+def test_grouping_needs_an_attention_mask():
+    with pytest.raises(UserError, match="group_by_length needs \\*attention_mask columns"):
+        TensorBatches({"input_ids": torch.zeros(4, 3, dtype=torch.long)}, 2, group_by_length=True)

@@ -182,3 +182,13 @@ def test_parts_are_ordered_by_their_last_wall_time(tmp_path):
     assert _last_wall_time(tmp_path, "sentiment", 0, "rlhf") == 310.0
     assert _last_wall_time(tmp_path, "exact", 0, "studies") == pytest.approx(400.0 * group("exact").parts["studies"])
     assert _last_wall_time(tmp_path, "exact", 1, "studies") == float("inf")
+
+
+def test_a_group_not_started_yet_goes_first():
+    """The first part of a world trains its reference; a second part of the same world would only wait for it."""
+    from dpo_ref.experiments.cli import _next_unit
+
+    pending = [("sentiment", 0, "rlhf"), ("sentiment", 1, "offline"), ("exact", 0, "frontier")]
+    assert _next_unit(pending, {"sentiment"}) == 2
+    assert _next_unit(pending, {"sentiment", "exact"}) == 0
+    assert _next_unit(pending, set()) == 0

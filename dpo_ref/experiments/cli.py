@@ -59,9 +59,11 @@ def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units:
 
     The longest parts start first (their times in the seed files already in the output
     folder; a part never timed counts as longest), so the last ones to finish are short
-    and no core waits long for the other. Each process is forked from this one, which has imported
-    torch and transformers already: a fresh interpreter spends about ten seconds on that
-    (measured). A part writes what it measured to a temporary folder; the first part of a
+    and no core waits long for the other; but a group's first part starts before a second
+    part of a group already started, since the first part of a world trains its reference
+    and a second would wait for it. On Linux each process is forked from this one, which
+    has imported torch and transformers already: a fresh interpreter spends about ten
+    seconds on that (measured). A part writes what it measured to a temporary folder; the first part of a
     world to need the world's reference trains it there for the others
     (:mod:`dpo_ref.experiments.shared_worlds`). Every process uses the configuration's
     torch thread count, so the results are the same as a sequential run's.
@@ -79,17 +81,20 @@ def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units:
     pending = sorted(units, key=lambda unit: -_last_wall_time(out / config.name, *unit))
     running: dict[tuple[str, int, str], tuple[multiprocessing.Process, int]] = {}  # unit -> (process, bar line)
     finished: dict[tuple[str, int], dict[str, dict]] = {}
+    started: set[str] = set()  # groups with a part started
     failed = []
-    fork = multiprocessing.get_context("fork")
+    # fork where it is safe with torch (Linux); elsewhere each process imports everything again
+    processes = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with tempfile.TemporaryDirectory(prefix="dpo-ref-reproduce-") as shared:
         previous = os.environ.get(FOLDER_VARIABLE)
         os.environ[FOLDER_VARIABLE] = previous or shared  # the forked processes inherit it
         try:
             while pending or running:
                 while pending and len(running) < args.jobs:
-                    unit = pending.pop(0)
+                    unit = pending.pop(_next_unit(pending, started))
+                    started.add(unit[0])
                     line = min(set(range(args.jobs)) - {line for _, line in running.values()})
-                    process = fork.Process(target=_run_unit, args=(config, *unit, args.device, shared, line))
+                    process = processes.Process(target=_run_unit, args=(config, *unit, args.device, shared, line))
                     process.start()
                     running[unit] = (process, line)
                 done = [unit for unit, (process, _) in running.items() if not process.is_alive()]
@@ -145,6 +150,11 @@ def _run_unit(config, name: str, seed: int, part: str, device: str, folder: str,
     # JSON, the results files' own format: what the part measured is plain numbers, text and lists
     with open(f"{folder}/{name}_seed{seed}_{part}.json", "w") as fh:
         json.dump(measured, fh)
+
+
+def _next_unit(pending: list[tuple[str, int, str]], started: set[str]) -> int:
+    """Index in ``pending`` (longest first) of the next unit to start: the first of a group not started yet, if any."""
+    return next((i for i, unit in enumerate(pending) if unit[0] not in started), 0)
 
 
 def _last_wall_time(folder, name: str, seed: int, part: str) -> float:

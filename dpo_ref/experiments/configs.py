@@ -108,6 +108,9 @@ class SentimentConfig:
     batch_size: int = 32  # pairs per update (the paper: 64)
     learning_rate: float = 1e-3  # AdamW; the paper's 1e-6 RMSprop is for gpt2-large
     warmup_steps: int = 10  # the paper warms up over 150 steps of a much longer run
+    # batches of pairs of similar length (dpo_ref.batching.TensorBatches), for every offline method and the
+    # reward model alike: about 40% less padding to compute; which pairs meet in an epoch stays random
+    group_by_length: bool = True
     # --- each method's grid: 3 values of its main hyperparameter (the same tuning budget)
     # Decades up from the paper's 0.5. The first grid, (0.05, 0.5, 5), left DPO's lowest KL at 6-10 nats,
     # above every PPO run, so matched-KL comparisons had no DPO run there; a one-seed probe (seed 0, before

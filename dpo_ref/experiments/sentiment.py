@@ -142,6 +142,7 @@ class _Context:
             seed=self.seed,
             device=str(self.device),
             log_every=log_every,
+            group_by_length=cfg.group_by_length,
         )
 
     def fresh_policy(self) -> torch.nn.Module:
@@ -178,9 +179,13 @@ def run_part(cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto"
     build_reference(ctx)
     make_pairs(ctx)
     if part == "offline":
-        reference = {split: ctx.evaluate(ctx.reference, split) for split in ("val", "test")}
+        reference = {split: ctx.evaluate(ctx.reference, split, keep_samples=True) for split in ("val", "test")}
+        bins = length_bins(reference["test"]["samples"])
+        reference = {
+            split: {k: v for k, v in evaluation.items() if k != "samples"} for split, evaluation in reference.items()
+        }
         train_offline(ctx)
-        out = {"world": _world(ctx), "reference": {**reference, "length_bins": length_bins(ctx)},
+        out = {"world": _world(ctx), "reference": {**reference, "length_bins": bins},
                "pairs": _pairs_summary(ctx), "curves": ctx.curves}  # fmt: skip
     else:
         train_rlhf(ctx)
@@ -240,6 +245,7 @@ def build_reference(ctx: _Context) -> None:
         ),  # fmt: skip
         warmup_steps=min(50, cfg.pretrain_steps // 10),
         seed=cfg.world_seed,
+        group_by_length=False,  # the reference belongs to the world, whatever the experiments' batching
     )
 
     def pretrain() -> dict:
@@ -457,10 +463,10 @@ def win_rates(ctx: _Context, selected: dict[str, dict]) -> dict:
     return wins
 
 
-def length_bins(ctx: _Context, n_bins: int = 6) -> list[dict]:
-    """pi_ref's test reward by completion length: what length alone buys, for the length-controlled view."""
-    evaluation = ctx.evaluate(ctx.reference, "test", keep_samples=True)
-    pairs = sorted(zip(evaluation["samples"]["length"], evaluation["samples"]["reward"]))
+def length_bins(samples: dict, n_bins: int = 6) -> list[dict]:
+    """pi_ref's test reward by completion length, from its evaluation's ``samples``: what length alone buys,
+    for the length-controlled view."""
+    pairs = sorted(zip(samples["length"], samples["reward"]))
     size = math.ceil(len(pairs) / n_bins)
     bins = []
     for start in range(0, len(pairs), size):

@@ -26,6 +26,9 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up; the DPO paper warms up over 150 steps
     max_grad_norm: float | None = 1.0  # clip the global gradient norm; None turns clipping off
     seed: int = 0  # seeds the batch order (and PPO's sampling); same seed -> same run
+    # batches of rows of similar length, less padding to compute (dpo_ref.batching.TensorBatches); rows
+    # are still drawn at random each epoch, only grouped within a random window of them
+    group_by_length: bool = False
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     checkpoint_dir: str | None = None  # where checkpoints go; None writes none and never resumes
     checkpoint_every: int = 0  # save every this many steps (0: only at the end)
@@ -44,6 +47,8 @@ class TrainConfig:
         if self.max_grad_norm is not None:
             check_number(self, "max_grad_norm", "None (no clipping) or a finite number > 0", lambda v: v > 0)
         check_int(self, "seed", None)
+        if not isinstance(self.group_by_length, bool):
+            raise UserError(f"TrainConfig.group_by_length must be True or False, got {self.group_by_length!r}")
         if isinstance(self.device, torch.device):
             self.device = str(self.device)  # the config is saved as JSON in every checkpoint
         if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):

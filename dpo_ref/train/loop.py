@@ -293,5 +293,5 @@ def fit_rows(
     on_step: Callable[[int, Metrics], None] | None = None,
 ) -> TrainResult:
     """Train on a dict of equal-length tensors (one row per example), reshuffled every epoch."""
-    batches = TensorBatches(rows, config.batch_size, config.seed)
+    batches = TensorBatches(rows, config.batch_size, config.seed, group_by_length=config.group_by_length)
     return Trainer(model, objective, batches, config, eval_fn=eval_fn, on_step=on_step).fit()
