@@ -63,10 +63,10 @@ def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units:
     part of a group already started, since the first part of a world trains its reference
     and a second would wait for it. On Linux each process is forked from this one, which
     has imported torch and transformers already: a fresh interpreter spends about ten
-    seconds on that (measured). A part writes what it measured to a temporary folder; the first part of a
-    world to need the world's reference trains it there for the others
-    (:mod:`dpo_ref.experiments.shared_worlds`). Every process uses the configuration's
-    torch thread count, so the results are the same as a sequential run's.
+    seconds on that (measured). A part writes what it measured to a temporary folder,
+    where the first part of a world to need the world's reference also trains it for the
+    others (:mod:`dpo_ref.experiments.shared_worlds`). Every process uses the
+    configuration's torch thread count, so the results are the same as a sequential run's.
     """
     import json
     import multiprocessing
@@ -87,7 +87,7 @@ def _run_in_parallel(args: argparse.Namespace, config, groups: list[str], units:
     processes = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with tempfile.TemporaryDirectory(prefix="dpo-ref-reproduce-") as shared:
         previous = os.environ.get(FOLDER_VARIABLE)
-        os.environ[FOLDER_VARIABLE] = previous or shared  # the forked processes inherit it
+        os.environ[FOLDER_VARIABLE] = previous or shared  # the parts' processes inherit it
         try:
             while pending or running:
                 while pending and len(running) < args.jobs:
