@@ -179,11 +179,9 @@ def run_part(cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto"
     build_reference(ctx)
     make_pairs(ctx)
     if part == "offline":
-        reference = {split: ctx.evaluate(ctx.reference, split, keep_samples=True) for split in ("val", "test")}
-        bins = length_bins(reference["test"]["samples"])
-        reference = {
-            split: {k: v for k, v in evaluation.items() if k != "samples"} for split, evaluation in reference.items()
-        }
+        test = ctx.evaluate(ctx.reference, "test", keep_samples=True)
+        bins = length_bins(test.pop("samples"))  # the same samples give pi_ref's reward by length
+        reference = {"val": ctx.evaluate(ctx.reference, "val"), "test": test}
         train_offline(ctx)
         out = {"world": _world(ctx), "reference": {**reference, "length_bins": bins},
                "pairs": _pairs_summary(ctx), "curves": ctx.curves}  # fmt: skip
