@@ -3,8 +3,8 @@
 Imported by tests/test_site_build.py and tests/test_browser.py. The build is cached in
 this module, so two test files share one build even though each declares the fixture.
 The server binds a free local port first, the site is then built with ``site_url`` at
-that port and served from it (Material's instant navigation only works from
-``site_url``'s origin): no port is looked up, released and bound again later.
+that port and served from it (so its canonical links point where it is served): no
+port is looked up, released and bound again later.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """The built site in a real browser: Debian's Chromium, driven by Playwright, offline.
 
-Every page is opened from the site's own origin (so instant navigation works) with every
-request to another host recorded and blocked. Skipped when Chromium is missing, unless
-the CI environment variable is set: then that is a failure. No test waits a fixed time:
-each waits for the state it needs (the page's own ``window.dpoSite``, Material's sitemap,
-a Plotly event).
+Every page is opened from the site's own origin with every request to another host
+recorded and blocked. Skipped when Chromium is missing, unless the CI environment
+variable is set: then that is a failure. No test waits a fixed time: each waits for the
+state it needs (the page's own ``window.dpoSite``, a network request, a Plotly event).
 """
 
 from __future__ import annotations
@@ -346,53 +345,72 @@ def test_each_benchmark_tab_shows_the_papers_numbers(browser, served):
         watched.close()
 
 
-# Material intercepts a link click for instant navigation only once it has read
-# sitemap.xml (a click before that is an ordinary page load). Its parser call is the one
-# observable sign: this script notes it, and the tests wait for it. The sitemap is also
-# delayed, so a test that clicked before it arrived would fail every time, not now and then.
-SITEMAP_PROBE = """(() => {
-  const parse = DOMParser.prototype.parseFromString;
-  DOMParser.prototype.parseFromString = function (text, type) {
-    const doc = parse.call(this, text, type);
-    if (type === 'text/xml' && text.indexOf('<urlset') >= 0) queueMicrotask(() => { window.__dpoSitemapRead = true; });
-    return doc;
-  };
-})();"""
-
-
-def test_instant_navigation_keeps_maths_and_figures(browser, served):
-    """Click through nav links: the page must not reload, and the new page must render."""
+def test_following_links_keeps_maths_and_figures(browser, served):
+    """Click through nav links: each new page arrives with its maths typeset and its figures drawn."""
     watched = Watched(browser, served, width=1280)
     page = watched.page
-    page.add_init_script(SITEMAP_PROBE)
-    page.route("**/sitemap.xml", lambda route: (page.wait_for_timeout(300), route.continue_()))
     try:
         watched.open("/")
-        page.wait_for_function("() => window.__dpoSitemapRead === true", timeout=30_000)
-        page.evaluate("() => { window.__sameDocument = true; }")
         for path in ("/conventions/", "/key-insight/", "/dpo-loss/", "/bigger-picture/"):
             page.click(f'nav.md-nav--primary a.md-nav__link[href$="{path.strip("/")}/"]')
+            page.wait_for_url(f"**{path}")
             watched.wait_ready(path)
-            assert page.evaluate("() => window.__sameDocument === true"), f"{path} was a full page load"
             state = page.evaluate(RENDER_CHECK)
             assert state["math"] > 0 and not state["untypeset"] and not state["collapsed"] and not state["raw"], (
                 path,
                 state,
             )
             assert not state["undrawn"], (path, state)
-        # the last page's figures, all drawn after instant navigation (as many as its HTML holds)
+        # the last page's figures, all drawn (as many as its HTML holds), and one comes alive
         expected = (served.path / "bigger-picture" / "index.html").read_text().count('class="dpo-figure__plot')
         assert expected > 0 and page.evaluate(RENDER_CHECK)["plots"] == expected
-        watched.make_live("variant-cdpo")  # and still comes alive after instant navigation
+        watched.make_live("variant-cdpo")
         assert not watched.errors, watched.errors
         assert not watched.foreign, watched.foreign
     finally:
-        page.unroute_all(behavior="ignoreErrors")  # a delayed sitemap still in flight
         watched.close()
 
 
+SEARCH_INDEX = "search/search_index.json"
+
+
+def test_search_index_waits_until_the_reader_searches(browser, served):
+    """Loading a page does not fetch the search index (theme/main.html holds Material's
+    request back); opening search does, by the header's button on a phone or by the
+    keyboard shortcut on a desktop, and a query then finds the page it should."""
+    query = 'input[data-md-component="search-query"]'
+    results = ".md-search-result__list a[href]"
+
+    def index_requests(watched):
+        return [url for url in watched.requested if url.endswith("search/search_index.json")]
+
+    for width, path, open_search, text, found in (
+        (390, "/beta/", "button", "Bradley-Terry", "/reward-modelling/"),
+        (1280, "/dpo-loss/", "shortcut", "reference model", "/"),
+    ):
+        watched = Watched(browser, served, width=width)
+        page = watched.page
+        try:
+            watched.open(path)  # ready: Material's script ran at the end of the page before this
+            watched.settled()
+            assert not index_requests(watched), width
+            if open_search == "button":
+                page.click('header label.md-header__button[for="__search"]')
+                page.fill(query, text)
+            else:
+                page.keyboard.press("/")
+                page.keyboard.type(text)
+            page.wait_for_selector(results, timeout=30_000)
+            hrefs = page.eval_on_selector_all(results, "links => links.map(a => a.href)")
+            assert any(found in href for href in hrefs), (width, hrefs)
+            assert len(index_requests(watched)) == 1, width
+            assert not watched.errors, watched.errors
+        finally:
+            watched.close()
+
+
 def test_figures_follow_the_palette_toggle(browser, served):
-    """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout)."""
+    """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout); and the page's own colour scheme."""
     watched = Watched(browser, served, width=1000)
     page = watched.page
     static_fill = (
@@ -400,12 +418,17 @@ def test_figures_follow_the_palette_toggle(browser, served):
         "'#figure-dpo-loss-margin .dpo-figure__svg--wide text.ytitle')).fill"
     )
     live_font = "() => document.getElementById('plot-beta-slider')._fullLayout.font.color"
+    root_scheme = "() => getComputedStyle(document.documentElement).colorScheme"
     try:
         watched.open("/dpo-loss/")
         light_fill = page.evaluate(static_fill)
+        # the page's colour scheme (scrollbars, canvas) from site.css, not Material's <meta>
+        assert page.evaluate("document.querySelectorAll('meta[name=color-scheme]').length") == 0
+        assert page.evaluate(root_scheme) == "light"
         page.click("form[data-md-component=palette] label:visible")
         page.wait_for_function("() => document.body.getAttribute('data-md-color-scheme') === 'slate'")
         assert page.evaluate(static_fill) != light_fill
+        assert page.evaluate(root_scheme) == "dark"
         watched.open("/beta/")
         watched.make_live("beta-slider")
         dark = page.evaluate(live_font)

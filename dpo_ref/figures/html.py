@@ -2,10 +2,10 @@
 
 On the site a figure is an empty ``div`` with a stable id, followed by a one-line
 script that registers its Plotly JSON in ``window.dpoFigures``; the site's JavaScript
-draws it (after instant navigation too) with the layout of the current Material
-palette, so nothing here depends on when plotly.js arrives. A plain script, not
-``type="application/json"``: Material's instant navigation re-runs the scripts of a new
-page as JavaScript, dropping their type. Same figure, same bytes: no random ids.
+draws it with the layout of the current Material palette, so nothing here depends on
+when plotly.js arrives. A plain script, not ``type="application/json"``: Material's
+instant navigation, where a site turns it on, re-runs the scripts of a new page as
+JavaScript, dropping their type. Same figure, same bytes: no random ids.
 
 The site build then moves each script's JSON into a file of its own
 (:func:`move_specs_out`): the page names it in the plot's ``data-spec`` and the page

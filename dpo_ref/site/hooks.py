@@ -17,7 +17,8 @@ In the order of a build:
 6. :func:`on_post_page`: formulas and figures' first views as SVG
    (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
    each figure's JSON moved to a file of its own (:func:`dpo_ref.figures.html.move_specs_out`),
-   plotly.js preloaded on pages with a figure not drawn ahead, notebook pages cleaned;
+   plotly.js preloaded on pages with a figure not drawn ahead, mkdocstrings' stylesheet
+   kept to the pages it styles, notebook pages cleaned;
 7. :func:`on_post_build`: example scripts beside their pages; Material's palette
    stylesheet lightened (:func:`drop_switching_rule`).
 """
@@ -254,10 +255,15 @@ def drop_switching_rule(site_dir: Path) -> None:
     sheets[0].write_text(text.replace(SWITCHING_RULE, _SWITCHING_RULE_DROPPED), encoding="utf-8")
 
 
+# A stylesheet the page must fetch before it can draw anything: kept only where it styles something.
+_MKDOCSTRINGS_CSS = re.compile(r'<link rel="stylesheet" href="[^"]*assets/_mkdocstrings\.css">\s*')
+
+
 def on_post_page(output: str, page, config, **kwargs) -> str:
     """Formulas as their stored SVG; a page with a figure starts downloading plotly.js as
-    soon as its head is read; notebook pages: strip nbconvert's CDN scripts, and number
-    cells so builds are reproducible."""
+    soon as its head is read; mkdocstrings' stylesheet only on pages with API docs;
+    notebook pages: strip nbconvert's CDN scripts, and number cells so builds are
+    reproducible."""
     if _is_example_page(page):
         output = _NOTEBOOK_CDN.sub("", output)
         counter = iter(range(1, 1_000_000))
@@ -268,6 +274,8 @@ def on_post_page(output: str, page, config, **kwargs) -> str:
         title_end = output.find("</h1>", article)
         at = title_end + len("</h1>") if article >= 0 and title_end >= 0 else output.find(">", article) + 1
         output = output[:at] + box + output[at:]
+    if 'class="doc doc-' not in output:  # mkdocstrings links its stylesheet into every page
+        output = _MKDOCSTRINGS_CSS.sub("", output, count=1)
     output = prerendered_figures.substitute(output, _figure_store)
     output = move_specs_out(output, config["site_dir"], get_relative_url(SPEC_FOLDER, page.url))
     # plotly.js is wanted at once only where a figure has no first view drawn ahead

@@ -1,7 +1,7 @@
 // Page script of the site: draw figures and typeset what maths is still TeX on every
-// page, including pages reached by Material's instant navigation (document$ emits for
-// each of them), and restyle figures when the reader switches between the light and
-// dark palettes. The site's formulas arrive typeset (dpo_ref/prerendered_math.py);
+// page (when Material's document$ emits: once per page load, and for every page swapped
+// in, should the site turn Material's instant navigation back on), and restyle figures
+// when the reader switches between the light and dark palettes. The site's formulas arrive typeset (dpo_ref/prerendered_math.py);
 // MathJax is fetched only for a page with a formula that does not.
 (function () {
   "use strict";
@@ -62,7 +62,7 @@
   }
 
   // A figure's JSON: a file the build wrote (the plot's data-spec, relative to the page
-  // the figure came with: resolved when that page is drawn, since instant navigation
+  // the figure came with: resolved when that page is drawn, since a swapped-in page
   // changes the address before the old page's figures are gone), fetched once; or a
   // script on the page (standalone pages) that registered it in window.dpoFigures.
   function resolveSpec(div) {
