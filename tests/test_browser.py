@@ -382,11 +382,11 @@ def test_search_index_waits_until_the_reader_searches(browser, served):
     results = ".md-search-result__list a[href]"
 
     def index_requests(watched):
-        return [url for url in watched.requested if url.endswith("search/search_index.json")]
+        return [url for url in watched.requested if url.endswith(SEARCH_INDEX)]
 
     for width, path, open_search, text, found in (
         (390, "/beta/", "button", "Bradley-Terry", "/reward-modelling/"),
-        (1280, "/dpo-loss/", "shortcut", "reference model", "/"),
+        (1280, "/dpo-loss/", "shortcut", "Starling", "/bigger-picture/"),
     ):
         watched = Watched(browser, served, width=width)
         page = watched.page
@@ -396,10 +396,11 @@ def test_search_index_waits_until_the_reader_searches(browser, served):
             assert not index_requests(watched), width
             if open_search == "button":
                 page.click('header label.md-header__button[for="__search"]')
-                page.fill(query, text)
             else:
                 page.keyboard.press("/")
-                page.keyboard.type(text)
+            # typed key by key, as a reader does: Material searches on keyup (and once its
+            # index is ready), so a value set in one go (page.fill) would never be searched
+            page.locator(query).press_sequentially(text)
             page.wait_for_selector(results, timeout=30_000)
             hrefs = page.eval_on_selector_all(results, "links => links.map(a => a.href)")
             assert any(found in href for href in hrefs), (width, hrefs)
@@ -410,7 +411,8 @@ def test_search_index_waits_until_the_reader_searches(browser, served):
 
 
 def test_figures_follow_the_palette_toggle(browser, served):
-    """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout); and the page's own colour scheme."""
+    """Both a figure drawn ahead of time (CSS colours) and a live one (Plotly relayout), and
+    the page's own colour scheme."""
     watched = Watched(browser, served, width=1000)
     page = watched.page
     static_fill = (
