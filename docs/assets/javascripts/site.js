@@ -1,8 +1,9 @@
 // Page script of the site: draw figures and typeset what maths is still TeX on every
 // page (when Material's document$ emits: once per page load, and for every page swapped
 // in, should the site turn Material's instant navigation back on), and restyle figures
-// when the reader switches between the light and dark palettes. The site's formulas arrive typeset (dpo_ref/prerendered_math.py);
-// MathJax is fetched only for a page with a formula that does not.
+// when the reader switches between the light and dark palettes. The site's formulas
+// arrive typeset (dpo_ref/prerendered_math.py); MathJax is fetched only for a page with
+// a formula that does not.
 (function () {
   "use strict";
 
