@@ -228,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
         from benchmarks import web_quality
 
         log("measuring web quality (Lighthouse, axe-core)")
-        results["web"] = web_quality.measure_built(ROOT, repeats=1 if args.quick else 3, log=log)
+        results["web"] = web_quality.measure_built(ROOT, repeats=1 if args.quick else 5, log=log)
         _dump(out_dir / "web.json", results["web"], results)
     if "training" in parts:
         from benchmarks.training import measure

@@ -7,7 +7,8 @@ exception.
 
 Page weight is what a reader downloads on a first visit: the HTML and every file the
 browser fetches until the page's figures and formulas are drawn (plotly.js, which the
-site loads on demand, included). ``gzip_bytes`` gzips each file at level 6, what a
+site loads on demand, included), and the first views of figures further down, which
+the page fetches as the reader scrolls. ``gzip_bytes`` gzips each file at level 6, what a
 static host that compresses would send.
 """
 
@@ -50,6 +51,9 @@ READY_JS = """() => {
   }
   return false;
 }"""
+
+# First views of figures far down a page, which site.js fetches as the reader scrolls to them.
+FETCHED_LATER_JS = "() => Array.from(document.querySelectorAll('[data-src]'), e => new URL(e.dataset.src, location.href).href)"
 
 COUNT_JS = """() => ({
   figures: document.querySelectorAll('.dpo-figure__plot').length,
@@ -146,12 +150,14 @@ def _load(browser, url: str, site_dir: Path, timeout_ms: float) -> dict:
         page.goto(url, wait_until="commit")
         ready = page.wait_for_function(READY_JS, polling="raf", timeout=timeout_ms).json_value()
         counts = page.evaluate(COUNT_JS)
+        fetched_later = page.evaluate(FETCHED_LATER_JS)
         page.wait_for_load_state("networkidle")
     finally:
         context.close()
     if "error" in ready:
         raise RuntimeError(ready["error"])
-    files = {u: f for u in dict.fromkeys(fetched) if (f := _served_file(site_dir, u)) is not None}
+    # a reader who scrolls through the page downloads the figures' first views too
+    files = {u: f for u in dict.fromkeys(fetched + fetched_later) if (f := _served_file(site_dir, u)) is not None}
     sizes = {u: f.stat().st_size for u, f in files.items()}
     return {
         "ready_ms": ready["first"],

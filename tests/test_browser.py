@@ -110,9 +110,12 @@ class Watched:
 
 RENDER_CHECK = """() => {
   const plots = Array.from(document.querySelectorAll('.dpo-figure__plot'));
-  // drawn: Plotly's drawing, or the first view drawn ahead of time, over the plot box
-  const drawn = d => d.querySelector('svg.main-svg') || d.parentElement.querySelector(':scope > .dpo-figure__static svg');
-  const undrawn = plots.filter(d => !drawn(d)).map(d => d.id);
+  // drawn: Plotly's drawing, or the first view drawn ahead of time, over the plot box;
+  // pending: a first view kept in a file of its own (data-src), until the reader nears it
+  const first = d => d.parentElement.querySelector(':scope > .dpo-figure__static');
+  const drawn = d => d.querySelector('svg.main-svg') || (first(d) && first(d).querySelector('svg'));
+  const pending = plots.filter(d => !drawn(d) && first(d) && first(d).dataset.src).map(d => d.id);
+  const undrawn = plots.filter(d => !drawn(d) && !pending.includes(d.id)).map(d => d.id);
   const math = Array.from(document.querySelectorAll('.md-content .arithmatex'));
   const untypeset = math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 60));
   // typeset but drawn too small to read (a CSS clash can collapse an SVG to 1 px)
@@ -125,7 +128,7 @@ RENDER_CHECK = """() => {
   const raw = ['$$', '\\\\(', '\\\\)', '\\\\[', '\\\\]'].filter(s => text.includes(s));
   // notebook Markdown cells keep Jupyter's $...$: none may be left untypeset
   clone.querySelectorAll('.jp-MarkdownOutput').forEach(m => { if (/\\$[^$\\s][^$]*\\$/.test(m.textContent)) raw.push('$ in ' + m.textContent.slice(0, 40)); });
-  return {plots: plots.length, undrawn, math: math.length, untypeset, collapsed, raw,
+  return {plots: plots.length, undrawn, pending, math: math.length, untypeset, collapsed, raw,
           overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth};
 }"""
 
@@ -198,7 +201,7 @@ def test_figures_appear_without_plotly_and_come_alive_when_touched(browser, serv
     page = watched.page
     try:
         watched.open("/dpo-loss/")
-        assert page.locator("#figure-dpo-loss-margin .dpo-figure__static svg.dpo-static-svg:visible").count() == 1
+        page.locator("#figure-dpo-loss-margin .dpo-figure__static svg.dpo-static-svg:visible").wait_for()
         label = page.get_attribute("#figure-dpo-loss-margin .dpo-figure__svg--wide svg", "aria-label")
         assert label and "margin" in label  # a text alternative, from the figure's own labels
         assert not any("plotly" in url for url in watched.requested)
@@ -345,6 +348,37 @@ def test_each_benchmark_tab_shows_the_papers_numbers(browser, served):
         watched.close()
 
 
+def test_first_views_far_down_arrive_when_the_reader_nears_them(browser, served):
+    """On a long page, the first views of figures far down are fetched only when the reader
+    comes within a screen of them; a window tall enough to show the whole page gets every
+    one of them, drawn, without plotly.js."""
+    def views(watched: Watched) -> list[str]:
+        return [url for url in watched.requested if url.endswith(".first-view.html")]
+
+    watched = Watched(browser, served, width=390)
+    page = watched.page
+    try:
+        watched.open("/experimental-results/")
+        state = page.evaluate(RENDER_CHECK)
+        lazy = page.evaluate("document.querySelectorAll('.dpo-figure__static[data-src]').length")
+        assert lazy >= 5 and state["pending"] and not state["undrawn"], state
+        assert len(views(watched)) < lazy  # the ones far down are not fetched
+    finally:
+        watched.close()
+    watched = Watched(browser, served, width=390, height=30_000)
+    page = watched.page
+    try:
+        watched.open("/experimental-results/")
+        shown = "() => Array.from(document.querySelectorAll('.dpo-figure__static[data-src]')).filter(b => b.offsetParent)"
+        assert page.evaluate(f"({shown})().length") >= 4
+        page.wait_for_function(f"() => ({shown})().every(b => b.querySelector('svg.dpo-static-svg'))", timeout=10_000)
+        assert not any("plotly" in url for url in watched.requested)
+        assert len(views(watched)) >= 4
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
 def test_following_links_keeps_maths_and_figures(browser, served):
     """Click through nav links: each new page arrives with its maths typeset and its figures drawn."""
     watched = Watched(browser, served, width=1280)
@@ -423,6 +457,7 @@ def test_figures_follow_the_palette_toggle(browser, served):
     root_scheme = "() => getComputedStyle(document.documentElement).colorScheme"
     try:
         watched.open("/dpo-loss/")
+        page.locator("#figure-dpo-loss-margin .dpo-figure__svg--wide text.ytitle").wait_for(state="attached")
         light_fill = page.evaluate(static_fill)
         # the page's colour scheme (scrollbars, canvas) from site.css, not Material's <meta>
         assert page.evaluate("document.querySelectorAll('meta[name=color-scheme]').length") == 0

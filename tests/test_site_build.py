@@ -104,23 +104,48 @@ def test_every_formula_arrives_typeset(built_site):
     assert used and used == defined
 
 
+# A figure's two drawings (phone width, then wide), as they sit in its first-view box.
+_VIEWS = (r'<div class="dpo-figure__svg dpo-figure__svg--narrow"><svg class="main-svg dpo-static-svg".*?</svg></div>'
+          r'<div class="dpo-figure__svg dpo-figure__svg--wide"><svg class="main-svg dpo-static-svg"[^>]*>.*?</svg></div>')  # fmt: skip
+
+
 def test_every_figure_arrives_drawn(built_site):
     """Each Plotly figure of each page carries its first view as SVG from docs/results/figures.json,
-    drawn from the figure as it is now (the store is keyed by the figure's content)."""
-    missing = {}
+    drawn from the figure as it is now (the store is keyed by the figure's content): in the
+    page near the top, in a file of its own further down."""
+    missing, lazy = {}, 0
     for path in page_paths(built_site):
         html = read(built_site, path)
         plots = re.findall(r'<div class="dpo-figure__plot" id="plot-([^"]+)"', html)
-        drawn = set(re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+"><div class="dpo-figure__svg '
-                               r'dpo-figure__svg--narrow"><svg class="main-svg dpo-static-svg".*?</svg></div><div class="'
-                               r'dpo-figure__svg dpo-figure__svg--wide"><svg class="main-svg dpo-static-svg"[^>]*>.*?'
-                               r'</div></div><div class="dpo-figure__plot" id="plot-([^"]+)"', html, re.DOTALL))  # fmt: skip
-        if set(plots) - drawn:
-            missing[path] = sorted(set(plots) - drawn)
+        inline = set(re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+">' + _VIEWS +
+                                r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"', html, re.DOTALL))  # fmt: skip
+        fetched = set()
+        for src, figure_id in re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+" data-src="([^"]+)">'
+                                         r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"', html):  # fmt: skip
+            view = (built_site.path / path.strip("/") / src).resolve()
+            if view.is_file() and re.fullmatch(_VIEWS, view.read_text(encoding="utf-8"), re.DOTALL):
+                fetched.add(figure_id)
+        lazy += len(fetched)
+        if set(plots) - inline - fetched:
+            missing[path] = sorted(set(plots) - inline - fetched)
     assert not missing, f"figures not drawn ahead, or drawn from an older version (run `make figures`): {missing}"
+    assert lazy > 10  # the long pages keep most drawings out of their HTML
     html = read(built_site, "/dpo-loss/")
-    assert html.count('id="dpo-figure-palette"') == 1 and "var(--dpo-c0)" in html
+    assert html.count('id="dpo-figure-palette"') == 1  # the colours of its figures' first views, in or out of the page
+    views = [(built_site.path / "dpo-loss" / src).read_text() for src in re.findall(r'data-src="([^"]+)"', html)]
+    assert "var(--dpo-c0)" in html + "".join(views)
     assert 'rel="preload"' not in html  # no plotly.js to fetch before the reader reaches a figure
+
+
+def test_first_views_near_the_top_stay_in_the_page(built_site):
+    """The home page's figure, on the first screen, is drawn in the page; on the longest
+    page, the figures far down are files, and its HTML is a fraction of what it was
+    with every drawing inline (536 kB)."""
+    home = read(built_site, "/")
+    assert 'class="main-svg dpo-static-svg"' in home and 'data-src="' not in home
+    html = read(built_site, "/experimental-results/")
+    assert html.count('data-src="') >= 5
+    assert len(html.encode()) < 250_000
 
 
 def test_palette_switching_rule_is_dropped(built_site, tmp_path):
@@ -138,7 +163,7 @@ def test_palette_switching_rule_is_dropped(built_site, tmp_path):
         site_hooks.drop_switching_rule(tmp_path)
 
 
-def test_figure_store_is_keyed_by_content():
+def test_figure_store_is_keyed_by_content(tmp_path):
     """Changing anything a page carries for a figure changes its key, so a stale drawing is never used."""
     from dpo_ref.figures import build_figure
     from dpo_ref.figures.html import figure_spec
@@ -153,12 +178,22 @@ def test_figure_store_is_keyed_by_content():
         "palette": {"a|b": ["a", "b"]},
         "figures": {key: {"narrow": "<svg>N</svg>", "wide": "<svg>W</svg>"}},
     }
-    page = f'<html><head></head><body><div class="dpo-figure__static" data-key="{key}"></div><div class="dpo-figure__static" data-key="{"0" * 20}"></div></body></html>'
-    out = pf.substitute(page, store)
+    store["figures"][key]["id"] = "dpo-loss-margin"
+    box, unknown = f'<div class="dpo-figure__static" data-key="{key}"></div>', f'<div class="dpo-figure__static" data-key="{"0" * 20}"></div>'
+    page = f"<html><head></head><body><article><p>Some text.</p>{box}{unknown}</article></body></html>"
+    out = pf.substitute(page, store, tmp_path, "../assets/figures")
     assert (
         "<svg>N</svg>" in out and "<svg>W</svg>" in out and out.count("dpo-figure__static") == 1
     )  # the unknown one is dropped
     assert "--dpo-c0:a" in out and "[data-md-color-scheme=slate]{--dpo-c0:b}" in out
+    assert not (tmp_path / "assets").exists()  # near the top: in the page, no file
+    # further down the page than the first screen's text: a file, which the box names
+    page = page.replace("Some text.", "word " * (pf.FIRST_SCREEN_CHARS // 5 + 1))
+    out = pf.substitute(page, store, tmp_path, "../assets/figures")
+    assert "<svg>N</svg>" not in out
+    assert f'data-key="{key}" data-src="../assets/figures/dpo-loss-margin.first-view.html"></div>' in out
+    view = (tmp_path / "assets" / "figures" / "dpo-loss-margin.first-view.html").read_text()
+    assert "<svg>N</svg>" in view and "<svg>W</svg>" in view
 
 
 # The trace types of plotly.js's "basic" partial bundle, the one the site vendors.

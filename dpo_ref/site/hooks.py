@@ -15,7 +15,8 @@ In the order of a build:
 5. :func:`figure_fence`: every figure, drawn by :mod:`dpo_ref.figures` (a figure that
    fails to build fails the build; superfences would otherwise show the fence as code);
 6. :func:`on_post_page`: formulas and figures' first views as SVG
-   (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`),
+   (:mod:`dpo_ref.site.prerendered_math`, :mod:`dpo_ref.site.prerendered_figures`; the
+   first views of figures far down a page go to files of their own),
    each figure's JSON moved to a file of its own (:func:`dpo_ref.figures.html.move_specs_out`),
    plotly.js preloaded on pages with a figure not drawn ahead, mkdocstrings' stylesheet
    kept to the pages it styles, notebook pages cleaned;
@@ -276,8 +277,9 @@ def on_post_page(output: str, page, config, **kwargs) -> str:
         output = output[:at] + box + output[at:]
     if 'class="doc doc-' not in output:  # mkdocstrings links its stylesheet into every page
         output = _MKDOCSTRINGS_CSS.sub("", output, count=1)
-    output = prerendered_figures.substitute(output, _figure_store)
-    output = move_specs_out(output, config["site_dir"], get_relative_url(SPEC_FOLDER, page.url))
+    folder_url = get_relative_url(SPEC_FOLDER, page.url)
+    output = prerendered_figures.substitute(output, _figure_store, config["site_dir"], folder_url)
+    output = move_specs_out(output, config["site_dir"], folder_url)
     # plotly.js is wanted at once only where a figure has no first view drawn ahead
     if output.count('class="dpo-figure__plot"') > output.count('<div class="dpo-figure__static"'):
         href = get_relative_url(PLOTLY_JS, page.url)

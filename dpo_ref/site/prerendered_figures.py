@@ -17,10 +17,11 @@ with the site's own plotly.js in headless Chromium, exports the SVG that
   values :func:`palette_stylesheet` writes once per page.
 
 The build puts the SVG in each figure's box (:func:`substitute`, from
-:func:`dpo_ref.site.hooks.on_post_page`); ``site.js`` makes a figure interactive (loads
-plotly.js and draws it for real) when the reader touches it, hovers it, focuses it, or
-scrolls it into view after a first interaction. A figure with no stored SVG is drawn by
-Plotly in the browser as before.
+:func:`dpo_ref.site.hooks.on_post_page`) when the figure is near the top of its page;
+further down, the SVG is a file of its own that ``site.js`` fetches as the reader nears
+the figure. ``site.js`` makes a figure interactive (loads plotly.js and draws it for
+real) when the reader touches it, hovers it, focuses it, or scrolls it into view after a
+first interaction. A figure with no stored SVG is drawn by Plotly in the browser as before.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 from pathlib import Path
 
 from dpo_ref import paths
+from dpo_ref.figures.html import SPEC_FOLDER
 from dpo_ref.site.server import CHROMIUM, serve_directory
 
 # Bump when the way figures are drawn changes (site.js's draw, the export, this module).
@@ -40,6 +42,12 @@ RENDER_VERSION = 1
 # name -> width in CSS px the figure is drawn at; site.css shows "narrow" below 600 px.
 WIDTHS = {"narrow": 380, "wide": 720}
 PLOTLY_JS = "assets/vendor/plotly/plotly-basic.min.js"
+# A figure whose box starts within this many characters of its page's text (a phone screen
+# holds about 1,500) is on or near the reader's first screen: its first view is in the page.
+# Every other first view is a file, fetched when the reader nears the figure: on the
+# longest pages the drawings were two thirds of the HTML, parsed at every load before
+# anything could be shown (/experimental-results/: 536 kB, 432 kB of it figures).
+FIRST_SCREEN_CHARS = 2000
 
 EMPTY: dict = {"version": RENDER_VERSION, "palette": {}, "figures": {}}
 
@@ -78,21 +86,30 @@ def marker(spec: dict) -> str:
 _MARKER = re.compile(r'<div class="dpo-figure__static" data-key="(?P<key>[0-9a-f]+)"></div>')
 
 
-def substitute(page_html: str, store: dict) -> str:
-    """``page_html`` with each figure's stored SVG in its box, and the palette's colours once."""
+def substitute(page_html: str, store: dict, site_dir: str | Path, folder_url: str) -> str:
+    """``page_html`` with each figure's stored SVG in its box, and the palette's colours once.
+
+    A figure within :data:`FIRST_SCREEN_CHARS` of the top has its SVG in the page; any
+    other gets an empty box whose ``data-src`` names ``<figure id>.first-view.html``, written
+    to ``site_dir/assets/figures/`` (``folder_url``: that folder relative to the page).
+    """
     figures = store["figures"]
     used = []
+    folder = Path(site_dir) / SPEC_FOLDER
+    text_start = page_html.find("<article")
 
     def fill(match: re.Match) -> str:
         entry = figures.get(match["key"])
         if entry is None:
             return ""  # not drawn ahead: site.js draws it with Plotly
         used.append(match["key"])
-        return (
-            f'<div class="dpo-figure__static" data-key="{match["key"]}">'
-            + "".join(f'<div class="dpo-figure__svg dpo-figure__svg--{name}">{entry[name]}</div>' for name in WIDTHS)
-            + "</div>"
-        )
+        views = "".join(f'<div class="dpo-figure__svg dpo-figure__svg--{name}">{entry[name]}</div>' for name in WIDTHS)
+        if _text_length(page_html[max(text_start, 0) : match.start()]) <= FIRST_SCREEN_CHARS:
+            return f'<div class="dpo-figure__static" data-key="{match["key"]}">{views}</div>'
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f'{entry["id"]}.first-view.html'
+        (folder / name).write_text(views, encoding="utf-8")
+        return f'<div class="dpo-figure__static" data-key="{match["key"]}" data-src="{html.escape(folder_url)}/{name}"></div>'
 
     page_html = _MARKER.sub(fill, page_html)
     if used:
@@ -100,6 +117,12 @@ def substitute(page_html: str, store: dict) -> str:
             "</head>", f'<style id="dpo-figure-palette">{palette_stylesheet(store)}</style></head>', 1
         )
     return page_html
+
+
+def _text_length(page_html: str) -> int:
+    """How many characters of text ``page_html`` shows (runs of white space count as one)."""
+    visible = re.sub(r"<(script|style)\b.*?</\1>", "", page_html, flags=re.S)
+    return len(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", visible)))
 
 
 def palette_stylesheet(store: dict) -> str:

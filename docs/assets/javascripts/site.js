@@ -145,9 +145,39 @@
     return div.parentElement.querySelector(":scope > .dpo-figure__static");
   }
 
+  // A first view is in the page (near the top), or a file named by data-src (further down).
+  function hasFirstView(div) {
+    const first = firstView(div);
+    return !!first && (!!first.querySelector("svg") || !!first.dataset.src);
+  }
+
   function staticFigures() {
     return Array.from(document.querySelectorAll(".dpo-figure__plot"))
-      .filter(function (div) { const first = firstView(div); return first && first.querySelector("svg") && !div._dpoHydrating; });
+      .filter(function (div) { return hasFirstView(div) && !div._dpoHydrating; });
+  }
+
+  // First views kept out of the page are fetched when the figure comes within a screen of
+  // the reader's (or its content tab is opened), and put in its box. A figure the reader
+  // makes interactive first does not need it.
+  function fetchFirstView(box) {
+    return fetch(new URL(box.dataset.src, location.href)).then(function (response) {
+      if (!response.ok) throw new Error("could not load " + box.dataset.src + ": HTTP " + response.status);
+      return response.text();
+    }).then(function (views) {
+      if (box.isConnected && !box.firstElementChild) box.innerHTML = views;
+    }).catch(function (error) { site.errors.push(String(error)); console.error(error); });
+  }
+  const viewsNear = window.IntersectionObserver ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { viewsNear.unobserve(entry.target); fetchFirstView(entry.target); }
+    });
+  }, { rootMargin: "100% 0px" }) : null;
+
+  function watchFirstViews() {
+    document.querySelectorAll(".dpo-figure__static[data-src]").forEach(function (box) {
+      if (box.firstElementChild) return;
+      if (viewsNear) viewsNear.observe(box); else fetchFirstView(box);
+    });
   }
 
   function engage() {
@@ -223,8 +253,9 @@
     const math = untypeset();
     document.querySelectorAll(".dpo-figure__plot").forEach(resolveSpec);
     staticFigures().forEach(prepareStatic);
+    watchFirstViews();
     const plots = Array.from(document.querySelectorAll(".dpo-figure__plot"))
-      .filter(function (div) { const first = firstView(div); return !(first && first.querySelector("svg")); });
+      .filter(function (div) { return !hasFirstView(div); });
     const plotly = plots.length ? loadPlotly() : Promise.resolve();
     plots.forEach(function (div) { figureSpec(div).catch(function () {}); }); // fetched while plotly.js loads
     const pending = math.map(function (node) { return { node: node, math: true }; })
