@@ -27,6 +27,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
+from dpo_ref.site.prerendered_figures import VIEW_SUFFIX
 from dpo_ref.site.server import CHROMIUM, serve_directory
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -53,7 +54,9 @@ READY_JS = """() => {
 }"""
 
 # First views of figures far down a page, which site.js fetches as the reader scrolls to them.
-FETCHED_LATER_JS = "() => Array.from(document.querySelectorAll('[data-src]'), e => new URL(e.dataset.src, location.href).href)"
+FETCHED_LATER_JS = (
+    "() => Array.from(document.querySelectorAll('[data-src]'), e => new URL(e.dataset.src, location.href).href)"
+)
 
 COUNT_JS = """() => ({
   figures: document.querySelectorAll('.dpo-figure__plot').length,
@@ -181,7 +184,7 @@ def measure(root: Path, *, repeats: int = 3, build_timeout: float = 600, candida
             result["page"] = {"status": "not measured", "reason": "no built site"}
             return result
         pages = sorted(site_dir.rglob("*.html"))
-        pages = [p for p in pages if p.name != "404.html"]
+        pages = [p for p in pages if p.name != "404.html" and not p.name.endswith(VIEW_SUFFIX)]
         if not pages:
             result["page"] = {"status": "not measured", "reason": "the built site has no page"}
             return result

@@ -352,6 +352,7 @@ def test_first_views_far_down_arrive_when_the_reader_nears_them(browser, served)
     """On a long page, the first views of figures far down are fetched only when the reader
     comes within a screen of them; a window tall enough to show the whole page gets every
     one of them, drawn, without plotly.js."""
+
     def views(watched: Watched) -> list[str]:
         return [url for url in watched.requested if url.endswith(".first-view.html")]
 
@@ -369,7 +370,9 @@ def test_first_views_far_down_arrive_when_the_reader_nears_them(browser, served)
     page = watched.page
     try:
         watched.open("/experimental-results/")
-        shown = "() => Array.from(document.querySelectorAll('.dpo-figure__static[data-src]')).filter(b => b.offsetParent)"
+        shown = (
+            "() => Array.from(document.querySelectorAll('.dpo-figure__static[data-src]')).filter(b => b.offsetParent)"
+        )
         assert page.evaluate(f"({shown})().length") >= 4
         page.wait_for_function(f"() => ({shown})().every(b => b.querySelector('svg.dpo-static-svg'))", timeout=10_000)
         assert not any("plotly" in url for url in watched.requested)

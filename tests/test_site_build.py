@@ -179,7 +179,10 @@ def test_figure_store_is_keyed_by_content(tmp_path):
         "figures": {key: {"narrow": "<svg>N</svg>", "wide": "<svg>W</svg>"}},
     }
     store["figures"][key]["id"] = "dpo-loss-margin"
-    box, unknown = f'<div class="dpo-figure__static" data-key="{key}"></div>', f'<div class="dpo-figure__static" data-key="{"0" * 20}"></div>'
+    box, unknown = (
+        f'<div class="dpo-figure__static" data-key="{key}"></div>',
+        f'<div class="dpo-figure__static" data-key="{"0" * 20}"></div>',
+    )
     page = f"<html><head></head><body><article><p>Some text.</p>{box}{unknown}</article></body></html>"
     out = pf.substitute(page, store, tmp_path, "../assets/figures")
     assert (

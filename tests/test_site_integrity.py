@@ -19,6 +19,8 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 import pytest
 from site_support import ROOT, BuiltSite, built_site_once
 
+from dpo_ref.site.prerendered_figures import VIEW_SUFFIX
+
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> BuiltSite:
@@ -121,7 +123,8 @@ class Page(HTMLParser):
 
 
 def html_files(site: BuiltSite) -> list[Path]:
-    return sorted(site.path.rglob("*.html"))
+    """The site's pages (not the figures' first views, which are pieces of a page)."""
+    return sorted(p for p in site.path.rglob("*.html") if not p.name.endswith(VIEW_SUFFIX))
 
 
 @functools.cache

@@ -48,6 +48,8 @@ PLOTLY_JS = "assets/vendor/plotly/plotly-basic.min.js"
 # longest pages the drawings were two thirds of the HTML, parsed at every load before
 # anything could be shown (/experimental-results/: 536 kB, 432 kB of it figures).
 FIRST_SCREEN_CHARS = 2000
+# What those files' names end with: pieces of a page, not pages.
+VIEW_SUFFIX = ".first-view.html"
 
 EMPTY: dict = {"version": RENDER_VERSION, "palette": {}, "figures": {}}
 
@@ -107,7 +109,7 @@ def substitute(page_html: str, store: dict, site_dir: str | Path, folder_url: st
         if _text_length(page_html[max(text_start, 0) : match.start()]) <= FIRST_SCREEN_CHARS:
             return f'<div class="dpo-figure__static" data-key="{match["key"]}">{views}</div>'
         folder.mkdir(parents=True, exist_ok=True)
-        name = f'{entry["id"]}.first-view.html'
+        name = entry["id"] + VIEW_SUFFIX
         (folder / name).write_text(views, encoding="utf-8")
         return f'<div class="dpo-figure__static" data-key="{match["key"]}" data-src="{html.escape(folder_url)}/{name}"></div>'
 
