@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from site_support import BuiltSite, built_site_once, page_paths
 
+from dpo_ref.site.prerendered_figures import VIEW_SUFFIX
 from dpo_ref.site.server import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -354,7 +355,7 @@ def test_first_views_far_down_arrive_when_the_reader_nears_them(browser, served)
     one of them, drawn, without plotly.js."""
 
     def views(watched: Watched) -> list[str]:
-        return [url for url in watched.requested if url.endswith(".first-view.html")]
+        return [url for url in watched.requested if url.endswith(VIEW_SUFFIX)]
 
     watched = Watched(browser, served, width=390)
     page = watched.page
