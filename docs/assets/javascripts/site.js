@@ -10,6 +10,7 @@
   const here = new URL(".", document.currentScript.src);
   const PLOTLY_SRC = new URL("../vendor/plotly/plotly-basic.min.js", here).href;
   const MATHJAX_SRC = new URL("../vendor/mathjax/tex-svg.js", here).href;
+  const PLAYGROUND_SRC = [new URL("playground-core.js", here).href, new URL("playground.js", here).href];
 
   // State the browser tests read: the path whose maths and figures are done.
   // firstScreen and drawn: {path, ms}, ms since navigation, once the maths and figures
@@ -314,8 +315,28 @@
       });
   }
 
+  // A playground (dpo_ref/figures/playground.py) starts when it comes near the screen: its
+  // trainer, its page script and plotly.js are fetched then, not with the page.
+  function startPlayground(root) {
+    Promise.all([loadPlotly()].concat(PLAYGROUND_SRC.map(loadScript)))
+      .then(function () { window.dpoPlayground.start(root); })
+      .catch(function (error) { site.errors.push(String(error)); console.error(error); });
+  }
+  const playgroundsNear = window.IntersectionObserver ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { playgroundsNear.unobserve(entry.target); startPlayground(entry.target); }
+    });
+  }, { rootMargin: "200px 0px" }) : null;
+
+  function preparePlaygrounds() {
+    document.querySelectorAll(".dpo-playground").forEach(function (root) {
+      if (playgroundsNear) playgroundsNear.observe(root); else startPlayground(root);
+    });
+  }
+
   document$.subscribe(function () {
     const path = location.pathname;
+    preparePlaygrounds();
     prepareStepper();
     preparePipeline();
     site.readyPath = null;
