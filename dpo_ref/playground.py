@@ -280,10 +280,9 @@ def build_dataset(config: PlaygroundConfig, world: World) -> Dataset:
             total += p
             cdf.append(total)
         for _ in range(config.data):
-            i = _draw(cdf, g.uniform())
-            j = _draw(cdf, g.uniform())
-            while j == i:
-                j = _draw(cdf, g.uniform())
+            i, j = _draw(cdf, g.uniform()), _draw(cdf, g.uniform())
+            while j == i:  # both drawn again: a pair of distinct answers, as the exact data weighs them
+                i, j = _draw(cdf, g.uniform()), _draw(cdf, g.uniform())
             first_wins = g.uniform() < _preference(config, r[i], r[j])
             chosen.append(i if first_wins else j), rejected.append(j if first_wins else i)
             weights.append(1.0 / config.data)

@@ -121,7 +121,7 @@ def widget(uid: str, *, preset: str = "", controls=FULL_CONTROLS, charts=FULL_CH
     data = {
         "id": uid,
         "defaults": pg.PlaygroundConfig().to_dict(),
-        "start": {k: v for k, v in values.items() if k != "preset"},
+        "start": values,
         "presets": {name: dict(p, config={**p["config"]}) for name, p in pg.PRESETS.items()} if presets else {},
         "looks": {name: {"label": label, "colour": colour} for name, (label, colour) in LOOKS.items()},
         "secondColour": SECOND_RUN_COLOUR,

@@ -110,9 +110,8 @@
       let total = 0;
       for (const p of pi) { total += p; cdf.push(total); }
       for (let k = 0; k < config.data; k++) {
-        const i = draw(cdf, g.uniform());
-        let j = draw(cdf, g.uniform());
-        while (j === i) j = draw(cdf, g.uniform());
+        let i = draw(cdf, g.uniform()), j = draw(cdf, g.uniform());
+        while (j === i) { i = draw(cdf, g.uniform()); j = draw(cdf, g.uniform()); } // as the exact data weighs pairs
         const firstWins = g.uniform() < preference(config, r[i], r[j]);
         chosen.push(firstWins ? i : j);
         rejected.push(firstWins ? j : i);

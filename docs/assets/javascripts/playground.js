@@ -158,6 +158,12 @@
     this.worker.postMessage({ cmd: "reset", config: config, id: this.generation });
   };
 
+  // Every chart drawn and none waiting for a redraw (the browser tests wait for it).
+  Widget.prototype.settled = function () {
+    const self = this;
+    return !!this.last && Object.keys(this.charts).every(function (k) { return !self.dirty[k] && self.charts[k].data; });
+  };
+
   Widget.prototype.finished = function () {
     return this.last && this.last.step >= this.config.steps;
   };
@@ -277,13 +283,13 @@
     return {
       title: { text: title, font: { size: 13 }, x: 0, xanchor: "left", y: 0.98, yanchor: "top" },
       height: compact ? 250 : 280,
-      margin: { l: 52, r: 12, t: 56, b: 42 },
+      margin: { l: 60, r: 14, t: 58, b: 46 },
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       font: { color: c.fg, size: 12 },
       legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 11 }, bgcolor: "rgba(0,0,0,0)" },
-      xaxis: { gridcolor: c.grid, zerolinecolor: c.muted, automargin: true },
-      yaxis: { gridcolor: c.grid, zerolinecolor: c.muted, automargin: true },
+      xaxis: { gridcolor: c.grid, zerolinecolor: c.muted },
+      yaxis: { gridcolor: c.grid, zerolinecolor: c.muted },
       hovermode: "closest",
       uirevision: "keep",
     };
