@@ -1,7 +1,7 @@
 """Web quality of the built site, with the ecosystem's own tools: Lighthouse and axe-core.
 
 * **Lighthouse** (npm ``lighthouse``), mobile profile with its simulated throttling (its
-  default), on the home page and the eleven sections of the explainer, the site served
+  default), on the home page, the eleven sections of the explainer and the playground, the site served
   gzipped as GitHub Pages serves it. Scores for performance (the median of ``repeats``
   runs: ``make bench`` runs 3) and accessibility, and the total blocking time behind the
   performance score.
@@ -37,7 +37,7 @@ CHROME_FLAGS = "--headless=new --no-sandbox --disable-gpu"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = ("serious", "critical")  # the impacts the site must not have
 
-# The pages Lighthouse scores: the front door and the eleven sections.
+# The pages Lighthouse scores: the front door, the eleven sections and the playground.
 SECTIONS = [
     "",
     "alignment-problem/",
@@ -48,6 +48,7 @@ SECTIONS = [
     "dpo-loss/",
     "beta/",
     "dpo-vs-rlhf/",
+    "playground/",
     "experimental-results/",
     "bigger-picture/",
     "further-resources/",

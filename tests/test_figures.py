@@ -17,7 +17,14 @@ from figure_values import leaves, non_finite_values
 from dpo_ref import losses
 from dpo_ref.figures import FIGURES, build_figure, figure_function, toy
 from dpo_ref.figures.html import embed, figure_spec
-from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, PALETTES, QUANTITY_COLOURS, palette_updates
+from dpo_ref.figures.theme import (
+    METHOD_COLOURS,
+    METHOD_LABELS,
+    ORDERED_COLOURS,
+    PALETTES,
+    QUANTITY_COLOURS,
+    palette_updates,
+)
 
 TOL = 2e-6  # figure data is rounded to 6 decimals
 
@@ -58,15 +65,31 @@ def test_the_finite_check_finds_nan_wherever_it_hides():
         frames=[go.Frame(data=[go.Scatter(y=[nan])])],
         layout={"sliders": [{"steps": [{"args": [{"y": [[nan]]}], "method": "restyle"}]}]},
     )
-    assert sorted(non_finite_values(fig)) == sorted([
-        "data[0].y[1]: nan", "data[0].customdata[0]: nan", "data[0].error_y.array[1]: inf", "data[1].y[1]: None",
-        "frames[0].data[0].y[0]: nan", "layout.sliders[0].steps[0].args[0].y[0][0]: nan",
-    ])  # fmt: skip
+    assert sorted(non_finite_values(fig)) == sorted(
+        [
+            "data[0].y[1]: nan",
+            "data[0].customdata[0]: nan",
+            "data[0].error_y.array[1]: inf",
+            "data[1].y[1]: None",
+            "frames[0].data[0].y[0]: nan",
+            "layout.sliders[0].steps[0].args[0].y[0][0]: nan",
+        ]
+    )
     assert json.dumps(figure_spec(fig))  # what the old check did: the JSON writer hides every one of them
 
 
-# rlhf-pipeline and the measured "-table" blocks are HTML, not Plotly figures
-@pytest.mark.parametrize("figure_id", [i for i in FIGURES if i != "rlhf-pipeline" and not i.endswith("-table")])
+# rlhf-pipeline, the playground's widgets and the measured "-table" blocks are HTML, not Plotly figures
+HTML_FIGURES = {
+    "rlhf-pipeline",
+    "playground",
+    "playground-displacement",
+    "playground-beta",
+    "playground-rlhf",
+    "playground-deterministic",
+}
+
+
+@pytest.mark.parametrize("figure_id", [i for i in FIGURES if i not in HTML_FIGURES and not i.endswith("-table")])
 def test_plot_follows_site_conventions(figure_id, figures):
     fig = figures[figure_id]
     layout = fig.layout
@@ -86,7 +109,7 @@ def test_plot_follows_site_conventions(figure_id, figures):
         # a parameter slider has a few positions at least; an animation's has one per evaluation of its data
         assert len(slider.steps) >= 5 or all(step.method == "animate" for step in slider.steps)
     # colours come from the one site map
-    allowed = {c.lower() for c in (*METHOD_COLOURS.values(), *QUANTITY_COLOURS.values())}
+    allowed = {c.lower() for c in (*METHOD_COLOURS.values(), *QUANTITY_COLOURS.values(), *ORDERED_COLOURS)}
     for trace in fig.data:
         colour = (trace.marker.color if isinstance(trace, go.Bar) else trace.line.color) or trace.marker.color
         if isinstance(colour, str):

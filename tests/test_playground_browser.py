@@ -253,18 +253,21 @@ def test_training_in_the_page_ends_where_the_twin_ends_without_long_tasks(browse
     page.context.close()
 
 
-def test_a_thousand_updates_take_well_under_a_second(core_page):
-    """Measured in the Worker, as the page trains (the default configuration)."""
-    ms = core_page.evaluate(
+def test_the_worker_reports_the_time_of_its_updates(core_page):
+    """The Worker trains 1,000 updates of the default configuration in one answer and says how long
+    they took (printed: a speed goal is measured, not asserted, in a test)."""
+    answer = core_page.evaluate(
         """d => new Promise(resolve => {
              const worker = new Worker(new URL('../assets/javascripts/playground-worker.js', location.href));
-             worker.onmessage = e => { if (e.data.ms !== undefined) { resolve(e.data.ms); worker.terminate(); }
+             worker.onmessage = e => { if (e.data.ms !== undefined) { resolve(e.data); worker.terminate(); }
                                        else worker.postMessage({cmd: 'run', steps: 1000, id: 1}); };
              worker.postMessage({cmd: 'reset', config: Object.assign({}, d, {steps: 1000}), id: 1}); })""",
         pg.PlaygroundConfig().to_dict(),
     )
-    print(f"1,000 updates of the default configuration: {ms:.0f} ms")
-    assert 0 < ms < 1000
+    assert answer["snapshot"]["step"] == 1000 and answer["ms"] > 0
+    (run,) = pg.train(pg.PlaygroundConfig(steps=1000))
+    assert abs(answer["snapshot"]["runs"][0]["loss"] - run.losses[-1]) < 1e-9
+    print(f"1,000 updates of the default configuration in the Worker: {answer['ms']:.0f} ms")
 
 
 def test_presets_set_the_controls_and_the_address(browser, site):
@@ -299,7 +302,7 @@ def test_a_bad_address_is_named_and_the_defaults_used(browser, site):
 
 
 @pytest.mark.parametrize(("path", "widget_id"), list(EMBEDDED.items()))
-@pytest.mark.parametrize(("width", "scheme"), [(1280, "light"), (390, "dark")])
+@pytest.mark.parametrize(("width", "scheme"), [(1280, "light"), (1280, "dark"), (390, "light"), (390, "dark")])
 def test_each_embedded_playground_trains_and_fits(browser, site, path, widget_id, width, scheme):
     page = open_page(browser, site, path, width=width, scheme=scheme)
     start_widget(page, widget_id)

@@ -15,7 +15,7 @@ from html import escape
 import plotly.graph_objects as go
 
 from dpo_ref import playground as pg
-from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, style
+from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, ORDERED_COLOURS, style
 
 # A method's look in the playground: the registry's label and colour where it has one;
 # exact-gradient RLHF borrows PPO's (on the true reward: PPO-GT's).
@@ -263,6 +263,5 @@ def twin_beta_paths(betas=(0.2, 0.5, 1.0, 2.0), steps: int = 400, every: int = 1
 
 
 def _sequential(k: int, n: int) -> str:
-    """The k-th of n colours from light to dark blue: an ordered parameter in an ordered palette."""
-    ramp = ["#6BAED6", "#3182BD", "#08519C", "#08306B"]
-    return ramp[round(k * (len(ramp) - 1) / max(1, n - 1))]
+    """The k-th of n colours from light to dark: an ordered parameter in an ordered palette."""
+    return ORDERED_COLOURS[round(k * (len(ORDERED_COLOURS) - 1) / max(1, n - 1))]

@@ -50,6 +50,10 @@ METHOD_LABELS: dict[str, str] = {
     "optimal": "optimum π*",
 }
 
+# An ordered parameter (beta, say) as an ordered colour: ColorBrewer's Blues from light to
+# dark, the four steps whose relative luminance (0.09 to 0.38) keeps 2:1 against both backgrounds.
+ORDERED_COLOURS: tuple[str, ...] = ("#6BAED6", "#4292C6", "#2171B5", "#08519C")
+
 # Colours of quantities that are not methods (two rewards on one plot).
 QUANTITY_COLOURS: dict[str, str] = {
     "proxy_reward": METHOD_COLOURS["reward_model"],
