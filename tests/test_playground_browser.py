@@ -74,7 +74,7 @@ def open_page(browser, site, path: str, *, width: int = 1280, scheme: str = "lig
 
 def start_widget(page, widget_id: str):
     """Bring a widget into view and wait until its trainer answered and every chart shows step 0."""
-    page.locator(f"#{widget_id}").scroll_into_view_if_needed()
+    page.hover(f"#{widget_id} .dpo-playground__status")  # a reader's pointer over it starts it
     page.wait_for_function(
         "id => { const w = window.dpoPlayground && window.dpoPlayground.widgets[id]; return w && w.settled(); }",
         arg=widget_id,
@@ -268,6 +268,21 @@ def test_the_worker_reports_the_time_of_its_updates(core_page):
     (run,) = pg.train(pg.PlaygroundConfig(steps=1000))
     assert abs(answer["snapshot"]["runs"][0]["loss"] - run.losses[-1]) < 1e-9
     print(f"1,000 updates of the default configuration in the Worker: {answer['ms']:.0f} ms")
+
+
+def test_nothing_is_fetched_until_the_reader_comes_and_train_then_trains(browser, site):
+    page = open_page(browser, site, "/playground/")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r, 100)))")
+    loaded = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)")
+    assert not any("playground" in url or "plotly" in url for url in loaded)  # the page appears first
+    page.click('#playground [data-action="play"]')  # pressed before the trainer arrived
+    page.wait_for_function(
+        "() => { const w = window.dpoPlayground && window.dpoPlayground.widgets.playground;"
+        " return w && w.finished() && !w.playing; }",
+        timeout=60_000,
+    )
+    assert not page.errors
+    page.context.close()
 
 
 def test_presets_set_the_controls_and_the_address(browser, site):

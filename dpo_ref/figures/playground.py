@@ -159,7 +159,7 @@ def widget(uid: str, *, preset: str = "", controls=FULL_CONTROLS, charts=FULL_CH
         f'<label class="dpo-playground__speed" for="{uid}-speed">Speed '
         f'<select id="{uid}-speed" data-speed>{speeds}</select></label>'
         "</div>"
-        '<p class="dpo-playground__status" role="status">Loading the trainer…</p>'
+        '<p class="dpo-playground__status" role="status">Press Train to start: the charts appear then.</p>'
         f'<div class="dpo-playground__charts">{boxes}</div>'
         "</div>"
     )

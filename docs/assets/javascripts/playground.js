@@ -85,7 +85,8 @@
     root.querySelector('[data-action="reset"]').addEventListener("click", function () { self.reset(self.config); });
     new MutationObserver(function () { self.markAll(); })
       .observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
-    this.reset(config);
+    this.reset(config, root.dataset.autoplay === "1"); // Train was pressed before the widget started
+    delete root.dataset.autoplay;
   }
 
   Widget.prototype.say = function (text) { this.status.textContent = text; };

@@ -187,6 +187,7 @@
     ["scroll", "pointermove", "keydown", "touchstart"].forEach(function (type) { window.removeEventListener(type, engage, true); });
     idle().then(loadPlotly).catch(function () {});
     if (nearScreen) staticFigures().forEach(function (div) { nearScreen.observe(div); });
+    watchPlaygrounds();
   }
   ["scroll", "pointermove", "keydown", "touchstart"].forEach(function (type) {
     window.addEventListener(type, engage, { capture: true, passive: true });
@@ -315,9 +316,14 @@
       });
   }
 
-  // A playground (dpo_ref/figures/playground.py) starts when it comes near the screen: its
-  // trainer, its page script and plotly.js are fetched then, not with the page.
+  // A playground (dpo_ref/figures/playground.py) starts, like a figure drawn ahead of time,
+  // when the reader touches, hovers or focuses it, or, once the reader has interacted with
+  // the page at all, when it comes near the screen: its trainer, its page script and
+  // plotly.js are fetched then, not while the page appears. Train pressed before that
+  // starts it and trains at once.
   function startPlayground(root) {
+    if (root._dpoStarting) return;
+    root._dpoStarting = true;
     Promise.all([loadPlotly()].concat(PLAYGROUND_SRC.map(loadScript)))
       .then(function () { window.dpoPlayground.start(root); })
       .catch(function (error) { site.errors.push(String(error)); console.error(error); });
@@ -328,10 +334,25 @@
     });
   }, { rootMargin: "200px 0px" }) : null;
 
+  function watchPlaygrounds() {
+    document.querySelectorAll(".dpo-playground").forEach(function (root) {
+      if (!root._dpoStarting && playgroundsNear) playgroundsNear.observe(root);
+    });
+  }
+
   function preparePlaygrounds() {
     document.querySelectorAll(".dpo-playground").forEach(function (root) {
-      if (playgroundsNear) playgroundsNear.observe(root); else startPlayground(root);
+      if (root._dpoPrepared) return;
+      root._dpoPrepared = true;
+      ["pointerenter", "pointerdown", "touchstart", "focusin"].forEach(function (type) {
+        root.addEventListener(type, function () { startPlayground(root); }, { once: true, passive: true });
+      });
+      const play = root.querySelector('[data-action="play"]');
+      play.addEventListener("click", function () {
+        if (!root._dpoWidget) { root.dataset.autoplay = "1"; startPlayground(root); }
+      });
     });
+    if (engaged) watchPlaygrounds();
   }
 
   document$.subscribe(function () {
