@@ -10,9 +10,9 @@ what the results files store and the pages quote:
 * :func:`upper_envelope` and :func:`envelope_at`: a method's Pareto front over its
   hyperparameter grid on the reward-KL plane (the best reward it reached at each KL),
   with the reference policy as the KL-0 point every method can reach;
-* :func:`matched_kl`: two methods' envelopes compared at the same KLs, seed by seed (the
-  seeds share their preference data, so the difference is paired), with a verdict at
-  each KL;
+* :func:`matched_kl`: two methods' envelopes of trained policies compared over the KLs
+  both reach, seed by seed (the seeds share their preference data, so the difference is
+  paired), summarised as one mean difference with its interval and verdict;
 * :func:`kto_reference_point`: where KTO's reference point ended in a world's runs.
 """
 
@@ -94,42 +94,50 @@ def envelope_at(front: Sequence[tuple[float, float]], kl: float) -> float | None
 def matched_kl(
     method: dict[int, list[tuple[float, float]]],
     other: dict[int, list[tuple[float, float]]],
-    origin: dict[int, tuple[float, float]] | None = None,
     *,
     n_points: int = 6,
-) -> list[dict]:
-    """``method`` against ``other`` at matched KL, each by its upper envelope, with a verdict per KL.
+) -> dict | None:
+    """``method`` against ``other`` at matched KL, trained points against trained points.
+
+    Each method is represented, seed by seed, by the upper envelope of its trained
+    policies (every setting of its grid, and every evaluation along training where the
+    world records one). The two envelopes are compared only over the KLs that trained
+    policies of *both* methods span in every seed: nothing below a method's lowest-KL
+    trained policy (where its envelope would be a straight line from pi_ref, a mixture
+    nobody trained) and nothing beyond its best one.
 
     Args:
-        method, other: per seed, the ``(kl, reward)`` points of every setting of the grid.
-        origin: per seed, the reference policy's ``(0, reward)`` (included in both envelopes).
-        n_points: how many KLs to compare at, evenly spaced over the range that every
-            seed's envelopes of both methods cover (so nothing is extrapolated).
+        method, other: per seed, the ``(kl, reward)`` of every trained policy.
+        n_points: the KLs the envelopes are read at, evenly spaced inside the shared range.
 
     Returns:
-        One row per KL: ``{"kl", "method", "other", "difference"}``, each of the last
-        three an :func:`interval` over seeds (the difference is paired by seed), and
-        ``"verdict"`` of the difference. Empty when the envelopes share no KL range.
+        None when trained policies of the two methods share no KL range in some seed.
+        Otherwise ``{"low", "high"}`` (the shared KL range), ``"points"``: one row per KL,
+        ``{"kl", "method", "other", "difference"}`` (intervals over seeds; the difference
+        paired by seed), and the one summary the pages state: ``"mean_difference"``, the
+        interval over seeds of each seed's difference averaged over the range (the KLs of
+        one seed are strongly correlated, so they are one piece of evidence, not
+        ``n_points``), with its ``"verdict"``.
     """
     seeds = sorted(set(method) & set(other))
-    fronts = {
-        s: (upper_envelope(method[s], origin.get(s) if origin else None),
-            upper_envelope(other[s], origin.get(s) if origin else None))
-        for s in seeds
-    }  # fmt: skip
-    low = max(max(a[0][0], b[0][0]) for a, b in fronts.values()) if seeds else 0.0
-    high = min(min(a[-1][0], b[-1][0]) for a, b in fronts.values()) if seeds else 0.0
-    if not seeds or high <= low:
-        return []
-    rows = []
-    for i in range(n_points):
-        kl = low + (high - low) * (i + 0.5) / n_points  # inside the range, never at its edges
-        ours = [envelope_at(fronts[s][0], kl) for s in seeds]
-        theirs = [envelope_at(fronts[s][1], kl) for s in seeds]
-        difference = interval([a - b for a, b in zip(ours, theirs)])
-        rows.append({"kl": kl, "method": interval(ours), "other": interval(theirs), "difference": difference,
-                     "verdict": verdict(difference)})  # fmt: skip
-    return rows
+    if not seeds or any(not method[s] or not other[s] for s in seeds):
+        return None
+    fronts = {s: (upper_envelope(method[s]), upper_envelope(other[s])) for s in seeds}
+    low = max(max(a[0][0], b[0][0]) for a, b in fronts.values())
+    high = min(min(a[-1][0], b[-1][0]) for a, b in fronts.values())
+    if high <= low:
+        return None
+    kls = [low + (high - low) * (i + 0.5) / n_points for i in range(n_points)]  # never at the range's edges
+    ours = {s: [envelope_at(fronts[s][0], kl) for kl in kls] for s in seeds}
+    theirs = {s: [envelope_at(fronts[s][1], kl) for kl in kls] for s in seeds}
+    points = []
+    for i, kl in enumerate(kls):
+        difference = interval([ours[s][i] - theirs[s][i] for s in seeds])
+        points.append({"kl": kl, "method": interval([ours[s][i] for s in seeds]),
+                       "other": interval([theirs[s][i] for s in seeds]), "difference": difference})  # fmt: skip
+    mean_difference = interval([mean(a - b for a, b in zip(ours[s], theirs[s])) for s in seeds])
+    return {"low": low, "high": high, "points": points, "mean_difference": mean_difference,
+            "verdict": verdict(mean_difference)}  # fmt: skip
 
 
 def kto_reference_point(final_metrics: list[dict]) -> dict | None:

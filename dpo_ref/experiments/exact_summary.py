@@ -13,7 +13,8 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
     ``kl_to_optimum``) and ``envelope`` (the upper envelope of the setting means, with
     pi_ref as its KL-0 point, in KL order); ``failed`` (PPO settings whose objective did
     not rise in every seed: left out of ``methods``); ``matched_kl``: DPO against every
-    other method at matched KL (:func:`dpo_ref.analysis.matched_kl`);
+    other method at matched KL, every evaluation along training counting as a trained
+    policy (:func:`dpo_ref.analysis.matched_kl`; None where they share no KL range);
     ``kto_reference_point``: KTO's :math:`z_0` at the end of its runs
     (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
     and KL coefficient, the objective's start and end, the seeds in which it rose, and
@@ -49,7 +50,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         },  # fmt: skip
         "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
-        "matched_kl": _matched(kept, origin),
+        "matched_kl": _matched(kept),
         "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == "kto"]),
         "ppo": _ppo(runs),
         "recovery": recovery(seeds, cfg),
@@ -95,18 +96,20 @@ def _method(records: list[dict], origin: dict) -> dict:
 
 
 def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]]:
+    """Every trained policy of each seed: each run's evaluations along training (after its
+    first update) and at its end."""
     out = defaultdict(list)
     for r in records:
-        out[r["seed"]].append((r["final"]["kl"], r["final"]["reward"]))
+        along = [(p["kl"], p["reward"]) for p in r.get("trajectory", []) if p["step"] > 0]
+        out[r["seed"]].extend([*along, (r["final"]["kl"], r["final"]["reward"])])
     return dict(out)
 
 
-def _matched(runs: list[dict], origin: dict) -> dict[str, list[dict]]:
-    """DPO's envelope against every other method's, at matched KL, seed by seed."""
+def _matched(runs: list[dict]) -> dict[str, dict | None]:
+    """DPO's trained policies against every other method's, at matched KL, seed by seed."""
     methods = _by_method(runs)
     dpo = _points_per_seed(methods["dpo"])
-    return {name: matched_kl(dpo, _points_per_seed(records), origin)
-            for name, records in methods.items() if name != "dpo"}  # fmt: skip
+    return {name: matched_kl(dpo, _points_per_seed(records)) for name, records in methods.items() if name != "dpo"}
 
 
 # --------------------------------------------------------------------------- PPO

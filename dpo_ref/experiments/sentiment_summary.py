@@ -16,7 +16,8 @@ intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired
     point) and ``selected`` (the setting each seed chose on validation prompts, and the
     intervals of its test numbers); ``failed``: PPO settings whose objective did not rise
     in some seed (left out of ``methods`` and of every comparison); ``matched_kl``: DPO
-    against every other method at matched KL; ``kto_reference_point``: KTO's :math:`z_0`
+    against every other method at matched KL, over the KLs trained policies of both reach
+    (None where they share none); ``kto_reference_point``: KTO's :math:`z_0`
     at the end of its runs (:func:`dpo_ref.analysis.kto_reference_point`); ``win_rates``: per method and temperature,
     the interval of the win rate against pi_ref and its verdict against one half, and
     DPO minus each method, paired; ``ppo``: per method and KL coefficient, the objective's
@@ -39,7 +40,6 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
     runs = [row for data in seeds.values() for row in data["runs"]]
     failed = {(r["method"], r["value"]) for r in runs if not r.get("objective", {}).get("rose", True)}
     kept = [r for r in runs if (r["method"], r["value"]) not in failed]
-    origin = {s: (0.0, data["reference"]["test"]["reward"]["mean"]) for s, data in seeds.items()}
     bins = {s: data["reference"]["length_bins"] for s, data in seeds.items()}
     return {
         "seeds": sorted(seeds),
@@ -53,7 +53,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "reward_model": {"pair_accuracy": interval([d["reward_model"]["pair_accuracy"] for d in seeds.values()])},
         "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
-        "matched_kl": _matched(kept, origin),
+        "matched_kl": _matched(kept),
         "kto_reference_point": kto_reference_point([r["final_metrics"] for r in runs if r["method"] == "kto"]),
         "win_rates": _win_rates(seeds, cfg),
         "ppo": _ppo(runs),
@@ -116,7 +116,9 @@ def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
     return {"settings": table, "envelope": [list(p) for p in envelope], "selected": selected}
 
 
-def _matched(runs: list[dict], origin: dict) -> dict[str, list[dict]]:
+def _matched(runs: list[dict]) -> dict[str, dict | None]:
+    """DPO's trained policies against every other method's at matched KL (each run evaluated at its end only)."""
+
     def points(rows):
         out = defaultdict(list)
         for r in rows:
@@ -125,7 +127,7 @@ def _matched(runs: list[dict], origin: dict) -> dict[str, list[dict]]:
 
     methods = _by_method(runs)
     dpo = points(methods["dpo"])
-    return {name: matched_kl(dpo, points(rows), origin) for name, rows in methods.items() if name != "dpo"}
+    return {name: matched_kl(dpo, points(rows)) for name, rows in methods.items() if name != "dpo"}
 
 
 def _win_rates(seeds: dict[int, dict], cfg) -> dict:

@@ -167,26 +167,16 @@ def failed(summary: Mapping) -> list[str]:
                     f"{len(row['seeds'])} seeds)") for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
 
 
-def below_dpo_settings(summary: Mapping, others: Sequence[str]) -> str:
-    """A sentence when some of DPO's matched KLs against ``others`` lie below DPO's lowest-KL setting; else ``""``.
-
-    Below that setting DPO's envelope is the chord from pi_ref (its KL-0 point) to it: reachable by mixing
-    the two policies, so a floor for DPO, not a trained DPO policy measured at that KL.
-    """
-    lowest = min(summary["methods"]["dpo"]["settings"], key=lambda row: row["kl"]["mean"])
-    rows = [row for name in others for row in summary["matched_kl"].get(name, [])]
-    below = [row for row in rows if row["kl"] < lowest["kl"]["mean"]]
-    if not below:
-        return ""
-    which = ("Every KL compared here lies" if len(below) == len(rows)
-             else f"{_number(str(len(below)))} of the {_number(str(len(rows)))} KLs compared here "
-             + ("lies" if len(below) == 1 else "lie"))  # fmt: skip
-    return (
-        f"{which} below DPO's lowest-KL setting ({setting(lowest, 'dpo')}, KL {num(lowest['kl']['mean'], 1)} "
-        "nats). There DPO's envelope is the straight line from π<sub>ref</sub> to that setting, which mixing the "
-        "two policies reaches: a floor for DPO, not a trained DPO policy measured at that KL. A verdict there "
-        "says as much about how far DPO moves in the shared budget of updates as about DPO."
-    )
+def matched(result: Mapping | None, other: str) -> str:
+    """A matched-KL comparison of the summaries (DPO against ``other``) as one sentence: ``DPO is ahead of
+    PPO: over the KLs that trained policies of both reach (0.14 to 1.03 nats), DPO's reward minus PPO's,
+    averaged over that range, is 0.057 (95% interval 0.004 to 0.117)``; without a shared range, says so."""
+    if result is None:
+        return (f"DPO is not compared with {escape(other)}: no KL is reached by trained policies of both in every "
+                "seed (a straight line from π<sub>ref</sub> is not a trained policy)")  # fmt: skip
+    return (f"DPO is {verdict(result, other)}: over the KLs that trained policies of both reach "
+            f"({num(result['low'], 2)} to {num(result['high'], 2)} nats), DPO's reward minus {escape(other)}'s, "
+            f"averaged over that range, is {interval(result['mean_difference'], 3)}")  # fmt: skip
 
 
 def by_temperature(per_temperature: Mapping, part: str = "") -> list[Mapping]:
@@ -246,7 +236,7 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
 
 
 MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, failed, below_dpo_settings, by_temperature, join, data_file, provenance)  # fmt: skip
+                                setting, best, failed, matched, by_temperature, join, data_file, provenance)  # fmt: skip
 
 
 def define_env(env) -> None:

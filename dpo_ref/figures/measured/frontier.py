@@ -162,28 +162,35 @@ exact_settings_table, sentiment_settings_table = for_worlds(settings_table)
 
 
 def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.Figure:
-    """DPO's envelope minus each other method's at matched KLs, with the 95% interval of the paired difference."""
+    """DPO's envelope minus each other method's at the KLs trained policies of both reach, with the 95%
+    interval of the paired difference; the dashed line is the mean difference over that range."""
     data = summary(world, config)
     fig = go.Figure()
+    missing = []
     for other in others:
-        rows = data["matched_kl"].get(other, [])
-        if not rows:
+        compared = data["matched_kl"].get(other)
+        if not compared:
+            missing.append(label(other))
             continue
-        level = [row["verdict"] == "level" for row in rows]
+        rows = compared["points"]
         fig.add_trace(go.Scatter(
             x=[r(row["kl"]) for row in rows], y=means(row["difference"] for row in rows),
             error_y=dict(error_bars([row["difference"] for row in rows]), color=colour(other)),
-            customdata=[[row["verdict"], interval_text(row["difference"], 3)] for row in rows],
+            customdata=[[interval_text(row["difference"], 3)] for row in rows],
             mode="lines+markers", line=dict(color=colour(other), width=2),
-            marker=dict(size=10, color=colour(other), symbol=[SYMBOLS[other] + ("-open" if lv else "") for lv in level],
-                        line=dict(width=2, color=colour(other))),
+            marker=dict(size=10, color=colour(other), symbol=SYMBOLS[other], line=dict(width=2, color=colour(other))),
             name=f"DPO − {label(other)}",
-            hovertemplate=(f"KL %{{x:.3g}}<br>DPO − {label(other)}: %{{customdata[1]}}<br>"
-                           "DPO %{customdata[0]}<extra>95% interval</extra>"),
+            hovertemplate=f"KL %{{x:.3g}}<br>DPO − {label(other)}: %{{customdata[0]}}<extra>95% interval</extra>",
+        ))  # fmt: skip
+        mean_difference = compared["mean_difference"]
+        fig.add_trace(go.Scatter(
+            x=[r(compared["low"]), r(compared["high"])], y=[mean_difference["mean"]] * 2, mode="lines",
+            line=dict(color=colour(other), width=1.5, dash="dash"), name=f"mean over the range, {compared['verdict']}",
+            hovertemplate=f"mean DPO − {label(other)}: {interval_text(mean_difference, 3)}<extra></extra>",
         ))  # fmt: skip
     fig.add_hline(y=0, line=dict(color=GUIDE, width=1.5))
     if not fig.data:
-        no_data(fig, "no setting of PPO or PPO-GT<br>to compare with: every one failed")
+        no_data(fig, "no KL reached by trained policies<br>of DPO and of " + " or ".join(missing))
     fig.update_xaxes(title_text=KL_TITLES[world].replace(", log scale", ""))
     fig.update_yaxes(title_text="DPO − other, reward at the same KL")
     fig.update_layout(legend=dict(y=-0.24), margin=dict(t=16, b=24))
@@ -193,20 +200,18 @@ def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.
 exact_matched_kl, sentiment_matched_kl = for_worlds(matched_kl)
 
 
-def verdict_marks(rows: list[dict]) -> str:
-    """The verdicts of matched-KL rows in KL order, as a compact cell: ``ahead ×2, level ×4``."""
-    counts = {v: sum(row["verdict"] == v for row in rows) for v in ("ahead", "level", "behind")}
-    return ", ".join(f"{v} ×{n}" for v, n in counts.items() if n) or "no shared KL range"
-
-
 def matched_kl_table(world: str, config: str = "cpu") -> str:
-    """DPO against every other method at matched KL: the verdicts, and the KL range compared."""
+    """DPO against every other method at matched KL: the KL range trained policies of both reach, and
+    DPO's reward minus the other's averaged over it."""
     data = summary(world, config)
     rows = []
     for other, compared in data["matched_kl"].items():
-        span = f"{fmt(compared[0]['kl'], 3)} to {fmt(compared[-1]['kl'], 3)}" if compared else "—"
-        rows.append([label(other), span, verdict_marks(compared)])
-    return html_table(["DPO against", "KLs compared, nats", "DPO's verdicts"], rows,
+        if compared is None:
+            rows.append([label(other), "none", "not compared: no trained policies of both at any common KL"])
+            continue
+        span = f"{fmt(compared['low'], 3)} to {fmt(compared['high'], 3)}"
+        rows.append([label(other), span, f"{interval_text(compared['mean_difference'], 3)}, {compared['verdict']}"])
+    return html_table(["DPO against", "KLs both reach, nats", "DPO − other, mean over those KLs"], rows,
                       name=f"DPO against every method at matched KL, {world} world")  # fmt: skip
 
 
