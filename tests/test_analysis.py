@@ -45,26 +45,37 @@ def test_envelope_at_interpolates_linearly_and_never_extrapolates():
     assert envelope_at(front, 3.5) is None and envelope_at(front, -0.1) is None
 
 
-def test_matched_kl_compares_envelopes_seed_by_seed():
-    # In every seed the method is 0.1 above the other at every KL: "ahead" everywhere.
-    method = {s: [(1.0, 0.5 + 0.01 * s), (2.0, 0.7 + 0.01 * s)] for s in range(3)}
+def test_matched_kl_compares_trained_points_over_the_range_both_reach():
+    # Seed s: the method is 0.1 above the other at every KL of [1, 2], the range both reach.
+    method = {s: [(1.0, 0.5 + 0.01 * s), (2.0, 0.7 + 0.01 * s), (0.5, 0.2)] for s in range(3)}
     other = {s: [(1.0, 0.4 + 0.01 * s), (2.0, 0.6 + 0.01 * s), (2.5, 0.55)] for s in range(3)}
-    origin = {s: (0.0, 0.0) for s in range(3)}
-    rows = matched_kl(method, other, origin, n_points=4)
-    assert len(rows) == 4
-    assert all(0.0 < row["kl"] < 2.0 for row in rows)  # only where both envelopes reach, in every seed
-    for row in rows:
-        assert row["difference"]["mean"] == pytest.approx(row["method"]["mean"] - row["other"]["mean"])
-        assert row["verdict"] == "ahead" and row["difference"]["n"] == 3
-    # the dominated point (2.5, 0.55) is not part of the other method's envelope
-    assert matched_kl(method, {s: [(5.0, 1.0)] for s in range(3)}, None) == []
+    result = matched_kl(method, other, n_points=4)
+    # the method's lowest trained KL is 0.5 but the other's is 1.0; (2.5, 0.55) is dominated: [1, 2]
+    assert (result["low"], result["high"]) == (1.0, 2.0)
+    assert [row["kl"] for row in result["points"]] == pytest.approx([1.125, 1.375, 1.625, 1.875])
+    for row in result["points"]:
+        assert row["difference"]["mean"] == pytest.approx(0.1) and row["difference"]["n"] == 3
+    assert result["mean_difference"]["mean"] == pytest.approx(0.1)
+    assert result["mean_difference"]["high"] - result["mean_difference"]["low"] == pytest.approx(0.0, abs=1e-12)
+    assert result["verdict"] == "ahead"
 
 
-def test_matched_kl_is_level_when_seeds_disagree():
-    method = {0: [(1.0, 0.6)], 1: [(1.0, 0.4)], 2: [(1.0, 0.5)]}
-    other = {0: [(1.0, 0.45)], 1: [(1.0, 0.55)], 2: [(1.0, 0.5)]}
-    origin = {s: (0.0, 0.0) for s in range(3)}
-    assert {row["verdict"] for row in matched_kl(method, other, origin)} == {"level"}
+def test_matched_kl_never_compares_below_a_methods_lowest_trained_point():
+    """No straight line from pi_ref: a method trained only at KL 5 shares no range with one that stops at 2."""
+    method = {s: [(1.0, 0.5), (2.0, 0.7)] for s in range(3)}
+    assert matched_kl(method, {s: [(5.0, 1.0)] for s in range(3)}) is None
+    assert matched_kl(method, {s: [(2.0, 1.0)] for s in range(3)}) is None  # a single shared KL is no range
+    assert matched_kl(method, {0: [(1.0, 0.5)], 1: []}) is None  # a seed without trained points
+
+
+def test_matched_kl_summary_is_one_interval_over_seeds():
+    # Per seed, the difference averaged over the range: 0.1, -0.1 and 0.0; the t-interval of those is level.
+    method = {s: [(1.0, 0.5 + d), (3.0, 0.9 + d)] for s, d in enumerate((0.1, -0.1, 0.0))}
+    other = {s: [(1.0, 0.5), (3.0, 0.9)] for s in range(3)}
+    result = matched_kl(method, other)
+    assert result["mean_difference"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert result["mean_difference"]["high"] == pytest.approx(4.303 * 0.1 / math.sqrt(3))
+    assert result["verdict"] == "level"
 
 
 def test_kto_reference_point_reads_z0_and_the_estimate_before_the_clamp():

@@ -81,8 +81,15 @@ def render(page: Path, env: Env, calls: list) -> str:
 
 def test_the_measured_pages_opt_in():
     names = {p.name for p in MACRO_PAGES}
-    assert {"experimental-results.md", "ppo-problem.md", "key-insight.md", "beta.md", "dpo-vs-rlhf.md",
-            "bigger-picture.md", "dpo-loss.md"} <= names  # fmt: skip
+    assert {
+        "experimental-results.md",
+        "ppo-problem.md",
+        "key-insight.md",
+        "beta.md",
+        "dpo-vs-rlhf.md",
+        "bigger-picture.md",
+        "dpo-loss.md",
+    } <= names
     for page in sorted(DOCS.glob("*.md")):
         if page not in MACRO_PAGES:
             assert "{{" not in page.read_text(encoding="utf-8"), f"{page.name} uses macros without render_macros: true"
@@ -136,9 +143,10 @@ def test_verdicts_take_rows_never_words():
     assert text == "ahead at 2, level at 1 and behind at none of 3 matched KLs"
     assert macros.verdict_counts([], "matched KLs") == "not compared (no matched KLs in common)"
     assert macros.count(rows, "ahead") == 2
-    assert NUMBER.sub(r"\1", SPAN.sub(r"\1", macros.verdict_counts([{"verdict_vs_half": "behind"}], "temperatures",
-                                                                   key="verdict_vs_half"))) == (
-        "ahead at none, level at none and behind at 1 of 1 temperatures")  # fmt: skip
+    assert NUMBER.sub(
+        r"\1",
+        SPAN.sub(r"\1", macros.verdict_counts([{"verdict_vs_half": "behind"}], "temperatures", key="verdict_vs_half")),
+    ) == ("ahead at none, level at none and behind at 1 of 1 temperatures")
 
 
 def test_direction_follows_the_interval():
@@ -174,23 +182,21 @@ def test_a_missing_summary_stops_the_build_with_one_clear_message(tmp_path, monk
         macros.define_env(Env())
 
 
-def test_matched_kls_below_dpos_lowest_setting_are_said_to_be_a_floor():
-    def row(kl):
-        return {"kl": kl, "verdict": "level"}
-
-    settings = [{"hyperparameter": "beta", "value": b, "kl": {"mean": kl}} for b, kl in ((5.0, 2.0), (0.5, 6.0))]
-    summary = {"methods": {"dpo": {"settings": settings}}, "matched_kl": {"ppo": [row(0.5), row(1.0), row(3.0)]}}
-    text = macros.below_dpo_settings(summary, ["ppo"])
-    assert NUMBER.sub(r"\1", text).startswith("2 of the 3 KLs compared here lie below DPO's lowest-KL setting (β = 5")
-    assert "KL 2.0 nats" in NUMBER.sub(r"\1", text) and "floor" in text
-    summary["matched_kl"]["ppo"] = [row(0.5), row(3.0)]
-    assert NUMBER.sub(r"\1", macros.below_dpo_settings(summary, ["ppo"])).startswith(
-        "1 of the 2 KLs compared here lies"
+def test_matched_comparison_is_one_sentence():
+    result = {
+        "low": 0.137,
+        "high": 1.026,
+        "verdict": "ahead",
+        "mean_difference": {"mean": 0.0571, "low": 0.0042, "high": 0.1171, "sem": 0.01, "n": 3},
+    }
+    text = NUMBER.sub(r"\1", macros.matched(result, "PPO"))
+    assert text == (
+        'DPO is <span class="dpo-verdict" data-verdict="ahead">ahead of PPO</span>: over the KLs that trained '
+        "policies of both reach (0.14 to 1.03 nats), DPO's reward minus PPO's, averaged over that range, is "
+        "0.057 (95% interval 0.004 to 0.117)"
     )
-    summary["matched_kl"]["ppo"] = [row(0.5)]
-    assert macros.below_dpo_settings(summary, ["ppo"]).startswith("Every KL compared here lies below")
-    summary["matched_kl"]["ppo"] = [row(2.5), row(4.0)]
-    assert macros.below_dpo_settings(summary, ["ppo", "ppo-gt"]) == ""
+    none = macros.matched(None, "SimPO")
+    assert none.startswith("DPO is not compared with SimPO: no KL is reached by trained policies of both")
 
 
 def test_ktos_reference_point_is_reported_from_the_files(env):

@@ -184,10 +184,15 @@ def _one_setting(rewards: list[float]) -> dict[int, list[tuple[float, float]]]:
     return {seed: [(1.0, reward)] for seed, reward in enumerate(rewards)}
 
 
+def _two_settings(rewards: list[float]) -> dict[int, list[tuple[float, float]]]:
+    """Each seed: trained policies at KL 1 (reward r) and KL 3 (reward r + 1)."""
+    return {seed: [(1.0, reward), (3.0, reward + 1.0)] for seed, reward in enumerate(rewards)}
+
+
 @pytest.mark.parametrize(
     ("ours", "theirs", "expected"),
     [
-        # differences at KL 1: 0.2, 0.3, 0.4 (mean 0.3, sd 0.1): t = 0.3 / (0.1 / sqrt 3) = 5.2 > 4.303
+        # differences 0.2, 0.3, 0.4 at every KL (mean 0.3, sd 0.1): t = 0.3 / (0.1 / sqrt 3) = 5.2 > 4.303
         ([0.4, 0.5, 0.6], [0.2, 0.2, 0.2], "ahead"),
         ([0.2, 0.2, 0.2], [0.4, 0.5, 0.6], "behind"),
         # differences 0.2, -0.2, 0.4: mean 0.133, sd 0.306, t = 0.75
@@ -195,32 +200,34 @@ def _one_setting(rewards: list[float]) -> dict[int, list[tuple[float, float]]]:
     ],
 )
 def test_matched_kl_verdicts_on_hand_made_points(ours, theirs, expected):
-    # every seed: pi_ref at (0, 0) and one setting at KL 1, so both envelopes are chords and the difference
-    # at KL k is k * (ours - theirs): the same t statistic at every KL
-    origin = {s: (0.0, 0.0) for s in range(3)}
-    rows = matched_kl(_one_setting(ours), _one_setting(theirs), origin, n_points=2)
-    assert [row["kl"] for row in rows] == pytest.approx([0.25, 0.75])  # the middles of [0, 0.5] and [0.5, 1]
-    assert [row["verdict"] for row in rows] == [expected, expected]
+    # both methods trained at KL 1 and 3 in every seed: the range is [1, 3], the difference the same at every KL
+    result = matched_kl(_two_settings(ours), _two_settings(theirs), n_points=2)
+    assert (result["low"], result["high"]) == (1.0, 3.0)
+    rows = result["points"]
+    assert [row["kl"] for row in rows] == pytest.approx([1.5, 2.5])  # the middles of [1, 2] and [2, 3]
     mean, sd = mean_sd([a - b for a, b in zip(ours, theirs)])
-    assert close(rows[0]["difference"], iv(0.25 * mean, 0.25 * sd / SQRT3))
+    assert close(rows[0]["difference"], iv(mean, sd / SQRT3))
+    assert close(result["mean_difference"], iv(mean, sd / SQRT3)) and result["verdict"] == expected
     mean, sd = mean_sd(ours)
-    assert close(rows[1]["method"], iv(0.75 * mean, 0.75 * sd / SQRT3))
+    assert close(rows[1]["method"], iv(mean + 0.75, sd / SQRT3))  # at KL 2.5: r + 0.75
 
 
 def test_matched_kl_range_is_what_every_seed_of_both_methods_covers():
-    # no pi_ref: method covers [1, 3] in seeds 0 and 1 but only [1, 2.5] in seed 2; other covers [2, 4]:
+    # method covers [1, 3] in seeds 0 and 1 but only [1, 2.5] in seed 2; other covers [2, 4]:
     # the common range is [2, 2.5]; one KL in its middle, 2.25. Seed 3 has no other run: left out.
     method = {0: [(1.0, 0.1), (3.0, 0.5)], 1: [(1.0, 0.2), (3.0, 0.6)], 2: [(1.0, 0.3), (2.5, 0.6)], 3: [(0.0, 9.0)]}
     other = {0: [(2.0, 0.0), (4.0, 0.4)], 1: [(2.0, 0.1), (4.0, 0.5)], 2: [(2.0, 0.2), (4.0, 0.6)]}
-    (row,) = matched_kl(method, other, None, n_points=1)
+    result = matched_kl(method, other, n_points=1)
+    assert (result["low"], result["high"]) == (2.0, 2.5)
+    (row,) = result["points"]
     assert row["kl"] == pytest.approx(2.25)
     # method at 2.25: 0.1 + 0.4 * 1.25 / 2 = 0.35; 0.2 + 0.4 * 0.625 = 0.45; 0.3 + 0.3 * 1.25 / 1.5 = 0.55
     # other at 2.25: 0.0 + 0.4 * 0.25 / 2 = 0.05; 0.15; 0.25; differences 0.3, 0.3, 0.3
     assert close(row["method"], iv(0.45, 0.1 / SQRT3))
     assert close(row["other"], iv(0.15, 0.1 / SQRT3))
     assert row["difference"]["mean"] == pytest.approx(0.3) and row["difference"]["n"] == 3
-    assert row["difference"]["sem"] == pytest.approx(0.0, abs=1e-12) and row["verdict"] == "ahead"
-    assert matched_kl(method, {s: [(5.0, 1.0)] for s in range(3)}, None) == []  # no KL in common
+    assert row["difference"]["sem"] == pytest.approx(0.0, abs=1e-12) and result["verdict"] == "ahead"
+    assert matched_kl(method, {s: [(5.0, 1.0)] for s in range(3)}) is None  # no trained KL in common
 
 
 # =========================================================================== the exact world's summary
@@ -403,29 +410,35 @@ def test_exact_ppo_settings_whose_objective_fell_are_reported_not_plotted(exact)
     assert set(table[0.5]["trajectories"]) == {0, 1, 2} and len(table[0.5]["diagnostics"][1]) == 2
 
 
+def _dpo_at(kl: float, r05: float) -> float:
+    """DPO's envelope in the hand-written seeds: trained points (0.5, r05/2), (1, r05), (1.5, 1.5); (3, r01) is
+    below (1.5, 1.5), so dominated."""
+    return r05 * kl if kl <= 1 else r05 + (1.5 - r05) * 2 * (kl - 1)
+
+
 def test_exact_matched_kl_by_hand(exact):
     matched = exact["matched_kl"]
     assert set(matched) == {"ipo", "kto", "ppo"}
+    # IPO's trained points: (1, 0.4) along training, (2, 0.8) at the end; DPO's reach [0.5, 1.5]: range [1, 1.5]
     ipo = matched["ipo"]
-    # the common range is [0, 2] (IPO's setting at KL 2); six KLs at its sixths' middles
-    assert [row["kl"] for row in ipo] == pytest.approx([1 / 6, 0.5, 5 / 6, 7 / 6, 1.5, 11 / 6])
-    # up to KL 1, DPO is the chord r05 * kl and IPO 0.4 * kl: differences (0.15, 0.2, 0.25) * kl, t = 6.9.
-    # Beyond, DPO is r05 * (1 + kl) / 2: the difference has mean 0.3 - 0.1 kl and sd 0.025 (1 + kl), so
-    # t = 5.9 at 7/6, 4.16 at 1.5 and 2.85 at 11/6
-    assert [row["verdict"] for row in ipo] == ["ahead"] * 4 + ["level"] * 2
-    at_15 = ipo[4]  # DPO 0.6875, 0.75, 0.8125 against 0.6 in every seed
-    assert close(at_15["method"], iv(0.75, 0.0625 / SQRT3))
-    assert close(at_15["other"], iv(0.6, 0.0))
-    assert close(at_15["difference"], iv(0.15, 0.0625 / SQRT3))
-    assert at_15["difference"]["low"] == pytest.approx(-0.005271, abs=1e-6)
-    # against PPO (its failed setting left out): the range is [0, 1.5], and DPO is ahead at every KL
+    assert (ipo["low"], ipo["high"]) == (1.0, 1.5)
+    assert [row["kl"] for row in ipo["points"]] == pytest.approx([1 + 0.5 * (i + 0.5) / 6 for i in range(6)])
+    # both lines inside the range: the mean over six symmetric KLs is the difference at 1.25,
+    # (r05 + 1.5) / 2 - 0.5 = 0.525, 0.55, 0.575: mean 0.55, sd 0.025
+    assert close(ipo["mean_difference"], iv(0.55, 0.025 / SQRT3)) and ipo["verdict"] == "ahead"
+    at_first = ipo["points"][0]  # KL 1 + 1/24
+    assert close(at_first["other"], iv(0.4 * (1 + 1 / 24), 0.0))
+    # KTO's trained points stop at KL 0.5, where DPO's start: no range, no verdict
+    assert matched["kto"] is None
+    # PPO (its failed setting left out): trained points (0.75, p/2) and (1.5, p): range [0.75, 1.5]
     ppo = matched["ppo"]
-    assert [row["kl"] for row in ppo] == pytest.approx([0.125, 0.375, 0.625, 0.875, 1.125, 1.375])
-    assert [row["verdict"] for row in ppo] == ["ahead"] * 6
-    # at 0.125: DPO 0.125 * (0.55, 0.6, 0.65), PPO 0.125 * (0.5, 0.6, 0.7) / 1.5; difference 0.025 on average
-    assert ppo[0]["difference"]["mean"] == pytest.approx(0.025)
-    # per seed 0.125 * (0.2167, 0.2, 0.1833): standard deviation 0.125 * 0.05 / 3
-    assert close(ppo[0]["difference"], iv(0.025, 0.125 * 0.05 / 3 / SQRT3))
+    assert (ppo["low"], ppo["high"]) == (0.75, 1.5)
+    kls = [0.75 + 0.75 * (i + 0.5) / 6 for i in range(6)]
+    per_seed = [
+        sum(_dpo_at(k, r05) - p * k / 1.5 for k in kls) / 6 for r05, p in ((0.55, 0.5), (0.6, 0.6), (0.65, 0.7))
+    ]
+    assert per_seed == pytest.approx([0.46875, 0.425, 0.38125])
+    assert close(ppo["mean_difference"], iv(0.425, 0.04375 / SQRT3)) and ppo["verdict"] == "ahead"
 
 
 def test_exact_kto_reference_point_and_studies(exact):
@@ -501,14 +514,16 @@ def test_exact_displacement_and_overoptimisation(exact):
 def test_exact_numbers_in_page_sentences(exact):
     """The summary above, through the macros, as the pages print it."""
     ipo = exact["matched_kl"]["ipo"]
-    assert plain(macros.verdict_counts(ipo)) == "ahead at 4, level at 2 and behind at none of 6 matched KLs"
-    assert plain(macros.verdict(ipo[4], "IPO")) == "level with IPO"
+    # 0.55 +- 4.303 * 0.025 / sqrt 3 = 0.55 +- 0.0621
+    assert plain(macros.matched(ipo, "IPO")) == (
+        "DPO is ahead of IPO: over the KLs that trained policies of both reach (1.00 to 1.50 nats), DPO's reward "
+        "minus IPO's, averaged over that range, is 0.550 (95% interval 0.488 to 0.612)"
+    )
+    assert plain(macros.matched(exact["matched_kl"]["kto"], "KTO")).startswith("DPO is not compared with KTO")
     # 0.6 +- 4.303 * 0.05 / sqrt 3 = 0.6 +- 0.1242
     assert plain(macros.interval(exact["methods"]["dpo"]["settings"][0]["reward"])) == (
         "0.60 (95% interval 0.48 to 0.72)"
     )
-    # the difference at KL 1.5: 0.15 +- 0.1553, from -0.005
-    assert plain(macros.interval(ipo[4]["difference"], 3)) == "0.150 (95% interval −0.005 to 0.305)"
     assert [plain(f) for f in macros.failed(exact)] == ["PPO at β = 0.5 (rose in 2 of 3 seeds)"]
     assert plain(macros.setting(macros.best(exact["methods"]["dpo"]["settings"]), "dpo")) == "β = 0.1"
     assert macros.direction(exact["deterministic"]["dpo"]["late_growth"]) == "rises"
@@ -659,18 +674,10 @@ def test_sentiment_failed_ppo_settings_count_nowhere(sentiment):
     assert [plain(f) for f in macros.failed(sentiment)] == ["PPO at β = 0.05 (rose in 2 of 3 seeds)"]
 
 
-def test_sentiment_matched_kl_uses_each_seeds_reference_reward(sentiment):
-    # each seed's pi_ref reward o = 0, 0.03, 0.06 starts both envelopes; range [0, 1] (PPO's KL).
-    # DPO there: o + (r - o) * kl / 2 with r = 0.5, 0.6, 0.7; PPO: o + (p - o) * kl with p = 0.4, 0.5, 0.6.
-    # Difference: kl * (r / 2 - p + o / 2) = kl * (-0.15, -0.185, -0.22): mean -0.185 kl, sd 0.035 kl, t = 9.2
-    [(name, rows)] = list(sentiment["matched_kl"].items())
-    assert name == "ppo"
-    assert [row["kl"] for row in rows] == pytest.approx([(i + 0.5) / 6 for i in range(6)])
-    assert [row["verdict"] for row in rows] == ["behind"] * 6
-    assert close(rows[2]["difference"], iv(-0.185 * 5 / 12, 0.035 * 5 / 12 / SQRT3))
-    # DPO at 5/12: 0 + 0.5 * 5/24, 0.03 + 0.57 * 5/24, 0.06 + 0.64 * 5/24
-    dpo = [0.5 * 5 / 24, 0.03 + 0.57 * 5 / 24, 0.06 + 0.64 * 5 / 24]
-    assert rows[2]["method"]["mean"] == pytest.approx(sum(dpo) / 3)
+def test_sentiment_matched_kl_needs_trained_points_of_both(sentiment):
+    # DPO's one setting sits at KL 2 and PPO's at KL 1, runs evaluated at their end only: no KL that trained
+    # policies of both reach, so no verdict (it used to be read off a straight line from pi_ref)
+    assert sentiment["matched_kl"] == {"ppo": None}
 
 
 def test_sentiment_win_rates_by_hand(sentiment):
@@ -788,22 +795,6 @@ def test_setting_best_and_failed_macros():
     assert macros.failed(summary) == ['<span class="dpo-number">PPO at β = 0.5 (rose in 1 of 3 seeds)</span>',
                                       '<span class="dpo-number">PPO-GT at β = 0.05 (rose in 0 of 3 seeds)</span>']  # fmt: skip
     assert macros.failed({"ppo": summary["ppo"][:1]}) == []
-
-
-def test_below_dpo_settings_writes_the_whole_sentence():
-    settings = [{"params": {"beta": 0.5}, "kl": {"mean": 1.3}}, {"params": {"beta": 0.1}, "kl": {"mean": 3.0}}]
-    summary = {"methods": {"dpo": {"settings": settings}},
-               "matched_kl": {"ppo": [{"kl": 0.5}, {"kl": 2.0}], "ipo": [{"kl": 1.0}]}}  # fmt: skip
-    assert plain(macros.below_dpo_settings(summary, ["ppo", "ipo"])) == (
-        "2 of the 3 KLs compared here lie below DPO's lowest-KL setting (β = 0.5, KL 1.3 nats). There DPO's "
-        "envelope is the straight line from π<sub>ref</sub> to that setting, which mixing the two policies "
-        "reaches: a floor for DPO, not a trained DPO policy measured at that KL. A verdict there says as much "
-        "about how far DPO moves in the shared budget of updates as about DPO."
-    )
-    assert plain(macros.below_dpo_settings(summary, ["ipo"])).startswith("Every KL compared here lies below")
-    assert macros.below_dpo_settings(summary, ["kto"]) == ""  # nothing compared
-    summary["matched_kl"]["ppo"] = [{"kl": 1.3}, {"kl": 2.0}]  # at the setting itself is not below it
-    assert macros.below_dpo_settings(summary, ["ppo"]) == ""
 
 
 def test_by_temperature_join_and_data_file():

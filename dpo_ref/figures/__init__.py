@@ -69,7 +69,6 @@ FIGURES: dict[str, str] = {
     "measured-beta-sweep": "dpo_ref.figures.measured.optimum:beta_sweep",
     "measured-overoptimisation": "dpo_ref.figures.measured.studies:overoptimisation",
     "measured-matched-kl": "dpo_ref.figures.measured.frontier:exact_matched_kl",
-    "sentiment-matched-kl": "dpo_ref.figures.measured.frontier:sentiment_matched_kl",
     "measured-online-offline": "dpo_ref.figures.measured.studies:online_offline",
     "sentiment-cost": "dpo_ref.figures.measured.sentiment:cost",
     "sentiment-cost-table": "dpo_ref.figures.measured.sentiment:cost_table",
