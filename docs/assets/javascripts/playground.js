@@ -10,6 +10,7 @@
   const WORKER_SRC = new URL("playground-worker.js", here).href;
   const MAX_POINTS = 400; // history kept per series; older points are thinned, never the latest
   const PLOT_CONFIG = { displayModeBar: false, responsive: true };
+  const STATIC_CONFIG = Object.assign({ staticPlot: true }, PLOT_CONFIG);
   const registry = (window.dpoPlayground = { widgets: {}, start: start });
 
   function start(root) {
@@ -224,7 +225,10 @@
     this.record(snap);
     this.last = snap;
     if (snap.world && this.startAfterReset) { this.startAfterReset = false; this.togglePlay(); }
-    if (this.finished()) this.pause();
+    if (this.finished()) {
+      if (this.playing) this.finishedAt = performance.now(); // the browser tests watch the main thread until then
+      this.pause();
+    }
     this.report();
     this.markAll();
   };
@@ -308,7 +312,9 @@
     // the series grow in place: a new revision tells Plotly.react that they changed
     this.revision = (this.revision || 0) + 1;
     made.layout.datarevision = this.revision;
-    window.Plotly.react(div, made.data, made.layout, PLOT_CONFIG);
+    // While training, a chart is drawn without its hover and drag layers (about a third of the cost of
+    // a redraw); it gets them back once training stops.
+    window.Plotly.react(div, made.data, made.layout, this.playing ? STATIC_CONFIG : PLOT_CONFIG);
   };
 
   Widget.prototype.lines = function (key, options) {
