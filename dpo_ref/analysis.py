@@ -4,7 +4,8 @@ Every comparison on the results pages goes through these functions, and their ou
 what the results files store and the pages quote:
 
 * :func:`interval`: the mean of per-seed values with a 95% Student-t confidence interval
-  (with 3 seeds, the half-width is 4.3 standard errors: wide, on purpose);
+  (with 3 seeds, the half-width is 4.3 standard errors: wide, on purpose), taken on a log
+  or logit scale for a bounded quantity (:func:`bounded_interval`) so it stays in range;
 * :func:`verdict`: ``"ahead"``, ``"behind"`` or ``"level"``, from an interval of a
   difference: ahead or behind only when the whole interval is on one side of zero;
 * :func:`upper_envelope` and :func:`envelope_at`: a method's Pareto front over its
@@ -22,7 +23,7 @@ import math
 from collections.abc import Sequence
 from statistics import mean, stdev
 
-__all__ = ["interval", "verdict", "upper_envelope", "envelope_at", "matched_kl", "T_975"]
+__all__ = ["interval", "bounded_interval", "BOUNDS", "verdict", "upper_envelope", "envelope_at", "matched_kl", "T_975"]
 
 # The 97.5% quantile of Student's t with k degrees of freedom (two-sided 95% interval).
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -36,11 +37,47 @@ def _t_quantile(dof: int) -> float:
     return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
 
 
-def interval(values: Sequence[float]) -> dict[str, float]:
+# The range of each bounded quantity the summaries hold, by its name in the results files:
+# an interval of one of these is computed where the quantity is unbounded and mapped back.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "kl": (0.0, math.inf),
+    "kl_to_optimum": (0.0, math.inf),
+    "entropy": (0.0, math.inf),
+    "length": (0.0, math.inf),
+    "win_rate": (0.0, 1.0),
+    "truncated_fraction": (0.0, 1.0),
+    "pair_accuracy": (0.0, 1.0),
+    "pair_accuracy_under_reference": (0.0, 1.0),
+    "correlation_with_true_reward": (-1.0, 1.0),
+    "mass/chosen": (0.0, 1.0),
+    "mass/rejected": (0.0, 1.0),
+    "mass/both": (0.0, 1.0),
+    "mass/unseen": (0.0, 1.0),
+    "mass/unseen_low_reward": (0.0, 1.0),
+    "rewards/accuracies": (0.0, 1.0),
+    "grad_norm": (0.0, math.inf),
+}
+
+
+def _scale(low: float, high: float):
+    """To a scale on which a quantity in (low, high) is unbounded, and back: log for (low, inf), logit between two bounds."""
+    if math.isinf(high):
+        return (lambda v: math.log(v - low)), (lambda z: low + math.exp(z))
+    width = high - low
+    return (lambda v: math.log((v - low) / (high - v))), (lambda z: low + width / (1 + math.exp(-z)))
+
+
+def interval(values: Sequence[float], bounds: tuple[float, float] | None = None) -> dict[str, float]:
     """Mean, standard error over seeds and the 95% t-interval: ``{"mean", "sem", "low", "high", "n"}``.
 
     One value has no interval: ``low`` and ``high`` are the value itself and ``sem`` is 0,
     which :func:`verdict` reads as "level" (nothing is claimed from one seed).
+
+    ``bounds``: the range of the quantity (see :data:`BOUNDS`). The t-interval is then
+    taken on the log scale (a quantity above a bound) or the logit scale (between two) and
+    mapped back, so it never leaves the range; it is asymmetric, and widened if need be to
+    hold the mean. A value on a bound has no such scale: the plain interval is cut at the
+    bounds. ``mean`` and ``sem`` stay those of the values themselves.
     """
     values = [float(v) for v in values]
     if not values:
@@ -48,9 +85,24 @@ def interval(values: Sequence[float]) -> dict[str, float]:
     m = mean(values)
     if len(values) == 1:
         return {"mean": m, "sem": 0.0, "low": m, "high": m, "n": 1}
+    t = _t_quantile(len(values) - 1)
     sem = stdev(values) / math.sqrt(len(values))
-    half = _t_quantile(len(values) - 1) * sem
-    return {"mean": m, "sem": sem, "low": m - half, "high": m + half, "n": len(values)}
+    low, high = m - t * sem, m + t * sem
+    if bounds is not None and sem > 0:
+        lo, hi = bounds
+        if all(lo < v < hi for v in values):
+            to, back = _scale(lo, hi)
+            z = [to(v) for v in values]
+            z_half = t * stdev(z) / math.sqrt(len(z))
+            low, high = min(back(mean(z) - z_half), m), max(back(mean(z) + z_half), m)
+        else:  # cut at the bounds, never past the mean (a sampled estimate can itself fall outside)
+            low, high = max(low, min(lo, m)), min(high, max(hi, m))
+    return {"mean": m, "sem": sem, "low": low, "high": high, "n": len(values)}
+
+
+def bounded_interval(quantity: str, values: Sequence[float]) -> dict[str, float]:
+    """:func:`interval` of a quantity of the results files, within its range if :data:`BOUNDS` names one."""
+    return interval(values, BOUNDS.get(quantity))
 
 
 def verdict(difference: dict[str, float]) -> str:

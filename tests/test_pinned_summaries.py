@@ -35,6 +35,23 @@ def iv(mean: float, sem: float, n: int = 3, t: float = T2) -> dict:
     return {"mean": mean, "sem": sem, "low": mean - t * sem, "high": mean + t * sem, "n": n}
 
 
+def iv_log(values: list[float]) -> dict:
+    """A quantity above 0 (a KL, a length), by hand: the t-interval of log(v), mapped back with exp."""
+    mean, sd = mean_sd(values)
+    z_mean, z_sd = mean_sd([math.log(v) for v in values])
+    half = T2 * z_sd / SQRT3
+    return {"mean": mean, "sem": sd / SQRT3, "low": math.exp(z_mean - half), "high": math.exp(z_mean + half), "n": 3}
+
+
+def iv_logit(values: list[float]) -> dict:
+    """A share in (0, 1), by hand: the t-interval of log(v / (1 - v)), mapped back with the logistic."""
+    mean, sd = mean_sd(values)
+    z_mean, z_sd = mean_sd([math.log(v / (1 - v)) for v in values])
+    half = T2 * z_sd / SQRT3
+    back = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
+    return {"mean": mean, "sem": sd / SQRT3, "low": back(z_mean - half), "high": back(z_mean + half), "n": 3}
+
+
 def points(front) -> list[float]:
     """An envelope's points, flattened for pytest.approx."""
     return [v for point in front for v in point]
@@ -377,14 +394,14 @@ def test_exact_runs_are_grouped_by_method_and_setting(exact):
     assert close(low["reward"], iv(0.6, 0.05 / SQRT3))
     assert close(low["kl"], iv(1.0, 0.0))
     assert close(low["entropy"], iv(2.0, 0.0))
-    assert close(low["kl_to_optimum"], iv(0.6, 0.1 / SQRT3))
+    assert close(low["kl_to_optimum"], iv_log([0.5, 0.6, 0.7]))  # a KL: its interval stays above 0
     # frontier gap: 0.8 - reward = 0.25, 0.2, 0.15
     assert close(low["frontier_gap"], iv(0.2, 0.05 / SQRT3))
     assert close(high["reward"], iv(1.2, 0.1 / SQRT3))
     assert close(high["frontier_gap"], iv(0.4, 0.1 / SQRT3))  # 1.6 - (1.1, 1.2, 1.3)
     # methods that do not aim at pi*_beta carry no KL to it
     assert "kl_to_optimum" not in exact["methods"]["ipo"]["settings"][0]
-    assert close(exact["reward_model"]["pair_accuracy_under_reference"], iv(0.81, 0.01 / SQRT3))
+    assert close(exact["reward_model"]["pair_accuracy_under_reference"], iv_logit([0.80, 0.81, 0.82]))
 
 
 def test_exact_envelopes_start_at_pi_ref(exact):
@@ -448,7 +465,7 @@ def test_exact_kto_reference_point_and_studies(exact):
     per_n = {row["n_pairs"]: row for row in rec["per_n_pairs"]}
     assert list(per_n) == [100, 500]
     # 100 pairs: KL to pi* 0.8, 1.0, 1.2 from pi_ref's 1.0: closer by 0.2, 0, -0.2: level
-    assert close(per_n[100]["kl_to_optimum"], iv(1.0, 0.2 / SQRT3))
+    assert close(per_n[100]["kl_to_optimum"], iv_log([0.8, 1.0, 1.2]))
     assert close(per_n[100]["closer_than_reference"], iv(0.0, 0.2 / SQRT3)) and per_n[100]["verdict"] == "level"
     # 500 pairs: closer by 0.8, 0.7, 0.6 (t = 12): ahead
     assert close(per_n[500]["closer_than_reference"], iv(0.7, 0.1 / SQRT3)) and per_n[500]["verdict"] == "ahead"
@@ -463,8 +480,8 @@ def test_exact_kto_reference_point_and_studies(exact):
     assert close(det["dpo"]["late_growth"], iv(0.6, 0.1 / SQRT3)) and det["dpo"]["still_growing"] is True
     assert close(det["ipo"]["late_growth"], iv(0.0, 0.1 / SQRT3)) and det["ipo"]["still_growing"] is False
     assert [p["step"] for p in det["dpo"]["trajectory"]] == [0, 240, 480, 720, 960]
-    assert close(det["dpo"]["trajectory"][4]["kl"], iv(3.6, 0.1 / SQRT3))
-    assert close(det["dpo"]["final_kl"], iv(3.6, 0.1 / SQRT3))
+    assert close(det["dpo"]["trajectory"][4]["kl"], iv_log([3.5, 3.6, 3.7]))
+    assert close(det["dpo"]["final_kl"], iv_log([3.5, 3.6, 3.7]))
 
 
 def test_exact_online_and_shift_are_paired_by_seed(exact):
@@ -497,7 +514,7 @@ def test_exact_displacement_and_overoptimisation(exact):
     at = disp["per_beta"]["0.5"]
     assert at["start"] == {q: (0.1 if q == "mass/chosen" else 0.0) for q in DISPLACEMENT}  # seed 0's first point
     assert [p["step"] for p in at["trajectory"]] == [0, 120, 240]
-    assert close(at["trajectory"][2]["mass/chosen"], iv(0.31, 0.01 / SQRT3))
+    assert close(at["trajectory"][2]["mass/chosen"], iv_logit([0.30, 0.31, 0.32]))
 
     over = exact["overoptimisation"]
     assert set(over) == {"dpo", "ipo", "simpo"} and over["simpo"] == []
@@ -623,12 +640,12 @@ def sentiment() -> dict:
 def test_sentiment_reference_pairs_and_first_seed_fields(sentiment):
     assert sentiment["seeds"] == [0, 1, 2] and sentiment["world"]["vocab_size"] == 253
     ref = sentiment["reference"]
-    assert close(ref["reward"], iv(0.03, 0.03 / SQRT3)) and close(ref["length"], iv(16.0, 1.0 / SQRT3))
+    assert close(ref["reward"], iv(0.03, 0.03 / SQRT3)) and close(ref["length"], iv_log([15.0, 16.0, 17.0]))
     # the bins the seeds share (two), averaged: rewards (0 + 0.1 + 0.2) / 3 and (0.2 + 0.3 + 0.1) / 3
     assert ref["length_bins"] == [{"length": pytest.approx(10.0), "reward": pytest.approx(0.1)},
                                   {"length": pytest.approx(20.0), "reward": pytest.approx(0.2)}]  # fmt: skip
     assert close(sentiment["pairs"]["n_pairs"], iv(1510.0, 10.0 / SQRT3))
-    assert close(sentiment["reward_model"]["pair_accuracy"], iv(0.77, 0.02 / SQRT3))
+    assert close(sentiment["reward_model"]["pair_accuracy"], iv_logit([0.75, 0.77, 0.79]))
     assert sentiment["pair_examples"] == [{"prompt": "p0"}] and sentiment["cost"] == {"dpo": {"wall_time_s": 8.0}}
     assert sentiment["kto_reference_point"] is None
 
@@ -637,8 +654,9 @@ def test_sentiment_settings_with_the_length_adjusted_gain_by_hand(sentiment):
     assert set(sentiment["methods"]) == {"dpo", "ppo"}
     low, high = sentiment["methods"]["dpo"]["settings"]
     assert (low["value"], high["value"]) == (0.5, 5.0) and low["hyperparameter"] == "beta"
-    assert close(low["reward"], iv(0.6, 0.1 / SQRT3)) and close(low["length"], iv(15.0, 10.0 / SQRT3))
-    assert close(low["val_reward"], iv(0.55, 0.1 / SQRT3)) and close(low["truncated_fraction"], iv(0.2, 0.1 / SQRT3))
+    assert close(low["reward"], iv(0.6, 0.1 / SQRT3)) and close(low["length"], iv_log([15.0, 25.0, 5.0]))
+    assert close(low["val_reward"], iv(0.55, 0.1 / SQRT3))
+    assert close(low["truncated_fraction"], iv_logit([0.1, 0.2, 0.3]))
     # pi_ref's reward at the setting's length, linear between the seed's bins and flat beyond them:
     # seed 0 at 15: 0.1; seed 1 at 25 (past its last bin): 0.3; seed 2 at 5 (before its first): 0.2;
     # gains 0.5 - 0.1, 0.6 - 0.3, 0.7 - 0.2 = 0.4, 0.3, 0.5
@@ -684,7 +702,10 @@ def test_sentiment_win_rates_by_hand(sentiment):
     dpo, ppo = sentiment["win_rates"]["dpo"], sentiment["win_rates"]["ppo"]
     assert list(dpo) == ["0", "1"] and "dpo_minus" not in dpo["0"]
     # DPO at temperature 0: 0.9, 0.95, 1.0, above a half by 0.4, 0.45, 0.5: ahead
-    assert close(dpo["0"]["win_rate"], iv(0.95, 0.05 / SQRT3)) and dpo["0"]["verdict_vs_half"] == "ahead"
+    # a win rate of exactly 1 has no logit: the plain interval, 0.95 +- 0.124, cut at 1
+    assert (
+        close(dpo["0"]["win_rate"], {**iv(0.95, 0.05 / SQRT3), "high": 1.0}) and dpo["0"]["verdict_vs_half"] == "ahead"
+    )
     # at temperature 1: exactly a half in every seed: an interval of 0 width at 0, level
     assert dpo["1"]["win_rate"] == {"mean": 0.5, "sem": 0.0, "low": 0.5, "high": 0.5, "n": 3}
     assert dpo["1"]["verdict_vs_half"] == "level"
@@ -693,11 +714,12 @@ def test_sentiment_win_rates_by_hand(sentiment):
     assert close(ppo["0"]["dpo_minus"]["difference"], iv(0.25, 0.05 / SQRT3))
     assert ppo["0"]["dpo_minus"]["verdict"] == "ahead"
     # PPO at 1: 0.3, 0.35, 0.4, below a half by 0.2, 0.15, 0.1 (t = 5.2): behind; DPO minus PPO 0.2, 0.15, 0.1
-    assert close(ppo["1"]["win_rate"], iv(0.35, 0.05 / SQRT3)) and ppo["1"]["verdict_vs_half"] == "behind"
+    assert close(ppo["1"]["win_rate"], iv_logit([0.3, 0.35, 0.4])) and ppo["1"]["verdict_vs_half"] == "behind"
     assert close(ppo["1"]["dpo_minus"]["difference"], iv(0.15, 0.05 / SQRT3))
     text = macros.verdict_counts(macros.by_temperature(ppo), "temperatures", key="verdict_vs_half")
     assert plain(text) == "ahead at none, level at 1 and behind at 1 of 2 temperatures"
-    assert plain(macros.percent(ppo["1"]["win_rate"])) == "35% (95% interval 23% to 47%)"
+    # on the logit scale: -0.619 +- 0.540, mapped back: 23.6% to 48.0%
+    assert plain(macros.percent(ppo["1"]["win_rate"])) == "35% (95% interval 24% to 48%)"
 
 
 def test_sentiment_curves_stop_at_the_shortest_seed(sentiment):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dpo_ref.analysis import interval, kto_reference_point, matched_kl, upper_envelope, verdict
+from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope, verdict
 
 __all__ = ["summarise"]
 
@@ -45,7 +45,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "world": first["world"],
         "optimal_frontier": first["optimal_frontier"],
         "reward_model": {
-            k: interval([d["reward_model"][k] for d in seeds.values()])
+            k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
             for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
         },  # fmt: skip
         "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
@@ -75,7 +75,7 @@ def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
 
 def _final(records: list[dict], quantity: str) -> dict | None:
     values = [r["final"][quantity] for r in records if quantity in r["final"]]
-    return interval(values) if values else None
+    return bounded_interval(quantity, values) if values else None
 
 
 def _method(records: list[dict], origin: dict) -> dict:
@@ -135,7 +135,7 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "objective_end": interval([r["objective"]["end"] for r in group]),
             "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
             "seeds": sorted(r["seed"] for r in group),
-            "final_diagnostics": {k: interval([d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
+            "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
             "trajectories": {r["seed"]: r["trajectory"] for r in group},
             "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
         })  # fmt: skip
@@ -164,7 +164,11 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
 
     def row(values: list[float], start: float) -> dict:
         closer = interval([start - v for v in values])
-        return {"kl_to_optimum": interval(values), "closer_than_reference": closer, "verdict": verdict(closer)}
+        return {
+            "kl_to_optimum": bounded_interval("kl_to_optimum", values),
+            "closer_than_reference": closer,
+            "verdict": verdict(closer),
+        }
 
     return {
         "beta": cfg.beta,
@@ -180,7 +184,7 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
 def _mean_trajectory(records: list[dict], quantity: str) -> list[dict]:
     """The trajectory of ``quantity`` averaged over seeds, step by step, with intervals."""
     steps = [point["step"] for point in records[0]["trajectory"]]
-    return [{"step": step, quantity: interval([r["trajectory"][i][quantity] for r in records])}
+    return [{"step": step, quantity: bounded_interval(quantity, [r["trajectory"][i][quantity] for r in records])}
             for i, step in enumerate(steps)]  # fmt: skip
 
 
@@ -223,7 +227,9 @@ def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
             {
                 "round": i,
                 "reward": interval([d["studies"]["online"]["rounds"][i]["final"]["reward"] for d in seeds.values()]),
-                "kl": interval([d["studies"]["online"]["rounds"][i]["final"]["kl"] for d in seeds.values()]),
+                "kl": bounded_interval(
+                    "kl", [d["studies"]["online"]["rounds"][i]["final"]["kl"] for d in seeds.values()]
+                ),
             }
             for i in range(cfg.online_rounds)
         ],  # fmt: skip
@@ -257,7 +263,7 @@ def displacement(runs: list[dict], cfg) -> dict:
     for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpo"}):
         records = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta]
         out[f"{beta:g}"] = {
-            "trajectory": [{"step": point["step"], **{q: interval([r["trajectory"][i][q] for r in records])
+            "trajectory": [{"step": point["step"], **{q: bounded_interval(q, [r["trajectory"][i][q] for r in records])
                                                       for q in DISPLACEMENT}}
                            for i, point in enumerate(records[0]["trajectory"])],
             "start": {q: records[0]["trajectory"][0][q] for q in DISPLACEMENT},
@@ -287,7 +293,7 @@ def overoptimisation(runs: list[dict]) -> dict:
             drop = interval([max(p["reward"] for p in r["trajectory"]) - r["final"]["reward"] for r in records])
             rows.append({"params": dict(key), "path": [{"step": point["step"],
                                                          "reward": interval([r["trajectory"][i]["reward"] for r in records]),
-                                                         "kl": interval([r["trajectory"][i]["kl"] for r in records])}
+                                                         "kl": bounded_interval("kl", [r["trajectory"][i]["kl"] for r in records])}
                                                         for i, point in enumerate(records[0]["trajectory"])],
                          "drop": drop, "over_optimised": drop["low"] > OVER_OPTIMISED})  # fmt: skip
         out[name] = rows

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dpo_ref.analysis import interval, kto_reference_point, matched_kl, upper_envelope, verdict
+from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope, verdict
 
 __all__ = ["summarise"]
 
@@ -50,7 +50,11 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
             for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")
         },  # fmt: skip
         "pair_examples": first["pairs"]["examples"],
-        "reward_model": {"pair_accuracy": interval([d["reward_model"]["pair_accuracy"] for d in seeds.values()])},
+        "reward_model": {
+            "pair_accuracy": bounded_interval(
+                "pair_accuracy", [d["reward_model"]["pair_accuracy"] for d in seeds.values()]
+            )
+        },
         "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
         "matched_kl": _matched(kept),
@@ -74,7 +78,10 @@ def _reference(seeds: dict[int, dict]) -> dict:
     n_bins = min(len(d["reference"]["length_bins"]) for d in seeds.values())
     bins = [{q: sum(d["reference"]["length_bins"][i][q] for d in seeds.values()) / len(seeds) for q in ("length", "reward")}
             for i in range(n_bins)]  # fmt: skip
-    return {**{q: interval([r[q]["mean"] for r in refs]) for q in ("reward", "kl", "length")}, "length_bins": bins}
+    return {
+        **{q: bounded_interval(q, [r[q]["mean"] for r in refs]) for q in ("reward", "kl", "length")},
+        "length_bins": bins,
+    }
 
 
 def _reward_at_length(bins: list[dict], length: float) -> float:
@@ -91,12 +98,12 @@ def _reward_at_length(bins: list[dict], length: float) -> float:
 def _numbers(rows: list[dict], bins: dict) -> dict:
     """Intervals over seeds of one setting's test numbers."""
     return {
-        **{q: interval([r["test"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
+        **{q: bounded_interval(q, [r["test"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
         "val_reward": interval([r["val"]["reward"]["mean"] for r in rows]),
         "length_adjusted_gain": interval([
             r["test"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["test"]["length"]["mean"]) for r in rows
         ]),
-        "truncated_fraction": interval([r["test"]["truncated_fraction"] for r in rows]),
+        "truncated_fraction": bounded_interval("truncated_fraction", [r["test"]["truncated_fraction"] for r in rows]),
     }  # fmt: skip
 
 
@@ -139,7 +146,10 @@ def _win_rates(seeds: dict[int, dict], cfg) -> dict:
         for t in (f"{t:g}" for t in cfg.win_rate_temperatures):
             values = {s: d["win_rates"][method][t]["win_rate"] for s, d in seeds.items() if method in d["win_rates"]}
             above_half = interval([v - 0.5 for v in values.values()])
-            row = {"win_rate": interval(list(values.values())), "verdict_vs_half": verdict(above_half)}
+            row = {
+                "win_rate": bounded_interval("win_rate", list(values.values())),
+                "verdict_vs_half": verdict(above_half),
+            }
             if method != "dpo":
                 dpo = {s: d["win_rates"]["dpo"][t]["win_rate"] for s, d in seeds.items() if "dpo" in d["win_rates"]}
                 difference = interval([dpo[s] - v for s, v in values.items() if s in dpo])
@@ -157,7 +167,7 @@ def _curves(seeds: dict[int, dict]) -> dict[str, dict]:
         n = min(len(c["step"]) for c in per_seed)
         names = [name for name in per_seed[0] if name != "step"]
         out[beta] = {"step": per_seed[0]["step"][:n],
-                     **{name: [interval([c[name][i] for c in per_seed]) for i in range(n)] for name in names}}  # fmt: skip
+                     **{name: [bounded_interval(name, [c[name][i] for c in per_seed]) for i in range(n)] for name in names}}  # fmt: skip
     return out
 
 
@@ -177,7 +187,7 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "rise": interval([r["objective"]["rise"] for r in rows]),
             "rose_in_seeds": sorted(r["seed"] for r in rows if r["objective"]["rose"]),
             "seeds": sorted(r["seed"] for r in rows),
-            "final_diagnostics": {k: interval([d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
+            "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
             "diagnostics": {r["seed"]: r["diagnostics"] for r in rows},
         })  # fmt: skip
     return out

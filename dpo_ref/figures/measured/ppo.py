@@ -18,7 +18,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dpo_ref.analysis import interval
+from dpo_ref.analysis import bounded_interval
 from dpo_ref.figures.measured.common import (
     GUIDE,
     band,
@@ -162,7 +162,7 @@ def _diagnostic_traces(fig: go.Figure, row: dict, dash: str, visible: bool) -> l
     group = f"{row['method']}{row['kl_coef']}"
     indices = []
     for panel, (key, _) in enumerate(DIAGNOSTICS, start=1):
-        ivs = [interval([d[k][key] for d in per_seed]) for k in range(length)]
+        ivs = [bounded_interval(key, [d[k][key] for d in per_seed]) for k in range(length)]
         start = len(fig.data)
         for trace in band(steps, ivs, colour(row["method"]), name=name, legendgroup=group):
             fig.add_trace(trace.update(visible=visible), row=panel, col=1)
