@@ -210,3 +210,61 @@ def test_ktos_reference_point_is_reported_from_the_files(env):
             assert macros.num(p["estimate_min"], 1) in text and macros.num(p["estimate_max"], 1) in text
     else:
         assert "KTO runs of the results pages" not in text
+
+
+def test_least_is_the_row_of_lowest_mean():
+    rows = [
+        {"kl": {"mean": 3.0}, "value": 0.5},
+        {"kl": {"mean": 1.0}, "value": 5.0},
+        {"kl": {"mean": 2.0}, "value": 50},
+    ]
+    assert macros.least(rows, "kl")["value"] == 5.0 and macros.best(rows, "kl")["value"] == 0.5
+
+
+def test_protocol_lists_every_grid_and_the_budget_from_the_config():
+    summary = {
+        "seeds": [0, 1, 2],
+        "provenance": {
+            "config": {
+                "exact": {
+                    "steps": 240,
+                    "batch_size": 128,
+                    "learning_rate": 0.001,
+                    "ppo_learning_rate": 0.0003,
+                    "eval_every": 40,
+                    "dpo_betas": [0.1, 0.5],
+                    "ipo_betas": [1.0],
+                    "orpo_lambdas": [0.1],
+                    "ppo_kl_coefs": [0.2, 1.0],
+                    "n_pairs": 4000,
+                }
+            }
+        },
+    }
+    text = macros.protocol(summary, "exact")
+    assert "DPO, 2 values of β: 0.1, 0.5; IPO, 1 values of τ: 1; ORPO, 1 values of λ: 0.1; " in text
+    assert "PPO and PPO-GT, 2 values of KL coefficient: 0.2, 1" in text and "n_pairs" not in text
+    assert "240 updates of 128 pairs at learning rate 0.001 (KTO: 128 unpaired rows, the rows of 64 pairs); " in text
+    assert "PPO at learning rate 0.0003" in text and "evaluated every 40 updates" in text
+    assert "- **Seeds:** 0, 1, 2, each with its own preference pairs" in text
+
+
+def test_changes_are_listed_newest_first_and_need_every_field(tmp_path):
+    log = tmp_path / "changes.yml"
+    log.write_text(
+        "- {date: 2026-01-02, world: exact, what: Grid moved., why: Too low.}\n"
+        "- {date: 2026-03-04, world: both, what: Summaries recomputed., why: A fix.}\n"
+    )
+    assert macros.changes(log) == (
+        "- **2026-03-04, both:** Summaries recomputed. *Why:* A fix.\n- **2026-01-02, exact:** Grid moved. *Why:* Too low."
+    )
+    log.write_text("- {date: 2026-01-02, world: exact, what: Grid moved.}\n")
+    with pytest.raises(ValueError, match="lacks why"):
+        macros.changes(log)
+    assert macros.changes().count("*Why:*") >= 4  # the repository's own log
+
+
+def test_provenance_keeps_the_dirty_flag_and_names_the_summarising_commit():
+    assert macros._short_commit("02cffcf2d1f79be90f7347fe344e58d6c0bb8db6-dirty") == "02cffcf2d1f7-dirty"
+    assert macros._short_commit("02cffcf2d1f79be90f7347fe344e58d6c0bb8db6") == "02cffcf2d1f7"
+    assert macros._short_commit(None) == "not recorded"

@@ -79,16 +79,33 @@ def plain(html: str) -> str:
 # =========================================================================== dpo_ref.analysis
 
 # the two-sided 95% quantile of Student's t, from printed tables (4 decimals)
-T_TABLE = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060, 9: 2.2622,
-           10: 2.2281, 11: 2.2010, 12: 2.1788, 15: 2.1314, 20: 2.0860, 30: 2.0423, 60: 2.0003}  # fmt: skip
+T_TABLE = {
+    1: 12.7062,
+    2: 4.3027,
+    3: 3.1824,
+    4: 2.7764,
+    5: 2.5706,
+    6: 2.4469,
+    7: 2.3646,
+    8: 2.3060,
+    9: 2.2622,
+    10: 2.2281,
+    11: 2.2010,
+    12: 2.1788,
+    15: 2.1314,
+    20: 2.0860,
+    30: 2.0423,
+    60: 2.0003,
+}
 
 
 def test_three_seed_interval_by_hand():
     # 1, 3, 5: mean 3, sample standard deviation 2 (squares 4 + 0 + 4 over 2 degrees of freedom),
     # standard error 2 / sqrt(3), half-width 4.303 * 2 / sqrt(3) = 4.96868
     got = interval([1.0, 3.0, 5.0])
-    assert close(got, {"mean": 3.0, "sem": 2 / SQRT3, "low": 3 - 4.303 * 2 / SQRT3, "high": 3 + 4.303 * 2 / SQRT3,
-                       "n": 3})  # fmt: skip
+    assert close(
+        got, {"mean": 3.0, "sem": 2 / SQRT3, "low": 3 - 4.303 * 2 / SQRT3, "high": 3 + 4.303 * 2 / SQRT3, "n": 3}
+    )
     assert got["low"] == pytest.approx(-1.968676, abs=1e-6) and got["high"] == pytest.approx(7.968676, abs=1e-6)
     # the order of the seeds changes nothing
     assert close(interval([5.0, 1.0, 3.0]), got)
@@ -250,8 +267,15 @@ def test_matched_kl_range_is_what_every_seed_of_both_methods_covers():
 # =========================================================================== the exact world's summary
 
 S = (0, 1, 2)
-DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward",
-                "logp_change/chosen", "logp_change/rejected")  # fmt: skip
+DISPLACEMENT = (
+    "mass/chosen",
+    "mass/rejected",
+    "mass/both",
+    "mass/unseen",
+    "mass/unseen_low_reward",
+    "logp_change/chosen",
+    "logp_change/rejected",
+)
 
 
 def _point(step: int, reward: float, kl: float, **extra) -> dict:
@@ -265,15 +289,25 @@ def _exact_run(method, seed, params, *, kl, reward, optimal, peak=None, kl_to_op
     if kl_to_optimum is not None:
         final["kl_to_optimum"] = kl_to_optimum
     if method == "dpo":  # where DPO's probability mass goes: mass/chosen grows by 0.1 a point, + 0.01 a seed
-        more = {i: {q: (0.1 * (i + 1) + 0.01 * seed if q == "mass/chosen" else 0.0) for q in DISPLACEMENT}
-                for i in range(3)}  # fmt: skip
+        more = {
+            i: {q: (0.1 * (i + 1) + 0.01 * seed if q == "mass/chosen" else 0.0) for q in DISPLACEMENT} for i in range(3)
+        }
     trajectory = [
         _point(0, 0.0, 0.0, **more.get(0, {})),
         _point(120, peak if peak is not None else reward / 2, kl / 2, **more.get(1, {})),
         _point(240, reward, kl, **more.get(2, {})),
     ]
-    record = {"method": method, "seed": seed, "params": params, "final": final, "trajectory": trajectory,
-              "train_metrics": {"loss": 0.5}, "optimal_reward_at_kl": optimal}  # fmt: skip
+    if method.startswith("ppo"):  # PPO's points carry its score (here the true reward), as the seed files do
+        trajectory = [{**point, "score": point["reward"]} for point in trajectory]
+    record = {
+        "method": method,
+        "seed": seed,
+        "params": params,
+        "final": final,
+        "trajectory": trajectory,
+        "train_metrics": {"loss": 0.5},
+        "optimal_reward_at_kl": optimal,
+    }
     record.update(extra)
     return record
 
@@ -281,39 +315,72 @@ def _exact_run(method, seed, params, *, kl, reward, optimal, peak=None, kl_to_op
 def _ppo_extra(start: float, end: float, rose: bool, kl: float) -> dict:
     return {
         "objective": {"start": start, "end": end, "rose": rose},
-        "diagnostics": [{"step": 8, "objective": start, "kl": 0.0, "score": start, "loss/value": 0.3},
-                        {"step": 16, "objective": end, "kl": kl, "score": end + 0.1, "loss/value": 0.1}],
-    }  # fmt: skip
+        "diagnostics": [
+            {"step": 8, "objective": start, "kl": 0.0, "score": start, "loss/value": 0.3},
+            {"step": 16, "objective": end, "kl": kl, "score": end + 0.1, "loss/value": 0.1},
+        ],
+    }
 
 
 def _study_record(seed, params, final, trajectory=()) -> dict:
-    return {"method": "dpo", "seed": seed, "params": params, "final": final, "trajectory": list(trajectory),
-            "train_metrics": {"loss": 0.5}}  # fmt: skip
+    return {
+        "method": "dpo",
+        "seed": seed,
+        "params": params,
+        "final": final,
+        "trajectory": list(trajectory),
+        "train_metrics": {"loss": 0.5},
+    }
 
 
 def exact_seed(s: int) -> dict:
     """``exact_seed<s>.json`` without provenance, written by hand (the shape of docs/results/data/cpu's)."""
     r05, r01 = [0.55, 0.6, 0.65][s], [1.1, 1.2, 1.3][s]  # DPO's reward at beta 0.5 (KL 1) and 0.1 (KL 3)
     runs = [
-        _exact_run("dpo", s, {"beta": 0.1}, kl=3.0, reward=r01, optimal=1.6, peak=1.5,
-                   kl_to_optimum=[3.5, 4.0, 4.5][s]),
+        _exact_run(
+            "dpo", s, {"beta": 0.1}, kl=3.0, reward=r01, optimal=1.6, peak=1.5, kl_to_optimum=[3.5, 4.0, 4.5][s]
+        ),
         _exact_run("dpo", s, {"beta": 0.5}, kl=1.0, reward=r05, optimal=0.8, kl_to_optimum=[0.5, 0.6, 0.7][s]),
         _exact_run("ipo", s, {"beta": 1.0}, kl=2.0, reward=0.8, optimal=1.3),
-        _exact_run("kto", s, {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": 1.0}, kl=0.5,
-                   reward=[0.1, 0.2, 0.3][s], optimal=0.6),
-        _exact_run("ppo", s, {"kl_coef": 0.2}, kl=1.5, reward=[0.5, 0.6, 0.7][s], optimal=1.0,
-                   **_ppo_extra(0.1, [0.3, 0.4, 0.5][s], True, 1.5)),
+        _exact_run(
+            "kto",
+            s,
+            {"beta": 0.1, "desirable_weight": 1.0, "undesirable_weight": 1.0},
+            kl=0.5,
+            reward=[0.1, 0.2, 0.3][s],
+            optimal=0.6,
+        ),
+        _exact_run(
+            "ppo",
+            s,
+            {"kl_coef": 0.2},
+            kl=1.5,
+            reward=[0.5, 0.6, 0.7][s],
+            optimal=1.0,
+            **_ppo_extra(0.1, [0.3, 0.4, 0.5][s], True, 1.5),
+        ),
         # a PPO setting whose own objective fell in seed 1: reported, never plotted or compared
-        _exact_run("ppo", s, {"kl_coef": 0.5}, kl=0.5, reward=0.9, optimal=0.6,
-                   **_ppo_extra(0.2, [0.3, 0.1, 0.25][s], s != 1, 0.5)),
-    ]  # fmt: skip
+        _exact_run(
+            "ppo",
+            s,
+            {"kl_coef": 0.5},
+            kl=0.5,
+            reward=0.9,
+            optimal=0.6,
+            **_ppo_extra(0.2, [0.3, 0.1, 0.25][s], s != 1, 0.5),
+        ),
+    ]
     runs[3]["train_metrics"] = {"loss": 0.5, "kl": [0.0, 0.05, 0.0][s], "kl/unclamped": [-2.0, 0.05, -1.0][s]}
     g_dpo, g_ipo = [0.5, 0.6, 0.7][s], [0.1, -0.1, 0.0][s]  # growth of the KL over the last quarter
 
     def deterministic(name, growth):
         kls = [0.0, 1.0, 2.0, 3.0, 3.0 + growth]
-        return {**_study_record(s, {"beta": 0.5}, _point(960, 1.6, kls[-1]),
-                                [_point(240 * i, 0.4 * i, kl) for i, kl in enumerate(kls)]), "method": name}  # fmt: skip
+        return {
+            **_study_record(
+                s, {"beta": 0.5}, _point(960, 1.6, kls[-1]), [_point(240 * i, 0.4 * i, kl) for i, kl in enumerate(kls)]
+            ),
+            "method": name,
+        }
 
     return {
         "seed": s,
@@ -323,14 +390,14 @@ def exact_seed(s: int) -> dict:
             "n_responses_per_prompt": 1296,
             "reference_reward": 0.0,
             "max_reward": 2.2,
-        },  # fmt: skip
+        },
         "optimal_frontier": [{"beta": 0.1, "kl": 3.0, "reward": 1.6}],
         "runs": runs,
         "reward_model": {
             "pair_accuracy_under_reference": [0.80, 0.81, 0.82][s],
             "correlation_with_true_reward": [0.5, 0.6, 0.7][s],
             "train_metrics": {"loss": 0.69},
-        },  # fmt: skip
+        },
         "studies": {
             "recovery": [
                 _study_record(
@@ -371,11 +438,11 @@ def exact_seed(s: int) -> dict:
                     s, {"beta": 0.5, "start": "preferred-ft"}, {"reward": [0.8, 0.9, 1.0][s], "kl": 2.0}
                 ),
             },
-        },  # fmt: skip
+        },
     }
 
 
-EXACT_CFG = SimpleNamespace(beta=0.5, online_rounds=2)
+EXACT_CFG = SimpleNamespace(beta=0.5, online_rounds=2, steps=240, batch_size=128)
 
 
 @pytest.fixture(scope="module")
@@ -418,6 +485,9 @@ def test_exact_ppo_settings_whose_objective_fell_are_reported_not_plotted(exact)
     assert [(row["method"], row["kl_coef"]) for row in exact["ppo"]] == [("ppo", 0.2), ("ppo", 0.5)]
     assert table[0.5]["rose_in_seeds"] == [0, 2] and table[0.5]["seeds"] == [0, 1, 2]
     assert table[0.2]["rose_in_seeds"] == [0, 1, 2]
+    # still rising at the end: objective score - kl_coef KL at the end against two thirds in (the middle of three
+    # points): kl_coef 0.2: p - 0.3 against p / 2 - 0.15, higher for p = 0.5, 0.6, 0.7; kl_coef 0.5: 0.65 > 0.325
+    assert table[0.2]["rising_at_end_in_seeds"] == [0, 1, 2] and table[0.5]["rising_at_end_in_seeds"] == [0, 1, 2]
     assert close(table[0.2]["objective_start"], iv(0.1, 0.0))
     assert close(table[0.2]["objective_end"], iv(0.4, 0.1 / SQRT3))
     # the last diagnostics row of each seed, without its step: objective 0.3, 0.4, 0.5; score 0.1 more
@@ -467,6 +537,9 @@ def test_exact_kto_reference_point_and_studies(exact):
     # 100 pairs: KL to pi* 0.8, 1.0, 1.2 from pi_ref's 1.0: closer by 0.2, 0, -0.2: level
     assert close(per_n[100]["kl_to_optimum"], iv_log([0.8, 1.0, 1.2]))
     assert close(per_n[100]["closer_than_reference"], iv(0.0, 0.2 / SQRT3)) and per_n[100]["verdict"] == "level"
+    # 240 updates of 128 pairs: 307.2 passes over 100 pairs, 61.44 over 500; seed 2 (1.2 > 1.0) ends farther
+    assert per_n[100]["epochs"] == pytest.approx(307.2) and per_n[500]["epochs"] == pytest.approx(61.44)
+    assert per_n[100]["farther_in_seeds"] == 1 and per_n[500]["farther_in_seeds"] == 0
     # 500 pairs: closer by 0.8, 0.7, 0.6 (t = 12): ahead
     assert close(per_n[500]["closer_than_reference"], iv(0.7, 0.1 / SQRT3)) and per_n[500]["verdict"] == "ahead"
     per_beta = {row["beta"]: row for row in rec["per_beta"]}
@@ -506,13 +579,38 @@ def test_exact_online_and_shift_are_paired_by_seed(exact):
     assert shift["after_minus_plain"]["reward"]["verdict"] == "ahead"
     assert close(shift["after_minus_plain"]["kl"]["difference"], iv(1.4, 0.0))
     assert close(shift["preferred_ft"]["reward"], iv(0.01, 0.01 / SQRT3))
+    # DPO after Preferred-FT ends at KL 2, beyond DPO's trained policies (they reach [0.5, 1.5]): no comparison
+    assert shift["after_against_dpo_grid"] is None
+
+
+def test_a_run_against_the_dpo_grid_at_its_own_kl():
+    # seed s: DPO's trained points (1, 0.5 + 0.1 s) along training and (3, 1.5 + 0.1 s) at the end; the run
+    # ends at KL 2, where the envelope is 1.0 + 0.1 s, with reward 1.2 + 0.1 s: 0.2 above in every seed
+    def dpo(s):
+        return {
+            "method": "dpo",
+            "seed": s,
+            "final": {"kl": 3.0, "reward": 1.5 + 0.1 * s},
+            "trajectory": [_point(0, 0.0, 0.0), _point(120, 0.5 + 0.1 * s, 1.0), _point(240, 1.5 + 0.1 * s, 3.0)],
+        }
+
+    seeds = {s: {"runs": [dpo(s)]} for s in S}
+    runs = [{"seed": s, "final": {"kl": 2.0, "reward": 1.2 + 0.1 * s}} for s in S]
+    result = exact_summary._against_grid(seeds, runs)
+    assert close(result["difference"], iv(0.2, 0.0)) and result["verdict"] == "ahead"
+    runs[1]["final"]["kl"] = 0.5  # below seed 1's lowest trained KL: no comparison
+    assert exact_summary._against_grid(seeds, runs) is None
 
 
 def test_exact_displacement_and_overoptimisation(exact):
     disp = exact["displacement"]
     assert disp["beta"] == 0.5 and list(disp["per_beta"]) == ["0.1", "0.5"]
     at = disp["per_beta"]["0.5"]
-    assert at["start"] == {q: (0.1 if q == "mass/chosen" else 0.0) for q in DISPLACEMENT}  # seed 0's first point
+    # the first point of each seed: mass/chosen 0.10, 0.11, 0.12; every other quantity 0 in every seed
+    assert close(at["start"]["mass/chosen"], iv_logit([0.10, 0.11, 0.12]))
+    assert at["start"]["mass/both"] == {"mean": 0.0, "sem": 0.0, "low": 0.0, "high": 0.0, "n": 3}
+    # only-chosen mass, end minus start: 0.30 - 0.10 + 0.01 s - 0.01 s = 0.2 in every seed: it rose
+    assert close(at["only_chosen_change"]["change"], iv(0.2, 0.0)) and at["only_chosen_change"]["verdict"] == "ahead"
     assert [p["step"] for p in at["trajectory"]] == [0, 120, 240]
     assert close(at["trajectory"][2]["mass/chosen"], iv_logit([0.30, 0.31, 0.32]))
 
@@ -556,41 +654,89 @@ def _estimate(mean: float) -> dict:
 
 
 def _sentiment_run(method, seed, hyperparameter, value, *, reward, kl, length, val_reward, truncated=0.0, **extra):
-    test = {"reward": _estimate(reward), "kl": _estimate(kl), "length": _estimate(length),
-            "truncated_fraction": truncated, "example": f"{method} {value} seed {seed}"}  # fmt: skip
+    test = {
+        "reward": _estimate(reward),
+        "kl": _estimate(kl),
+        "length": _estimate(length),
+        "truncated_fraction": truncated,
+        "example": f"{method} {value} seed {seed}",
+    }
     val = {**test, "reward": _estimate(val_reward)}
-    return {"method": method, "seed": seed, "hyperparameter": hyperparameter, "value": value, "val": val,
-            "test": test, "final_metrics": {"loss": 0.2}, **extra}  # fmt: skip
+    return {
+        "method": method,
+        "seed": seed,
+        "hyperparameter": hyperparameter,
+        "value": value,
+        "val": val,
+        "test": test,
+        "final_metrics": {"loss": 0.2},
+        **extra,
+    }
 
 
 def _sentiment_ppo(seed, value, *, reward, start, end, rose) -> dict:
-    objective = {"start": _estimate(start), "end": _estimate(end), "rise": end - start, "rise_stderr": 0.05,
-                 "rose": rose}  # fmt: skip
+    objective = {
+        "start": _estimate(start),
+        "end": _estimate(end),
+        "rise": end - start,
+        "rise_stderr": 0.05,
+        "rose": rose,
+    }
     diagnostics = [{"step": 8, "objective": start, "kl": 0.0}, {"step": 16, "objective": end, "kl": 1.0}]
-    return _sentiment_run("ppo", seed, "kl_coef", value, reward=reward, kl=1.0, length=16.0, val_reward=reward,
-                          objective=objective, diagnostics=diagnostics)  # fmt: skip
+    return _sentiment_run(
+        "ppo",
+        seed,
+        "kl_coef",
+        value,
+        reward=reward,
+        kl=1.0,
+        length=16.0,
+        val_reward=reward,
+        objective=objective,
+        diagnostics=diagnostics,
+    )
 
 
 # pi_ref's test reward by completion length, per seed: seed 2 has a third, longer bin
 BINS = {
     0: [{"length": 10.0, "reward": 0.0, "n": 64}, {"length": 20.0, "reward": 0.2, "n": 64}],
     1: [{"length": 10.0, "reward": 0.1, "n": 64}, {"length": 20.0, "reward": 0.3, "n": 64}],
-    2: [{"length": 10.0, "reward": 0.2, "n": 64}, {"length": 20.0, "reward": 0.1, "n": 64},
-        {"length": 30.0, "reward": 0.0, "n": 64}],
-}  # fmt: skip
+    2: [
+        {"length": 10.0, "reward": 0.2, "n": 64},
+        {"length": 20.0, "reward": 0.1, "n": 64},
+        {"length": 30.0, "reward": 0.0, "n": 64},
+    ],
+}
 
 
 def sentiment_seed(s: int) -> dict:
     """``sentiment_seed<s>.json`` without provenance, written by hand (the shape of docs/results/data/cpu's)."""
     runs = [
-        _sentiment_run("dpo", s, "beta", 0.5, reward=[0.5, 0.6, 0.7][s], kl=2.0, length=[15.0, 25.0, 5.0][s],
-                       val_reward=[0.45, 0.55, 0.65][s], truncated=[0.1, 0.2, 0.3][s]),
-        _sentiment_run("dpo", s, "beta", 5.0, reward=[0.8, 0.9, 1.0][s], kl=6.0, length=[12.0, 20.0, 30.0][s],
-                       val_reward=[0.7, 0.5, 0.7][s]),
+        _sentiment_run(
+            "dpo",
+            s,
+            "beta",
+            0.5,
+            reward=[0.5, 0.6, 0.7][s],
+            kl=2.0,
+            length=[15.0, 25.0, 5.0][s],
+            val_reward=[0.45, 0.55, 0.65][s],
+            truncated=[0.1, 0.2, 0.3][s],
+        ),
+        _sentiment_run(
+            "dpo",
+            s,
+            "beta",
+            5.0,
+            reward=[0.8, 0.9, 1.0][s],
+            kl=6.0,
+            length=[12.0, 20.0, 30.0][s],
+            val_reward=[0.7, 0.5, 0.7][s],
+        ),
         # PPO at kl_coef 0.05: its objective did not rise in seed 2, so it counts nowhere
         _sentiment_ppo(s, 0.05, reward=0.9, start=-0.2, end=0.6, rose=s != 2),
         _sentiment_ppo(s, 0.2, reward=[0.4, 0.5, 0.6][s], start=-0.2, end=[0.5, 0.6, 0.7][s], rose=True),
-    ]  # fmt: skip
+    ]
     win = {"dpo": {"0": [0.9, 0.95, 1.0][s], "1": 0.5}, "ppo": {"0": [0.6, 0.7, 0.8][s], "1": [0.3, 0.35, 0.4][s]}}
     steps = [1, 5, 9] if s < 2 else [1, 5]  # seed 2 logged one step fewer
     return {
@@ -606,7 +752,7 @@ def sentiment_seed(s: int) -> dict:
                 "example": "ref",
             },
             "length_bins": BINS[s],
-        },  # fmt: skip
+        },
         "pairs": {
             "n_prompts": 256,
             "n_pairs": [1500, 1510, 1520][s],
@@ -614,16 +760,16 @@ def sentiment_seed(s: int) -> dict:
             "mean_rejected_reward": -0.2,
             "length_gap": 0.3,
             "examples": [{"prompt": f"p{s}"}],
-        },  # fmt: skip
+        },
         "reward_model": {"pair_accuracy": [0.75, 0.77, 0.79][s]},
         "runs": runs,
         "selected": {
             "dpo": {"hyperparameter": "beta", "value": [5.0, 0.5, 5.0][s]},
             "ppo": {"hyperparameter": "kl_coef", "value": 0.2},
-        },  # fmt: skip
+        },
         "win_rates": {
             m: {t: {"win_rate": w, "stderr": 0.01, "n": 192} for t, w in per_t.items()} for m, per_t in win.items()
-        },  # fmt: skip
+        },
         "curves": {"0.5": {"step": steps, "loss": [0.693, [0.60, 0.61, 0.62][s], 0.5][: len(steps)]}},
         "cost": {"dpo": {"wall_time_s": 8.0 + s}},
     }
@@ -642,8 +788,10 @@ def test_sentiment_reference_pairs_and_first_seed_fields(sentiment):
     ref = sentiment["reference"]
     assert close(ref["reward"], iv(0.03, 0.03 / SQRT3)) and close(ref["length"], iv_log([15.0, 16.0, 17.0]))
     # the bins the seeds share (two), averaged: rewards (0 + 0.1 + 0.2) / 3 and (0.2 + 0.3 + 0.1) / 3
-    assert ref["length_bins"] == [{"length": pytest.approx(10.0), "reward": pytest.approx(0.1)},
-                                  {"length": pytest.approx(20.0), "reward": pytest.approx(0.2)}]  # fmt: skip
+    assert ref["length_bins"] == [
+        {"length": pytest.approx(10.0), "reward": pytest.approx(0.1)},
+        {"length": pytest.approx(20.0), "reward": pytest.approx(0.2)},
+    ]
     assert close(sentiment["pairs"]["n_pairs"], iv(1510.0, 10.0 / SQRT3))
     assert close(sentiment["reward_model"]["pair_accuracy"], iv_logit([0.75, 0.77, 0.79]))
     assert sentiment["pair_examples"] == [{"prompt": "p0"}] and sentiment["cost"] == {"dpo": {"wall_time_s": 8.0}}
@@ -749,10 +897,17 @@ def test_sentiment_ppo_objective_rises_only_by_more_than_two_standard_errors():
         return row if rose is None else {**row, "objective": {"rose": rose}}
 
     # the best validation reward wins, unless it is a PPO run whose objective did not rise
-    runs = [run("ppo", 0.05, 0.9, rose=False), run("ppo", 0.2, 0.4, rose=True), run("ppo", 1.0, 0.3, rose=True),
-            run("dpo", 0.5, 0.2), run("dpo", 5.0, 0.25)]  # fmt: skip
-    assert select(runs) == {"ppo": {"hyperparameter": "kl_coef", "value": 0.2},
-                            "dpo": {"hyperparameter": "beta", "value": 5.0}}  # fmt: skip
+    runs = [
+        run("ppo", 0.05, 0.9, rose=False),
+        run("ppo", 0.2, 0.4, rose=True),
+        run("ppo", 1.0, 0.3, rose=True),
+        run("dpo", 0.5, 0.2),
+        run("dpo", 5.0, 0.25),
+    ]
+    assert select(runs) == {
+        "ppo": {"hyperparameter": "kl_coef", "value": 0.2},
+        "dpo": {"hyperparameter": "beta", "value": 5.0},
+    }
 
 
 # =========================================================================== the macros' sentences
@@ -805,23 +960,33 @@ def test_setting_best_and_failed_macros():
     assert plain(macros.setting({"params": {"beta": 2.0}}, "ipo")) == "τ = 2"
     assert plain(macros.setting({"params": {}}, "preferred-ft")) == "its defaults"
     assert plain(macros.setting({"hyperparameter": "lr_scale", "value": 2.0})) == "learning-rate scale = 2"
-    rows = [{"name": "a", "reward": {"mean": 0.3}, "kl": {"mean": 5.0}},
-            {"name": "b", "reward": {"mean": 0.7}, "kl": {"mean": 1.0}},
-            {"name": "c", "reward": {"mean": -0.1}, "kl": {"mean": 2.0}}]  # fmt: skip
+    rows = [
+        {"name": "a", "reward": {"mean": 0.3}, "kl": {"mean": 5.0}},
+        {"name": "b", "reward": {"mean": 0.7}, "kl": {"mean": 1.0}},
+        {"name": "c", "reward": {"mean": -0.1}, "kl": {"mean": 2.0}},
+    ]
     assert macros.best(rows)["name"] == "b" and macros.best(rows, "kl")["name"] == "a"
-    summary = {"ppo": [
-        {"method": "ppo", "kl_coef": 0.2, "rose_in_seeds": [0, 1, 2], "seeds": [0, 1, 2]},
-        {"method": "ppo", "kl_coef": 0.5, "rose_in_seeds": [2], "seeds": [0, 1, 2]},
-        {"method": "ppo-gt", "kl_coef": 0.05, "rose_in_seeds": [], "seeds": [0, 1, 2]},
-    ]}  # fmt: skip
-    assert macros.failed(summary) == ['<span class="dpo-number">PPO at β = 0.5 (rose in 1 of 3 seeds)</span>',
-                                      '<span class="dpo-number">PPO-GT at β = 0.05 (rose in 0 of 3 seeds)</span>']  # fmt: skip
+    summary = {
+        "ppo": [
+            {"method": "ppo", "kl_coef": 0.2, "rose_in_seeds": [0, 1, 2], "seeds": [0, 1, 2]},
+            {"method": "ppo", "kl_coef": 0.5, "rose_in_seeds": [2], "seeds": [0, 1, 2]},
+            {"method": "ppo-gt", "kl_coef": 0.05, "rose_in_seeds": [], "seeds": [0, 1, 2]},
+        ]
+    }
+    assert macros.failed(summary) == [
+        '<span class="dpo-number">PPO at β = 0.5 (rose in 1 of 3 seeds)</span>',
+        '<span class="dpo-number">PPO-GT at β = 0.05 (rose in 0 of 3 seeds)</span>',
+    ]
     assert macros.failed({"ppo": summary["ppo"][:1]}) == []
 
 
 def test_by_temperature_join_and_data_file():
-    per_t = {"1": {"w": 4, "dpo_minus": "d1"}, "0.25": {"w": 2, "dpo_minus": "d025"}, "0": {"w": 1, "dpo_minus": "d0"},
-             "0.5": {"w": 3, "dpo_minus": "d05"}}  # fmt: skip
+    per_t = {
+        "1": {"w": 4, "dpo_minus": "d1"},
+        "0.25": {"w": 2, "dpo_minus": "d025"},
+        "0": {"w": 1, "dpo_minus": "d0"},
+        "0.5": {"w": 3, "dpo_minus": "d05"},
+    }
     assert [row["w"] for row in macros.by_temperature(per_t)] == [1, 2, 3, 4]
     assert macros.by_temperature(per_t, "dpo_minus") == ["d0", "d025", "d05", "d1"]
     assert macros.join(["a"]) == "a" and macros.join(["a", "b"]) == "a and b"
@@ -831,28 +996,48 @@ def test_by_temperature_join_and_data_file():
 
 
 def _provenance(world: str, settings: dict) -> dict:
-    return {"command": "dpo-ref reproduce --config cpu", "device": "cpu: x86_64, 2 logical cores",
-            "git_commit": "0123456789abcdef0123", "date": "2026-11-26T16:00:00+00:00", "wall_time_s": 1545.0,
-            "config": {"name": "cpu", world: settings}}  # fmt: skip
+    return {
+        "command": "dpo-ref reproduce --config cpu",
+        "device": "cpu: x86_64, 2 logical cores",
+        "git_commit": "0123456789abcdef0123",
+        "date": "2026-11-26T16:00:00+00:00",
+        "wall_time_s": 1545.0,
+        "config": {"name": "cpu", world: settings},
+    }
 
 
 def test_provenance_lists_what_was_run():
     world = {"n_prompts": 4, "response_length": 4, "vocab_size": 6, "n_layer": 2, "n_embd": 32}
-    exact = {"seeds": [0, 1, 2], "world": {"n_responses_per_prompt": 1296},
-             "provenance": _provenance("exact", {"world": world, "n_pairs": 2000, "steps": 240, "batch_size": 64})}  # fmt: skip
-    assert macros.provenance(exact, "exact") == "\n".join([
-        "- **Command:** `dpo-ref reproduce --config cpu`",
-        "- **World:** 4 prompts, each with all 1296 answers of 4 tokens over 6 words; π<sub>ref</sub> a GPT-2 of 2 "
-        "layers and width 32; 2000 preference pairs per seed; every method 240 updates of batch 64",
-        "- **Seeds:** 0, 1, 2; every interval is a 95% Student-t interval over seeds, every difference paired by seed",
-        "- **Device:** cpu: x86_64, 2 logical cores; **commit** `0123456789ab`; **date** 2026-11-26",
-        "- **Wall time:** 26 min, all seeds together",  # 1545 s = 25.75 min, written to the nearest minute
-        "- **Data:** [`exact_summary.json`](results/data/cpu/exact_summary.json) and one file per seed beside it",
-    ])  # fmt: skip
-    settings = {"n_reviews": 20000, "n_train_prompts": 256, "samples_per_prompt": 4, "n_val_prompts": 64,
-                "n_test_prompts": 96, "steps": 100, "batch_size": 32}  # fmt: skip
-    sentiment = {"seeds": [3], "world": {"n_parameters": 120384},
-                 "provenance": {**_provenance("sentiment", settings), "git_commit": None, "wall_time_s": 59.0}}  # fmt: skip
+    exact = {
+        "seeds": [0, 1, 2],
+        "world": {"n_responses_per_prompt": 1296},
+        "provenance": _provenance("exact", {"world": world, "n_pairs": 2000, "steps": 240, "batch_size": 64}),
+    }
+    assert macros.provenance(exact, "exact") == "\n".join(
+        [
+            "- **Command:** `dpo-ref reproduce --config cpu`",
+            "- **World:** 4 prompts, each with all 1296 answers of 4 tokens over 6 words; π<sub>ref</sub> a GPT-2 of 2 "
+            "layers and width 32; 2000 preference pairs per seed; every method 240 updates of batch 64",
+            "- **Seeds:** 0, 1, 2; every interval is a 95% Student-t interval over seeds, every difference paired by seed",
+            "- **Device:** cpu: x86_64, 2 logical cores; **commit** `0123456789ab`; **date** 2026-11-26",
+            "- **Wall time:** 26 min, all seeds together",  # 1545 s = 25.75 min, written to the nearest minute
+            "- **Data:** [`exact_summary.json`](results/data/cpu/exact_summary.json) and one file per seed beside it",
+        ]
+    )
+    settings = {
+        "n_reviews": 20000,
+        "n_train_prompts": 256,
+        "samples_per_prompt": 4,
+        "n_val_prompts": 64,
+        "n_test_prompts": 96,
+        "steps": 100,
+        "batch_size": 32,
+    }
+    sentiment = {
+        "seeds": [3],
+        "world": {"n_parameters": 120384},
+        "provenance": {**_provenance("sentiment", settings), "git_commit": None, "wall_time_s": 59.0},
+    }
     lines = macros.provenance(sentiment, "sentiment", "gpu").split("\n")
     assert lines[1] == (
         "- **World:** a GPT-2 of 120,384 parameters pretrained on 20,000 generated reviews; 256 training prompts × 4 "

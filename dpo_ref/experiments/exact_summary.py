@@ -26,7 +26,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope, verdict
+from dpo_ref.analysis import (
+    bounded_interval,
+    envelope_at,
+    interval,
+    kto_reference_point,
+    matched_kl,
+    upper_envelope,
+    verdict,
+)
 
 __all__ = ["summarise"]
 
@@ -134,12 +142,20 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "objective_start": interval([r["objective"]["start"] for r in group]),
             "objective_end": interval([r["objective"]["end"] for r in group]),
             "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
+            "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
             "seeds": sorted(r["seed"] for r in group),
             "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
             "trajectories": {r["seed"]: r["trajectory"] for r in group},
             "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
         })  # fmt: skip
     return out
+
+
+def _rising_at_end(record: dict, kl_coef: float) -> bool:
+    """Whether PPO's own objective (E[score] - kl_coef KL, exact) was higher at its end than two thirds of the way."""
+    points = record["trajectory"]
+    objective = [p["score"] - kl_coef * p["kl"] for p in points]
+    return objective[-1] > objective[round(2 * (len(points) - 1) / 3)] + 1e-9
 
 
 # --------------------------------------------------------------------------- studies
@@ -165,6 +181,7 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
     def row(values: list[float], start: float) -> dict:
         closer = interval([start - v for v in values])
         return {
+            "farther_in_seeds": sum(v > start for v in values),  # seeds that end farther from pi*_beta than pi_ref
             "kl_to_optimum": bounded_interval("kl_to_optimum", values),
             "closer_than_reference": closer,
             "verdict": verdict(closer),
@@ -172,7 +189,11 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
 
     return {
         "beta": cfg.beta,
-        "per_n_pairs": [{"n_pairs": n, **row(v, reference[f"{cfg.beta:g}"])} for n, v in sorted(per_n.items())],
+        # with a fixed budget of updates, fewer pairs are passed over more often: `epochs` says how often
+        "per_n_pairs": [
+            {"n_pairs": n, "epochs": cfg.steps * cfg.batch_size / n, **row(v, reference[f"{cfg.beta:g}"])}
+            for n, v in sorted(per_n.items())
+        ],
         "per_beta": [
             {"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
             for b, v in sorted(per_beta.items())
@@ -250,7 +271,23 @@ def shift(seeds: dict[int, dict]) -> dict:
         },  # fmt: skip
         "dpo_after_preferred_ft": {q: _final(sft, q) for q in ("reward", "kl")},
         "after_minus_plain": {q: _paired(sft, plain, q) for q in ("reward", "kl")},
+        "after_against_dpo_grid": _against_grid(seeds, sft),
     }
+
+
+def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
+    """Each seed's run against the same seed's DPO grid at the run's own KL: its reward minus the upper envelope of
+    DPO's trained policies there (None when that KL lies outside what they reach in some seed)."""
+    differences = []
+    for record in records:
+        grid = [r for r in seeds[record["seed"]]["runs"] if r["method"] == "dpo"]
+        front = upper_envelope(_points_per_seed(grid)[record["seed"]])
+        at = envelope_at(front, record["final"]["kl"])
+        if at is None:
+            return None
+        differences.append(record["final"]["reward"] - at)
+    difference = interval(differences)
+    return {"difference": difference, "verdict": verdict(difference)}
 
 
 DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward",
@@ -266,9 +303,17 @@ def displacement(runs: list[dict], cfg) -> dict:
             "trajectory": [{"step": point["step"], **{q: bounded_interval(q, [r["trajectory"][i][q] for r in records])
                                                       for q in DISPLACEMENT}}
                            for i, point in enumerate(records[0]["trajectory"])],
-            "start": {q: records[0]["trajectory"][0][q] for q in DISPLACEMENT},
+            "start": {q: bounded_interval(q, [r["trajectory"][0][q] for r in records]) for q in DISPLACEMENT},
+            # the probability of the answers only ever chosen, end minus start, per seed
+            "only_chosen_change": _change(records, "mass/chosen"),
         }  # fmt: skip
     return {"beta": cfg.beta, "per_beta": out}
+
+
+def _change(records: list[dict], quantity: str) -> dict:
+    """``quantity`` at the end of training minus at its start, per seed, with its verdict ("ahead": it rose)."""
+    change = interval([r["trajectory"][-1][quantity] - r["trajectory"][0][quantity] for r in records])
+    return {"change": change, "verdict": verdict(change)}
 
 
 # a drop of true reward below this (r* has standard deviation 1 over responses) is not called over-optimisation

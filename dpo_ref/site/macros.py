@@ -42,7 +42,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
+from pathlib import Path
 
+from dpo_ref import paths
 from dpo_ref.analysis import verdict as analysis_verdict
 from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
 from dpo_ref.figures._util import fmt
@@ -161,6 +163,11 @@ def best(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
     return max(rows, key=lambda row: row[quantity]["mean"])
 
 
+def least(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
+    """The row with the lowest mean ``quantity`` (``least(sentiment.methods.dpo.settings, "kl")``)."""
+    return min(rows, key=lambda row: row[quantity]["mean"])
+
+
 def failed(summary: Mapping) -> list[str]:
     """The PPO settings whose own objective did not rise in every seed: ``["PPO at β = 0.5 (rose in 1 of 3 seeds)"]``."""
     return [_number(f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
@@ -207,7 +214,9 @@ def provenance(summary: Mapping, world: str, config: str = "cpu") -> str:
     commit, wall time, date and the data file (indent it under the block with ``| indent(4)``)."""
     prov = summary["provenance"]
     settings = prov["config"][world]
-    commit = (prov.get("git_commit") or "not recorded")[:12]
+    commit = _short_commit(prov.get("git_commit"))
+    if prov.get("summarised_at_commit"):
+        commit += f"`, summarised again from its seed files at `{_short_commit(prov['summarised_at_commit'])}"
     lines = [
         f"- **Command:** `{prov['command']}`",
         f"- **World:** {_world_text(summary, settings, world)}",
@@ -218,6 +227,70 @@ def provenance(summary: Mapping, world: str, config: str = "cpu") -> str:
         f"- **Data:** [`{FILES[world]}.json`]({data_file(world, config)}) and one file per seed beside it",
     ]
     return "\n".join(lines)
+
+
+# a world config's grid fields, by how their names end: each is one method's values
+_GRID_SUFFIXES = ("_betas", "_lambdas", "_alphas", "_kl_coefs", "_lr_scales")
+CHANGES_FILE = "data/results_changes.yml"  # under docs/: the dated log of changes made after a first run
+
+
+def protocol(summary: Mapping, world: str) -> str:
+    """What every run of a world got, from the configuration that ran it, as a Markdown list for a
+    collapsed block: the grid of each method, the budget, the seeds, how settings are read and the intervals."""
+    settings = summary["provenance"]["config"][world]
+    grids = []
+    for field, values in settings.items():
+        suffix = next((s for s in _GRID_SUFFIXES if field.endswith(s)), None)
+        if suffix and values:
+            method = field.removesuffix(suffix).replace("_", "-")
+            name = "PPO and PPO-GT" if method == "ppo" else label(method)
+            what = {"_betas": "τ" if method == "ipo" else "β", "_lambdas": "λ", "_alphas": "α",
+                    "_kl_coefs": "KL coefficient", "_lr_scales": "learning-rate scale"}[suffix]  # fmt: skip
+            grids.append(f"{name}, {len(values)} values of {what}: {', '.join(f'{v:g}' for v in values)}")
+    budget = (
+        f"{settings['steps']} updates of {settings['batch_size']} pairs at learning rate {settings['learning_rate']:g}"
+    )
+    # KTO trains on unpaired rows, two per pair (experiments/exact.py, experiments/sentiment.py)
+    budget += (f" (KTO: {settings['batch_size']} unpaired rows, the rows of {settings['batch_size'] // 2} pairs)"
+               if world == "exact" else f" (KTO: {2 * settings['batch_size']} unpaired rows, the same pairs)")  # fmt: skip
+    if "ppo_learning_rate" in settings:
+        budget += f"; PPO at learning rate {settings['ppo_learning_rate']:g}"
+    reading = ("every setting is shown; envelopes and matched-KL comparisons use every trained policy, evaluated every "
+               f"{settings['eval_every']} updates along training and at the end" if world == "exact" else
+               "each seed's setting of highest validation reward gives the win rates and the length table; envelopes "
+               "and matched-KL comparisons use every setting's test numbers, at the end of training")  # fmt: skip
+    lines = [
+        "- **Grids:** " + "; ".join(grids),
+        f"- **Budget, the same for every offline method:** {budget}",
+        f"- **Seeds:** {', '.join(str(s) for s in summary['seeds'])}, each with its own preference pairs",
+        f"- **Reading:** {reading}",
+        "- **Intervals:** 95% Student-t over seeds, on the log or logit scale for a bounded quantity "
+        "([conventions](conventions.md#intervals)); differences paired by seed",
+    ]
+    return "\n".join(lines)
+
+
+def changes(path: Path | None = None) -> str:
+    """The dated log of changes made after a first run (``docs/data/results_changes.yml``), newest first,
+    as a Markdown list."""
+    import yaml
+
+    entries = yaml.safe_load((path or paths.docs_dir() / CHANGES_FILE).read_text(encoding="utf-8"))
+    lines = []
+    for entry in sorted(entries, key=lambda e: str(e["date"]), reverse=True):
+        missing = {"date", "world", "what", "why"} - set(entry)
+        if missing:
+            raise ValueError(f"{CHANGES_FILE}: an entry lacks {', '.join(sorted(missing))}: {entry}")
+        lines.append(f"- **{entry['date']}, {escape(str(entry['world']))}:** {escape(entry['what'].strip())} "
+                     f"*Why:* {escape(entry['why'].strip())}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _short_commit(commit: str | None) -> str:
+    """A commit's first 12 characters, keeping ``-dirty`` (uncommitted changes were in the tree)."""
+    if not commit:
+        return "not recorded"
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
@@ -236,7 +309,8 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
 
 
 MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, failed, matched, by_temperature, join, data_file, provenance)  # fmt: skip
+                                setting, best, least, failed, matched, by_temperature, join, data_file, provenance, protocol,
+                                changes)  # fmt: skip
 
 
 def define_env(env) -> None:
