@@ -241,12 +241,13 @@ def test_protocol_lists_every_grid_and_the_budget_from_the_config():
             }
         },
     }
-    text = macros.protocol(summary, "exact")
+    text = NUMBER.sub(r"\1", macros.protocol(summary, "exact"))
     assert "DPO, 2 values of β: 0.1, 0.5; IPO, 1 values of τ: 1; ORPO, 1 values of λ: 0.1; " in text
     assert "PPO and PPO-GT, 2 values of KL coefficient: 0.2, 1" in text and "n_pairs" not in text
     assert "240 updates of 128 pairs at learning rate 0.001 (KTO: 128 unpaired rows, the rows of 64 pairs); " in text
     assert "PPO at learning rate 0.0003" in text and "evaluated every 40 updates" in text
     assert "- **Seeds:** 0, 1, 2, each with its own preference pairs" in text
+    assert '<span class="dpo-number">40</span>' in macros.protocol(summary, "exact")  # numbers marked as the files'
 
 
 def test_changes_are_listed_newest_first_and_need_every_field(tmp_path):

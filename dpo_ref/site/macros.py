@@ -238,6 +238,7 @@ def protocol(summary: Mapping, world: str) -> str:
     """What every run of a world got, from the configuration that ran it, as a Markdown list for a
     collapsed block: the grid of each method, the budget, the seeds, how settings are read and the intervals."""
     settings = summary["provenance"]["config"][world]
+    n = lambda value: _number(f"{value:g}" if isinstance(value, float) else str(value))  # noqa: E731
     grids = []
     for field, values in settings.items():
         suffix = next((s for s in _GRID_SUFFIXES if field.endswith(s)), None)
@@ -246,23 +247,22 @@ def protocol(summary: Mapping, world: str) -> str:
             name = "PPO and PPO-GT" if method == "ppo" else label(method)
             what = {"_betas": "τ" if method == "ipo" else "β", "_lambdas": "λ", "_alphas": "α",
                     "_kl_coefs": "KL coefficient", "_lr_scales": "learning-rate scale"}[suffix]  # fmt: skip
-            grids.append(f"{name}, {len(values)} values of {what}: {', '.join(f'{v:g}' for v in values)}")
-    budget = (
-        f"{settings['steps']} updates of {settings['batch_size']} pairs at learning rate {settings['learning_rate']:g}"
-    )
+            grids.append(f"{name}, {n(len(values))} values of {what}: {_number(', '.join(f'{v:g}' for v in values))}")
+    rows = settings["batch_size"]
+    budget = f"{n(settings['steps'])} updates of {n(rows)} pairs at learning rate {n(settings['learning_rate'])}"
     # KTO trains on unpaired rows, two per pair (experiments/exact.py, experiments/sentiment.py)
-    budget += (f" (KTO: {settings['batch_size']} unpaired rows, the rows of {settings['batch_size'] // 2} pairs)"
-               if world == "exact" else f" (KTO: {2 * settings['batch_size']} unpaired rows, the same pairs)")  # fmt: skip
+    budget += (f" (KTO: {n(rows)} unpaired rows, the rows of {n(rows // 2)} pairs)" if world == "exact"
+               else f" (KTO: {n(2 * rows)} unpaired rows, the same pairs)")  # fmt: skip
     if "ppo_learning_rate" in settings:
-        budget += f"; PPO at learning rate {settings['ppo_learning_rate']:g}"
-    reading = ("every setting is shown; envelopes and matched-KL comparisons use every trained policy, evaluated every "
-               f"{settings['eval_every']} updates along training and at the end" if world == "exact" else
+        budget += f"; PPO at learning rate {n(settings['ppo_learning_rate'])}"
+    reading = (f"every setting is shown; envelopes and matched-KL comparisons use every trained policy, evaluated "
+               f"every {n(settings['eval_every'])} updates along training and at the end" if world == "exact" else
                "each seed's setting of highest validation reward gives the win rates and the length table; envelopes "
                "and matched-KL comparisons use every setting's test numbers, at the end of training")  # fmt: skip
     lines = [
         "- **Grids:** " + "; ".join(grids),
         f"- **Budget, the same for every offline method:** {budget}",
-        f"- **Seeds:** {', '.join(str(s) for s in summary['seeds'])}, each with its own preference pairs",
+        f"- **Seeds:** {_number(', '.join(str(s) for s in summary['seeds']))}, each with its own preference pairs",
         f"- **Reading:** {reading}",
         "- **Intervals:** 95% Student-t over seeds, on the log or logit scale for a bounded quantity "
         "([conventions](conventions.md#intervals)); differences paired by seed",
