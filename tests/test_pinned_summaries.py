@@ -1050,3 +1050,13 @@ def test_provenance_lists_what_was_run():
     assert lines[5] == (
         "- **Data:** [`sentiment_summary.json`](results/data/gpu/sentiment_summary.json) and one file per seed beside it"
     )
+
+
+def test_ppo_still_rising_compares_the_end_with_two_thirds_of_the_way():
+    # objective = score - 0.5 KL at the five points: 0, 0.6, 1.0, 0.9, 0.95; two thirds in is point 3 (of 0..4)
+    points = [(0.0, 0.0), (0.8, 0.4), (1.3, 0.6), (1.4, 1.0), (1.55, 1.2)]
+    record = {"trajectory": [{"score": s, "kl": k} for s, k in points]}
+    # the end (0.95) is above point 3 (0.9): still rising, though below the peak at point 2
+    assert exact_summary._rising_at_end(record, 0.5) is True
+    record["trajectory"][-1]["score"] = 1.45  # the end at 0.85: it rose from the start, but fell at the end
+    assert exact_summary._rising_at_end(record, 0.5) is False
