@@ -22,6 +22,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Debian's Chromium, offline: no background requests to hosts this machine cannot reach
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
 
 def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     """``mkdocs build --strict`` into ``site_dir``, with ``site_url`` set through DPO_SITE_URL.

@@ -12,22 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
-from site_support import BuiltSite, built_site_once, page_paths
+from site_support import CHROMIUM_ARGS, BuiltSite, built_site_once, page_paths
 
 from dpo_ref.site.prerendered_figures import VIEW_SUFFIX
 from dpo_ref.site.server import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 READY = "path => window.dpoSite && window.dpoSite.readyPath === path"
 SLIDER_FIGURES = {
     "/reward-modelling/": "bradley-terry-chosen-reward",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from site_support import built_site_once
+from site_support import CHROMIUM_ARGS, built_site_once
 
 from dpo_ref import losses
 from dpo_ref import playground as pg
@@ -28,15 +28,6 @@ if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is required in CI for the browser tests", pytrace=False)
     pytest.skip(f"{CHROMIUM} not found", allow_module_level=True)
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 EMBEDDED = {
     "/dpo-loss/": "pg-displacement",
     "/beta/": "pg-beta",
@@ -55,7 +46,7 @@ def browser(site):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
