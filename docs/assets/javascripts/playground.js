@@ -297,7 +297,6 @@
       legend: { orientation: "h", x: 0, y: 1.0, yanchor: "bottom", font: { size: 11 }, bgcolor: "rgba(0,0,0,0)" },
       xaxis: { gridcolor: c.grid, zerolinecolor: c.muted },
       yaxis: { gridcolor: c.grid, zerolinecolor: c.muted },
-      hovermode: "closest",
       uirevision: "keep",
     };
   }
@@ -349,7 +348,7 @@
       const look = self.look(i);
       parts.forEach(function (part) {
         data.push({ type: "scatter", mode: "lines", x: h.step, y: series[part[0]], name: part[1], showlegend: i === 0,
-          legendgroup: part[1], hovertemplate: look.label + "<br>" + part[1] + " %{y:.3f}<extra></extra>",
+          legendgroup: part[1],
           line: { color: part[2], width: part[3], dash: look.dash } });
       });
     });
@@ -372,13 +371,13 @@
     const self = this, w = this.world;
     const data = [{
       type: "scatter", mode: "lines", x: w.frontier.map(function (p) { return p[0]; }), y: w.frontier.map(function (p) { return p[1]; }),
-      name: "exact optimal frontier", line: { color: c.muted, width: 2 }, hoverinfo: "skip",
+      name: "exact optimal frontier", line: { color: c.muted, width: 2 },
     }];
     this.history.runs.forEach(function (series, i) {
       const look = self.look(i);
       data.push({ type: "scatter", mode: "lines", x: series.kl_ref, y: series.reward, name: look.label, line: { color: look.colour, width: 2.5, dash: look.dash } });
       data.push({ type: "scatter", mode: "markers", x: [series.kl_ref[series.kl_ref.length - 1]], y: [series.reward[series.reward.length - 1]],
-        showlegend: false, hoverinfo: "skip", marker: { color: look.colour, size: 10 } });
+        showlegend: false, marker: { color: look.colour, size: 10 } });
     });
     const most = Math.max.apply(null, this.history.runs.map(function (s) { return Math.max.apply(null, s.kl_ref); }));
     return {
@@ -391,14 +390,13 @@
     const self = this, w = this.world, order = this.order;
     const x = order.map(function (i, k) { return k + 1; });
     const pick = function (values) { return order.map(function (i) { return values[i]; }); };
-    const hover = order.map(function (i) { return "r* = " + w.rewards[i].toFixed(2) + ", " + w.lengths[i] + " tokens"; });
-    const data = [{ type: "bar", x: x, y: pick(w.reference), name: "π_ref", marker: { color: c.muted }, text: hover, textposition: "none", hovertemplate: "%{text}<br>π_ref %{y:.3f}<extra></extra>" }];
+    const data = [{ type: "bar", x: x, y: pick(w.reference), name: "π_ref", marker: { color: c.muted } }];
     this.last.runs.forEach(function (run, i) {
       const look = self.look(i);
-      data.push({ type: "bar", x: x, y: pick(run.probs), name: look.label, marker: { color: look.colour }, text: hover, textposition: "none", hovertemplate: "%{text}<br>π %{y:.3f}<extra></extra>" });
+      data.push({ type: "bar", x: x, y: pick(run.probs), name: look.label, marker: { color: look.colour } });
     });
     data.push({ type: "scatter", mode: "markers", x: x, y: pick(w.optimum[0]), name: "π*β (β " + this.config.beta + ")",
-      marker: { symbol: "line-ew-open", size: 14, color: c.fg, line: { width: 2.5, color: c.fg } }, hovertemplate: "π*β %{y:.3f}<extra></extra>" });
+      marker: { symbol: "line-ew-open", size: 14, color: c.fg, line: { width: 2.5, color: c.fg } } });
     return { data: data, layout: { barmode: "group", bargap: 0.15, xaxis: { title: { text: "answers, lowest true reward first" }, dtick: Math.max(1, Math.round(x.length / 8)) }, yaxis: { title: { text: "probability" }, rangemode: "tozero" } } };
   };
 })();
