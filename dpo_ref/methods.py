@@ -44,7 +44,10 @@ from dpo_ref.errors import UnknownNameError, UserError
 if TYPE_CHECKING:  # the registry is read by `dpo-ref train --help`, which should not wait for torch
     import torch
 
-__all__ = ["Hyperparameter", "Method", "METHODS", "get_method", "TrainingData", "OFFLINE_METHODS"]
+__all__ = ["Hyperparameter", "Method", "METHODS", "get_method", "TrainingData", "OFFLINE_METHODS", "LR_SCALE"]
+
+# the name a grid gives the learning rate's multiple when it sweeps that instead of a hyperparameter
+LR_SCALE = "lr_scale"
 
 # what a hyperparameter's value must be: a test and the words for an error message
 _CHECKS: dict[str, tuple[Callable[[float], bool], str]] = {
@@ -78,6 +81,24 @@ class Method:
     hyperparameters: tuple[Hyperparameter, ...] = ()
     reduction: str = "sum"  # the log-prob reduction its reference pass uses: "sum" or "mean"
     build: Callable[..., object] | None = None  # build(reference, **params) -> objective; None for PPO
+    # what an experiment's grid sweeps: one of its hyperparameters, or LR_SCALE (the shared learning rate's
+    # multiple, for a method with no hyperparameter of its own)
+    swept: str = "beta"
+    # hyperparameters set from the swept one, so that a grid moves them together (SimPO's gamma)
+    derived: Callable[[float], dict[str, float]] | None = None
+
+    @property
+    def rows_per_pair(self) -> int:
+        """Training rows one preference pair gives. KTO's unpaired rows are two per pair: its batches hold
+        twice the rows, so that every method sees the same number of pairs per update."""
+        return 2 if self.data == "unpaired" else 1
+
+    def grid_point(self, value: float) -> tuple[dict[str, float], float]:
+        """One value of an experiment's grid as ``(hyperparameters, learning-rate scale)``: the swept
+        hyperparameter and those derived from it, or no hyperparameter and ``value`` as the scale."""
+        if self.swept == LR_SCALE:
+            return {}, float(value)
+        return {self.swept: float(value), **(self.derived(value) if self.derived else {})}, 1.0
 
     def params(self, **overrides: float | None) -> dict[str, float]:
         """The paper defaults, with ``overrides`` (None keeps the default), each checked.
@@ -298,7 +319,7 @@ METHODS: dict[str, Method] = {
             "Hong et al. 2024, arXiv 2403.07691", "pairs", False,
             (Hyperparameter("lam", 0.1, "ORPO paper: lambda around 0.1", "weight of the odds-ratio term",
                             check="non-negative"),),
-            reduction="mean", build=_orpo,
+            reduction="mean", build=_orpo, swept="lam",
         ),
         Method(
             "simpo", "SimPO", "a length-normalised reward with a target margin, no reference model",
@@ -306,26 +327,26 @@ METHODS: dict[str, Method] = {
             (Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale"),
              Hyperparameter("gamma", 1.0, "SimPO paper: gamma / beta around 0.5", "target reward margin",
                             check="non-negative")),
-            reduction="mean", build=_simpo,
+            reduction="mean", build=_simpo, derived=lambda beta: {"gamma": beta / 2},  # the paper's gamma/beta
         ),
         Method(
             "preferred-ft", "Preferred-FT", "supervised fine-tuning on the chosen completions",
-            f"{_DPO_PAPER}, section 6", "sft", False, build=_preferred_ft,
+            f"{_DPO_PAPER}, section 6", "sft", False, build=_preferred_ft, swept=LR_SCALE,
         ),
         Method(
             "unlikelihood", "Unlikelihood", "likelihood on the chosen completion, unlikelihood on the rejected one",
             "Welleck et al. 2019, arXiv 1908.04319", "pairs", False,
             (Hyperparameter("alpha", 1.0, "Welleck et al. weigh the two terms equally",
                             "weight of the unlikelihood term", check="non-negative"),),
-            build=_unlikelihood,
+            build=_unlikelihood, swept="alpha",
         ),
         Method(
             "ppo", "PPO", "RLHF: a Bradley-Terry reward model on the pairs, then PPO against it",
-            "Ziegler et al. 2019, arXiv 1909.08593", "rollouts", True, (_KL_COEF,),
+            "Ziegler et al. 2019, arXiv 1909.08593", "rollouts", True, (_KL_COEF,), swept="kl_coef",
         ),
         Method(
             "ppo-gt", "PPO-GT", "PPO against the ground-truth reward instead of a learned one",
-            f"{_DPO_PAPER}, section 6", "rollouts", True, (_KL_COEF,),
+            f"{_DPO_PAPER}, section 6", "rollouts", True, (_KL_COEF,), swept="kl_coef",
         ),
     )
 }  # fmt: skip

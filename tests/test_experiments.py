@@ -14,7 +14,7 @@ from conftest import without_timings
 
 from dpo_ref.errors import UnknownNameError, UserError
 from dpo_ref.experiments import count_runs, get_config, reproduce
-from dpo_ref.experiments.exact import TARGETS_OPTIMUM, grid
+from dpo_ref.experiments.exact import TARGETS_OPTIMUM
 
 SMOKE = get_config("smoke")
 
@@ -39,8 +39,7 @@ def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
     for seed in cfg.seeds:
         data = files[f"exact_seed{seed}"]
         offline = [(r["method"], r["params"]) for r in data["runs"] if "objective" not in r]
-        expected = [(name, _params(name, params)) for name, params in grid(cfg)]
-        assert offline == expected
+        assert offline == _expected_offline_runs(cfg.grids)
         for record in data["runs"]:
             assert record["seed"] == seed and record["final"] == record["trajectory"][-1]
             # nothing beats the exact optimum at its own KL (float rounding aside)
@@ -57,10 +56,21 @@ def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
         assert set(data["studies"]) == {"recovery", "deterministic", "online", "shift"}
 
 
-def _params(name: str, params: dict) -> dict:
-    from dpo_ref.methods import METHODS
-
-    return METHODS[name].params(**params)
+def _expected_offline_runs(grids: dict) -> list[tuple[str, dict]]:
+    """Each offline method's runs, written out here rather than read from the registry: the swept hyperparameter
+    at each grid value, SimPO's gamma at half its beta, Preferred-FT's learning-rate multiple, the rest at their
+    defaults (cDPO's label smoothing 0.1, KTO's weights 1)."""
+    swept = {"orpo": "lam", "unlikelihood": "alpha"}
+    defaults = {"cdpo": {"label_smoothing": 0.1}, "kto": {"desirable_weight": 1.0, "undesirable_weight": 1.0}}
+    out = []
+    for name, values in grids.items():
+        for v in values if name not in ("ppo", "ppo-gt") else ():
+            if name == "preferred-ft":
+                out.append((name, {"lr_scale": v}))
+            else:
+                params = {swept.get(name, "beta"): v, **defaults.get(name, {})}
+                out.append((name, {**params, "gamma": v / 2} if name == "simpo" else params))
+    return out
 
 
 def test_exact_summary_claims_follow_the_intervals(smoke_run):
@@ -72,7 +82,7 @@ def test_exact_summary_claims_follow_the_intervals(smoke_run):
         assert is_failed == (row["rose_in_seeds"] != row["seeds"])
     for method in summary["methods"].values():
         kls = [point[0] for point in method["envelope"]]
-        assert kls == sorted(kls) and method["envelope"][0][0] == 0.0  # pi_ref is every envelope's start
+        assert kls == sorted(kls) and kls[0] > 0  # trained policies only: no envelope starts at pi_ref
         rewards = [point[1] for point in method["envelope"]]
         assert rewards == sorted(rewards)  # an envelope only rises
         for row in method["settings"]:
@@ -106,10 +116,19 @@ def test_named_configs_and_unknown_names():
         get_config("laptop")
     with pytest.raises(UnknownNameError, match="seed 7 is not a seed of the smoke configuration"):
         reproduce("smoke", device="cpu", seeds=[7])
-    from dpo_ref.experiments.configs import ExactExperimentConfig
+    from dpo_ref.experiments.configs import ExactExperimentConfig, SentimentConfig
 
-    with pytest.raises(UserError, match=r"beta \(0.3\) must be one of dpo_betas"):
+    with pytest.raises(UserError, match=r"beta \(0.3\) must be in grids\['dpo'\]"):
         ExactExperimentConfig(beta=0.3)
+    with pytest.raises(UserError, match=r"every method needs as many values as the others.*'ipo': 2"):
+        ExactExperimentConfig(grids={"dpo": (0.5,), "ipo": (0.5, 1.0)})
+    with pytest.raises(UserError, match="unknown method 'dpop'"):
+        SentimentConfig(grids={"dpop": (0.5,)})
+    for name in ("smoke", "cpu", "gpu"):  # the same tuning budget for every method within a world
+        cfg = get_config(name)
+        assert (
+            len({len(v) for v in cfg.exact.grids.values()}) == 1 == len({len(v) for v in cfg.sentiment.grids.values()})
+        )
 
 
 @pytest.mark.parametrize(
@@ -193,3 +212,53 @@ def test_a_group_not_started_yet_goes_first():
     assert _next_unit(pending, {"sentiment"}) == 2
     assert _next_unit(pending, {"sentiment", "exact"}) == 0
     assert _next_unit(pending, set()) == 0
+
+
+def test_sentiment_runs_are_evaluated_along_training(smoke_run):
+    """Every sentiment run, offline or PPO, carries its test evaluations before its end (smoke: one, halfway)."""
+    files, _ = smoke_run
+    cfg = SMOKE.sentiment
+    for seed in cfg.seeds:
+        runs = files[f"sentiment_seed{seed}"]["runs"]
+        assert sorted({r["method"] for r in runs}) == sorted(cfg.grids)
+        for run in runs:
+            assert [p["step"] for p in run["trajectory"]] == [2], run["method"]  # 4 updates, 1 checkpoint
+            assert set(run["trajectory"][0]) == {"step", "reward", "kl", "length"}
+            assert run["trajectory"][0]["kl"]["n"] == run["test"]["kl"]["n"]  # the test prompts, as at the end
+
+
+def test_the_best_ppo_objective_is_reached_by_the_tilted_reference():
+    """``optimal_objective`` against the objective written out, E[score] - c KL averaged over prompts."""
+    import torch
+
+    from dpo_ref.experiments.exact import optimal_objective
+
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.randn(3, 5, generator=generator, dtype=torch.float64).log_softmax(-1)
+    scores = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    c = 0.4
+
+    def objective(logps):
+        p = logps.exp()
+        return float(((p * scores).sum(1) - c * (p * (logps - reference)).sum(1)).mean())
+
+    best = optimal_objective(reference, scores, c)
+    assert best == pytest.approx(objective((reference + scores / c).log_softmax(-1)), abs=1e-12)
+    assert best > objective(reference)
+    for _ in range(20):  # no other policy does better
+        assert objective(torch.randn(3, 5, generator=generator, dtype=torch.float64).log_softmax(-1)) < best
+    assert optimal_objective(reference, torch.full((3, 5), 0.7, dtype=torch.float64), c) == pytest.approx(0.7)
+
+
+def test_a_grid_value_becomes_hyperparameters_and_pairs_per_update():
+    from dpo_ref.experiments.exact import Runner
+    from dpo_ref.methods import METHODS
+
+    assert METHODS["simpo"].grid_point(2.5) == ({"beta": 2.5, "gamma": 1.25}, 1.0)  # gamma / beta = 1/2
+    assert METHODS["preferred-ft"].grid_point(0.5) == ({}, 0.5)  # its learning rate's multiple
+    assert METHODS["orpo"].grid_point(0.3) == ({"lam": 0.3}, 1.0)
+    assert METHODS["ppo-gt"].grid_point(0.2) == ({"kl_coef": 0.2}, 1.0)
+    # KTO's rows are two per pair: twice the rows per update is the same pairs per update
+    assert [METHODS[m].rows_per_pair for m in ("dpo", "kto", "preferred-ft")] == [1, 2, 1]
+    runner = Runner(SMOKE.exact, None, 0, "cpu", print)
+    assert runner.train_config(rows_per_pair=2).batch_size == 2 * SMOKE.exact.batch_size

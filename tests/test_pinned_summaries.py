@@ -312,9 +312,9 @@ def _exact_run(method, seed, params, *, kl, reward, optimal, peak=None, kl_to_op
     return record
 
 
-def _ppo_extra(start: float, end: float, rose: bool, kl: float) -> dict:
+def _ppo_extra(start: float, end: float, rose: bool, kl: float, optimum: float = 0.9) -> dict:
     return {
-        "objective": {"start": start, "end": end, "rose": rose},
+        "objective": {"start": start, "end": end, "rose": rose, "optimum": optimum},
         "diagnostics": [
             {"step": 8, "objective": start, "kl": 0.0, "score": start, "loss/value": 0.3},
             {"step": 16, "objective": end, "kl": kl, "score": end + 0.1, "loss/value": 0.1},
@@ -401,10 +401,25 @@ def exact_seed(s: int) -> dict:
         "studies": {
             "recovery": [
                 _study_record(
-                    s, {"beta": 0.5, "n_pairs": 100}, {"reward": 0.5, "kl": 1.0, "kl_to_optimum": [0.8, 1.0, 1.2][s]}
+                    s,
+                    {"beta": 0.5, "n_pairs": 100, "budget": "updates", "steps": 240},
+                    {"reward": 0.5, "kl": 1.0, "kl_to_optimum": [0.8, 1.0, 1.2][s]},
+                ),
+                # the same 100 pairs for as many epochs as 500 get in 240 updates: 48 updates
+                _study_record(
+                    s,
+                    {"beta": 0.5, "n_pairs": 100, "budget": "epochs", "steps": 48},
+                    {"reward": 0.3, "kl": 0.5, "kl_to_optimum": [0.6, 0.7, 0.8][s]},
                 ),
                 _study_record(
-                    s, {"beta": 0.5, "n_pairs": 500}, {"reward": 0.6, "kl": 1.0, "kl_to_optimum": [0.2, 0.3, 0.4][s]}
+                    s,
+                    {"beta": 0.5, "n_pairs": 500, "budget": "updates", "steps": 240},
+                    {"reward": 0.6, "kl": 1.0, "kl_to_optimum": [0.2, 0.3, 0.4][s]},
+                ),
+                _study_record(
+                    s,
+                    {"beta": 0.5, "n_pairs": 500, "budget": "epochs", "steps": 240},
+                    {"reward": 0.6, "kl": 1.0, "kl_to_optimum": [0.2, 0.3, 0.4][s]},
                 ),
             ],
             "deterministic": [deterministic("dpo", g_dpo), deterministic("ipo", g_ipo)],
@@ -471,10 +486,12 @@ def test_exact_runs_are_grouped_by_method_and_setting(exact):
     assert close(exact["reward_model"]["pair_accuracy_under_reference"], iv_logit([0.80, 0.81, 0.82]))
 
 
-def test_exact_envelopes_start_at_pi_ref(exact):
-    assert points(exact["methods"]["dpo"]["envelope"]) == pytest.approx(points([[0.0, 0.0], [1.0, 0.6], [3.0, 1.2]]))
-    assert points(exact["methods"]["ipo"]["envelope"]) == pytest.approx(points([[0.0, 0.0], [2.0, 0.8]]))
-    assert points(exact["methods"]["ppo"]["envelope"]) == pytest.approx(points([[0.0, 0.0], [1.5, 0.6]]))
+def test_exact_envelopes_are_made_of_trained_policies(exact):
+    # every setting's evaluations after its first update, averaged over seeds, and never pi_ref: DPO's
+    # (0.5, 0.3), (1, 0.6) at beta 0.5 and (1.5, 1.5), (3, 1.2) at beta 0.1, the last below (1.5, 1.5)
+    assert points(exact["methods"]["dpo"]["envelope"]) == pytest.approx(points([[0.5, 0.3], [1.0, 0.6], [1.5, 1.5]]))
+    assert points(exact["methods"]["ipo"]["envelope"]) == pytest.approx(points([[1.0, 0.4], [2.0, 0.8]]))
+    assert points(exact["methods"]["ppo"]["envelope"]) == pytest.approx(points([[0.75, 0.3], [1.5, 0.6]]))
 
 
 def test_exact_ppo_settings_whose_objective_fell_are_reported_not_plotted(exact):
@@ -490,6 +507,11 @@ def test_exact_ppo_settings_whose_objective_fell_are_reported_not_plotted(exact)
     assert table[0.2]["rising_at_end_in_seeds"] == [0, 1, 2] and table[0.5]["rising_at_end_in_seeds"] == [0, 1, 2]
     assert close(table[0.2]["objective_start"], iv(0.1, 0.0))
     assert close(table[0.2]["objective_end"], iv(0.4, 0.1 / SQRT3))
+    # of the rise to the optimum 0.9 from 0.1, ends 0.3, 0.4, 0.5 reach a quarter, 3/8 and a half; at 0.5, from 0.2,
+    # 0.3, 0.1, 0.25 reach 1/7, -1/7 (it fell) and 1/14
+    assert close(table[0.2]["share_of_gain"], iv(0.375, 0.125 / SQRT3))
+    mean, sd = mean_sd([1 / 7, -1 / 7, 1 / 14])
+    assert close(table[0.5]["share_of_gain"], iv(mean, sd / SQRT3))
     # the last diagnostics row of each seed, without its step: objective 0.3, 0.4, 0.5; score 0.1 more
     final = table[0.2]["final_diagnostics"]
     assert set(final) == {"objective", "kl", "score", "loss/value"}
@@ -532,8 +554,18 @@ def test_exact_kto_reference_point_and_studies(exact):
     assert exact["kto_reference_point"] == {"n_runs": 3, "z0_max": 0.05, "estimate_min": -2.0, "estimate_max": 0.05}
     rec = exact["recovery"]
     assert rec["beta"] == 0.5 and rec["reference_kl_to_optimum"] == 1.0
-    per_n = {row["n_pairs"]: row for row in rec["per_n_pairs"]}
-    assert list(per_n) == [100, 500]
+    # the same updates first, then the same epochs, each in order of pairs
+    assert [(row["budget"], row["n_pairs"], row["steps"]) for row in rec["per_n_pairs"]] == [
+        ("updates", 100, 240),
+        ("updates", 500, 240),
+        ("epochs", 100, 48),
+        ("epochs", 500, 240),
+    ]
+    epochs = {row["n_pairs"]: row for row in rec["per_n_pairs"] if row["budget"] == "epochs"}
+    # 48 updates of 128 pairs over 100 pairs: 61.44 epochs, as 240 updates over 500; closer by 0.4, 0.3, 0.2
+    assert epochs[100]["epochs"] == pytest.approx(61.44) == epochs[500]["epochs"]
+    assert close(epochs[100]["closer_than_reference"], iv(0.3, 0.1 / SQRT3)) and epochs[100]["verdict"] == "ahead"
+    per_n = {row["n_pairs"]: row for row in rec["per_n_pairs"] if row["budget"] == "updates"}
     # 100 pairs: KL to pi* 0.8, 1.0, 1.2 from pi_ref's 1.0: closer by 0.2, 0, -0.2: level
     assert close(per_n[100]["kl_to_optimum"], iv_log([0.8, 1.0, 1.2]))
     assert close(per_n[100]["closer_than_reference"], iv(0.0, 0.2 / SQRT3)) and per_n[100]["verdict"] == "level"
@@ -674,7 +706,12 @@ def _sentiment_run(method, seed, hyperparameter, value, *, reward, kl, length, v
     }
 
 
-def _sentiment_ppo(seed, value, *, reward, start, end, rose) -> dict:
+def _along(step: int, reward: float, kl: float) -> list[dict]:
+    """A run's one evaluation along training, on test prompts, as the seed files hold it."""
+    return [{"step": step, "reward": _estimate(reward), "kl": _estimate(kl), "length": _estimate(10.0)}]
+
+
+def _sentiment_ppo(seed, value, *, reward, start, end, rose, kl=1.0) -> dict:
     objective = {
         "start": _estimate(start),
         "end": _estimate(end),
@@ -689,11 +726,12 @@ def _sentiment_ppo(seed, value, *, reward, start, end, rose) -> dict:
         "kl_coef",
         value,
         reward=reward,
-        kl=1.0,
+        kl=kl,
         length=16.0,
         val_reward=reward,
         objective=objective,
         diagnostics=diagnostics,
+        trajectory=_along(120, reward / 2, kl / 2),
     )
 
 
@@ -722,6 +760,7 @@ def sentiment_seed(s: int) -> dict:
             length=[15.0, 25.0, 5.0][s],
             val_reward=[0.45, 0.55, 0.65][s],
             truncated=[0.1, 0.2, 0.3][s],
+            trajectory=_along(48, [0.5, 0.6, 0.7][s] / 2, 1.0),
         ),
         _sentiment_run(
             "dpo",
@@ -732,10 +771,11 @@ def sentiment_seed(s: int) -> dict:
             kl=6.0,
             length=[12.0, 20.0, 30.0][s],
             val_reward=[0.7, 0.5, 0.7][s],
+            trajectory=_along(48, 0.4, 3.0),
         ),
         # PPO at kl_coef 0.05: its objective did not rise in seed 2, so it counts nowhere
         _sentiment_ppo(s, 0.05, reward=0.9, start=-0.2, end=0.6, rose=s != 2),
-        _sentiment_ppo(s, 0.2, reward=[0.4, 0.5, 0.6][s], start=-0.2, end=[0.5, 0.6, 0.7][s], rose=True),
+        _sentiment_ppo(s, 0.2, reward=[0.4, 0.5, 0.6][s], start=-0.2, end=[0.5, 0.6, 0.7][s], rose=True, kl=2.0),
     ]
     win = {"dpo": {"0": [0.9, 0.95, 1.0][s], "1": 0.5}, "ppo": {"0": [0.6, 0.7, 0.8][s], "1": [0.3, 0.35, 0.4][s]}}
     steps = [1, 5, 9] if s < 2 else [1, 5]  # seed 2 logged one step fewer
@@ -817,16 +857,22 @@ def test_sentiment_settings_with_the_length_adjusted_gain_by_hand(sentiment):
     selected = sentiment["methods"]["dpo"]["selected"]
     assert selected["values"] == {0: 5.0, 1: 0.5, 2: 5.0}
     assert close(selected["reward"], iv(0.8, 0.2 / SQRT3))
+    # trained points only: beta 0.5 along training (1, 0.3) and at its end (2, 0.6); beta 5 along training (3, 0.4),
+    # below (2, 0.6), and at its end (6, 0.9)
     assert points(sentiment["methods"]["dpo"]["envelope"]) == pytest.approx(
-        points([[0.0, 0.03], [2.0, 0.6], [6.0, 0.9]])
+        points([[1.0, 0.3], [2.0, 0.6], [6.0, 0.9]])
     )
+    assert [p["step"] for p in low["trajectory"]] == [48] and close(
+        low["trajectory"][0]["reward"], iv(0.3, 0.05 / SQRT3)
+    )
+    assert close(low["trajectory"][0]["kl"], iv_log([1.0, 1.0, 1.0]))
 
 
 def test_sentiment_failed_ppo_settings_count_nowhere(sentiment):
     assert sentiment["failed"] == [{"method": "ppo", "value": 0.05}]
     ppo = sentiment["methods"]["ppo"]
     assert [row["value"] for row in ppo["settings"]] == [0.2]
-    assert points(ppo["envelope"]) == pytest.approx(points([[0.0, 0.03], [1.0, 0.5]]))
+    assert points(ppo["envelope"]) == pytest.approx(points([[1.0, 0.25], [2.0, 0.5]]))
     assert ppo["selected"]["values"] == {0: 0.2, 1: 0.2, 2: 0.2}
     table = {row["kl_coef"]: row for row in sentiment["ppo"]}
     assert list(table) == [0.05, 0.2]
@@ -840,10 +886,16 @@ def test_sentiment_failed_ppo_settings_count_nowhere(sentiment):
     assert [plain(f) for f in macros.failed(sentiment)] == ["PPO at β = 0.05 (rose in 2 of 3 seeds)"]
 
 
-def test_sentiment_matched_kl_needs_trained_points_of_both(sentiment):
-    # DPO's one setting sits at KL 2 and PPO's at KL 1, runs evaluated at their end only: no KL that trained
-    # policies of both reach, so no verdict (it used to be read off a straight line from pi_ref)
-    assert sentiment["matched_kl"] == {"ppo": None}
+def test_sentiment_matched_kl_compares_trained_points_along_training(sentiment):
+    # per seed, DPO's trained points (1, r/2), (2, r), (3, 0.4), (6, R) and PPO's (1, p/2), (2, p) (its failed
+    # setting left out), with r - p = 0.1 in every seed: over the shared range [1, 2] both are straight lines and
+    # DPO is ahead by 0.05 k at KL k, 0.075 on average in every seed
+    ppo = sentiment["matched_kl"]["ppo"]
+    assert (ppo["low"], ppo["high"]) == (1.0, 2.0)
+    assert [row["difference"]["mean"] for row in ppo["points"]] == pytest.approx(
+        [0.05 * (1 + (i + 0.5) / 6) for i in range(6)]
+    )
+    assert ppo["mean_difference"]["mean"] == pytest.approx(0.075) and ppo["verdict"] == "ahead"
 
 
 def test_sentiment_win_rates_by_hand(sentiment):

@@ -4,12 +4,11 @@ results, 2 cores), ``gpu`` (larger, one GPU). Plain dataclasses; every field say
 An :class:`ExperimentConfig` holds one configuration per world: ``exact``
 (:class:`ExactExperimentConfig`) and ``sentiment`` (:class:`SentimentConfig`).
 
-Every method gets the same training budget (``steps``, ``batch_size``,
-``learning_rate``) and a grid over the hyperparameter its paper recommends. Two choices
-were made after a first run, and the comment where each is set says why: the sentiment
-world's beta grid of DPO, IPO and KTO was moved up a decade after a one-seed probe on
-seed 0 (a reported seed), and the sentiment world's PPO learning rate was lowered after its
-objective fell. The pages say so where those results appear.
+Every method gets the same training budget (``steps`` updates of ``batch_size`` pairs at
+``learning_rate``) and a grid of the same size, over the hyperparameter its paper
+recommends (``grids``). Choices made after a first run are in the dated change log the
+results pages render (``docs/data/results_changes.yml``), and the comment where each is
+set says why.
 """
 
 from __future__ import annotations
@@ -19,6 +18,19 @@ from dataclasses import dataclass, field
 from dpo_ref.errors import UnknownNameError, UserError
 from dpo_ref.train import PPOConfig
 from dpo_ref.worlds.exact import ExactWorldConfig
+
+
+def check_grids(grids: dict[str, tuple[float, ...]], owner: str) -> None:
+    """A world's grids name registered methods, each with the same number of values (the same tuning budget)."""
+    from dpo_ref.methods import METHODS
+
+    unknown = sorted(set(grids) - set(METHODS))
+    if unknown:
+        raise UserError(f"{owner}.grids: unknown method {unknown[0]!r}; the methods are {', '.join(METHODS)}")
+    sizes = {name: len(values) for name, values in grids.items()}
+    if len(set(sizes.values())) > 1:
+        raise UserError(f"{owner}.grids: every method needs as many values as the others (the same tuning "
+                        f"budget); got {sizes}")  # fmt: skip
 
 
 @dataclass
@@ -43,23 +55,30 @@ class ExactExperimentConfig:
     # the optimal frontier: pi*_beta on a log grid of beta, from KL near 0 to past every method
     frontier_log10_beta: tuple[float, float] = (-2.0, 2.0)  # log10 of the smallest and largest beta
     frontier_points: int = 81  # betas on that grid
-    # each method's grid (its main hyperparameter; the others at their paper's value)
-    dpo_betas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # the paper's 0.1 and 0.5, and a decade around
-    ipo_betas: tuple[float, ...] = (0.25, 1.0, 4.0)  # tau on per-token means (TRL); summed tau = tau / 4 here
-    cdpo_betas: tuple[float, ...] = (0.1, 0.5)  # conservative DPO, label smoothing below
-    hinge_betas: tuple[float, ...] = (0.1, 0.5)  # the hinge closes at margin 1/beta
-    kto_betas: tuple[float, ...] = (0.05, 0.1, 0.5)  # the KTO paper finds 0.1 close to best
-    orpo_lambdas: tuple[float, ...] = (0.1, 1.0)  # the ORPO paper uses about 0.1
-    simpo_betas: tuple[float, ...] = (1.0, 2.5, 10.0)  # the SimPO paper: 2 to 2.5; gamma = beta / 2 (its ratio)
-    unlikelihood_alphas: tuple[float, ...] = (0.1, 1.0)  # Welleck et al. use 1
-    cdpo_label_smoothing: float = 0.1  # assumed label-flip rate of conservative DPO
+    # each method's grid: 4 values of the hyperparameter the registry says it sweeps (Method.swept), the others
+    # at their paper's value (cDPO's label smoothing 0.1, SimPO's gamma = beta / 2: Method.derived). Equal sizes
+    # since 2026-12-07 (DPO had 6 values, IPO, KTO, SimPO and PPO 3, the rest 2; the change log says why); the
+    # values kept every earlier one where 4 allowed, and extend each grid where its runs left the KL range
+    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: {
+        "dpo": (0.05, 0.1, 0.5, 2.0),  # the paper's 0.1 and 0.5, and a decade around
+        "ipo": (0.0625, 0.25, 1.0, 4.0),  # tau on per-token means (TRL); summed tau = tau / 4 here
+        "cdpo": (0.05, 0.1, 0.5, 2.0),  # conservative DPO: DPO's grid, label smoothing 0.1
+        "hinge": (0.05, 0.1, 0.5, 2.0),  # the hinge closes at margin 1/beta
+        "kto": (0.02, 0.05, 0.1, 0.5),  # the KTO paper finds 0.1 close to best
+        "orpo": (0.1, 0.3, 1.0, 3.0),  # lambda: the ORPO paper uses about 0.1
+        "simpo": (1.0, 2.5, 5.0, 10.0),  # beta: the SimPO paper uses 2 to 2.5
+        "preferred-ft": (0.25, 0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
+        "unlikelihood": (0.1, 0.3, 1.0, 3.0),  # alpha: Welleck et al. use 1
+        "ppo": (0.1, 0.2, 0.5, 1.0),  # the KL coefficient, PPO against the reward model ...
+        "ppo-gt": (0.1, 0.2, 0.5, 1.0),  # ... and against r*
+    })  # fmt: skip
     # the beta of the studies run at one value: recovery, deterministic labels, displacement, shift, online
     beta: float = 0.5
     # PPO (RLHF): the reward model is trained on the same pairs, then PPO against it, and PPO-GT against r*
     ppo: PPOConfig = field(default_factory=PPOConfig)  # kl_coef is set per run
     ppo_learning_rate: float = 3e-4  # PPO's own rate: a third of the offline one, as PPO for LMs runs lower
-    ppo_kl_coefs: tuple[float, ...] = (0.2, 0.5, 1.0)  # the KL coefficients of both PPO grids
-    # DPO recovers pi*_beta: KL(pi_DPO || pi*_beta) against the number of pairs, at `beta`
+    # DPO recovers pi*_beta: KL(pi_DPO || pi*_beta) against the number of pairs, at `beta`, twice: with `steps`
+    # updates whatever the pairs (fewer pairs, more epochs), and with as many epochs as the most pairs get
     recovery_n_pairs: tuple[int, ...] = (500, 2000, 8000)
     # deterministic preferences (IPO's argument): DPO and IPO at `beta`, trained 4x longer
     deterministic_steps: int = 960
@@ -70,8 +89,9 @@ class ExactExperimentConfig:
     shift_sft_steps: int = 60  # Preferred-FT on the chosen answers before DPO (the paper's recipe)
 
     def __post_init__(self):
-        if self.beta not in self.dpo_betas:  # online DPO and displacement compare with the frontier's run there
-            raise UserError(f"ExactExperimentConfig.beta ({self.beta}) must be one of dpo_betas {self.dpo_betas}")
+        check_grids(self.grids, "ExactExperimentConfig")
+        if self.beta not in self.grids["dpo"]:  # online DPO and displacement compare with the frontier's run there
+            raise UserError(f"ExactExperimentConfig.beta ({self.beta}) must be in grids['dpo'] {self.grids['dpo']}")
 
 
 @dataclass
@@ -116,22 +136,28 @@ class SentimentConfig:
     # reward model alike: 41% less padding, 17% fewer positions computed (measured, seed 0's pairs); which
     # pairs meet in an epoch stays random
     group_by_length: bool = True
-    # --- each method's grid: 3 values of its main hyperparameter (the same tuning budget)
-    # Decades up from the paper's 0.5. The first grid, (0.05, 0.5, 5), left DPO's lowest KL at 6-10 nats,
-    # above every PPO run, so matched-KL comparisons had no DPO run there; a one-seed probe (seed 0, before
-    # this grid ran) put beta 50 near 5 nats and beta 500 at 8.8: a larger beta did not go lower. IPO and
-    # KTO move with DPO, so the three keep the same grid.
-    dpo_betas: tuple[float, ...] = (0.5, 5.0, 50.0)
-    ipo_betas: tuple[float, ...] = (0.5, 5.0, 50.0)  # IPO's tau on per-token mean log-ratios (TRL)
-    kto_betas: tuple[float, ...] = (0.5, 5.0, 50.0)  # the KTO paper finds 0.1 close to best
-    orpo_lambdas: tuple[float, ...] = (0.05, 0.2, 1.0)  # the ORPO paper uses about 0.1
-    simpo_betas: tuple[float, ...] = (1.0, 2.5, 5.0)  # the SimPO paper: 2 to 2.5; gamma = beta / 2
-    unlikelihood_alphas: tuple[float, ...] = (0.1, 0.3, 1.0)  # weight of the unlikelihood term
-    preferred_ft_lr_scales: tuple[float, ...] = (0.5, 1.0, 2.0)  # Preferred-FT has only its learning rate
-    # --- RLHF: a reward model on the same pairs, then PPO; PPO-GT with VADER as the reward.
-    # Both rewards are normalised to mean 0, standard deviation 1 over pi_ref's samples of the
-    # training prompts (as Ziegler et al. normalise their reward model), so one KL grid serves both.
-    ppo_kl_coefs: tuple[float, ...] = (0.05, 0.2, 1.0)  # on normalised rewards
+    # --- each method's grid: 3 values of the hyperparameter the registry says it sweeps (Method.swept)
+    # DPO, IPO and KTO: decades up from the paper's 0.5. The first grid, (0.05, 0.5, 5), left DPO's lowest KL at
+    # 6-10 nats, above every PPO run, so matched-KL comparisons had no DPO run there; a one-seed probe (seed 0,
+    # before this grid ran) put beta 50 near 5 nats and beta 500 at 8.8: a larger beta did not go lower. IPO
+    # and KTO move with DPO, so the three keep the same grid.
+    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: {
+        "dpo": (0.5, 5.0, 50.0),
+        "ipo": (0.5, 5.0, 50.0),  # IPO's tau on per-token mean log-ratios (TRL)
+        "kto": (0.5, 5.0, 50.0),  # the KTO paper finds 0.1 close to best
+        "orpo": (0.05, 0.2, 1.0),  # lambda: the ORPO paper uses about 0.1
+        "simpo": (1.0, 2.5, 5.0),  # beta: the SimPO paper uses 2 to 2.5
+        "preferred-ft": (0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
+        "unlikelihood": (0.1, 0.3, 1.0),  # alpha, the weight of the unlikelihood term
+        # the KL coefficient, on normalised rewards: both rewards are normalised to mean 0, standard deviation 1
+        # over pi_ref's samples of the training prompts (as Ziegler et al. normalise their reward model)
+        "ppo": (0.05, 0.2, 1.0),
+        "ppo-gt": (0.05, 0.2, 1.0),
+    })  # fmt: skip
+    # every trained policy is also evaluated on the test prompts this many times along training (evenly spaced,
+    # before its end): the envelopes and matched-KL comparisons then have trained points from near pi_ref out
+    checkpoints: int = 3
+    # --- RLHF: a reward model on the same pairs, then PPO; PPO-GT with VADER as the reward (grids above)
     ppo_rollout_batch_size: int = 64  # completions sampled per rollout
     ppo_minibatch_size: int = 32  # rows per PPO update
     ppo_epochs: int = 4  # passes over each rollout (Ziegler et al. use 4)
@@ -145,6 +171,9 @@ class SentimentConfig:
     reward_model_steps: int = 96  # Bradley-Terry reward model on the same pairs
     # --- logging
     curve_every: int = 4  # keep every n-th logged step of the DPO curves
+
+    def __post_init__(self):
+        check_grids(self.grids, "SentimentConfig")
 
 
 @dataclass
@@ -164,9 +193,10 @@ def _smoke() -> ExperimentConfig:
     )  # fmt: skip
     exact = ExactExperimentConfig(
         world=world, seeds=(0, 1), n_pairs=256, steps=16, batch_size=32, eval_every=8, frontier_points=21,
-        dpo_betas=(0.1, 0.5), ipo_betas=(0.5,), cdpo_betas=(0.5,), hinge_betas=(0.5,), kto_betas=(0.1,),
-        orpo_lambdas=(0.1,), simpo_betas=(2.0,), unlikelihood_alphas=(1.0,),
-        ppo=PPOConfig(rollout_batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=3), ppo_kl_coefs=(0.5,),
+        grids={"dpo": (0.1, 0.5), "ipo": (0.5, 2.0), "cdpo": (0.1, 0.5), "hinge": (0.1, 0.5), "kto": (0.1, 0.5),
+               "orpo": (0.1, 1.0), "simpo": (2.0, 5.0), "preferred-ft": (0.5, 1.0), "unlikelihood": (0.3, 1.0),
+               "ppo": (0.2, 0.5), "ppo-gt": (0.2, 0.5)},
+        ppo=PPOConfig(rollout_batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=3),
         recovery_n_pairs=(64, 256), deterministic_steps=32, online_rounds=2, shift_sft_steps=8,
     )  # fmt: skip
     # seconds: tiny everything; what the tests run
@@ -174,8 +204,9 @@ def _smoke() -> ExperimentConfig:
         seeds=(0, 1), n_reviews=600, n_layer=1, n_embd=32, n_head=2, pretrain_steps=30,
         n_train_prompts=12, n_val_prompts=8, n_test_prompts=8, eval_samples_per_prompt=2, max_new_tokens=16,
         steps=4, batch_size=8, warmup_steps=0, win_rate_temperatures=(0.0, 1.0),
-        dpo_betas=(0.1, 1.0), ipo_betas=(0.1,), kto_betas=(0.1,), orpo_lambdas=(0.1,), simpo_betas=(2.0,),
-        unlikelihood_alphas=(1.0,), preferred_ft_lr_scales=(1.0,), ppo_kl_coefs=(0.1, 1.0),
+        grids={"dpo": (0.1, 1.0), "ipo": (0.1, 1.0), "kto": (0.1, 1.0), "orpo": (0.1, 1.0), "simpo": (2.0, 5.0),
+               "preferred-ft": (0.5, 1.0), "unlikelihood": (0.3, 1.0), "ppo": (0.1, 1.0), "ppo-gt": (0.1, 1.0)},
+        checkpoints=1,
         ppo_rollout_batch_size=8, ppo_minibatch_size=8, ppo_epochs=1, ppo_steps=4, objective_samples_per_prompt=2,
         reward_model_steps=4, curve_every=1,
     )  # fmt: skip
@@ -205,12 +236,20 @@ def _gpu() -> ExperimentConfig:
             batch_size=256,
             eval_every=100,
             frontier_points=121,
-            dpo_betas=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
-            ipo_betas=(0.1, 0.25, 1.0, 4.0, 16.0),
-            kto_betas=(0.02, 0.05, 0.1, 0.5, 2.0),
-            simpo_betas=(0.5, 1.0, 2.5, 10.0),
+            grids={
+                "dpo": (0.02, 0.1, 0.5, 2.0, 10.0),
+                "ipo": (0.0625, 0.25, 1.0, 4.0, 16.0),
+                "cdpo": (0.02, 0.1, 0.5, 2.0, 10.0),
+                "hinge": (0.02, 0.1, 0.5, 2.0, 10.0),
+                "kto": (0.02, 0.05, 0.1, 0.5, 2.0),
+                "orpo": (0.03, 0.1, 0.3, 1.0, 3.0),
+                "simpo": (0.5, 1.0, 2.5, 5.0, 10.0),
+                "preferred-ft": (0.25, 0.5, 1.0, 2.0, 4.0),
+                "unlikelihood": (0.1, 0.3, 1.0, 3.0, 10.0),
+                "ppo": (0.1, 0.2, 0.5, 1.0, 2.0),
+                "ppo-gt": (0.1, 0.2, 0.5, 1.0, 2.0),
+            },
             ppo=PPOConfig(rollout_batch_size=256, minibatch_size=64, max_new_tokens=4),
-            ppo_kl_coefs=(0.1, 0.2, 0.5, 1.0, 2.0),
             recovery_n_pairs=(500, 2000, 8000, 32000, 128000),
             deterministic_steps=4000,
         ),  # fmt: skip

@@ -93,7 +93,7 @@ def rlhf_against_dpo(cfg, sizes: dict[str, int], seconds: dict[str, float], cpu_
     trained_ppo = p_policy + p_critic
     ppo_state = state_bytes(trained_ppo * (1 + 1 + adam) + p_policy + p_reward)  # + reference + reward model
     rm_state = state_bytes(p_reward * (1 + 1 + adam))
-    n_dpo, n_ppo = len(cfg.dpo_betas), len(cfg.ppo_kl_coefs)
+    n_dpo, n_ppo = len(cfg.grids["dpo"]), len(cfg.grids["ppo"])
 
     def per_run(seconds: dict) -> tuple[float, float, float]:
         dpo = seconds.get("dpo", 0.0) / n_dpo + seconds.get("dpo_reference_logps", 0.0)

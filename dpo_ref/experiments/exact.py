@@ -53,7 +53,7 @@ from dpo_ref.evaluate import exact_metrics, expected_value
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import ExactExperimentConfig
 from dpo_ref.experiments.shared_worlds import trained_once
-from dpo_ref.methods import METHODS, TrainingData
+from dpo_ref.methods import LR_SCALE, METHODS, OFFLINE_METHODS, TrainingData
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model
 from dpo_ref.worlds.exact import ExactWorld, build_exact_world
@@ -67,20 +67,9 @@ PPO_DIAGNOSTICS = ("policy/approxkl", "policy/clipfrac", "policy/entropy", "loss
                    "kl", "score")  # fmt: skip
 
 
-def grid(cfg: ExactExperimentConfig) -> list[tuple[str, dict]]:
-    """Every offline run of a seed: ``(method, hyperparameters)``, each method over its grid."""
-    smoothing = cfg.cdpo_label_smoothing
-    return [
-        *[("dpo", {"beta": b}) for b in cfg.dpo_betas],
-        *[("ipo", {"beta": b}) for b in cfg.ipo_betas],
-        *[("cdpo", {"beta": b, "label_smoothing": smoothing}) for b in cfg.cdpo_betas],
-        *[("hinge", {"beta": b}) for b in cfg.hinge_betas],
-        *[("kto", {"beta": b}) for b in cfg.kto_betas],
-        *[("orpo", {"lam": lam}) for lam in cfg.orpo_lambdas],
-        *[("simpo", {"beta": b, "gamma": b / 2}) for b in cfg.simpo_betas],
-        ("preferred-ft", {}),
-        *[("unlikelihood", {"alpha": a}) for a in cfg.unlikelihood_alphas],
-    ]
+def grid(cfg: ExactExperimentConfig) -> list[tuple[str, float]]:
+    """Every offline run of a seed: ``(method, value of its swept hyperparameter)``, each method over its grid."""
+    return [(name, value) for name, values in cfg.grids.items() if name in OFFLINE_METHODS for value in values]
 
 
 PARTS = {"frontier": 0.7, "studies": 0.3}  # each part's share of a seed's time, roughly (measured on cpu)
@@ -92,7 +81,8 @@ def count_runs(cfg: ExactExperimentConfig, part: str) -> int:
 
     if part == "studies":
         return 1 + studies(cfg)  # world, studies
-    return 1 + len(grid(cfg)) + 1 + 2 * len(cfg.ppo_kl_coefs)  # world, offline, reward model, PPO and PPO-GT
+    rlhf = sum(len(values) for name, values in cfg.grids.items() if name not in OFFLINE_METHODS)
+    return 1 + len(grid(cfg)) + 1 + rlhf  # world, offline, reward model, PPO and PPO-GT
 
 
 def run_part(cfg: ExactExperimentConfig, seed: int, part: str, *, device: str = "auto",
@@ -145,9 +135,11 @@ def offline_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> list[dict]:
 
     data = TrainingData(pairs, reference=run.world.reference, device=run.device, batch_size=1024)
     records = []
-    for name, params in grid(run.cfg):
+    for name, value in grid(run.cfg):
+        params, lr_scale = METHODS[name].grid_point(value)
         extra = (lambda logps: displacement(run.world, logps, pairs)) if name == "dpo" else None
-        records.append(run.offline(name, data, extra_eval=extra, **params))
+        record = {LR_SCALE: lr_scale} if METHODS[name].swept == LR_SCALE else None
+        records.append(run.offline(name, data, extra_eval=extra, record=record, lr_scale=lr_scale, **params))
     return records
 
 
@@ -167,8 +159,8 @@ def rlhf_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> tuple[dict, list[d
         with torch.no_grad():
             return reward_model(input_ids, attention_mask)
 
-    ppo = [run.ppo("ppo", kl_coef, learned_reward, scores) for kl_coef in cfg.ppo_kl_coefs]
-    gt = [run.ppo("ppo-gt", kl_coef, world.true_reward_fn, world.true_rewards) for kl_coef in cfg.ppo_kl_coefs]
+    ppo = [run.ppo("ppo", kl_coef, learned_reward, scores) for kl_coef in cfg.grids["ppo"]]
+    gt = [run.ppo("ppo-gt", kl_coef, world.true_reward_fn, world.true_rewards) for kl_coef in cfg.grids["ppo-gt"]]
     return info, ppo + gt
 
 
@@ -182,11 +174,11 @@ class Runner:
         self.cfg, self.world, self.seed, self.device, self.progress = cfg, world, seed, device, progress
 
     def train_config(self, *, steps: int | None = None, learning_rate: float | None = None,
-                     log_every: int | None = None) -> TrainConfig:  # fmt: skip
+                     log_every: int | None = None, rows_per_pair: int = 1) -> TrainConfig:  # fmt: skip
         steps = steps or self.cfg.steps
         return TrainConfig(
             steps=steps,
-            batch_size=self.cfg.batch_size,
+            batch_size=self.cfg.batch_size * rows_per_pair,  # the same pairs per update, whatever the rows
             learning_rate=learning_rate or self.cfg.learning_rate,
             seed=self.seed,
             device=self.device,
@@ -195,22 +187,27 @@ class Runner:
         )
 
     def offline(self, name: str, data: TrainingData, *, extra_eval: Callable | None = None,
-                record: dict | None = None, steps: int | None = None, **params: float) -> dict:  # fmt: skip
+                record: dict | None = None, steps: int | None = None, lr_scale: float = 1.0,
+                **params: float) -> dict:  # fmt: skip
         """Train method ``name`` from the reference on ``data``; its RUN record."""
-        return self.train(name, data, extra_eval=extra_eval, record=record, steps=steps, **params)[0]
+        return self.train(name, data, extra_eval=extra_eval, record=record, steps=steps, lr_scale=lr_scale,
+                          **params)[0]  # fmt: skip
 
     def train(self, name: str, data: TrainingData, *, policy: torch.nn.Module | None = None,
               extra_eval: Callable | None = None, record: dict | None = None, steps: int | None = None,
-              **params: float) -> tuple[dict, torch.nn.Module]:  # fmt: skip
+              lr_scale: float = 1.0, **params: float) -> tuple[dict, torch.nn.Module]:  # fmt: skip
         """Train method ``name`` from ``policy`` (default: a copy of the reference) against ``data``'s
-        reference; its RUN record and the trained model. KLs are always to the world's pi_ref."""
+        reference, at ``lr_scale`` times the shared learning rate; its RUN record and the trained model.
+        KLs are always to the world's pi_ref."""
         method = METHODS[name]
         params = method.params(**params)
         result = train_preference(
             policy if policy is not None else self.world.new_policy(),
             method.objective(reference=data.reference, **params),
             data.rows_for(method),
-            self.train_config(steps=steps),
+            self.train_config(
+                steps=steps, learning_rate=lr_scale * self.cfg.learning_rate, rows_per_pair=method.rows_per_pair
+            ),  # fmt: skip
             eval_fn=self.eval_fn(name, params.get("beta"), extra=extra_eval),
         )
         self.progress(f"{method.label} {params}")
@@ -242,15 +239,24 @@ class Runner:
         )
         self.progress(f"{METHODS[name].label} kl_coef={kl_coef}")
         record = run_record(name, self.seed, {"kl_coef": kl_coef}, result.history)
-        # its own objective, exactly: E[score] - kl_coef * KL, at the start (pi_ref) and the end
+        # its own objective, exactly: E[score] - kl_coef * KL, at the start (pi_ref) and the end, and the most any
+        # policy reaches (at pi_ref's tilt by exp(score / kl_coef)): how much of the gain PPO's budget bought
         start, end = (point["score"] - kl_coef * point["kl"] for point in (record["trajectory"][0], record["final"]))
-        record["objective"] = {"start": start, "end": end, "rose": end > start + 1e-9}
+        record["objective"] = {"start": start, "end": end, "rose": end > start + 1e-9,
+                               "optimum": optimal_objective(world.reference_logps, scores, kl_coef)}  # fmt: skip
         record["diagnostics"] = [
             {"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
             for h in result.history
             if "loss/value" in h
         ]
         return record
+
+
+def optimal_objective(reference_logps: torch.Tensor, scores: torch.Tensor, kl_coef: float) -> float:
+    """The largest E[score] - kl_coef * KL(pi || pi_ref) any policy reaches, averaged over prompts: per prompt,
+    kl_coef * log sum_y pi_ref(y) exp(score(y) / kl_coef), reached by pi_ref tilted by exp(score / kl_coef)."""
+    tilted = reference_logps.double().cpu() + scores.double().cpu() / kl_coef
+    return float(kl_coef * torch.logsumexp(tilted, dim=-1).mean())
 
 
 def run_record(method: str, seed: int, params: dict, history: list[dict]) -> dict:
@@ -287,7 +293,7 @@ def last_train_metrics(history: list[dict]) -> dict:
 
 
 def world_summary(world: ExactWorld, cfg: ExactExperimentConfig) -> dict:
-    betas = sorted({*cfg.dpo_betas, cfg.beta})
+    betas = sorted({*cfg.grids["dpo"], cfg.beta})
     return {
         # how far pi_ref itself is from each pi*_beta: where DPO's recovery starts
         "reference_kl_to_optimum": {

@@ -6,7 +6,8 @@ go under ``studies`` in ``exact_seed<k>.json``:
 
 ``recovery``
     DPO at ``beta`` on ``n`` fresh pairs for each ``n`` of ``recovery_n_pairs``: how close
-    it gets to the closed-form optimum pi*_beta (``kl_to_optimum``) as data grows.
+    it gets to the closed-form optimum pi*_beta (``kl_to_optimum``) as data grows, at the
+    same number of updates and at the same number of epochs.
 ``deterministic``
     DPO and IPO at ``beta`` on pairs labelled by the argmax of r* (IPO's argument, Azar et
     al. 2023, arXiv 2310.12036), trained 4x longer: does the KL keep growing?
@@ -39,7 +40,7 @@ __all__ = ["run_all", "count_runs", "displacement"]
 
 
 def count_runs(cfg) -> int:
-    return len(cfg.recovery_n_pairs) + 2 + cfg.online_rounds + 3  # recovery, deterministic, online, shift
+    return 2 * len(cfg.recovery_n_pairs) + 2 + cfg.online_rounds + 3  # recovery, deterministic, online, shift
 
 
 def run_all(run: Runner, pairs: dict[str, torch.Tensor]) -> dict:
@@ -52,13 +53,18 @@ def run_all(run: Runner, pairs: dict[str, torch.Tensor]) -> dict:
 
 
 def recovery(run: Runner) -> list[dict]:
-    """DPO at ``beta`` on ``n`` fresh pairs, for each ``n``: its KL to pi*_beta."""
+    """DPO at ``beta`` on ``n`` fresh pairs, for each ``n``: its KL to pi*_beta, twice, so that data size is not
+    read for epochs: with ``steps`` updates whatever ``n`` (``budget: "updates"``: fewer pairs are seen more
+    often), and with the epochs the largest ``n`` gets in ``steps`` updates (``budget: "epochs"``)."""
     cfg, world = run.cfg, run.world
     out = []
     for n in cfg.recovery_n_pairs:
         data = TrainingData(world.preference_pairs(n, seed=1000 + run.seed), reference=world.reference,
                             device=run.device, batch_size=1024)  # fmt: skip
-        out.append(run.offline("dpo", data, beta=cfg.beta, record={"n_pairs": n}))
+        same_epochs = max(1, round(cfg.steps * n / max(cfg.recovery_n_pairs)))
+        for budget, steps in (("updates", cfg.steps), ("epochs", same_epochs)):
+            out.append(run.offline("dpo", data, beta=cfg.beta, steps=steps,
+                                   record={"n_pairs": n, "budget": budget, "steps": steps}))  # fmt: skip
     return out
 
 

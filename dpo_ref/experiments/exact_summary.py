@@ -10,21 +10,23 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
     ``seeds``, ``world``, ``optimal_frontier`` (from the seed files, identical across seeds);
     ``methods``: per method, ``settings`` (one row per grid value: ``params``, and the
     intervals of ``reward``, ``kl``, ``entropy``, ``frontier_gap`` and, for DPO and PPO-GT,
-    ``kl_to_optimum``) and ``envelope`` (the upper envelope of the setting means, with
-    pi_ref as its KL-0 point, in KL order); ``failed`` (PPO settings whose objective did
+    ``kl_to_optimum``) and ``envelope`` (the upper envelope of its trained policies: every
+    setting's evaluations along training and at its end, averaged over seeds, in KL order); ``failed`` (PPO settings whose objective did
     not rise in every seed: left out of ``methods``); ``matched_kl``: DPO against every
     other method at matched KL, every evaluation along training counting as a trained
     policy (:func:`dpo_ref.analysis.matched_kl`; None where they share no KL range);
     ``kto_reference_point``: KTO's :math:`z_0` at the end of its runs
     (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
-    and KL coefficient, the objective's start and end, the seeds in which it rose, and
-    the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
+    and KL coefficient, the objective's start and end, the seeds in which it rose, its
+    ``share_of_gain`` (how much of the rise to the best achievable objective PPO's budget
+    reached), and the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
     ``displacement``, ``overoptimisation``: see each function below.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from statistics import mean
 
 from dpo_ref.analysis import (
     bounded_interval,
@@ -45,7 +47,6 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
     """``exact_summary.json``'s contents from ``{seed: exact_seed<k> contents}``."""
     first = seeds[min(seeds)]
     runs = [record for data in seeds.values() for record in data["runs"]]
-    origin = {s: (0.0, data["world"]["reference_reward"]) for s, data in seeds.items()}
     failed = _failed_ppo(runs)
     kept = [r for r in runs if (r["method"], _key(r["params"])) not in failed]
     return {
@@ -56,7 +57,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
             k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
             for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
         },  # fmt: skip
-        "methods": {name: _method(rows, origin) for name, rows in _by_method(kept).items()},
+        "methods": {name: _method(rows) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
         "matched_kl": _matched(kept),
         "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == "kto"]),
@@ -86,21 +87,28 @@ def _final(records: list[dict], quantity: str) -> dict | None:
     return bounded_interval(quantity, values) if values else None
 
 
-def _method(records: list[dict], origin: dict) -> dict:
-    """One method: every setting with intervals over seeds, and the envelope of the setting means."""
+def _method(records: list[dict]) -> dict:
+    """One method: every setting with intervals over seeds, and the upper envelope of its trained policies (each
+    setting's evaluations along training and at its end, averaged over seeds): no point of it is untrained."""
     settings = defaultdict(list)
     for record in records:
         settings[_key(record["params"])].append(record)
-    rows = []
+    rows, trained = [], []
     for key, group in settings.items():
         row = {"params": dict(key), "seeds": sorted(r["seed"] for r in group)}
         row.update({q: _final(group, q) for q in QUANTITIES if _final(group, q) is not None})
         row["frontier_gap"] = interval([r["optimal_reward_at_kl"] - r["final"]["reward"] for r in group])
         rows.append(row)
+        trained.extend(_mean_points(group))
     rows.sort(key=lambda row: row["kl"]["mean"])
-    reference = interval([o[1] for o in origin.values()])["mean"]
-    envelope = upper_envelope([(row["kl"]["mean"], row["reward"]["mean"]) for row in rows], origin=(0.0, reference))
-    return {"settings": rows, "envelope": [list(point) for point in envelope]}
+    return {"settings": rows, "envelope": [list(point) for point in upper_envelope(trained)]}
+
+
+def _mean_points(group: list[dict]) -> list[tuple[float, float]]:
+    """The ``(kl, reward)`` of one setting at each evaluation after its first update, averaged over its seeds."""
+    steps = [p["step"] for p in group[0]["trajectory"]]
+    return [(mean(r["trajectory"][i]["kl"] for r in group), mean(r["trajectory"][i]["reward"] for r in group))
+            for i, step in enumerate(steps) if step > 0]  # fmt: skip
 
 
 def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]]:
@@ -143,12 +151,19 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "objective_end": interval([r["objective"]["end"] for r in group]),
             "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
             "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
+            "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
             "seeds": sorted(r["seed"] for r in group),
             "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
             "trajectories": {r["seed"]: r["trajectory"] for r in group},
             "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
         })  # fmt: skip
     return out
+
+
+def _share_of_gain(objective: dict) -> float:
+    """How much of the achievable rise of PPO's own objective a run reached: (end - start) / (optimum - start),
+    1 at the optimum, 0 where it started, below 0 if the objective fell."""
+    return (objective["end"] - objective["start"]) / (objective["optimum"] - objective["start"])
 
 
 def _rising_at_end(record: dict, kl_coef: float) -> bool:
@@ -167,10 +182,11 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
     Each row also has ``closer_than_reference``: pi_ref's own KL to pi*_beta minus DPO's, per seed, as an
     interval, and its ``verdict`` ("ahead": DPO ends closer to pi*_beta than it started).
     """
-    per_n = defaultdict(list)
+    per_n = defaultdict(list)  # (budget, n_pairs, steps) -> one KL per seed
     for data in seeds.values():
         for record in data["studies"]["recovery"]:
-            per_n[record["params"]["n_pairs"]].append(record["final"]["kl_to_optimum"])
+            params = record["params"]
+            per_n[(params["budget"], params["n_pairs"], params["steps"])].append(record["final"]["kl_to_optimum"])
     per_beta = defaultdict(list)
     for data in seeds.values():
         for record in data["runs"]:
@@ -189,11 +205,18 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
 
     return {
         "beta": cfg.beta,
-        # with a fixed budget of updates, fewer pairs are passed over more often: `epochs` says how often
+        # "updates": the same updates for every n, so fewer pairs are passed over more often; "epochs": the same
+        # passes over the pairs as the most pairs get, so fewer pairs get fewer updates. `epochs` says how often
         "per_n_pairs": [
-            {"n_pairs": n, "epochs": cfg.steps * cfg.batch_size / n, **row(v, reference[f"{cfg.beta:g}"])}
-            for n, v in sorted(per_n.items())
-        ],
+            {
+                "budget": budget,
+                "n_pairs": n,
+                "steps": steps,
+                "epochs": steps * cfg.batch_size / n,
+                **row(v, reference[f"{cfg.beta:g}"]),
+            }
+            for (budget, n, steps), v in sorted(per_n.items(), key=lambda item: (item[0][0] != "updates", item[0][1]))
+        ],  # fmt: skip
         "per_beta": [
             {"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
             for b, v in sorted(per_beta.items())

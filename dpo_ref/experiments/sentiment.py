@@ -16,7 +16,8 @@ prompts and reference for every seed; see :mod:`dpo_ref.worlds.sentiment`):
    the same KL grid; each run's own objective measured at its start and end;
 5. every policy evaluated on validation prompts (which select each method's setting) and
    on test prompts (which every reported number comes from): VADER reward, KL(pi || pi_ref)
-   and completion length, from samples at temperature 1; then :func:`win_rates` of each
+   and completion length, from samples at temperature 1; on test prompts also at
+   ``checkpoints`` points along training, so each method has trained points near pi_ref; then :func:`win_rates` of each
    method's selected setting against pi_ref over sampling temperatures, on test prompts;
 6. on seed 0, what RLHF costs against DPO (:mod:`dpo_ref.experiments.costs`).
 
@@ -40,7 +41,8 @@ way every time, and the higher score wins): IPO's regime, where DPO has no finit
     ``mean_rejected_reward``, ``length_gap``, ``examples``); ``reward_model``
     (``pair_accuracy``, ``score_scale``); ``runs``: one per (method, setting):
     ``method``, ``seed``, ``hyperparameter``, ``value``, ``val``, ``test`` (evaluations),
-    ``final_metrics`` (TRL's names), and for PPO ``objective`` (``start``, ``end``,
+    ``trajectory`` (``{"step", "reward", "kl", "length"}`` on the test prompts at
+    ``checkpoints`` steps along training), ``final_metrics`` (TRL's names), and for PPO ``objective`` (``start``, ``end``,
     ``rise``: estimates on validation samples, ``rose``) and ``diagnostics``;
     ``selected``: each method's setting with the highest validation reward (failed PPO
     runs excluded); ``win_rates``: per method, ``{"0.25": {"win_rate", "stderr", ...}}``
@@ -63,7 +65,7 @@ from dpo_ref.experiments.configs import SentimentConfig
 from dpo_ref.experiments.costs import StageTimer, model_sizes, n_params, peak_rss_bytes, rlhf_against_dpo
 from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.logps import IGNORE_INDEX
-from dpo_ref.methods import METHODS, TrainingData
+from dpo_ref.methods import METHODS, OFFLINE_METHODS, TrainingData
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import (
@@ -84,27 +86,14 @@ PPO_DIAGNOSTICS = ("policy/approxkl", "policy/clipfrac", "policy/entropy", "loss
                    "kl", "score")  # fmt: skip
 
 
-def grids(cfg: SentimentConfig) -> dict[str, tuple[str, tuple[float, ...]]]:
-    """Each offline method's grid: the hyperparameter swept and its values (the same budget for all)."""
-    return {
-        "dpo": ("beta", cfg.dpo_betas),
-        "ipo": ("beta", cfg.ipo_betas),
-        "kto": ("beta", cfg.kto_betas),
-        "orpo": ("lam", cfg.orpo_lambdas),
-        "simpo": ("beta", cfg.simpo_betas),
-        "preferred-ft": ("lr_scale", cfg.preferred_ft_lr_scales),
-        "unlikelihood": ("alpha", cfg.unlikelihood_alphas),
-    }
-
-
 PARTS = {"offline": 0.5, "rlhf": 0.5}  # each part's share of a seed's time, roughly (measured on cpu)
 
 
 def count_runs(cfg: SentimentConfig, part: str) -> int:
     """How many times :func:`run_part` calls ``progress``: pretraining, each trained model, win rates."""
-    if part == "offline":
-        return 1 + sum(len(values) for _, values in grids(cfg).values()) + 1
-    return 1 + 1 + 2 * len(cfg.ppo_kl_coefs) + 1  # and the reward model
+    offline = part == "offline"
+    runs = sum(len(values) for name, values in cfg.grids.items() if (name in OFFLINE_METHODS) == offline)
+    return 1 + runs + 1 + (0 if offline else 1)  # and the reward model
 
 
 @dataclass
@@ -131,6 +120,23 @@ class _Context:
     curves: dict = field(default_factory=dict)  # DPO's logged metrics per beta
     reward_model: torch.nn.Module | None = None
     ppo_samples: int = 0  # completions one PPO run samples
+
+    def along_training(self, policy: torch.nn.Module, steps: int, log_every: int = 1) -> tuple[Callable, list]:
+        """An ``on_step`` for the trainer that evaluates ``policy`` (trained in place) on the test prompts at
+        ``cfg.checkpoints`` logged steps spread evenly before the end, and the list it fills with
+        ``{"step", "reward", "kl", "length"}``: the run's trained points between pi_ref and its end."""
+        n = self.cfg.checkpoints
+        at = {log_every * round(k * steps / (n + 1) / log_every) for k in range(1, n + 1)}
+        trajectory: list[dict] = []
+
+        def on_step(step: int, record: dict) -> None:
+            if step in at and 0 < step < steps:
+                was_training = policy.training
+                evaluation = self.evaluate(policy.eval(), "test")
+                policy.train(was_training)
+                trajectory.append({"step": step, **{q: evaluation[q] for q in ("reward", "kl", "length")}})
+
+        return on_step, trajectory
 
     def train_config(self, *, learning_rate=None, steps=None, batch_size=None, log_every=1) -> TrainConfig:
         cfg = self.cfg
@@ -301,22 +307,23 @@ def train_offline(ctx: _Context) -> None:
                         device=ctx.device)  # fmt: skip
     with ctx.timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
         data.rows_for("dpo")
-    for name, (hyperparameter, values) in grids(cfg).items():
+    for name, values in cfg.grids.items():
+        if name not in OFFLINE_METHODS:
+            continue
         method = METHODS[name]
         for value in values:
-            config = ctx.train_config()
-            if name == "preferred-ft":  # its only knob is the learning rate
-                config, params = ctx.train_config(learning_rate=value * cfg.learning_rate), {}
-            else:
-                params = {hyperparameter: value, **({"gamma": value / 2} if name == "simpo" else {})}
-            if name == "kto":  # one row per completion: twice the rows, so each is seen as often as a pair
-                config = ctx.train_config(batch_size=2 * cfg.batch_size)
+            params, lr_scale = method.grid_point(value)
+            # the same pairs per update for every method: KTO's batches hold its two rows per pair
+            config = ctx.train_config(learning_rate=lr_scale * cfg.learning_rate,
+                                      batch_size=method.rows_per_pair * cfg.batch_size)  # fmt: skip
+            policy = ctx.fresh_policy()
+            on_step, trajectory = ctx.along_training(policy, config.steps)
             with ctx.timer(name):
-                result = train_preference(ctx.fresh_policy(), method.objective(reference=ctx.reference, **params),
-                                          data.rows_for(method), config)  # fmt: skip
+                result = train_preference(policy, method.objective(reference=ctx.reference, **params),
+                                          data.rows_for(method), config, on_step=on_step)  # fmt: skip
             if name == "dpo":
                 ctx.curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
-            ctx.record(name, hyperparameter, value, result.model, result.history)
+            ctx.record(name, method.swept, value, result.model, result.history, trajectory=trajectory)
 
 
 def train_rlhf(ctx: _Context) -> None:
@@ -334,8 +341,8 @@ def train_rlhf(ctx: _Context) -> None:
     scorers = {name: fn.scorer for name, fn in rewards.items()}
     start = ctx.evaluate(ctx.reference, "val", num_samples=objective_samples, scorers=scorers, keep_samples=True)
     start = start["samples"]
-    for name in ("ppo", "ppo-gt"):
-        for kl_coef in cfg.ppo_kl_coefs:
+    for name in rewards:
+        for kl_coef in cfg.grids[name]:
             ppo_config = PPOConfig(
                 kl_coef=kl_coef, rollout_batch_size=cfg.ppo_rollout_batch_size, ppo_epochs=cfg.ppo_epochs,
                 minibatch_size=cfg.ppo_minibatch_size, max_new_tokens=cfg.max_new_tokens,
@@ -347,9 +354,11 @@ def train_rlhf(ctx: _Context) -> None:
                 ),  # fmt: skip
                 warmup_steps=0,
             )
+            policy = ctx.fresh_policy()
+            on_step, trajectory = ctx.along_training(policy, config.steps, config.log_every)
             with ctx.timer(name):
-                result = train_ppo(ctx.fresh_policy(), ctx.reference, rewards[name], prompts, ppo_config, config,
-                                   prompt_attention_mask=prompt_mask)  # fmt: skip
+                result = train_ppo(policy, ctx.reference, rewards[name], prompts, ppo_config, config,
+                                   prompt_attention_mask=prompt_mask, on_step=on_step)  # fmt: skip
             ctx.ppo_samples = math.ceil(cfg.ppo_steps / ppo_config.updates_per_rollout()) * cfg.ppo_rollout_batch_size
             end = ctx.evaluate(result.model.lm.eval(), "val", num_samples=objective_samples,
                                scorers={"score": rewards[name].scorer}, keep_samples=True)  # fmt: skip
@@ -358,7 +367,7 @@ def train_rlhf(ctx: _Context) -> None:
             after = end["samples"]
             objective = _objective((start[name], start["log_ratio"]), (after["score"], after["log_ratio"]), kl_coef)
             ctx.record(name, "kl_coef", kl_coef, result.model.lm, result.history, diagnostics=diagnostics,
-                       objective=objective)  # fmt: skip
+                       objective=objective, trajectory=trajectory)  # fmt: skip
 
 
 class _Reward:

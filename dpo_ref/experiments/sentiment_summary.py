@@ -12,8 +12,9 @@ intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired
     ``pairs`` and ``reward_model`` (intervals); ``methods``: per method, ``settings`` (one
     row per grid value: intervals of the test ``reward``, ``kl``, ``length``, the
     validation reward, and ``length_adjusted_gain``: the reward minus pi_ref's reward at
-    the same completion length), ``envelope`` (of the setting means, pi_ref as the KL-0
-    point) and ``selected`` (the setting each seed chose on validation prompts, and the
+    the same completion length; ``trajectory``: the test reward and KL at the evaluations
+    along training), ``envelope`` (the upper envelope of the trained policies: every
+    setting along training and at its end, averaged over seeds) and ``selected`` (the setting each seed chose on validation prompts, and the
     intervals of its test numbers); ``failed``: PPO settings whose objective did not rise
     in some seed (left out of ``methods`` and of every comparison); ``matched_kl``: DPO
     against every other method at matched KL, over the KLs trained policies of both reach
@@ -112,24 +113,35 @@ def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
     for row in rows:
         settings[row["value"]].append(row)
     table = [{"hyperparameter": group[0]["hyperparameter"], "value": value, "seeds": sorted(r["seed"] for r in group),
-              "example": group[0]["test"]["example"], **_numbers(group, bins)}
+              "example": group[0]["test"]["example"], **_numbers(group, bins), "trajectory": _trajectory(group)}
              for value, group in sorted(settings.items())]  # fmt: skip
     table.sort(key=lambda row: row["kl"]["mean"])
-    reference = interval([d["reference"]["test"]["reward"]["mean"] for d in seeds.values()])["mean"]
-    envelope = upper_envelope([(r["kl"]["mean"], r["reward"]["mean"]) for r in table], origin=(0.0, reference))
+    # every trained policy, averaged over seeds: each setting along training and at its end
+    trained = [(p["kl"]["mean"], p["reward"]["mean"]) for row in table for p in row["trajectory"]]
+    envelope = upper_envelope([*trained, *((r["kl"]["mean"], r["reward"]["mean"]) for r in table)])
     method = rows[0]["method"]
     chosen = [r for r in rows if seeds[r["seed"]]["selected"].get(method, {}).get("value") == r["value"]]
     selected = {"values": {r["seed"]: r["value"] for r in chosen}, **_numbers(chosen, bins)} if chosen else None
     return {"settings": table, "envelope": [list(p) for p in envelope], "selected": selected}
 
 
+def _trajectory(group: list[dict]) -> list[dict]:
+    """One setting's test reward and KL at its evaluations along training (before its end), over seeds."""
+    steps = [p["step"] for p in group[0].get("trajectory", [])]
+    return [{"step": step, **{q: bounded_interval(q, [r["trajectory"][i][q]["mean"] for r in group])
+                              for q in ("reward", "kl")}}
+            for i, step in enumerate(steps)]  # fmt: skip
+
+
 def _matched(runs: list[dict]) -> dict[str, dict | None]:
-    """DPO's trained policies against every other method's at matched KL (each run evaluated at its end only)."""
+    """DPO's trained policies against every other method's at matched KL: every run at its evaluations along
+    training and at its end, on the test prompts."""
 
     def points(rows):
         out = defaultdict(list)
         for r in rows:
-            out[r["seed"]].append((r["test"]["kl"]["mean"], r["test"]["reward"]["mean"]))
+            along = [(p["kl"]["mean"], p["reward"]["mean"]) for p in r.get("trajectory", [])]
+            out[r["seed"]].extend([*along, (r["test"]["kl"]["mean"], r["test"]["reward"]["mean"])])
         return dict(out)
 
     methods = _by_method(runs)

@@ -48,9 +48,10 @@ from dpo_ref import paths
 from dpo_ref.analysis import verdict as analysis_verdict
 from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
 from dpo_ref.figures._util import fmt
-from dpo_ref.figures.measured.common import FILES, REQUIRED, params_text
+from dpo_ref.figures.measured.common import FILES, REQUIRED, param_name, params_text
 from dpo_ref.figures.measured.common import label as method_label
 from dpo_ref.figures.performance import bench_results
+from dpo_ref.methods import METHODS
 from dpo_ref.results import load_results, results_path
 
 __all__ = ["define_env", "MACROS", "variables"]
@@ -229,8 +230,6 @@ def provenance(summary: Mapping, world: str, config: str = "cpu") -> str:
     return "\n".join(lines)
 
 
-# a world config's grid fields, by how their names end: each is one method's values
-_GRID_SUFFIXES = ("_betas", "_lambdas", "_alphas", "_kl_coefs", "_lr_scales")
 CHANGES_FILE = "data/results_changes.yml"  # under docs/: the dated log of changes made after a first run
 
 
@@ -239,26 +238,20 @@ def protocol(summary: Mapping, world: str) -> str:
     collapsed block: the grid of each method, the budget, the seeds, how settings are read and the intervals."""
     settings = summary["provenance"]["config"][world]
     n = lambda value: _number(f"{value:g}" if isinstance(value, float) else str(value))  # noqa: E731
-    grids = []
-    for field, values in settings.items():
-        suffix = next((s for s in _GRID_SUFFIXES if field.endswith(s)), None)
-        if suffix and values:
-            method = field.removesuffix(suffix).replace("_", "-")
-            name = "PPO and PPO-GT" if method == "ppo" else label(method)
-            what = {"_betas": "τ" if method == "ipo" else "β", "_lambdas": "λ", "_alphas": "α",
-                    "_kl_coefs": "KL coefficient", "_lr_scales": "learning-rate scale"}[suffix]  # fmt: skip
-            grids.append(f"{name}, {n(len(values))} values of {what}: {_number(', '.join(f'{v:g}' for v in values))}")
+    grids = [f"{label(method)}, {n(len(values))} values of {param_name(METHODS[method].swept, method)}: "
+             f"{_number(', '.join(f'{v:g}' for v in values))}"
+             for method, values in settings["grids"].items()]  # fmt: skip
     rows = settings["batch_size"]
     budget = f"{n(settings['steps'])} updates of {n(rows)} pairs at learning rate {n(settings['learning_rate'])}"
-    # KTO trains on unpaired rows, two per pair (experiments/exact.py, experiments/sentiment.py)
-    budget += (f" (KTO: {n(rows)} unpaired rows, the rows of {n(rows // 2)} pairs)" if world == "exact"
-               else f" (KTO: {n(2 * rows)} unpaired rows, the same pairs)")  # fmt: skip
+    # KTO trains on unpaired rows, two per pair: its batches hold twice the rows (Method.rows_per_pair)
+    budget += f" (KTO: {n(2 * rows)} unpaired rows, the rows of the same {n(rows)} pairs)"
     if "ppo_learning_rate" in settings:
         budget += f"; PPO at learning rate {n(settings['ppo_learning_rate'])}"
-    reading = (f"every setting is shown; envelopes and matched-KL comparisons use every trained policy, evaluated "
-               f"every {n(settings['eval_every'])} updates along training and at the end" if world == "exact" else
-               "each seed's setting of highest validation reward gives the win rates and the length table; envelopes "
-               "and matched-KL comparisons use every setting's test numbers, at the end of training")  # fmt: skip
+    along = (f"every {n(settings['eval_every'])} updates along training" if world == "exact" else
+             f"on the test prompts at {n(settings['checkpoints'])} points along training")  # fmt: skip
+    reading = (("every setting is shown" if world == "exact" else "each seed's setting of highest validation reward "
+                "gives the win rates and the length table") + "; envelopes and matched-KL comparisons use every "
+               f"trained policy: each setting evaluated {along} and at its end, never a line from pi_ref")  # fmt: skip
     lines = [
         "- **Grids:** " + "; ".join(grids),
         f"- **Budget, the same for every offline method:** {budget}",

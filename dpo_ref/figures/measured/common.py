@@ -69,10 +69,14 @@ def colour(method: str) -> str:
     return METHOD_COLOURS[method]
 
 
+def param_name(name: str, method: str = "") -> str:
+    """A hyperparameter as the pages write it: ``"beta"`` as ``β`` (IPO's beta is its τ)."""
+    return "τ" if (method, name) == ("ipo", "beta") else PARAM_NAMES.get(name, name)
+
+
 def params_text(params: dict, method: str = "") -> str:
     """``{"beta": 0.5}`` as ``β = 0.5`` (IPO's beta is its τ)."""
-    names = {**PARAM_NAMES, **({"beta": "τ"} if method == "ipo" else {})}
-    shown = [f"{names.get(k, k)} = {v:g}" for k, v in params.items() if k not in HIDDEN_PARAMS]
+    shown = [f"{param_name(k, method)} = {v:g}" for k, v in params.items() if k not in HIDDEN_PARAMS]
     return ", ".join(shown) or "its defaults"
 
 
