@@ -2,7 +2,7 @@
 
 A rollout samples ``max_new_tokens`` tokens after each of ``rollout_batch_size`` prompts.
 Before, every new token ran the whole sequence through the model again (O(T^2) work per
-completion); :func:`dpo_ref.train.ppo.sample_with_cache` runs only the new token and reads
+completion); :func:`dpo_ref.sampling.sample` runs only the new token and reads
 the earlier keys and values from the cache. Both are timed here on the sentiment world's
 PPO rollouts (the ``cpu`` configuration's model, 64 left-padded review prefixes, 40 new
 tokens), interleaved, and checked to sample the same tokens from the same generator.
@@ -15,7 +15,7 @@ import time
 
 import torch
 
-__all__ = ["full_recompute", "measure_rollouts"]
+__all__ = ["full_recompute", "with_cache", "measure_rollouts"]
 
 
 @torch.no_grad()
@@ -35,11 +35,28 @@ def full_recompute(lm, ids, attention, cfg, generator):
     return ids, attention
 
 
+@torch.no_grad()
+def with_cache(lm, ids, attention, cfg, generator):
+    """The package's sampler (:func:`dpo_ref.sampling.sample`), called as :func:`full_recompute` is."""
+    from dpo_ref.sampling import sample
+
+    sampled = sample(
+        lm,
+        ids,
+        attention,
+        max_new_tokens=cfg.max_new_tokens,
+        generator=generator,
+        temperature=cfg.temperature,
+        eos_token_id=cfg.eos_token_id,
+    )
+    return sampled.input_ids, sampled.attention_mask
+
+
 def measure_rollouts(repeats: int = 5, log=print) -> dict:
     from dpo_ref.experiments.configs import get_config
     from dpo_ref.models import tiny_gpt2
     from dpo_ref.runtime import seeded_generator
-    from dpo_ref.train.ppo import PPOConfig, sample_with_cache
+    from dpo_ref.train.ppo import PPOConfig
     from dpo_ref.worlds import sentiment
 
     world = get_config("cpu").sentiment
@@ -56,7 +73,7 @@ def measure_rollouts(repeats: int = 5, log=print) -> dict:
     rates = {"before": [], "after": []}
     samples = {}
     for r in range(repeats):
-        for name, sample in (("before", full_recompute), ("after", sample_with_cache))[:: 1 if r % 2 == 0 else -1]:
+        for name, sample in (("before", full_recompute), ("after", with_cache))[:: 1 if r % 2 == 0 else -1]:
             start = time.perf_counter()
             with torch.no_grad():
                 samples[name] = sample(lm, ids, attention, cfg, seeded_generator(r))[0]

@@ -26,7 +26,6 @@ from dpo_ref.train.ppo import (
     clipped_value_loss,
     gae,
     kl_penalised_rewards,
-    sample_with_cache,
     trim_completions,
     whiten,
 )
@@ -243,16 +242,6 @@ def test_objective_loss_is_policy_plus_weighted_value_loss_and_trains_the_value_
     # only the value loss reaches the value head: the policy loss does not read the values
     grad = model.value_head.weight.grad
     assert grad is not None and grad.abs().sum() > 0, "the value head gets no gradient from the loss"
-
-
-def test_sampling_stops_once_every_row_has_ended():
-    """With EOS all but certain, every row ends at the first token: one step is taken, not max_new_tokens."""
-    config = PPOConfig(max_new_tokens=5, eos_token_id=EOS)
-    prompts = torch.tensor([[1, 2], [3, 4], [2, 2]])
-    with torch.no_grad():
-        ids, attention = sample_with_cache(_policy(eos_bias=50.0), prompts, torch.ones_like(prompts), config,
-                                           torch.Generator().manual_seed(0))  # fmt: skip
-    assert ids.shape == (3, 2 + 1) and ids[:, 2].eq(EOS).all() and attention.eq(1).all()
 
 
 def test_a_minibatch_cut_after_its_last_attended_column_gives_the_same_loss():

@@ -22,6 +22,7 @@ from dpo_ref.errors import UserError
 from dpo_ref.logps import IGNORE_INDEX, token_logps
 from dpo_ref.models import position_ids
 from dpo_ref.runtime import resolve_device, seeded_generator
+from dpo_ref.sampling import sample
 from dpo_ref.train.config import TrainConfig
 from dpo_ref.train.loop import Batch, Metrics, Trainer, TrainResult
 from dpo_ref.validation import check_int, check_number
@@ -177,7 +178,16 @@ class PPORollouts:
         attention = self.prompt_attention_mask[rows].to(device)
         prompt_length = ids.shape[1]
         self.policy.eval()
-        ids, attention = sample_with_cache(self.policy.lm, ids, attention, cfg, g)
+        sampled = sample(
+            self.policy.lm,
+            ids,
+            attention,
+            max_new_tokens=cfg.max_new_tokens,
+            generator=g,
+            temperature=cfg.temperature,
+            eos_token_id=cfg.eos_token_id,
+        )
+        ids, attention = sampled.input_ids, sampled.attention_mask
         labels = ids.masked_fill(attention == 0, IGNORE_INDEX)
         labels[:, :prompt_length] = IGNORE_INDEX
         positions = position_ids(attention)
@@ -220,40 +230,6 @@ def trim_completions(batch: Batch) -> Batch:
     attended = batch["attention_mask"].bool().any(0)  # (T,)
     keep = int(attended.nonzero().max()) + 1
     return {k: v[:, : keep - (width - v.shape[1])] if v.ndim == 2 else v for k, v in batch.items()}
-
-
-def sample_with_cache(
-    lm: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor, cfg: PPOConfig, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample ``cfg.max_new_tokens`` tokens after left-padded prompts, with the model's KV cache.
-
-    Each step runs the model on the one new token only, reading the keys and values of
-    the earlier ones from the cache: O(T) work per token instead of O(T^2) for running
-    the whole sequence again. Tokens are drawn on the CPU from ``generator``, so a run
-    samples the same tokens on CPU and GPU. After ``cfg.eos_token_id`` a row keeps
-    receiving tokens (the batch stays rectangular), but their attention mask is 0, so
-    they are neither attended to nor scored. Once every row has ended, sampling stops.
-
-    Returns:
-        ``(ids, attention)``, each ``(B, prompt + n)``, ``n <= max_new_tokens`` the steps taken.
-    """
-    finished = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
-    out = lm(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention), use_cache=True,
-             logits_to_keep=1)  # fmt: skip
-    for step in range(cfg.max_new_tokens):
-        probs = torch.softmax(out.logits[:, -1].float() / cfg.temperature, dim=-1).cpu()
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(ids.device)  # (B,)
-        ids = torch.cat([ids, token[:, None]], 1)
-        attention = torch.cat([attention, (~finished).long()[:, None]], 1)
-        if cfg.eos_token_id is not None:
-            finished |= token == cfg.eos_token_id
-            if bool(finished.all()):  # every row has ended: later tokens would all be masked
-                break
-        if step + 1 < cfg.max_new_tokens:
-            positions = position_ids(attention)[:, -1:]  # (B, 1): the new token's position
-            out = lm(input_ids=token[:, None], attention_mask=attention, position_ids=positions, cache=out.cache,
-                     use_cache=True)  # fmt: skip
-    return ids, attention
 
 
 def kl_penalised_rewards(kl: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:

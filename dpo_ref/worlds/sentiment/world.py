@@ -16,8 +16,8 @@ from transformers import PreTrainedTokenizerFast
 
 from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.errors import UserError
-from dpo_ref.logps import IGNORE_INDEX, label_logps, sequence_logps
-from dpo_ref.models import position_ids
+from dpo_ref.logps import IGNORE_INDEX, sequence_logps
+from dpo_ref.sampling import sample
 
 __all__ = [
     "VaderJudge",
@@ -140,7 +140,6 @@ class Samples:
         return len(self.completion_ids)
 
 
-@torch.no_grad()
 def sample_completions(
     model: torch.nn.Module,
     prompts: Sequence[Prompt],
@@ -152,26 +151,17 @@ def sample_completions(
     seed: int,
     batch_size: int = 512,
 ) -> Samples:
-    """Sample ``num_samples`` completions of every prompt from ``model``, with a KV cache.
+    """Sample ``num_samples`` completions of every prompt from ``model`` with :func:`dpo_ref.sampling.sample`.
 
-    Plain ancestral sampling from ``softmax(logits / temperature)``: no top-k, no top-p,
-    so at temperature 1 the completions are samples of pi(y|x) itself, which is what the
-    KL estimate in :func:`evaluate_policy` needs. Temperature 0 is greedy decoding.
-    A completion stops at EOS (kept) or after ``max_new_tokens`` tokens.
-
-    Prompts of every length share a batch, left-padded: the padding is masked out and
-    position ids count only real tokens, so each row is sampled as it would be alone,
-    and a step is one model call for the whole batch, not one per prompt length.
-    Randomness comes from a ``torch.Generator`` seeded with ``seed``: the same seed,
-    model and prompts give the same completions, and the global RNG is untouched.
+    Its rules hold here: plain ancestral sampling from ``softmax(logits / temperature)``
+    (temperature 0 is greedy), so at temperature 1 the completions are samples of pi(y|x)
+    itself, which the KL estimate in :func:`evaluate_policy` needs; a completion stops at
+    EOS (kept) or after ``max_new_tokens`` tokens; prompts of every length share a batch.
+    The draws come from a CPU generator seeded with ``seed``: the same seed, model and
+    prompts give the same completions on any device, and the global RNG is untouched.
     """
-    if temperature < 0:
-        raise UserError(f"temperature must be >= 0, got {temperature}")
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    was_training = model.training
-    model.eval()
-
+    generator = torch.Generator().manual_seed(seed)  # one stream across the batches
     rows = [(p, s) for p in range(len(prompts)) for s in range(num_samples)]  # prompt-major
     completions: list[list[int]] = []
     truncated: list[bool] = []
@@ -179,47 +169,19 @@ def sample_completions(
     for start in range(0, len(rows), batch_size):
         chunk = [prompts[p] for p, _ in rows[start : start + batch_size]]
         input_ids, attention_mask = left_padded_prompts(chunk, pad_token_id=eos_token_id)  # pad ids are masked out
-        tokens, done, batch_logps = _sample_batch(model, input_ids.to(device), attention_mask.to(device), temperature,
-                                                  max_new_tokens, eos_token_id, generator)  # fmt: skip
-        for row_tokens, row_done in zip(tokens.tolist(), done.tolist()):
-            if eos_token_id in row_tokens:
-                row_tokens = row_tokens[: row_tokens.index(eos_token_id) + 1]
-            completions.append(row_tokens)
-            truncated.append(not row_done)
-        logps += batch_logps.tolist()
-    model.train(was_training)
+        sampled = sample(
+            model,
+            input_ids.to(device),
+            attention_mask.to(device),
+            max_new_tokens=max_new_tokens,
+            generator=generator,
+            temperature=temperature,
+            eos_token_id=eos_token_id,
+        )
+        completions += sampled.completion_ids(prompt_length=input_ids.shape[1])
+        truncated += (~sampled.ended).tolist()
+        logps += sampled.logps.tolist()
     return Samples(prompt_index=[p for p, _ in rows], completion_ids=completions, truncated=truncated, logps=logps)
-
-
-def _sample_batch(model, input_ids, attention_mask, temperature, max_new_tokens, eos_token_id, generator):
-    """Sample continuations of left-padded prompts; returns ``(tokens (b, n), finished (b,), logps (b,))``,
-    ``logps`` each completion's summed log-probability at temperature 1, on CPU."""
-    # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated). After
-    # EOS a row receives filler (cut later) and stays attended: only its own later tokens see it.
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
-                use_cache=True, logits_to_keep=1)  # fmt: skip
-    cache, logits = out.cache, out.logits[:, -1, :]  # (b, V)
-    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-    logps = torch.zeros(input_ids.shape[0], device=input_ids.device)
-    steps = []
-    for _ in range(max_new_tokens):
-        if temperature == 0:
-            token = logits.argmax(dim=-1)
-        else:
-            probs = torch.softmax(logits.float() / temperature, dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (b,)
-        token = token.masked_fill(finished, eos_token_id)  # after EOS: filler, cut later
-        logps += label_logps(logits.float(), token).masked_fill(finished, 0.0)  # the filler is no part of it
-        steps.append(token)
-        finished |= token == eos_token_id
-        if bool(finished.all()):
-            break
-        attention_mask = torch.cat([attention_mask, attention_mask[:, -1:]], dim=1)  # (b, T + 1); the last is real
-        positions = position_ids(attention_mask)[:, -1:]  # (b, 1): the new token's position
-        out = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=positions, cache=cache,
-                    use_cache=True)  # fmt: skip
-        cache, logits = out.cache, out.logits[:, -1, :]
-    return torch.stack(steps, dim=1), finished, logps.cpu()
 
 
 def decode(tokenizer: PreTrainedTokenizerFast, ids: Sequence[int]) -> str:
