@@ -232,19 +232,16 @@ def test_protocol_lists_every_grid_and_the_budget_from_the_config():
                     "learning_rate": 0.001,
                     "ppo_learning_rate": 0.0003,
                     "eval_every": 40,
-                    "dpo_betas": [0.1, 0.5],
-                    "ipo_betas": [1.0],
-                    "orpo_lambdas": [0.1],
-                    "ppo_kl_coefs": [0.2, 1.0],
+                    "grids": {"dpo": [0.1, 0.5], "ipo": [1.0, 4.0], "preferred-ft": [0.5, 1.0], "ppo-gt": [0.2, 1.0]},
                     "n_pairs": 4000,
                 }
             }
         },
     }
     text = NUMBER.sub(r"\1", macros.protocol(summary, "exact"))
-    assert "DPO, 2 values of β: 0.1, 0.5; IPO, 1 values of τ: 1; ORPO, 1 values of λ: 0.1; " in text
-    assert "PPO and PPO-GT, 2 values of KL coefficient: 0.2, 1" in text and "n_pairs" not in text
-    assert "240 updates of 128 pairs at learning rate 0.001 (KTO: 128 unpaired rows, the rows of 64 pairs); " in text
+    assert "DPO, 2 values of β: 0.1, 0.5; IPO, 2 values of τ: 1, 4; Preferred-FT, 2 values of learning-rate " in text
+    assert "scale: 0.5, 1; PPO-GT, 2 values of β: 0.2, 1" in text and "n_pairs" not in text
+    assert "240 updates of 128 pairs at learning rate 0.001 (KTO: 256 unpaired rows, the rows of the same 128 " in text
     assert "PPO at learning rate 0.0003" in text and "evaluated every 40 updates" in text
     assert "- **Seeds:** 0, 1, 2, each with its own preference pairs" in text
     assert '<span class="dpo-number">40</span>' in macros.protocol(summary, "exact")  # numbers marked as the files'
@@ -269,3 +266,15 @@ def test_provenance_keeps_the_dirty_flag_and_names_the_summarising_commit():
     assert macros._short_commit("02cffcf2d1f79be90f7347fe344e58d6c0bb8db6-dirty") == "02cffcf2d1f7-dirty"
     assert macros._short_commit("02cffcf2d1f79be90f7347fe344e58d6c0bb8db6") == "02cffcf2d1f7"
     assert macros._short_commit(None) == "not recorded"
+
+
+def test_standing_groups_methods_by_verdict_in_one_phrase():
+    results = {"ipo": {"verdict": "ahead"}, "kto": {"verdict": "ahead"}, "cdpo": {"verdict": "level"}, "simpo": None}
+    text = re.sub(r"<[^>]+>", "", macros.standing(results, ["ipo", "cdpo", "kto", "simpo"]))
+    assert text == (
+        "ahead of IPO and KTO, level with cDPO and not compared with SimPO (no KL that trained policies of both reach)"
+    )
+    assert re.sub(r"<[^>]+>", "", macros.standing({"ppo": {"verdict": "behind"}}, ["ppo"])) == "behind PPO"
+    assert 'data-verdict="level"' in macros.standing(results, ["cdpo"])
+    with pytest.raises(ValueError, match="at least one method"):
+        macros.standing(results, [])

@@ -125,7 +125,7 @@ def test_frontier_settings_and_envelopes_are_the_summary(figures):
         assert close(settings.x, means(r["kl"] for r in entry["settings"]))
         assert close(settings.y, means(r["reward"] for r in entry["settings"]))
         assert close(settings.error_y.array, [r["reward"]["high"] - r["reward"]["mean"] for r in entry["settings"]])
-        drawn = [p for p in entry["envelope"] if p[0] > 0]  # a log KL axis has no place for pi_ref's KL of 0
+        drawn = [p for p in entry["envelope"] if p[0] > 0]  # trained points only: none at KL 0
         assert close(envelope.x, [p[0] for p in drawn]) and close(envelope.y, [p[1] for p in drawn])
         assert settings.visible is True if method in common.PAPER_METHODS else settings.visible == "legendonly"
     optimal = traces(fig, "optimal frontier π*<sub>β</sub>")[0]
@@ -176,10 +176,13 @@ def test_variants_table_states_ipos_summed_tau(figures):
 def test_recovery_and_beta_sweep_are_the_summary(figures):
     data = summary("exact")
     fig = figures["measured-dpo-recovery"]
-    top, bottom = [t for t in fig.data if t.name == "DPO-trained policy"]
+    (top,) = [t for t in fig.data if t.name == "DPO-trained policy"]
     assert close(top.y, means(r["kl_to_optimum"] for r in data["recovery"]["per_beta"]))
-    assert close(bottom.x, [r["n_pairs"] for r in data["recovery"]["per_n_pairs"]])
-    assert close(bottom.y, means(r["kl_to_optimum"] for r in data["recovery"]["per_n_pairs"]))
+    for budget, words in (("updates", "updates for every size"), ("epochs", "epochs for every size")):
+        (trace,) = [t for t in fig.data if t.name.endswith(words)]
+        rows = [r for r in data["recovery"]["per_n_pairs"] if r["budget"] == budget]
+        assert close(trace.x, [r["n_pairs"] for r in rows]) and len(rows) == 3
+        assert close(trace.y, means(r["kl_to_optimum"] for r in rows))
     settings = sorted(data["methods"]["dpo"]["settings"], key=lambda r: r["params"]["beta"])
     reward, kl = [t for t in figures["measured-beta-sweep"].data if t.name == "DPO-trained policy"]
     assert close(reward.y, means(r["reward"] for r in settings)) and close(kl.y, means(r["kl"] for r in settings))
@@ -304,3 +307,18 @@ def test_dpo_curves_are_means_over_seeds(figures):
     fig = figures["sentiment-dpo-curves"]
     chosen = next(t for t in fig.data if t.name == "rewards/chosen" and t.hoverinfo != "skip")
     assert close(chosen.x, curves[beta]["step"]) and close(chosen.y, means(curves[beta]["rewards/chosen"]))
+
+
+def test_kl_along_training_starts_at_pi_ref_and_ends_at_each_setting(figures):
+    data = summary("sentiment")
+    steps = data["provenance"]["config"]["sentiment"]["steps"]
+    fig = figures["sentiment-kl-along-training"]
+    for method, symbol in (("dpo", "β"), ("ipo", "τ")):
+        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["value"])
+        lines = [t for t in fig.data if t.legendgroup == method]
+        assert [t.name for t in lines] == [f"{label(method)}, {symbol} = {row['value']:g}" for row in settings]
+        colours = [t.line.color for t in lines]
+        assert len(set(colours)) == len(settings)  # an ordered parameter in ordered colours, one each
+        for trace, row in zip(lines, settings):
+            assert close(trace.x, [0, *(p["step"] for p in row["trajectory"]), steps])
+            assert close(trace.y, [0.0, *means(p["kl"] for p in row["trajectory"]), row["kl"]["mean"]])

@@ -656,6 +656,9 @@ def test_exact_displacement_and_overoptimisation(exact):
     assert rows[0.5]["drop"] == {"mean": 0.0, "sem": 0.0, "low": 0.0, "high": 0.0, "n": 3}
     assert rows[0.5]["over_optimised"] is False
     assert close(rows[0.1]["path"][1]["reward"], iv(1.5, 0.0))
+    # the macros the pages use to say it: one over-optimised setting; the only-chosen mass rose at both betas
+    assert [plain(text) for text in macros.over_optimised(exact)] == ["DPO at β = 0.1"]
+    assert [row["verdict"] for row in macros.only_chosen(exact)] == ["ahead", "ahead"]
 
 
 def test_exact_numbers_in_page_sentences(exact):
@@ -672,6 +675,13 @@ def test_exact_numbers_in_page_sentences(exact):
         "0.60 (95% interval 0.48 to 0.72)"
     )
     assert [plain(f) for f in macros.failed(exact)] == ["PPO at β = 0.5 (rose in 2 of 3 seeds)"]
+    # shares of the achievable gain (see the PPO test above): 0.375 +- 0.311 at 0.2, 0.024 +- 0.369 at 0.5
+    assert plain(macros.ppo_budget(exact)) == (
+        "PPO's own objective was still higher at the end than two thirds of the way in 6 of the 6 PPO and PPO-GT "
+        "runs, and the settings reached from 2% (95% interval −35% to 39%) (PPO at β = 0.5) to 38% (95% interval "
+        "6% to 69%) (PPO at β = 0.2) of the rise to the best objective any policy reaches"
+    )
+    assert plain(macros.share_range(exact)) == "2% to 38%"  # the setting means, 0.024 and 0.375
     assert plain(macros.setting(macros.best(exact["methods"]["dpo"]["settings"]), "dpo")) == "β = 0.1"
     assert macros.direction(exact["deterministic"]["dpo"]["late_growth"]) == "rises"
     assert macros.direction(exact["deterministic"]["ipo"]["late_growth"]) == "does not move measurably"

@@ -417,3 +417,21 @@ def test_example_pages_say_how_to_run_them(built_site):
     assert (built_site.path / "examples/dpo_from_scratch/dpo_from_scratch.py").read_bytes() == (
         ROOT / "examples/dpo_from_scratch.py"
     ).read_bytes()
+
+
+def test_every_measured_figure_has_a_one_sentence_takeaway_above_it(built_site):
+    """A measured plot on a page (not in a collapsed block) is led by one sentence that says what it shows."""
+    figure = re.compile(r'<div class="dpo-figure[^"]*" id="figure-((?:measured|sentiment)-[\w-]+)"')
+    found = 0
+    for path in page_paths(built_site):
+        html = read(built_site, path)
+        for match in figure.finditer(html):
+            before = html[: match.start()]
+            if match.group(1).endswith("-table") or before.count("<details") > before.count("</details>"):
+                continue
+            found += 1
+            lead = re.search(r'<p class="dpo-takeaway">((?:(?!<p[ >]).)*?)</p>\s*$', before, re.S)
+            assert lead, f"{match.group(1)} on {path} has no takeaway paragraph just above it"
+            text = re.sub(r"<[^>]+>", "", lead.group(1)).strip()
+            assert text.endswith(".") and not re.search(r"[.!?]\s+[A-Z]", text), f"{path}: not one sentence: {text}"
+    assert found >= 15  # every results page has its measured figures

@@ -81,6 +81,7 @@ FIGURES: dict[str, str] = {
     "sentiment-length": "dpo_ref.figures.measured.sentiment:length",
     "sentiment-length-table": "dpo_ref.figures.measured.sentiment:length_table",
     "sentiment-dpo-curves": "dpo_ref.figures.measured.sentiment:dpo_curves",
+    "sentiment-kl-along-training": "dpo_ref.figures.measured.sentiment:kl_along_training",
     "measured-distribution-shift": "dpo_ref.figures.measured.studies:distribution_shift",
     "measured-exact-variants": "dpo_ref.figures.measured.frontier:exact_variants",
     "measured-exact-variants-table": "dpo_ref.figures.measured.frontier:exact_variants_table",

@@ -132,6 +132,22 @@ def verdict_counts(rows: Sequence[Mapping], what: str = "matched KLs", key: str 
     return f"{parts[0]}, {parts[1]} and {parts[2]} of {_number(str(len(rows)))} {what}"
 
 
+def standing(results: Mapping, names: Sequence[str]) -> str:
+    """Where DPO stands against several methods at matched KL (``exact.matched_kl``), as the words of one
+    takeaway: ``ahead of IPO and KTO, level with cDPO, and not compared with SimPO (no KL that trained policies of
+    both reach)``; the groups in the order ahead, level, behind, not compared, empty groups left out."""
+    groups: dict[str, list[str]] = {word: [] for word in (*VERDICTS, "none")}
+    for name in names:
+        result = results.get(name)
+        groups["none" if result is None else result["verdict"]].append(label(name))
+    parts = [_span(word, f"{_PHRASES[word]} {join(groups[word])}") for word in VERDICTS if groups[word]]
+    if groups["none"]:
+        parts.append(f"not compared with {join(groups['none'])} (no KL that trained policies of both reach)")
+    if not parts:
+        raise ValueError("standing() needs at least one method")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def direction(iv: Mapping, up: str = "rises", down: str = "falls", flat: str = "does not move measurably") -> str:
     """Which way an interval of a change points: ``up`` when all of it is above 0, ``down`` when all of it
     is below, ``flat`` otherwise (the rule of :func:`dpo_ref.analysis.verdict`)."""
@@ -173,6 +189,44 @@ def failed(summary: Mapping) -> list[str]:
     """The PPO settings whose own objective did not rise in every seed: ``["PPO at β = 0.5 (rose in 1 of 3 seeds)"]``."""
     return [_number(f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
                     f"{len(row['seeds'])} seeds)") for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
+
+
+def ppo_budget(summary: Mapping) -> str:
+    """How far PPO got in its budget of updates (exact world), as one sentence: how many runs' own objective was
+    still higher at the end than two thirds of the way in, and the share of the achievable rise of that objective
+    the settings reached (the lowest and highest setting mean)."""
+    rows = summary["ppo"]
+    rising, runs = (sum(len(row[key]) for row in rows) for key in ("rising_at_end_in_seeds", "seeds"))
+    by_share = sorted(rows, key=lambda row: row["share_of_gain"]["mean"])
+
+    def reached(row: Mapping) -> tuple[str, str]:
+        kl_coef = _number(f"{row['kl_coef']:g}")
+        return percent(row["share_of_gain"]), f"{label(row['method'])} at β = {kl_coef}"
+
+    low, high = reached(by_share[0]), reached(by_share[-1])
+    return (f"PPO's own objective was still higher at the end than two thirds of the way in {_number(str(rising))} of "
+            f"the {_number(str(runs))} PPO and PPO-GT runs, and the settings reached from {low[0]} ({low[1]}) to "
+            f"{high[0]} ({high[1]}) of the rise to the best objective any policy reaches")  # fmt: skip
+
+
+def share_range(summary: Mapping) -> str:
+    """The lowest and highest mean share of the achievable rise of PPO's own objective over its settings (exact
+    world): ``58% to 80%``."""
+    shares = [row["share_of_gain"]["mean"] for row in summary["ppo"]]
+    return _number(f"{fmt(100 * min(shares), 0)}% to {fmt(100 * max(shares), 0)}%")
+
+
+def only_chosen(summary: Mapping) -> list[Mapping]:
+    """The displacement study's change of the mass on answers only ever chosen, one row per beta, each with its
+    verdict ("ahead": the mass rose over training)."""
+    return [row["only_chosen_change"] for row in summary["displacement"]["per_beta"].values()]
+
+
+def over_optimised(summary: Mapping) -> list[str]:
+    """The settings of the over-optimisation study whose true reward fell measurably after its peak, as the pages
+    write them: ``["DPO at β = 0.05"]``."""
+    return [f"{label(name)} at {setting(row, name)}" for name, rows in summary["overoptimisation"].items()
+            for row in rows if row["over_optimised"]]  # fmt: skip
 
 
 def matched(result: Mapping | None, other: str) -> str:
@@ -302,7 +356,7 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
 
 
 MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, least, failed, matched, by_temperature, join, data_file, provenance, protocol,
+                                setting, best, least, failed, ppo_budget, share_range, only_chosen, over_optimised, matched, standing, by_temperature, join, data_file, provenance, protocol,
                                 changes)  # fmt: skip
 
 

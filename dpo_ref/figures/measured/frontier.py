@@ -54,9 +54,10 @@ def reference_reward(data: dict) -> float:
 
 
 def _plane(world: str, data: dict, methods: list[str]) -> tuple[go.Figure, float, float]:
-    """A figure with the frontier (exact world) and pi_ref's reward; the log KL axis covers ``methods``."""
-    rows = [row for m in methods for row in data["methods"][m]["settings"]]
-    low, high = kl_axis_limits(row["kl"]["mean"] for row in rows)
+    """A figure with the frontier (exact world) and pi_ref's reward; the log KL axis covers ``methods``' settings
+    and every trained point of their envelopes (evaluations along training reach nearer pi_ref than any end)."""
+    settings = [row["kl"]["mean"] for m in methods for row in data["methods"][m]["settings"]]
+    low, high = kl_axis_limits([*settings, *(p[0] for m in methods for p in data["methods"][m]["envelope"])])
     floor, ceiling = low / 1.25, high * 1.25
     fig = go.Figure()
     if world == "exact":

@@ -27,12 +27,13 @@ KL_TO_OPTIMUM = "KL(π ‖ π*<sub>β</sub>), nats"
 
 
 def _dpo_points(x: list[float], intervals: list[dict], *, name: str, floor: float | None, showlegend: bool,
-                hover: str) -> go.Scatter:  # fmt: skip
+                hover: str, dash: str = "solid", symbol: str = "circle", group: str = "dpo") -> go.Scatter:  # fmt: skip
     return go.Scatter(
         x=x, y=means(intervals), error_y=dict(error_bars(intervals, floor=floor), color=colour("dpo")),
         customdata=[interval_text(iv, 3) for iv in intervals], mode="lines+markers",
-        line=dict(color=colour("dpo"), width=2.5), marker=dict(size=9, color=colour("dpo")), name=name,
-        legendgroup="dpo", showlegend=showlegend, hovertemplate=f"{hover}<extra>mean and 95% interval</extra>",
+        line=dict(color=colour("dpo"), width=2.5, dash=dash), marker=dict(size=9, color=colour("dpo"), symbol=symbol),
+        name=name, legendgroup=group, showlegend=showlegend,
+        hovertemplate=f"{hover}<extra>mean and 95% interval</extra>",
     )  # fmt: skip
 
 
@@ -51,7 +52,8 @@ def _log_limits(intervals: list[dict], extra: list[float]) -> tuple[float, float
 
 
 def dpo_recovery(config: str = "cpu") -> go.Figure:
-    """KL(pi_DPO || pi*_beta) against beta (top) and against the number of pairs at one beta (bottom)."""
+    """KL(pi_DPO || pi*_beta) against beta (top) and against the number of pairs at one beta (bottom), the latter
+    at the same number of updates and at the same number of epochs for every size."""
     rec = summary("exact", config)["recovery"]
     fig = make_subplots(rows=2, cols=1, vertical_spacing=0.2)
     per_beta, per_n = rec["per_beta"], rec["per_n_pairs"]
@@ -66,11 +68,16 @@ def dpo_recovery(config: str = "cpu") -> go.Figure:
     fig.update_xaxes(**log_axis(min(betas), max(betas), "β (log scale)"), row=1, col=1)
     fig.update_yaxes(**log_axis(low, high, KL_TO_OPTIMUM), row=1, col=1)
 
-    ns = [row["n_pairs"] for row in per_n]
-    ivs_n = [row["kl_to_optimum"] for row in per_n]
-    low_n, high_n = _log_limits(ivs_n, [rec["reference_kl_to_optimum"]])
-    fig.add_trace(_dpo_points(ns, ivs_n, name="DPO-trained policy", floor=low_n / 1.25, showlegend=False,
-                              hover="%{x} pairs<br>KL to π*<sub>β</sub>: %{customdata}"), row=2, col=1)  # fmt: skip
+    ns = sorted({row["n_pairs"] for row in per_n})
+    low_n, high_n = _log_limits([row["kl_to_optimum"] for row in per_n], [rec["reference_kl_to_optimum"]])
+    # each data size twice: the same updates (fewer pairs seen more often) and the same epochs (fewer updates)
+    for budget, dash, symbol in (("updates", "solid", "circle"), ("epochs", "dot", "diamond")):
+        rows = [row for row in per_n if row["budget"] == budget]
+        name = (f"DPO, the same {rows[0]['steps']} updates for every size" if budget == "updates" else
+                f"DPO, the same {rows[0]['epochs']:.3g} epochs for every size")  # fmt: skip
+        fig.add_trace(_dpo_points([row["n_pairs"] for row in rows], [row["kl_to_optimum"] for row in rows], name=name,
+                                  floor=low_n / 1.25, showlegend=True, dash=dash, symbol=symbol, group=budget,
+                                  hover="%{x} pairs<br>KL to π*<sub>β</sub>: %{customdata}"), row=2, col=1)  # fmt: skip
     fig.add_trace(_reference([ns[0], ns[-1]], [rec["reference_kl_to_optimum"]] * 2, showlegend=False), row=2, col=1)
     fig.update_xaxes(**log_axis(min(ns), max(ns), f"preference pairs (log scale), β = {rec['beta']:g}"), row=2, col=1)
     fig.update_yaxes(**log_axis(low_n, high_n, KL_TO_OPTIMUM), row=2, col=1)

@@ -1,4 +1,5 @@
-"""The sentiment world's own figures: win rates over temperatures, DPO's training curves, length, cost.
+"""The sentiment world's own figures: win rates over temperatures, DPO's training curves, the KL along training,
+length, cost.
 
 All read ``sentiment_summary.json`` (see :mod:`dpo_ref.experiments.sentiment_summary`).
 Every number comes from the test prompts; each method's setting was selected on the
@@ -30,7 +31,7 @@ from dpo_ref.figures.measured.common import (
     settings_trace,
     summary,
 )  # fmt: skip
-from dpo_ref.figures.theme import METHOD_COLOURS, style
+from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, style
 
 # TRL's logged names, each in a colour of the site's palette
 CURVES = (  # (name, panel, colour, dash)
@@ -45,7 +46,9 @@ COST = (  # (key of ratios_rlhf_over_dpo, label)
     ("state_bytes", "training state"),
     ("training_runs", "training runs"),
     ("samples_generated", "samples generated"),
-    ("wall_time", "wall time"),
+    # CPU time, not wall time: one torch thread per run, so on an idle machine the two agree, and other work on a
+    # shared machine (the runs of the other part, say) slows the wall clock but not the run's own CPU time
+    ("cpu_time", "CPU time"),
 )
 
 
@@ -129,6 +132,35 @@ def dpo_curves(config: str = "cpu") -> go.Figure:
     return style(fig, height=640)
 
 
+def kl_along_training(config: str = "cpu") -> go.Figure:
+    """Where along training each setting of DPO and IPO sits: the test KL at each evaluation along training and
+    at the end, from pi_ref (KL 0 at update 0), one line per beta in an ordered colour; means over seeds with 95%
+    intervals."""
+    data = summary("sentiment", config)
+    steps = data["provenance"]["config"]["sentiment"]["steps"]
+    methods = [m for m in ("dpo", "ipo") if m in data["methods"]]
+    fig = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                        subplot_titles=[label(m) for m in methods])  # fmt: skip
+    for row_i, method in enumerate(methods, start=1):
+        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["value"])
+        for i, row in enumerate(settings):
+            line_colour = ORDERED_COLOURS[i * (len(ORDERED_COLOURS) - 1) // max(len(settings) - 1, 1)]
+            zero = {"mean": 0.0, "low": 0.0, "high": 0.0}  # pi_ref itself, at update 0
+            ivs = [zero, *(p["kl"] for p in row["trajectory"]), row["kl"]]
+            x = [0, *(p["step"] for p in row["trajectory"]), steps]
+            name = f"{label(method)}, {params_text({row['hyperparameter']: row['value']}, method)}"
+            fig.add_trace(go.Scatter(
+                x=x, y=means(ivs), error_y=dict(error_bars(ivs, floor=0.0), color=line_colour), mode="lines+markers",
+                line=dict(color=line_colour, width=2.5), marker=dict(size=8, color=line_colour, symbol=SYMBOLS[method]),
+                name=name, legendgroup=method, customdata=[interval_text(iv, 2) for iv in ivs],
+                hovertemplate=f"update %{{x}}<br>KL %{{customdata}} nats<extra>{name}</extra>",
+            ), row=row_i, col=1)  # fmt: skip
+        fig.update_yaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats", rangemode="tozero", row=row_i, col=1)
+    fig.update_xaxes(title_text="optimiser update", row=len(methods), col=1)
+    fig.update_layout(legend=dict(y=-0.14), margin=dict(t=32, b=24))
+    return style(fig, height=300 * len(methods) + 80)
+
+
 def length(config: str = "cpu") -> go.Figure:
     """Reward against completion length: every setting of every method, and pi_ref's reward by length."""
     data = summary("sentiment", config)
@@ -197,7 +229,7 @@ def cost_table(config: str = "cpu") -> str:
         ("state_bytes", "training state, MB (float32)", lambda v: fmt(v / 1e6, 2)),
         ("training_runs", "training runs", lambda v: f"{v:g}"),
         ("samples_generated", "samples generated", lambda v: f"{v:g}"),
-        ("wall_time_s", "wall time, s", lambda v: fmt(v, 1)),
+        ("cpu_time_s", "CPU time, s", lambda v: fmt(v, 1)),
     )
     rows = [[text, show(dpo[key]), show(rlhf[key]), fmt(rlhf[key] / dpo[key], 2) + "×"] for key, text, show in units]
     return html_table(["", "DPO", "RLHF (reward model + PPO)", "RLHF / DPO"], rows,
