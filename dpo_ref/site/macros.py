@@ -209,6 +209,17 @@ def ppo_budget(summary: Mapping) -> str:
             f"{high[0]} ({high[1]}) of the rise to the best objective any policy reaches")  # fmt: skip
 
 
+def widest(summary: Mapping, quantity: str = "kl") -> str:
+    """The setting whose seeds disagree most about ``quantity`` (the largest ratio of its interval's high to its
+    low, a spread on the log scale the interval was taken on), as a sentence: ``KTO at β = 50: its KL's 95%
+    interval runs from 19.6 to 148.1 nats``."""
+    rows = [(name, row) for name, entry in summary["methods"].items() for row in entry["settings"]]
+    name, row = max(rows, key=lambda item: item[1][quantity]["high"] / max(item[1][quantity]["low"], 1e-12))
+    iv = row[quantity]
+    return (f"{label(name)} at {setting(row, name)}: its {quantity.upper() if quantity == 'kl' else quantity}'s 95% "
+            f"interval runs from {num(iv['low'], 1)} to {num(iv['high'], 1)}")  # fmt: skip
+
+
 def share_range(summary: Mapping) -> str:
     """The lowest and highest mean share of the achievable rise of PPO's own objective over its settings (exact
     world): ``58% to 80%``."""
@@ -356,7 +367,7 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
 
 
 MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, least, failed, ppo_budget, share_range, only_chosen, over_optimised, matched, standing, by_temperature, join, data_file, provenance, protocol,
+                                setting, best, least, failed, ppo_budget, widest, share_range, only_chosen, over_optimised, matched, standing, by_temperature, join, data_file, provenance, protocol,
                                 changes)  # fmt: skip
 
 
