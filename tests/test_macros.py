@@ -281,13 +281,14 @@ def test_standing_groups_methods_by_verdict_in_one_phrase():
 
 
 def test_widest_names_the_setting_whose_seeds_disagree_most():
-    def row(value, low, high):
-        return {"hyperparameter": "beta", "value": value, "kl": {"mean": (low + high) / 2, "low": low, "high": high}}
+    def row(value, low, mean, high):
+        return {"hyperparameter": "beta", "value": value, "kl": {"mean": mean, "low": low, "high": high}}
 
     summary = {
         "methods": {
-            "dpo": {"settings": [row(0.5, 2.0, 8.0), row(5.0, 10.0, 30.0)]},  # ratios 4 and 3
-            "kto": {"settings": [row(50.0, 1.0, 5.0)]},  # ratio 5: the widest, though not the largest numbers
+            # high / low 4 and 5; the second's mean sits near its high, as one far seed puts it
+            "dpo": {"settings": [row(0.5, 2.0, 3.0, 8.0), row(5.0, 1.0, 4.9, 5.0)]},
+            "kto": {"settings": [row(50.0, 1.0, 1.1, 6.0)]},  # high / low 6: the widest, with the lowest mean
         }
     }
-    assert NUMBER.sub(r"\1", macros.widest(summary)) == "KTO at β = 50: its KL's 95% interval runs from 1.0 to 5.0"
+    assert NUMBER.sub(r"\1", macros.widest(summary)) == "KTO at β = 50: its KL's 95% interval runs from 1.0 to 6.0"
