@@ -262,3 +262,32 @@ def test_a_grid_value_becomes_hyperparameters_and_pairs_per_update():
     assert [METHODS[m].rows_per_pair for m in ("dpo", "kto", "preferred-ft")] == [1, 2, 1]
     runner = Runner(SMOKE.exact, None, 0, "cpu", print)
     assert runner.train_config(rows_per_pair=2).batch_size == 2 * SMOKE.exact.batch_size
+
+
+def test_the_shared_sentiment_reference_is_keyed_by_the_whole_config(monkeypatch):
+    """A field the reference reads, added later, cannot be left off its key: the key is every field."""
+    import dataclasses
+
+    import torch
+
+    from dpo_ref.experiments import sentiment
+    from dpo_ref.experiments.costs import StageTimer
+
+    keys = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(name, settings, train):
+        keys.append(settings)
+        raise Stop
+
+    monkeypatch.setattr(sentiment, "trained_once", capture)
+    cpu = torch.device("cpu")
+    for cfg in (
+        SMOKE.sentiment,
+        dataclasses.replace(SMOKE.sentiment, pretrain_steps=SMOKE.sentiment.pretrain_steps + 1),
+    ):
+        with pytest.raises(Stop):
+            sentiment.build_reference(sentiment._Context(cfg, 0, cpu, lambda _: None, StageTimer(cpu)))
+    assert keys[0] == {"config": dataclasses.asdict(SMOKE.sentiment), "device": "cpu"} and keys[0] != keys[1]

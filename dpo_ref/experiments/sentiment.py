@@ -259,9 +259,11 @@ def build_reference(ctx: _Context) -> None:
                 "history": result.history, "seconds": ctx.timer.seconds["pretrain"],
                 "cpu_seconds": ctx.timer.cpu_seconds["pretrain"]}  # fmt: skip
 
-    # every seed's reference is the same model: trained once, by the first seed to need it
-    pretrained = trained_once("sentiment-reference", {"world": _world_settings(cfg), "device": str(ctx.device)},
-                              pretrain)  # fmt: skip
+    # every seed's reference is the same model: trained once, by the first seed to need it. Its key is the whole
+    # configuration, not a list of the fields it reads, so no field added later can leave a stale model in use (a
+    # change to a seed-level field, a grid say, costs one pretraining: a run's seeds still share it)
+    settings = {"config": dataclasses.asdict(cfg), "device": str(ctx.device)}
+    pretrained = trained_once("sentiment-reference", settings, pretrain)
     ctx.timer.seconds["pretrain"] = pretrained["seconds"]  # what pretraining cost, whichever seed paid it
     ctx.timer.cpu_seconds["pretrain"] = pretrained["cpu_seconds"]
     model.load_state_dict(pretrained["state_dict"])
@@ -275,13 +277,6 @@ def build_reference(ctx: _Context) -> None:
     ctx.prompts = {"train": prompts[:n_train], "val": prompts[n_train : n_train + n_val],
                    "test": prompts[n_train + n_val :]}  # fmt: skip
     ctx.progress(f"sentiment seed {ctx.seed} pretraining: loss {ctx.pretrain_history[-1]['loss']:.3f}")
-
-
-def _world_settings(cfg: SentimentConfig) -> dict:
-    """The fields of ``cfg`` the world (corpus, reference, prompts) depends on; the seed-level ones are not."""
-    fields = ("world_seed", "n_reviews", "n_layer", "n_embd", "n_head", "n_positions", "pretrain_steps",
-              "pretrain_batch_size", "pretrain_learning_rate")  # fmt: skip
-    return {name: getattr(cfg, name) for name in fields}
 
 
 def make_pairs(ctx: _Context) -> None:
