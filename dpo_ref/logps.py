@@ -19,6 +19,8 @@ from typing import Literal
 
 import torch
 
+from dpo_ref.validation import check_rows_scored
+
 __all__ = ["IGNORE_INDEX", "label_logps", "token_logps", "sequence_logps", "concatenated_logps", "concatenate_pairs"]
 
 IGNORE_INDEX = -100
@@ -87,19 +89,16 @@ def sequence_logps(
         ``(B,)`` log-probs in float32 (float64 if the logits are float64).
 
     Raises:
-        ValueError: on mismatched shapes, an unknown reduction, or a row with no
-            completion token (its log-prob would silently be 0 and the loss stuck).
+        ValueError: on mismatched shapes or an unknown reduction; in debug mode
+            (:func:`dpo_ref.validation.debug_checks_on`) also on a row with no completion
+            token, whose log-prob would silently be 0 (training checks its rows for that
+            once, when its batches are built).
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     values, mask = token_logps(logits, labels)  # (B, T-1) each
     n_tokens = mask.sum(dim=-1)  # (B,)
-    if bool((n_tokens == 0).any()):
-        rows = torch.nonzero(n_tokens == 0).flatten().tolist()
-        raise ValueError(
-            f"rows {rows} have no completion token after masking (was the completion "
-            "truncated away, or is every label -100?)"
-        )
+    check_rows_scored(n_tokens)
     summed = values.sum(dim=-1)  # (B,)
     return summed if reduction == "sum" else summed / n_tokens
 

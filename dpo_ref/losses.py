@@ -21,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dpo_ref.validation import check_finite, check_rows_scored, debug_checks_on
+
 __all__ = [
     "bradley_terry_loss",
     "dpo_loss",
@@ -42,7 +44,13 @@ __all__ = [
 
 
 def _check_tensors(**tensors: torch.Tensor) -> None:
-    """Every argument is a 1-D floating tensor of one shared shape, with no NaN."""
+    """Every argument is a 1-D tensor of one shared shape; in debug mode, also finite.
+
+    The shapes cost nothing to check. The values are checked only in debug mode
+    (:func:`dpo_ref.validation.debug_checks_on`): reading them is a host synchronisation
+    on every call, and in training a non-finite input shows up as a non-finite loss or
+    gradient, which the trainer checks once per step.
+    """
     shape = None
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
@@ -53,8 +61,7 @@ def _check_tensors(**tensors: torch.Tensor) -> None:
             shape, first = t.shape, name
         elif t.shape != shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)} but {first} has {tuple(shape)}")
-        if t.is_floating_point() and bool(torch.isnan(t).any()):
-            raise ValueError(f"{name} contains NaN")
+        check_finite(name, t)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -318,8 +325,9 @@ def kto_loss(
     ):
         raise ValueError(f"desirable must be a bool tensor of shape {tuple(policy_logps.shape)}")
     kl = torch.as_tensor(kl, dtype=policy_logps.dtype, device=policy_logps.device).detach()
-    if kl.numel() != 1 or bool(torch.isnan(kl)):
-        raise ValueError(f"kl must be a single finite number, got {kl}")
+    if kl.numel() != 1:
+        raise ValueError(f"kl must be a single number, got {kl}")
+    check_finite("kl", kl)
 
     log_ratio = policy_logps - reference_logps
     desirable_losses = desirable_weight * (1 - torch.sigmoid(beta * (log_ratio - kl)))
@@ -468,13 +476,11 @@ def unlikelihood_loss(
     if not policy_rejected_token_logps.is_floating_point():
         raise ValueError(f"policy_rejected_token_logps must be floating point, got {policy_rejected_token_logps.dtype}")
     mask = rejected_mask.bool()
-    # only scored positions count: a masked position may hold anything, NaN included
-    if bool(torch.isnan(policy_rejected_token_logps[mask]).any()):
-        raise ValueError("policy_rejected_token_logps contains NaN")
     n_tokens = mask.sum(dim=1)  # (B,)
-    if bool((n_tokens == 0).any()):
-        rows = torch.nonzero(n_tokens == 0).flatten().tolist()
-        raise ValueError(f"rows {rows} of rejected_mask have no rejected completion token")
+    if debug_checks_on():
+        # only scored positions count: a masked position may hold anything, NaN included
+        check_finite("policy_rejected_token_logps", policy_rejected_token_logps.masked_fill(~mask, 0.0))
+        check_rows_scored(n_tokens, "rejected_mask")
 
     # log(1 - p) for each rejected token, kept finite when p rounds to 1
     log_not = torch.log1p(-policy_rejected_token_logps.exp().clamp(max=1 - 1e-6))  # (B, T)
