@@ -145,21 +145,3 @@ def concatenate_pairs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
         return torch.cat(parts, dim=0)
 
     return stacked("input_ids", 0), stacked("attention_mask", 0), stacked("labels", IGNORE_INDEX)
-
-
-# Names that lived here before the shared-prompt path moved to dpo_ref.packing: they keep
-# working for one release, with a warning.
-_MOVED = {"PROMPT", "CHOSEN", "REJECTED", "PADDING", "pack_shared_prompt", "shared_prompt_attention_mask",
-          "shared_prompt_logps"}  # fmt: skip
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import warnings
-
-        from dpo_ref import packing
-
-        warnings.warn(f"dpo_ref.logps.{name} moved to dpo_ref.packing.{name}; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)  # fmt: skip
-        return getattr(packing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

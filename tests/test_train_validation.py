@@ -1,5 +1,5 @@
 """Trainer inputs checked up front: every TrainConfig and PPOConfig field, TensorBatches, checkpoints
-that cannot be loaded, and which objective errors count as divergence (DESIGN section 8).
+that cannot be loaded, and which objective errors count as divergence (ARCHITECTURE.md, "Invariants").
 
 tests/test_reliability.py holds the end-to-end cases (a bad config fails before the first
 update, a corrupt checkpoint, inf logits); this file pins each message.

@@ -1,6 +1,6 @@
 """The training loop: minimise ``objective(model, batches(step))``, with resumable checkpoints.
 
-The trainer knows nothing about losses (STYLE habit 7). It needs three things:
+The trainer knows nothing about losses (ARCHITECTURE.md, "Layers"). It needs three things:
 
 ``model``
     any ``torch.nn.Module``; its parameters are the ones optimised and checkpointed.
