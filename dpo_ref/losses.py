@@ -27,6 +27,7 @@ __all__ = [
     "bradley_terry_loss",
     "dpo_loss",
     "robust_dpo_loss",
+    "dpop_loss",
     "hinge_loss",
     "ipo_loss",
     "kto_loss",
@@ -198,6 +199,43 @@ def robust_dpo_loss(
     h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
     eps = label_smoothing
     return (-(1 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)) / (1 - 2 * eps)
+
+
+def dpop_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    lam: float,
+) -> torch.Tensor:
+    """DPO-Positive (DPOP): DPO, penalised whenever the chosen completion falls below the reference.
+
+    .. math::
+
+        \\mathcal L_{\\text{DPOP}} = -\\log\\sigma\\Big(\\beta\\big(h - \\lambda
+        \\max\\big(0, \\log\\tfrac{\\pi_{\\text{ref}}(y_w|x)}{\\pi_\\theta(y_w|x)}\\big)\\big)\\Big)
+
+    with :math:`h` DPO's log-ratio margin (:func:`dpo_loss`). Pal et al. 2024 (arXiv
+    2402.13228), equation (3). DPO's loss sees only the margin :math:`h`, so it keeps
+    falling while both completions lose probability, as long as the rejected one loses
+    more: the likelihood displacement that the DPO loss page measures. The penalty is 0
+    while the policy gives :math:`y_w` at least the reference's probability; below that,
+    each nat that :math:`\\log\\pi_\\theta(y_w|x)` loses lowers the sigmoid's argument by
+    :math:`\\beta(1 + \\lambda)` instead of DPO's :math:`\\beta`. ``lam = 0`` is DPO.
+
+    Args:
+        policy_chosen_logps, policy_rejected_logps: ``(B,)`` summed log-probs under the policy.
+        reference_chosen_logps, reference_rejected_logps: ``(B,)`` the same under the frozen reference.
+        beta: strength of the KL penalty, as in DPO.
+        lam: :math:`\\lambda \\ge 0`, the weight of the penalty (50 in the paper's experiments).
+    """
+    _check_positive("beta", beta)
+    _check_non_negative("lam", lam)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    chosen_fall = reference_chosen_logps.to(h.dtype) - policy_chosen_logps.to(h.dtype)  # log pi_ref(y_w) / pi(y_w)
+    return -F.logsigmoid(beta * (h - lam * chosen_fall.clamp(min=0)))
 
 
 def hinge_loss(

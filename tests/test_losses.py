@@ -116,6 +116,58 @@ def test_simpo_hand_values():
     assert loss == pytest.approx(-log_sigmoid(-1.25), abs=1e-12)
 
 
+# --------------------------------------------------------------------------- DPO-Positive
+
+
+def dpop_by_the_paper(pc: float, pr: float, rc: float, rr: float, beta: float, lam: float) -> float:
+    """Pal et al. 2024, eq. (3), written with probabilities and their ratios, in plain floats:
+    -log sigma(beta (log pi(y_w)/ref(y_w) - log pi(y_l)/ref(y_l) - lam max(0, log ref(y_w)/pi(y_w))))."""
+    pi_w, pi_l, ref_w, ref_l = (math.exp(v) for v in (pc, pr, rc, rr))
+    argument = beta * (math.log(pi_w / ref_w) - math.log(pi_l / ref_l) - lam * max(0.0, math.log(ref_w / pi_w)))
+    return math.log1p(math.exp(-argument))  # -log sigma(a) = log(1 + e^-a)
+
+
+def test_dpop_hand_values():
+    # The chosen completion kept its reference probability or gained: no penalty, DPO's loss.
+    # h = (-3 - -4) - (-6 - -5) = 2; beta h = 0.2.
+    (loss,) = L.dpop_loss(t(-3.0), t(-6.0), t(-4.0), t(-5.0), beta=0.1, lam=50.0).tolist()
+    assert loss == pytest.approx(-log_sigmoid(0.2), abs=1e-12)
+    # The chosen completion fell 2 nats below the reference while the rejected fell 5:
+    # h = (-5 - -3) - (-9 - -4) = 3, penalty 50 * 2 = 100, argument 0.1 * (3 - 100) = -9.7.
+    (loss,) = L.dpop_loss(t(-5.0), t(-9.0), t(-3.0), t(-4.0), beta=0.1, lam=50.0).tolist()
+    assert loss == pytest.approx(math.log1p(math.exp(9.7)), abs=1e-12)
+    # DPO calls the same pair a success: its loss is -log sigma(0.3) < ln 2.
+    (dpo,) = L.dpo_loss(t(-5.0), t(-9.0), t(-3.0), t(-4.0), beta=0.1).tolist()
+    assert dpo == pytest.approx(-log_sigmoid(0.3), abs=1e-12) and dpo < LN2 < loss
+
+
+def test_dpop_is_the_papers_formula():
+    generator = torch.Generator().manual_seed(0)
+    pc, pr, rc, rr = (-torch.rand(64, generator=generator, dtype=torch.float64) * 8 for _ in range(4))
+    for beta, lam in [(0.1, 50.0), (0.5, 5.0), (1.0, 0.5)]:
+        got = L.dpop_loss(pc, pr, rc, rr, beta=beta, lam=lam)
+        expected = [dpop_by_the_paper(*row, beta=beta, lam=lam) for row in zip(*(v.tolist() for v in (pc, pr, rc, rr)))]
+        assert got.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert bool((pc < rc).any() and (pc > rc).any()), "the draws should hold both sides of the penalty's kink"
+
+
+def test_dpop_without_its_penalty_is_dpo():
+    pc, pr, rc, rr = t(-5.0, -1.0, -2.0), t(-9.0, -3.0, -2.5), t(-3.0, -2.0, -2.0), t(-4.0, -1.0, -2.0)
+    torch.testing.assert_close(L.dpop_loss(pc, pr, rc, rr, beta=0.3, lam=0.0), L.dpo_loss(pc, pr, rc, rr, beta=0.3))
+
+
+def test_dpop_gradient_on_the_chosen_log_prob_grows_by_one_plus_lambda_below_the_reference():
+    """d loss / d log pi(y_w) = -sigma(-a) * beta * (1 + lam [log pi(y_w) < log ref(y_w)]), a the argument."""
+    beta, lam = 0.1, 50.0
+    for pc_value, below in [(-5.0, True), (-2.0, False)]:
+        pc = t(pc_value).requires_grad_()
+        L.dpop_loss(pc, t(-9.0), t(-3.0), t(-4.0), beta=beta, lam=lam).sum().backward()
+        h = (pc_value - -3.0) - (-9.0 - -4.0)
+        argument = beta * (h - lam * max(0.0, -3.0 - pc_value))
+        sigma = 1 / (1 + math.exp(argument))  # sigma(-a)
+        assert pc.grad.item() == pytest.approx(-sigma * beta * (1 + (lam if below else 0.0)), rel=1e-12)
+
+
 # --------------------------------------------------------------------------- KTO
 
 
@@ -268,6 +320,7 @@ def _all_losses(pc, pr, rc, rr):
         "dpo": L.dpo_loss(pc, pr, rc, rr, beta=0.1),
         "cdpo": L.dpo_loss(pc, pr, rc, rr, beta=0.1, label_smoothing=0.2),
         "robust": L.robust_dpo_loss(pc, pr, rc, rr, beta=0.1, label_smoothing=0.2),
+        "dpop": L.dpop_loss(pc, pr, rc, rr, beta=0.1, lam=50.0),
         "hinge": L.hinge_loss(pc, pr, rc, rr, beta=0.1),
         "ipo": L.ipo_loss(pc, pr, rc, rr, beta=0.1),
         "bradley_terry": L.bradley_terry_loss(pc, pr),
@@ -354,6 +407,8 @@ def test_label_smoothing_must_lie_in_zero_to_half(name, label_smoothing):
         (lambda: L.kto_loss(GOOD, GOOD, torch.tensor([True]), 0.0, beta=0.1), "desirable must be a bool tensor"),
         (lambda: L.kto_loss(GOOD, GOOD, YES_NO, t(0.0, 1.0), beta=0.1), "kl must be a single number"),
         (lambda: L.orpo_loss(GOOD, GOOD, GOOD, lam=-0.1), "lam must be a non-negative number"),
+        (lambda: L.dpop_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1, lam=-1.0), "lam must be a non-negative number"),
+        (lambda: L.dpop_loss(GOOD, GOOD, GOOD, GOOD, beta=0.0, lam=50.0), "beta must be a positive number"),
         (lambda: L.simpo_loss(GOOD, GOOD, beta=2.0, gamma=-1.0), "gamma must be a non-negative number"),
     ],
     ids=[
@@ -363,6 +418,8 @@ def test_label_smoothing_must_lie_in_zero_to_half(name, label_smoothing):
         "desirable_shape",
         "kl_shape",
         "lam",
+        "dpop_lam",
+        "dpop_beta",
         "gamma",
     ],
 )
@@ -445,6 +502,7 @@ LOSS_CALLS = {
     "bradley_terry": lambda: L.bradley_terry_loss(GOOD, GOOD),
     "dpo": lambda: L.dpo_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1),
     "robust_dpo": lambda: L.robust_dpo_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1, label_smoothing=0.1),
+    "dpop": lambda: L.dpop_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1, lam=50.0),
     "hinge": lambda: L.hinge_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1),
     "ipo": lambda: L.ipo_loss(GOOD, GOOD, GOOD, GOOD, beta=0.1),
     "kto": lambda: L.kto_loss(GOOD, GOOD, YES_NO, L.kto_kl_estimate(GOOD, GOOD), beta=0.1),
