@@ -1,4 +1,4 @@
-"""Measured comparisons of DESIGN section 7: dpo_ref against TRL, the site, the reproduction.
+"""Measured comparisons for the performance page: dpo_ref against TRL, the site, the reproduction.
 
 ``make bench`` (``python -m benchmarks.run``) runs them and writes
 ``benchmarks/results/*.json`` and the table of ``docs/performance.md``. These are

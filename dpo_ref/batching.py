@@ -23,10 +23,12 @@ from collections.abc import Sequence
 import torch
 
 from dpo_ref.errors import UserError
+from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.packing import PADDING
 from dpo_ref.runtime import seeded_generator
+from dpo_ref.validation import check_finite_now, check_rows_scored_now
 
-__all__ = ["TensorBatches", "length_grouped_order", "trim_padding", "OrderedBatches"]
+__all__ = ["TensorBatches", "check_training_rows", "length_grouped_order", "trim_padding", "OrderedBatches"]
 
 Batch = dict[str, torch.Tensor]
 
@@ -62,6 +64,7 @@ class TensorBatches:
             raise UserError(f"all columns must have the same number of rows, got {lengths}")
         if batch_size > n:
             raise UserError(f"batch_size {batch_size} is larger than the dataset ({n} rows)")
+        check_training_rows(data)
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.steps_per_epoch = n // batch_size
         self._epoch, self._order = -1, None
@@ -97,6 +100,22 @@ class TensorBatches:
 
 # rows of this many batches are sorted together: small enough that which rows meet stays random
 GROUP_WINDOW = 8
+
+
+def check_training_rows(data: Batch) -> None:
+    """What the losses would otherwise check on every step, checked once for the whole data.
+
+    Every ``*labels`` column scores at least one token per row (position 0 is never
+    scored: nothing predicts it), else that row's log-prob would silently be 0; every
+    floating column (precomputed reference log-probs) is finite. Raises a
+    :class:`~dpo_ref.errors.UserError` or a :class:`~dpo_ref.errors.NonFiniteError` that
+    names the column and the rows.
+    """
+    for name, column in data.items():
+        if name.endswith("labels") and column.ndim == 2:
+            check_rows_scored_now((column[:, 1:] != IGNORE_INDEX).sum(1), name)
+        elif column.is_floating_point():
+            check_finite_now(name, column)
 
 
 def length_grouped_order(lengths: Sequence[int], batch_size: int, *, seed: int = 0) -> list[int]:

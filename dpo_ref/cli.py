@@ -5,9 +5,10 @@ runs (its `add_arguments(parser)` too), so `dpo-ref --help` imports nothing heav
 
 Errors: the project's own errors (:class:`dpo_ref.errors.UserError` and its subclasses
 for bad input, a missing file, an unknown name, CUDA asked for where there is none;
-:class:`dpo_ref.errors.NonFiniteLossError` for a diverged run) end the command with exit
-status 2 and one line on stderr, `dpo-ref <command>: error: <message>`; `--debug` shows
-the traceback instead. Any other exception is a bug and keeps its traceback. Values are
+:class:`dpo_ref.errors.NonFiniteError` for NaN or infinity, a diverged run included) end
+the command with exit status 2 and one line on stderr, `dpo-ref <command>: error: <message>`;
+`--debug` shows the traceback instead, and turns on torch's anomaly mode, in which the
+losses also check their inputs' values on every call (:mod:`dpo_ref.validation`). Any other exception is a bug and keeps its traceback. Values are
 checked where they are used, once: argparse types for the shape of an option (an
 integer, a writable folder), the configuration dataclasses and the method registry
 for what a value may be.
@@ -16,6 +17,7 @@ for what a value may be.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -23,7 +25,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from dpo_ref.errors import NonFiniteLossError, UserError
+from dpo_ref.errors import NonFiniteError, UserError
 
 # subcommand -> (module, function, one-line help). Each module exposes
 # `add_arguments(parser)` and the named function taking the parsed args.
@@ -36,7 +38,7 @@ SUBCOMMANDS = {
 }
 
 # The errors whose message is meant for the user (see the module docstring).
-USER_ERRORS = (UserError, NonFiniteLossError)
+USER_ERRORS = (UserError, NonFiniteError)
 
 EXIT_USER_ERROR = 2  # as argparse does for a bad option
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -140,7 +142,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser, with ``command``'s arguments added (only its module is imported)."""
     parser = _Parser(prog="dpo-ref", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback on errors; check every tensor for NaN (slow)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, _, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -177,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             from dpo_ref.runtime import resolve_device
 
             resolve_device(args.device)  # no CUDA: a one-line error before any work
-        return _run(args)
+        with _anomaly_mode() if debug else contextlib.nullcontext():
+            return _run(args)
     except KeyboardInterrupt:
         if debug:
             raise
@@ -190,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     finally:
         warnings.showwarning = shown_warning
+
+
+def _anomaly_mode():
+    """Torch's anomaly mode for the command (restored after it), which also turns on
+    :mod:`dpo_ref.validation`'s value checks; torch is imported only here."""
+    import torch
+
+    return torch.autograd.set_detect_anomaly(True)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,9 +1,11 @@
-"""The errors a user can fix, and the one a training run can meet.
+"""The errors a user can fix, and the non-finite numbers a training run can meet.
 
 Raise :class:`UserError` (or a subclass) with one line that names the field, the row
-or the file, and what to do. The ``dpo-ref`` command prints these, and
-:class:`NonFiniteLossError`, as one line without a traceback (``--debug`` shows it);
-any other exception is a bug and keeps its traceback.
+or the file, and what to do. Raise :class:`NonFiniteError` where a tensor that must be
+finite holds NaN or infinity, naming the tensor; the trainer catches it by type and
+stops with :class:`NonFiniteLossError`, which names the step and the last good
+checkpoint. The ``dpo-ref`` command prints all of these as one line without a traceback
+(``--debug`` shows it); any other exception is a bug and keeps its traceback.
 
 The subclasses also derive from the built-in exception a caller would expect
 (``FileNotFoundError`` for a missing file, ``KeyError`` for an unknown name,
@@ -13,7 +15,7 @@ those keep working. Every :class:`UserError` is a ``ValueError``.
 
 from __future__ import annotations
 
-__all__ = ["UserError", "MissingFileError", "UnknownNameError", "OfflineError", "NonFiniteLossError"]
+__all__ = ["UserError", "MissingFileError", "UnknownNameError", "OfflineError", "NonFiniteError", "NonFiniteLossError"]
 
 
 class UserError(ValueError):
@@ -38,5 +40,9 @@ class OfflineError(UserError, ConnectionError):
     __str__ = ValueError.__str__
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteError(FloatingPointError):
+    """A tensor that must be finite holds NaN or infinity; the message names the tensor (and its rows)."""
+
+
+class NonFiniteLossError(NonFiniteError):
     """Training met NaN or infinity; the message names the step and the last good checkpoint."""

@@ -19,6 +19,8 @@ from typing import Literal
 
 import torch
 
+from dpo_ref.validation import check_rows_scored
+
 __all__ = ["IGNORE_INDEX", "label_logps", "token_logps", "sequence_logps", "concatenated_logps", "concatenate_pairs"]
 
 IGNORE_INDEX = -100
@@ -87,19 +89,16 @@ def sequence_logps(
         ``(B,)`` log-probs in float32 (float64 if the logits are float64).
 
     Raises:
-        ValueError: on mismatched shapes, an unknown reduction, or a row with no
-            completion token (its log-prob would silently be 0 and the loss stuck).
+        ValueError: on mismatched shapes or an unknown reduction; in debug mode
+            (:func:`dpo_ref.validation.debug_checks_on`) also on a row with no completion
+            token, whose log-prob would silently be 0 (training checks its rows for that
+            once, when its batches are built).
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     values, mask = token_logps(logits, labels)  # (B, T-1) each
     n_tokens = mask.sum(dim=-1)  # (B,)
-    if bool((n_tokens == 0).any()):
-        rows = torch.nonzero(n_tokens == 0).flatten().tolist()
-        raise ValueError(
-            f"rows {rows} have no completion token after masking (was the completion "
-            "truncated away, or is every label -100?)"
-        )
+    check_rows_scored(n_tokens)
     summed = values.sum(dim=-1)  # (B,)
     return summed if reduction == "sum" else summed / n_tokens
 
@@ -146,21 +145,3 @@ def concatenate_pairs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tor
         return torch.cat(parts, dim=0)
 
     return stacked("input_ids", 0), stacked("attention_mask", 0), stacked("labels", IGNORE_INDEX)
-
-
-# Names that lived here before the shared-prompt path moved to dpo_ref.packing: they keep
-# working for one release, with a warning.
-_MOVED = {"PROMPT", "CHOSEN", "REJECTED", "PADDING", "pack_shared_prompt", "shared_prompt_attention_mask",
-          "shared_prompt_logps"}  # fmt: skip
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import warnings
-
-        from dpo_ref import packing
-
-        warnings.warn(f"dpo_ref.logps.{name} moved to dpo_ref.packing.{name}; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)  # fmt: skip
-        return getattr(packing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

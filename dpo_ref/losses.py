@@ -21,10 +21,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dpo_ref.validation import check_finite, check_rows_scored, debug_checks_on
+
 __all__ = [
     "bradley_terry_loss",
     "dpo_loss",
     "robust_dpo_loss",
+    "dpop_loss",
     "hinge_loss",
     "ipo_loss",
     "kto_loss",
@@ -42,7 +45,13 @@ __all__ = [
 
 
 def _check_tensors(**tensors: torch.Tensor) -> None:
-    """Every argument is a 1-D floating tensor of one shared shape, with no NaN."""
+    """Every argument is a 1-D tensor of one shared shape; in debug mode, also finite.
+
+    The shapes cost nothing to check. The values are checked only in debug mode
+    (:func:`dpo_ref.validation.debug_checks_on`): reading them is a host synchronisation
+    on every call, and in training a non-finite input shows up as a non-finite loss or
+    gradient, which the trainer checks once per step.
+    """
     shape = None
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
@@ -53,8 +62,7 @@ def _check_tensors(**tensors: torch.Tensor) -> None:
             shape, first = t.shape, name
         elif t.shape != shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)} but {first} has {tuple(shape)}")
-        if t.is_floating_point() and bool(torch.isnan(t).any()):
-            raise ValueError(f"{name} contains NaN")
+        check_finite(name, t)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -193,6 +201,43 @@ def robust_dpo_loss(
     return (-(1 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)) / (1 - 2 * eps)
 
 
+def dpop_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    reference_chosen_logps: torch.Tensor,
+    reference_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    lam: float,
+) -> torch.Tensor:
+    """DPO-Positive (DPOP): DPO, penalised whenever the chosen completion falls below the reference.
+
+    .. math::
+
+        \\mathcal L_{\\text{DPOP}} = -\\log\\sigma\\Big(\\beta\\big(h - \\lambda
+        \\max\\big(0, \\log\\tfrac{\\pi_{\\text{ref}}(y_w|x)}{\\pi_\\theta(y_w|x)}\\big)\\big)\\Big)
+
+    with :math:`h` DPO's log-ratio margin (:func:`dpo_loss`). Pal et al. 2024 (arXiv
+    2402.13228), equation (3). DPO's loss sees only the margin :math:`h`, so it keeps
+    falling while both completions lose probability, as long as the rejected one loses
+    more: the likelihood displacement that the DPO loss page measures. The penalty is 0
+    while the policy gives :math:`y_w` at least the reference's probability; below that,
+    each nat that :math:`\\log\\pi_\\theta(y_w|x)` loses lowers the sigmoid's argument by
+    :math:`\\beta(1 + \\lambda)` instead of DPO's :math:`\\beta`. ``lam = 0`` is DPO.
+
+    Args:
+        policy_chosen_logps, policy_rejected_logps: ``(B,)`` summed log-probs under the policy.
+        reference_chosen_logps, reference_rejected_logps: ``(B,)`` the same under the frozen reference.
+        beta: strength of the KL penalty, as in DPO.
+        lam: :math:`\\lambda \\ge 0`, the weight of the penalty (50 in the paper's experiments).
+    """
+    _check_positive("beta", beta)
+    _check_non_negative("lam", lam)
+    h = _pair_log_ratio(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps)
+    chosen_fall = reference_chosen_logps.to(h.dtype) - policy_chosen_logps.to(h.dtype)  # log pi_ref(y_w) / pi(y_w)
+    return -F.logsigmoid(beta * (h - lam * chosen_fall.clamp(min=0)))
+
+
 def hinge_loss(
     policy_chosen_logps: torch.Tensor,
     policy_rejected_logps: torch.Tensor,
@@ -318,8 +363,9 @@ def kto_loss(
     ):
         raise ValueError(f"desirable must be a bool tensor of shape {tuple(policy_logps.shape)}")
     kl = torch.as_tensor(kl, dtype=policy_logps.dtype, device=policy_logps.device).detach()
-    if kl.numel() != 1 or bool(torch.isnan(kl)):
-        raise ValueError(f"kl must be a single finite number, got {kl}")
+    if kl.numel() != 1:
+        raise ValueError(f"kl must be a single number, got {kl}")
+    check_finite("kl", kl)
 
     log_ratio = policy_logps - reference_logps
     desirable_losses = desirable_weight * (1 - torch.sigmoid(beta * (log_ratio - kl)))
@@ -468,13 +514,11 @@ def unlikelihood_loss(
     if not policy_rejected_token_logps.is_floating_point():
         raise ValueError(f"policy_rejected_token_logps must be floating point, got {policy_rejected_token_logps.dtype}")
     mask = rejected_mask.bool()
-    # only scored positions count: a masked position may hold anything, NaN included
-    if bool(torch.isnan(policy_rejected_token_logps[mask]).any()):
-        raise ValueError("policy_rejected_token_logps contains NaN")
     n_tokens = mask.sum(dim=1)  # (B,)
-    if bool((n_tokens == 0).any()):
-        rows = torch.nonzero(n_tokens == 0).flatten().tolist()
-        raise ValueError(f"rows {rows} of rejected_mask have no rejected completion token")
+    if debug_checks_on():
+        # only scored positions count: a masked position may hold anything, NaN included
+        check_finite("policy_rejected_token_logps", policy_rejected_token_logps.masked_fill(~mask, 0.0))
+        check_rows_scored(n_tokens, "rejected_mask")
 
     # log(1 - p) for each rejected token, kept finite when p rounds to 1
     log_not = torch.log1p(-policy_rejected_token_logps.exp().clamp(max=1 - 1e-6))  # (B, T)

@@ -292,6 +292,13 @@ METHODS: dict[str, Method] = {
             build=_pairwise("robust_dpo_loss"),
         ),
         Method(
+            "dpop", "DPOP", "DPO-Positive: DPO plus a penalty when the chosen completion falls below the reference",
+            "Pal et al. 2024, arXiv 2402.13228", "pairs", True,
+            (_BETA, Hyperparameter("lam", 50.0, "DPOP paper: 50, the value of its experiments",
+                                   "weight of the penalty on the chosen completion's fall", check="non-negative")),
+            build=_pairwise("dpop_loss"),
+        ),
+        Method(
             "ipo", "IPO", "a squared loss with target margin 1/(2 beta); per-token mean log-ratios, as TRL",
             "Azar et al. 2023, arXiv 2310.12036", "pairs", True,
             (Hyperparameter("beta", 0.1, "TRL's default; the paper's tau, with no single value for LLMs",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from dpo_ref.logps import IGNORE_INDEX, Reduction, label_logps
+from dpo_ref.validation import check_rows_scored
 
 __all__ = [
     "PROMPT",
@@ -208,11 +209,7 @@ def shared_prompt_logps(
     slot = rows + n * is_rejected.long()  # chosen rows 0..B-1, rejected rows B..2B-1
     summed = torch.zeros(2 * n, dtype=torch.float32, device=picked.device).index_add(0, slot, token_logps)
     counts = torch.zeros(2 * n, dtype=torch.long, device=picked.device).index_add(0, slot, torch.ones_like(slot))
-    if bool((counts == 0).any()):
-        empty = torch.nonzero(counts == 0).flatten().tolist()
-        raise ValueError(
-            f"rows {[r % n for r in empty]} have no completion token after masking (was the completion "
-            "truncated away, or is every label -100?)"
-        )
+    check_rows_scored(counts[:n], "chosen_labels")
+    check_rows_scored(counts[n:], "rejected_labels")
     logps = summed if reduction == "sum" else summed / counts
     return logps[:n], logps[n:]

@@ -1,5 +1,7 @@
-"""Checks that configuration dataclasses run in ``__post_init__``, so a bad value fails
-before any work, with a :class:`~dpo_ref.errors.UserError` naming the class and the field.
+"""Checks of configuration fields, and of tensor values in debug mode.
+
+Configuration dataclasses run the field checks in ``__post_init__``, so a bad value fails
+before any work, with a :class:`~dpo_ref.errors.UserError` naming the class and the field::
 
     @dataclass
     class TrainConfig:
@@ -7,6 +9,13 @@ before any work, with a :class:`~dpo_ref.errors.UserError` naming the class and 
 
         def __post_init__(self):
             check_int(self, "steps", minimum=1)
+
+The losses and the log-prob functions check their tensors' shapes on every call, which
+costs nothing, but their *values* (NaN, infinity, a row with no completion token) only in
+debug mode (:func:`debug_checks_on`): reading a value back from the device is a host
+synchronisation, and in training those facts are already checked where they can first
+go wrong: the training rows once, when :class:`dpo_ref.batching.TensorBatches` is built,
+and the loss and gradient norm once per step, in the trainer.
 """
 
 from __future__ import annotations
@@ -15,9 +24,21 @@ import math
 import numbers
 from collections.abc import Callable
 
-from dpo_ref.errors import UserError
+import torch
 
-__all__ = ["check_int", "check_number", "check_choice", "check_sequence"]
+from dpo_ref.errors import NonFiniteError, UserError
+
+__all__ = [
+    "check_int",
+    "check_number",
+    "check_choice",
+    "check_sequence",
+    "debug_checks_on",
+    "check_finite",
+    "check_finite_now",
+    "check_rows_scored",
+    "check_rows_scored_now",
+]
 
 
 def check_int(config, name: str, minimum: int | None = None, *, wanted: str | None = None) -> None:
@@ -66,3 +87,47 @@ def check_sequence(config, name: str, wanted: str, ok: Callable[[float], bool], 
 def _set(config, name: str, value) -> None:
     # frozen dataclasses normalise their fields too
     object.__setattr__(config, name, value)
+
+
+# ---------------------------------------------------------------------------- tensor values
+
+
+def debug_checks_on() -> bool:
+    """Whether :func:`check_finite` and :func:`check_rows_scored` run: in torch's anomaly mode.
+
+    ``torch.autograd.set_detect_anomaly(True)`` (which ``dpo-ref train --debug`` turns on)
+    is torch's own switch for hunting NaN, and it already trades speed for diagnosis.
+    """
+    return torch.is_anomaly_enabled()
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """In debug mode, raise :class:`NonFiniteError` naming ``name`` if ``tensor`` holds NaN or infinity."""
+    if debug_checks_on():
+        check_finite_now(name, tensor)
+
+
+def check_finite_now(name: str, tensor: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteError` naming ``name`` and the first rows if ``tensor`` holds NaN or infinity."""
+    if not tensor.is_floating_point():
+        return
+    for what, bad in (("NaN", torch.isnan(tensor)), ("inf", torch.isinf(tensor))):
+        if bool(bad.any()):
+            where = f" (rows {sorted({int(i) for i in torch.nonzero(bad)[:, 0]})[:10]})" if tensor.ndim else ""
+            raise NonFiniteError(f"{name} contains {what}{where}")
+
+
+def check_rows_scored(n_tokens: torch.Tensor, name: str = "labels") -> None:
+    """In debug mode, raise if a row of ``name`` has no scored token (its log-prob would silently be 0)."""
+    if debug_checks_on():
+        check_rows_scored_now(n_tokens, name)
+
+
+def check_rows_scored_now(n_tokens: torch.Tensor, name: str = "labels") -> None:
+    """Raise a :class:`UserError` naming the rows of ``name`` whose ``n_tokens`` is 0."""
+    empty = torch.nonzero(n_tokens == 0).flatten().tolist()
+    if empty:
+        raise UserError(
+            f"rows {empty[:10]} have no completion token after masking in {name} (was the completion "
+            "truncated away, or is every label -100?)"
+        )

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from dpo_ref import cli
-from dpo_ref.errors import MissingFileError, NonFiniteLossError, OfflineError, UnknownNameError, UserError
+from dpo_ref.errors import (
+    MissingFileError,
+    NonFiniteError,
+    NonFiniteLossError,
+    OfflineError,
+    UnknownNameError,
+    UserError,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "dpo-ref"
@@ -245,6 +252,17 @@ def test_malformed_data_names_row_and_field(capsys, tmp_path):
     )
 
 
+def test_a_file_that_is_not_json_is_one_line_and_nothing_else(tmp_path):
+    """Not a line from `datasets` (its progress bar, its parser's log line) before the project's own."""
+    path = tmp_path / "notes.jsonl"
+    path.write_text("these are notes, not JSON\n{oops\n")
+    result = run_cli("train", "--data", str(path), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"dpo-ref train: error: could not read preference data from {path}: JSON parse error: " + (
+        "Invalid value. in row 0\n"
+    )
+
+
 def test_missing_model_path(capsys, tmp_path, pairs_file):
     assert_one_line_error(
         run_in_process(
@@ -342,6 +360,10 @@ def fake_command(monkeypatch):
             "no such preference data file or folder: /data/x.jsonl",
         ),
         (NonFiniteLossError("training stopped at step 7: loss is nan"), "training stopped at step 7: loss is nan"),
+        (
+            NonFiniteError("reference_chosen_logps contains inf (rows [6])"),
+            "reference_chosen_logps contains inf (rows [6])",
+        ),
         (OfflineError("could not fetch 'a/b' from the hub"), "could not fetch 'a/b' from the hub"),
         (
             ModuleNotFoundError("No module named 'trl'", name="trl"),
@@ -349,7 +371,7 @@ def fake_command(monkeypatch):
             "install the extras with: pip install -c constraints.txt -e '.[docs,test]'",
         ),
     ],
-    ids=["UserError", "UnknownName", "MissingFile", "NonFinite", "Offline", "optional-package"],
+    ids=["UserError", "UnknownName", "MissingFile", "NonFiniteLoss", "NonFinite", "Offline", "optional-package"],
 )
 def test_user_errors_print_one_line(fake_command, capsys, error, expected):
     fake_command.error = error

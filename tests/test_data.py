@@ -233,6 +233,11 @@ MALFORMED = [
         "row 1, field 'ref_chosen_logps': is NaN",
     ),
     (
+        "infinity in a float column",
+        [dict(row, ref_chosen_logps=v) for row, v in zip(PAIRS, [-1.0, -2.0, -math.inf])],
+        "row 2, field 'ref_chosen_logps': is -inf",
+    ),
+    (
         "user turn in chosen",
         with_row(CONVERSATIONS, 1, chosen=[message("user", "It is hot.")]),
         "row 1, field 'chosen[0].role': is 'user', but chosen holds only the assistant answer "

@@ -1,5 +1,5 @@
 """Bad input at the public entry points: one clear message naming the field (the row, the
-file), raised before any work is lost (DESIGN section 8).
+file), raised before any work is lost (ARCHITECTURE.md, "Invariants").
 
 This file holds the cases no other test file covers. Covered elsewhere, and not repeated:
 

@@ -33,6 +33,7 @@ LOSS_SITES = {
     "dpo": ("dpo_ref.losses", "dpo_loss", {}),
     "cdpo": ("dpo_ref.losses", "dpo_loss", {}),
     "robust-dpo": ("dpo_ref.losses", "robust_dpo_loss", {}),
+    "dpop": ("dpo_ref.losses", "dpop_loss", {}),
     "ipo": ("dpo_ref.losses", "ipo_loss", {}),
     "hinge": ("dpo_ref.losses", "hinge_loss", {}),
     "kto": ("dpo_ref.train.objectives", "kto_loss", {}),

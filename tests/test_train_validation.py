@@ -1,5 +1,5 @@
 """Trainer inputs checked up front: every TrainConfig and PPOConfig field, TensorBatches, checkpoints
-that cannot be loaded, and which objective errors count as divergence (DESIGN section 8).
+that cannot be loaded, and which objective errors count as divergence (ARCHITECTURE.md, "Invariants").
 
 tests/test_reliability.py holds the end-to-end cases (a bad config fails before the first
 update, a corrupt checkpoint, inf logits); this file pins each message.
@@ -16,7 +16,7 @@ import pytest
 import torch
 from toy_pairs import V, random_pairs
 
-from dpo_ref.errors import UserError
+from dpo_ref.errors import NonFiniteError, UserError
 from dpo_ref.losses import dpo_loss
 from dpo_ref.models import tiny_gpt2
 from dpo_ref.train import (
@@ -132,23 +132,71 @@ def test_tensor_batches_without_columns_or_with_batch_size_0():
 # --------------------------------------------------------------------------- divergence inside the objective
 
 
-def test_nan_caught_by_a_loss_check_is_divergence_naming_step_and_checkpoint(tmp_path):
-    calls = [0]
+def _nan_reference_from_step_2(model, batch, calls=None):
+    calls = calls if calls is not None else []
+    calls.append(1)
+    if len(calls) > 2:
+        batch = {**batch, "reference_chosen_logps": torch.full_like(batch["reference_chosen_logps"], math.nan)}
+    return DPO(model, batch)
 
-    def nan_from_step_2(model, batch):
-        calls[0] += 1
-        if calls[0] > 2:
-            batch = {**batch, "reference_chosen_logps": torch.full_like(batch["reference_chosen_logps"], math.nan)}
-        return DPO(model, batch)
 
+def test_nan_inputs_to_the_loss_stop_training_at_their_step(tmp_path):
+    """Outside debug mode the loss does not read its inputs' values; the NaN they carry reaches
+    the loss, and the trainer's one check per step stops there."""
+    objective = functools.partial(_nan_reference_from_step_2, calls=[])
     cfg = TrainConfig(steps=4, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path), checkpoint_every=1)
     with pytest.raises(NonFiniteLossError) as error:
-        Trainer(_model(), nan_from_step_2, TensorBatches(_pairs(), 4), cfg).fit()
+        Trainer(_model(), objective, TensorBatches(_pairs(), 4), cfg).fit()
     assert str(error.value).startswith(
-        "training stopped at step 2: the loss got non-finite inputs (reference_chosen_logps contains NaN). "
+        "training stopped at step 2: loss is nan. "
         f"The model was not updated; last good checkpoint: {tmp_path / 'step-000002'}. "
     )
-    assert isinstance(error.value.__context__, ValueError)
+
+
+def test_in_debug_mode_the_loss_names_the_non_finite_input(tmp_path):
+    objective = functools.partial(_nan_reference_from_step_2, calls=[])
+    cfg = TrainConfig(steps=4, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path), checkpoint_every=1)
+    with torch.autograd.set_detect_anomaly(True), pytest.raises(NonFiniteLossError) as error:
+        Trainer(_model(), objective, TensorBatches(_pairs(), 4), cfg).fit()
+    assert str(error.value).startswith(
+        "training stopped at step 2: the loss got non-finite inputs "
+        "(reference_chosen_logps contains NaN (rows [0, 1, 2, 3])). "
+        f"The model was not updated; last good checkpoint: {tmp_path / 'step-000002'}. "
+    )
+    assert isinstance(error.value.__context__, NonFiniteError)
+
+
+def test_divergence_is_told_by_the_errors_type_not_its_words():
+    """A NonFiniteError with any message is divergence; a ValueError that says "contains NaN" is not."""
+
+    def raising(error):
+        def objective(model, batch):
+            raise error
+
+        return objective
+
+    cfg = TrainConfig(steps=2, batch_size=4, device="cpu")
+    with pytest.raises(NonFiniteLossError, match=r"^training stopped at step 0: the loss got non-finite inputs \(x\)"):
+        Trainer(_model(), raising(NonFiniteError("x")), TensorBatches(_pairs(), 4), cfg).fit()
+    with pytest.raises(ValueError, match=r"^y contains NaN$") as error:
+        Trainer(_model(), raising(ValueError("y contains NaN")), TensorBatches(_pairs(), 4), cfg).fit()
+    assert not isinstance(error.value, FloatingPointError)
+
+
+def test_training_rows_are_checked_once_when_the_batches_are_built():
+    """A row whose labels score nothing, or a non-finite precomputed log-prob, fails before any step."""
+    pairs = _pairs()
+    pairs["rejected_labels"][3, :] = -100
+    with pytest.raises(UserError, match=r"^rows \[3\] have no completion token after masking in rejected_labels"):
+        TensorBatches(pairs, 4)
+    pairs = _pairs()
+    pairs["chosen_labels"][5, 1:] = -100  # only position 0 keeps a label, and nothing predicts it
+    with pytest.raises(UserError, match=r"^rows \[5\] have no completion token after masking in chosen_labels"):
+        TensorBatches(pairs, 4)
+    pairs = _pairs()
+    pairs["reference_rejected_logps"][6] = -math.inf
+    with pytest.raises(NonFiniteError, match=r"^reference_rejected_logps contains inf \(rows \[6\]\)$"):
+        TensorBatches(pairs, 4)
 
 
 def test_other_value_errors_from_the_objective_are_not_divergence():

@@ -55,8 +55,8 @@ def validate_preference_dataset(dataset: datasets.Dataset) -> None:
     Checked: the required columns exist; every text is a non-empty string (standard) or
     a list of well-formed messages (conversational); no text is None or NaN; the prompt
     ends with a non-assistant turn; ``chosen``/``rejected``/``completion`` hold only
-    assistant turns; ``chosen != rejected``; ``label`` is a bool; no float column (for
-    example precomputed reference log-probs) holds NaN.
+    assistant turns; ``chosen != rejected``; ``label`` is a bool; every float column (for
+    example precomputed reference log-probs) is finite.
     """
     paired = is_paired(dataset)
     required = PAIRED_COLUMNS if paired else UNPAIRED_COLUMNS
@@ -92,9 +92,9 @@ def validate_preference_dataset(dataset: datasets.Dataset) -> None:
     for column, feature in dataset.features.items():
         if isinstance(feature, datasets.Value) and feature.dtype.startswith("float"):
             values = np.asarray(dataset.with_format("numpy")[column], dtype=np.float64)
-            bad = np.flatnonzero(np.isnan(values))
+            bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
-                raise UserError(f"row {int(bad[0])}, field {column!r}: is NaN")
+                raise UserError(f"row {int(bad[0])}, field {column!r}: is {values[bad[0]]:g}".replace("nan", "NaN"))
 
 
 def _rows(dataset: datasets.Dataset, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -100,13 +101,34 @@ def _read(path: Path, read):
     # `datasets` reports a malformed file several frames deep, wrapped in its own error;
     # surface the cause in one line instead.
     try:
-        return read()
+        with _quiet_datasets():
+            return read()
     except (FileNotFoundError, ConnectionError):
         raise
     except Exception as error:  # noqa: BLE001 - any parse error becomes one clear line
         cause = error.__cause__ or error
         first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise UserError(f"could not read preference data from {path}: {first_line}") from None
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """No progress bar and no log line from `datasets` while it reads a local file.
+
+    Reading a local file takes a moment, so the bar tells nothing; and on a malformed file
+    `datasets` logs its parser's error and draws the bar again before raising, so a user
+    would see three lines for one mistake that :func:`_read` reports in one.
+    """
+    bars_were_on = datasets.is_progress_bar_enabled()
+    verbosity = datasets.logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if bars_were_on:
+            datasets.enable_progress_bars()
 
 
 def _load_from_hub(name: str, split: str) -> datasets.Dataset:

@@ -35,7 +35,7 @@ def check_grids(grids: dict[str, tuple[float, ...]], owner: str) -> None:
 
 @dataclass
 class ExactExperimentConfig:
-    """The exact-world experiments (DESIGN section 5).
+    """The exact-world experiments (ARCHITECTURE.md, "The two worlds").
 
     Each seed draws its own preference pairs and runs everything once; the world itself
     (prompts, r*, the reference model) is the same for every seed. Every method gets the
@@ -45,7 +45,7 @@ class ExactExperimentConfig:
     """
 
     world: ExactWorldConfig = field(default_factory=ExactWorldConfig)  # sizes and the reference model
-    seeds: tuple[int, ...] = (0, 1, 2)  # each seed: its own pairs, batch order and sampling (DESIGN: 3 on cpu)
+    seeds: tuple[int, ...] = (0, 1, 2)  # each seed: its own pairs, batch order and sampling (3 on cpu, 5 on gpu)
     n_pairs: int = 4000  # preference pairs per seed that every offline method and the reward model see
     # the shared budget: every offline method, the reward model and PPO make `steps` updates
     steps: int = 240  # at batch 128: 7.7 epochs of the pairs, long enough to over-optimise at small beta

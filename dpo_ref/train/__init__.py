@@ -14,8 +14,6 @@ importable from here: ``from dpo_ref.train import Trainer, TrainConfig, Pairwise
 
 from __future__ import annotations
 
-import warnings
-
 from dpo_ref.batching import TensorBatches
 from dpo_ref.errors import NonFiniteLossError
 from dpo_ref.train.config import TrainConfig
@@ -62,28 +60,3 @@ __all__ = [
     "precompute_reference_logps",
     "precompute_kto_reference_logps",
 ]
-
-# Names that lived here before the trainer became a package: they keep working for one
-# release, with a warning that says where they live now.
-_MOVED = {
-    "token_logps": ("dpo_ref.logps", "token_logps"),
-    "resolve_device": ("dpo_ref.runtime", "resolve_device"),
-    "seeded_generator": ("dpo_ref.runtime", "seeded_generator"),
-    "hash_seeds": ("dpo_ref.runtime", "hash_seeds"),
-    "chosen_as_sft": ("dpo_ref.data", "chosen_as_sft"),
-    "kto_rows_from_pairs": ("dpo_ref.data", "unpaired_rows"),
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        module, new_name = _MOVED[name]
-        warnings.warn(
-            f"dpo_ref.train.{name} moved to {module}.{new_name}; the old name goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(module), new_name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The training loop: minimise ``objective(model, batches(step))``, with resumable checkpoints.
 
-The trainer knows nothing about losses (STYLE habit 7). It needs three things:
+The trainer knows nothing about losses (ARCHITECTURE.md, "Layers"). It needs three things:
 
 ``model``
     any ``torch.nn.Module``; its parameters are the ones optimised and checkpointed.
@@ -33,9 +33,11 @@ Checkpoints (``config.checkpoint_dir/step-000123/``): ``model.safetensors``,
 history, config). Each is written into a temporary folder that is renamed into place, so
 a killed run never leaves a half-written checkpoint; :meth:`Trainer.fit` resumes from the
 newest complete one; a checkpoint that cannot be loaded is a one-line error naming it
-and the file. A non-finite loss or gradient, or NaN log-probs caught by a loss's input
-check, stops training with :class:`~dpo_ref.errors.NonFiniteLossError` naming the step
-and the last good checkpoint; no checkpoint is written after it.
+and the file. A non-finite loss or gradient norm (the trainer's own checks, every
+step), or a :class:`~dpo_ref.errors.NonFiniteError` raised inside the objective (the
+losses' value checks, in debug mode), stops training with
+:class:`~dpo_ref.errors.NonFiniteLossError` naming the step and the last good
+checkpoint; no checkpoint is written after it.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from dpo_ref.batching import TensorBatches
-from dpo_ref.errors import MissingFileError, NonFiniteLossError, UserError
+from dpo_ref.errors import MissingFileError, NonFiniteError, NonFiniteLossError, UserError
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train.config import TrainConfig
 
@@ -71,10 +73,6 @@ class Objective(Protocol):
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device) for k, v in batch.items()}
-
-
-# what the losses' input checks say about NaN/inf tensors (dpo_ref.losses._check_tensors)
-_NON_FINITE_INPUT = re.compile(r"\bcontains (NaN|inf)")
 
 
 @dataclass
@@ -134,12 +132,9 @@ class Trainer:
             self._set_learning_rate(step)
             try:
                 loss, metrics = self.objective(self.model, batch)
-            except ValueError as error:
-                # a loss's input check saw NaN/inf log-probs: the same failure as a NaN loss, one step earlier
-                if not _NON_FINITE_INPUT.search(str(error)):
-                    raise
+            except NonFiniteError as error:  # a debug-mode check inside the objective named a tensor
                 self._diverged(step, f"the loss got non-finite inputs ({error})")
-            if not bool(torch.isfinite(loss)):
+            if not bool(torch.isfinite(loss)):  # the trainer's own check, before any gradient is computed
                 self._diverged(step, f"loss is {loss.item()}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

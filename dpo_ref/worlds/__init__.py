@@ -1,4 +1,4 @@
-"""The experimental worlds (DESIGN section 5): built locally, nothing downloaded.
+"""The experimental worlds (ARCHITECTURE.md, "The two worlds"): built locally, nothing downloaded.
 
 * :mod:`dpo_ref.worlds.exact`: every response enumerable, every expectation an exact sum,
   so every reward and KL is exact and the optimal frontier is known;

@@ -41,8 +41,8 @@ __all__ = ["ExactWorldConfig", "ExactWorld", "build_exact_world"]
 class ExactWorldConfig:
     """The world's sizes, its reference model and how that model is trained."""
 
-    vocab_size: int = 6  # K tokens; with L = 4 that is 1,296 responses per prompt (DESIGN: 6-8 tokens)
-    response_length: int = 4  # L, every response has exactly this many tokens (DESIGN: 4-5)
+    vocab_size: int = 6  # K tokens; with L = 4 that is 1,296 responses per prompt (6 to 8 keep one forward pass)
+    response_length: int = 4  # L, every response has exactly this many tokens (4 or 5)
     n_prompts: int = 4  # distinct prompts, drawn uniformly ("a handful")
     prompt_length: int = 2  # tokens per prompt
     reward_std: float = 0.5  # std of each weight w_x[t, y]; r* sums L of them, so std(r*) = 1 for L = 4
