@@ -122,8 +122,8 @@ def test_named_configs_and_unknown_names():
         ExactExperimentConfig(beta=0.3)
     with pytest.raises(UserError, match=r"every method needs as many values as the others.*'ipo': 2"):
         ExactExperimentConfig(grids={"dpo": (0.5,), "ipo": (0.5, 1.0)})
-    with pytest.raises(UserError, match="unknown method 'dpop'"):
-        SentimentConfig(grids={"dpop": (0.5,)})
+    with pytest.raises(UserError, match="unknown method 'dpo-typo'"):
+        SentimentConfig(grids={"dpo-typo": (0.5,)})
     for name in ("smoke", "cpu", "gpu"):  # the same tuning budget for every method within a world
         cfg = get_config(name)
         assert (
