@@ -294,7 +294,8 @@ METHODS: dict[str, Method] = {
         Method(
             "dpop", "DPOP", "DPO-Positive: DPO plus a penalty when the chosen completion falls below the reference",
             "Pal et al. 2024, arXiv 2402.13228", "pairs", True,
-            (_BETA, Hyperparameter("lam", 50.0, "DPOP paper: 50, the value of its experiments",
+            (_BETA, Hyperparameter("lam", 50.0, "50, as in the DPOP authors' runs; they report results insensitive to it "
+                                   "over [5, 500] (github.com/abacusai/smaug, issue 2)",
                                    "weight of the penalty on the chosen completion's fall", check="non-negative")),
             build=_pairwise("dpop_loss"),
         ),
