@@ -185,11 +185,22 @@ def matched_kl(
     points = []
     for i, kl in enumerate(kls):
         difference = interval([ours[s][i] - theirs[s][i] for s in seeds])
-        points.append({"kl": kl, "method": interval([ours[s][i] for s in seeds]),
-                       "other": interval([theirs[s][i] for s in seeds]), "difference": difference})  # fmt: skip
+        points.append(
+            {
+                "kl": kl,
+                "method": interval([ours[s][i] for s in seeds]),
+                "other": interval([theirs[s][i] for s in seeds]),
+                "difference": difference,
+            }
+        )
     mean_difference = interval([mean(a - b for a, b in zip(ours[s], theirs[s])) for s in seeds])
-    return {"low": low, "high": high, "points": points, "mean_difference": mean_difference,
-            "verdict": verdict(mean_difference)}  # fmt: skip
+    return {
+        "low": low,
+        "high": high,
+        "points": points,
+        "mean_difference": mean_difference,
+        "verdict": verdict(mean_difference),
+    }
 
 
 def kto_reference_point(final_metrics: list[dict]) -> dict | None:

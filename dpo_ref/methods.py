@@ -182,8 +182,9 @@ class TrainingData:
                 if self.reference is not None:  # KTO's reference pass over its rows and their partners, once
                     from dpo_ref.train.objectives import precompute_kto_reference_logps
 
-                    rows = precompute_kto_reference_logps(self.reference, rows, batch_size=self.batch_size,
-                                                          device=self.device)  # fmt: skip
+                    rows = precompute_kto_reference_logps(
+                        self.reference, rows, batch_size=self.batch_size, device=self.device
+                    )
                 self._cache[key] = rows
             return self._cache[key]
         if not method.needs_reference:
@@ -262,102 +263,216 @@ def _unlikelihood(reference, *, alpha: float):
 
 _DPO_PAPER = "Rafailov et al. 2023, arXiv 2305.18290"
 _BETA = Hyperparameter(
-    "beta", 0.1, "DPO paper, Appendix B (0.5 for TL;DR summarisation)",
+    "beta",
+    0.1,
+    "DPO paper, Appendix B (0.5 for TL;DR summarisation)",
     "KL strength: larger keeps the policy closer to the reference",
-)  # fmt: skip
+)
 _FLIP_RATE = Hyperparameter(
-    "label_smoothing", 0.1, "an assumed 10% of flipped labels (this project's choice)",
-    "the rate at which preference labels are assumed flipped", check="flip-rate",
-)  # fmt: skip
+    "label_smoothing",
+    0.1,
+    "an assumed 10% of flipped labels (this project's choice)",
+    "the rate at which preference labels are assumed flipped",
+    check="flip-rate",
+)
 _KL_COEF = Hyperparameter(
-    "kl_coef", 0.1, "the DPO paper's beta of eq. (3), Appendix B",
+    "kl_coef",
+    0.1,
+    "the DPO paper's beta of eq. (3), Appendix B",
     "weight of the per-token KL penalty against the reference",
-)  # fmt: skip
+)
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "dpo", "DPO", "the sigmoid loss on the implicit-reward margin, eq. (7)", _DPO_PAPER,
-            "pairs", True, (_BETA,), build=_pairwise("dpo_loss"),
-        ),
-        Method(
-            "cdpo", "cDPO", "conservative DPO: DPO with label smoothing for noisy labels",
-            "Mitchell 2023, a note on DPO with noisy preferences", "pairs", True, (_BETA, _FLIP_RATE),
+            "dpo",
+            "DPO",
+            "the sigmoid loss on the implicit-reward margin, eq. (7)",
+            _DPO_PAPER,
+            "pairs",
+            True,
+            (_BETA,),
             build=_pairwise("dpo_loss"),
         ),
         Method(
-            "robust-dpo", "robust DPO", "DPO corrected to be unbiased under a known label-flip rate",
-            "Chowdhury et al. 2024, arXiv 2403.00409", "pairs", True, (_BETA, _FLIP_RATE),
+            "cdpo",
+            "cDPO",
+            "conservative DPO: DPO with label smoothing for noisy labels",
+            "Mitchell 2023, a note on DPO with noisy preferences",
+            "pairs",
+            True,
+            (_BETA, _FLIP_RATE),
+            build=_pairwise("dpo_loss"),
+        ),
+        Method(
+            "robust-dpo",
+            "robust DPO",
+            "DPO corrected to be unbiased under a known label-flip rate",
+            "Chowdhury et al. 2024, arXiv 2403.00409",
+            "pairs",
+            True,
+            (_BETA, _FLIP_RATE),
             build=_pairwise("robust_dpo_loss"),
         ),
         Method(
-            "dpop", "DPOP", "DPO-Positive: DPO plus a penalty when the chosen completion falls below the reference",
-            "Pal et al. 2024, arXiv 2402.13228", "pairs", True,
-            (_BETA, Hyperparameter("lam", 50.0, "50, as in the DPOP authors' runs; they report results insensitive to it "
-                                   "over [5, 500] (github.com/abacusai/smaug, issue 2)",
-                                   "weight of the penalty on the chosen completion's fall", check="non-negative")),
+            "dpop",
+            "DPOP",
+            "DPO-Positive: DPO plus a penalty when the chosen completion falls below the reference",
+            "Pal et al. 2024, arXiv 2402.13228",
+            "pairs",
+            True,
+            (
+                _BETA,
+                Hyperparameter(
+                    "lam",
+                    50.0,
+                    "50, as in the DPOP authors' runs; they report results insensitive to it "
+                    "over [5, 500] (github.com/abacusai/smaug, issue 2)",
+                    "weight of the penalty on the chosen completion's fall",
+                    check="non-negative",
+                ),
+            ),
             build=_pairwise("dpop_loss"),
         ),
         Method(
-            "ipo", "IPO", "a squared loss with target margin 1/(2 beta); per-token mean log-ratios, as TRL",
-            "Azar et al. 2023, arXiv 2310.12036", "pairs", True,
-            (Hyperparameter("beta", 0.1, "TRL's default; the paper's tau, with no single value for LLMs",
-                            "the paper's tau: larger means a smaller target margin"),),
-            reduction="mean", build=_pairwise("ipo_loss", reduction="mean"),
+            "ipo",
+            "IPO",
+            "a squared loss with target margin 1/(2 beta); per-token mean log-ratios, as TRL",
+            "Azar et al. 2023, arXiv 2310.12036",
+            "pairs",
+            True,
+            (
+                Hyperparameter(
+                    "beta",
+                    0.1,
+                    "TRL's default; the paper's tau, with no single value for LLMs",
+                    "the paper's tau: larger means a smaller target margin",
+                ),
+            ),
+            reduction="mean",
+            build=_pairwise("ipo_loss", reduction="mean"),
         ),
         Method(
-            "hinge", "hinge", "the hinge loss on the implicit-reward margin (RSO's normalised hinge)",
-            "Liu et al. 2023, arXiv 2309.06657", "pairs", True,
+            "hinge",
+            "hinge",
+            "the hinge loss on the implicit-reward margin (RSO's normalised hinge)",
+            "Liu et al. 2023, arXiv 2309.06657",
+            "pairs",
+            True,
             (Hyperparameter("beta", 0.1, "TRL's default", "the hinge closes at margin 1/beta"),),
             build=_pairwise("hinge_loss"),
         ),
         Method(
-            "kto", "KTO", "unpaired desirable and undesirable completions, against a KL reference point",
-            "Ethayarajh et al. 2024, arXiv 2402.01306", "unpaired", True,
-            (Hyperparameter("beta", 0.1, "KTO paper: 0.1 is close to best", "KL strength"),
-             Hyperparameter("desirable_weight", 1.0, "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
-                            "lambda_D, the weight of desirable completions", check="non-negative"),
-             Hyperparameter("undesirable_weight", 1.0, "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
-                            "lambda_U, the weight of undesirable completions", check="non-negative")),
+            "kto",
+            "KTO",
+            "unpaired desirable and undesirable completions, against a KL reference point",
+            "Ethayarajh et al. 2024, arXiv 2402.01306",
+            "unpaired",
+            True,
+            (
+                Hyperparameter("beta", 0.1, "KTO paper: 0.1 is close to best", "KL strength"),
+                Hyperparameter(
+                    "desirable_weight",
+                    1.0,
+                    "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
+                    "lambda_D, the weight of desirable completions",
+                    check="non-negative",
+                ),
+                Hyperparameter(
+                    "undesirable_weight",
+                    1.0,
+                    "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
+                    "lambda_U, the weight of undesirable completions",
+                    check="non-negative",
+                ),
+            ),
             build=_kto,
         ),
         Method(
-            "orpo", "ORPO", "SFT plus an odds-ratio penalty, no reference model",
-            "Hong et al. 2024, arXiv 2403.07691", "pairs", False,
-            (Hyperparameter("lam", 0.1, "ORPO paper: lambda around 0.1", "weight of the odds-ratio term",
-                            check="non-negative"),),
-            reduction="mean", build=_orpo, swept="lam",
+            "orpo",
+            "ORPO",
+            "SFT plus an odds-ratio penalty, no reference model",
+            "Hong et al. 2024, arXiv 2403.07691",
+            "pairs",
+            False,
+            (
+                Hyperparameter(
+                    "lam", 0.1, "ORPO paper: lambda around 0.1", "weight of the odds-ratio term", check="non-negative"
+                ),
+            ),
+            reduction="mean",
+            build=_orpo,
+            swept="lam",
         ),
         Method(
-            "simpo", "SimPO", "a length-normalised reward with a target margin, no reference model",
-            "Meng, Xia, Chen 2024, arXiv 2405.14734", "pairs", False,
-            (Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale"),
-             Hyperparameter("gamma", 1.0, "SimPO paper: gamma / beta around 0.5", "target reward margin",
-                            check="non-negative")),
-            reduction="mean", build=_simpo, derived=lambda beta: {"gamma": beta / 2},  # the paper's gamma/beta
+            "simpo",
+            "SimPO",
+            "a length-normalised reward with a target margin, no reference model",
+            "Meng, Xia, Chen 2024, arXiv 2405.14734",
+            "pairs",
+            False,
+            (
+                Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale"),
+                Hyperparameter(
+                    "gamma", 1.0, "SimPO paper: gamma / beta around 0.5", "target reward margin", check="non-negative"
+                ),
+            ),
+            reduction="mean",
+            build=_simpo,
+            derived=lambda beta: {"gamma": beta / 2},  # the paper's gamma/beta
         ),
         Method(
-            "preferred-ft", "Preferred-FT", "supervised fine-tuning on the chosen completions",
-            f"{_DPO_PAPER}, section 6", "sft", False, build=_preferred_ft, swept=LR_SCALE,
+            "preferred-ft",
+            "Preferred-FT",
+            "supervised fine-tuning on the chosen completions",
+            f"{_DPO_PAPER}, section 6",
+            "sft",
+            False,
+            build=_preferred_ft,
+            swept=LR_SCALE,
         ),
         Method(
-            "unlikelihood", "Unlikelihood", "likelihood on the chosen completion, unlikelihood on the rejected one",
-            "Welleck et al. 2019, arXiv 1908.04319", "pairs", False,
-            (Hyperparameter("alpha", 1.0, "Welleck et al. weigh the two terms equally",
-                            "weight of the unlikelihood term", check="non-negative"),),
-            build=_unlikelihood, swept="alpha",
+            "unlikelihood",
+            "Unlikelihood",
+            "likelihood on the chosen completion, unlikelihood on the rejected one",
+            "Welleck et al. 2019, arXiv 1908.04319",
+            "pairs",
+            False,
+            (
+                Hyperparameter(
+                    "alpha",
+                    1.0,
+                    "Welleck et al. weigh the two terms equally",
+                    "weight of the unlikelihood term",
+                    check="non-negative",
+                ),
+            ),
+            build=_unlikelihood,
+            swept="alpha",
         ),
         Method(
-            "ppo", "PPO", "RLHF: a Bradley-Terry reward model on the pairs, then PPO against it",
-            "Ziegler et al. 2019, arXiv 1909.08593", "rollouts", True, (_KL_COEF,), swept="kl_coef",
+            "ppo",
+            "PPO",
+            "RLHF: a Bradley-Terry reward model on the pairs, then PPO against it",
+            "Ziegler et al. 2019, arXiv 1909.08593",
+            "rollouts",
+            True,
+            (_KL_COEF,),
+            swept="kl_coef",
         ),
         Method(
-            "ppo-gt", "PPO-GT", "PPO against the ground-truth reward instead of a learned one",
-            f"{_DPO_PAPER}, section 6", "rollouts", True, (_KL_COEF,), swept="kl_coef",
+            "ppo-gt",
+            "PPO-GT",
+            "PPO against the ground-truth reward instead of a learned one",
+            f"{_DPO_PAPER}, section 6",
+            "rollouts",
+            True,
+            (_KL_COEF,),
+            swept="kl_coef",
         ),
     )
-}  # fmt: skip
+}
 
 # the methods that train on a fixed dataset (everything but PPO)
 OFFLINE_METHODS = tuple(name for name, m in METHODS.items() if m.data != "rollouts")

@@ -49,8 +49,13 @@ def versions(*libraries: str) -> str:
     return " | ".join(parts)
 
 
-def prepare_run(config_class: type[Config], *, smoke: dict[str, Any], description: str | None = None,
-          libraries: tuple[str, ...] = ()) -> Config:  # fmt: skip
+def prepare_run(
+    config_class: type[Config],
+    *,
+    smoke: dict[str, Any],
+    description: str | None = None,
+    libraries: tuple[str, ...] = (),
+) -> Config:
     """What an example does first: its settings, the versions it runs with, fixed seeds, quiet progress bars."""
     import random
 

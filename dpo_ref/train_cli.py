@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         for h in METHODS[name].hyperparameters:
             seen.setdefault(h.name, []).append(f"{name} {h.default:g}")
     for hyper, defaults in seen.items():
-        parser.add_argument("--" + hyper.replace("_", "-"), type=float, default=None,
-                            help=f"default per method: {', '.join(defaults)}")  # fmt: skip
+        parser.add_argument(
+            "--" + hyper.replace("_", "-"), type=float, default=None, help=f"default per method: {', '.join(defaults)}"
+        )
     parser.add_argument("--steps", type=int, default=100, help="optimiser updates")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per update")
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="AdamW learning rate")
@@ -66,8 +67,9 @@ def main(args: argparse.Namespace) -> int:
 
     method = get_method(args.method)
     # every setting is checked before any data or model is loaded
-    params = method.params(**{h.name: getattr(args, h.name, None) for h in method.hyperparameters},
-                           **_flags_it_does_not_take(args, method))  # fmt: skip
+    params = method.params(
+        **{h.name: getattr(args, h.name, None) for h in method.hyperparameters}, **_flags_it_does_not_take(args, method)
+    )
     out = Path(args.output_dir)
     device = resolve_device(args.device)
     config = TrainConfig(
@@ -83,8 +85,9 @@ def main(args: argparse.Namespace) -> int:
     )
     model, tokenizer, pairs = _model_and_pairs(args)
     # the reference is the starting model; its log-probs are computed once, then it can go
-    data = TrainingData(pairs, reference=model, pad_token_id=tokenizer.pad_token_id, device=device,
-                        batch_size=args.batch_size)  # fmt: skip
+    data = TrainingData(
+        pairs, reference=model, pad_token_id=tokenizer.pad_token_id, device=device, batch_size=args.batch_size
+    )
     rows = data.rows_for(method)
     reference = _frozen_copy(model) if method.data == "unpaired" else None  # KTO runs it on mismatched rows
     objective = method.objective(reference=reference, **params)
@@ -126,9 +129,14 @@ def _model_and_pairs(args: argparse.Namespace):
         texts = [r["prompt"] + r["chosen"] for r in dataset] + [r["rejected"] for r in dataset]
         tokenizer = tiny_bpe_tokenizer(texts)
         torch.manual_seed(args.seed)
-        model = tiny_gpt2(len(tokenizer), n_positions=args.max_length, seed=args.seed,
-                          eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                          pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        model = tiny_gpt2(
+            len(tokenizer),
+            n_positions=args.max_length,
+            seed=args.seed,
+            eos_token_id=tokenizer.eos_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     else:
         tokenizer = load_tokenizer(args.model)
         model = load_causal_lm(args.model)

@@ -76,9 +76,8 @@ def check_sequence(config, name: str, wanted: str, ok: Callable[[float], bool], 
         raise UserError(f"{type(config).__name__}.{name} must be a sequence of {wanted}, got {values!r}")
     values = tuple(values)
     bad = [
-        v for v in values
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not ok(v)
-    ]  # fmt: skip
+        v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not ok(v)
+    ]
     if bad or (not values and not allow_empty):
         raise UserError(f"{type(config).__name__}.{name} must be a non-empty sequence of {wanted}, got {values!r}")
     _set(config, name, values)

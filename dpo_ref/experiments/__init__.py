@@ -166,8 +166,9 @@ def checked_seeds(g: Group, config: ExperimentConfig, seeds: list[int] | None) -
 
 def run_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, progress: Progress) -> list[Path]:
     """Run every part of one seed of one group, one after the other, and write the seed's files."""
-    return write_seed(g, config, seed, device, out, {part: run_part(g, config, seed, part, device, progress)
-                                                     for part in g.parts})  # fmt: skip
+    return write_seed(
+        g, config, seed, device, out, {part: run_part(g, config, seed, part, device, progress) for part in g.parts}
+    )
 
 
 def run_part(g: Group, config: ExperimentConfig, seed: int, part: str, device, progress: Progress) -> dict:
@@ -187,11 +188,16 @@ def write_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path,
     if missing:
         raise ValueError(f"{g.name} seed {seed}: parts {missing} have not run")
     results = g.finish(config, seed, {part: parts[part]["measured"] for part in g.parts})
-    info = provenance(g.settings(config), seeds={"seed": seed}, device=device,
-                      wall_time_s=sum(parts[part]["wall_time_s"] for part in g.parts))  # fmt: skip
+    info = provenance(
+        g.settings(config),
+        seeds={"seed": seed},
+        device=device,
+        wall_time_s=sum(parts[part]["wall_time_s"] for part in g.parts),
+    )
     if len(g.parts) > 1:  # when each part ended: they may have run at different times, in different processes
-        info["parts"] = {part: {"wall_time_s": round(parts[part]["wall_time_s"], 1), "date": parts[part]["date"]}
-                         for part in g.parts}  # fmt: skip
+        info["parts"] = {
+            part: {"wall_time_s": round(parts[part]["wall_time_s"], 1), "date": parts[part]["date"]} for part in g.parts
+        }
     return _write(results, info, out / config.name)
 
 

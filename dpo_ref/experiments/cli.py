@@ -12,18 +12,42 @@ import time
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dpo_ref.cli import output_folder, positive_int
 
-    parser.add_argument("--config", default="smoke", choices=["smoke", "cpu", "gpu"],
-                        help="smoke: about a minute (tests); cpu: the committed results, 2 cores; gpu: larger")  # fmt: skip
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="auto picks CUDA when available")  # fmt: skip
-    parser.add_argument("--out", default=None, type=output_folder,
-                        help="results folder (default: docs/results/data); files go to OUT/<config>/<name>.json")  # fmt: skip
-    parser.add_argument("--only", action="append", default=None, metavar="GROUP",
-                        help="run only this experiment group (repeatable), e.g. exact")  # fmt: skip
-    parser.add_argument("--seed", action="append", type=int, default=None, metavar="SEED",
-                        help="run only this seed of each group (repeatable); the summary reads every seed file")  # fmt: skip
-    parser.add_argument("--jobs", type=positive_int, default=1,
-                        help="run up to this many parts of seeds at once, each in its own process (one per core)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        default="smoke",
+        choices=["smoke", "cpu", "gpu"],
+        help="smoke: about a minute (tests); cpu: the committed results, 2 cores; gpu: larger",
+    )
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto picks CUDA when available"
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        type=output_folder,
+        help="results folder (default: docs/results/data); files go to OUT/<config>/<name>.json",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="GROUP",
+        help="run only this experiment group (repeatable), e.g. exact",
+    )
+    parser.add_argument(
+        "--seed",
+        action="append",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="run only this seed of each group (repeatable); the summary reads every seed file",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="run up to this many parts of seeds at once, each in its own process (one per core)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -35,8 +59,12 @@ def main(args: argparse.Namespace) -> int:
     args.out = args.out or str(RESULTS_DIR)
     config = get_config(args.config)
     groups = checked_groups(args.only)
-    units = [(name, seed, part) for name in groups for seed in checked_seeds(group(name), config, args.seed)
-             for part in group(name).parts]  # fmt: skip
+    units = [
+        (name, seed, part)
+        for name in groups
+        for seed in checked_seeds(group(name), config, args.seed)
+        for part in group(name).parts
+    ]
     if args.jobs > 1 and len(units) > 1:
         return _run_in_parallel(args, config, groups, units)
     desc = f"reproduce {args.config}" + (f" {' '.join(groups)}" if args.only else "")
@@ -46,8 +74,7 @@ def main(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name)
             bar.update(1)
 
-        paths = reproduce(config, device=args.device, out=args.out, groups=groups, seeds=args.seed,
-                          progress=progress)  # fmt: skip
+        paths = reproduce(config, device=args.device, out=args.out, groups=groups, seeds=args.seed, progress=progress)
     for path in paths:
         print(path)
     return 0
@@ -139,8 +166,10 @@ def _run_unit(config, name: str, seed: int, part: str, device: str, folder: str,
 
     g, dev = group(name), resolve_device(device)
     desc = f"{name} seed {seed} {part}"
-    with torch_threads(config.torch_threads, dev), tqdm(total=g.count_runs(config, part), desc=desc, unit="run",
-                                                        position=bar_line) as bar:  # fmt: skip
+    with (
+        torch_threads(config.torch_threads, dev),
+        tqdm(total=g.count_runs(config, part), desc=desc, unit="run", position=bar_line) as bar,
+    ):
 
         def progress(what: str) -> None:
             bar.set_postfix_str(what)

@@ -29,8 +29,9 @@ def check_grids(grids: dict[str, tuple[float, ...]], owner: str) -> None:
         raise UserError(f"{owner}.grids: unknown method {unknown[0]!r}; the methods are {', '.join(METHODS)}")
     sizes = {name: len(values) for name, values in grids.items()}
     if len(set(sizes.values())) > 1:
-        raise UserError(f"{owner}.grids: every method needs as many values as the others (the same tuning "
-                        f"budget); got {sizes}")  # fmt: skip
+        raise UserError(
+            f"{owner}.grids: every method needs as many values as the others (the same tuning budget); got {sizes}"
+        )
 
 
 @dataclass
@@ -59,19 +60,21 @@ class ExactExperimentConfig:
     # at their paper's value (cDPO's label smoothing 0.1, SimPO's gamma = beta / 2: Method.derived). Equal sizes
     # since 2026-12-07 (DPO had 6 values, IPO, KTO, SimPO and PPO 3, the rest 2; the change log says why); the
     # values kept every earlier one where 4 allowed, and extend each grid where its runs left the KL range
-    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: {
-        "dpo": (0.05, 0.1, 0.5, 2.0),  # the paper's 0.1 and 0.5, and a decade around
-        "ipo": (0.0625, 0.25, 1.0, 4.0),  # tau on per-token means (TRL); summed tau = tau / 4 here
-        "cdpo": (0.05, 0.1, 0.5, 2.0),  # conservative DPO: DPO's grid, label smoothing 0.1
-        "hinge": (0.05, 0.1, 0.5, 2.0),  # the hinge closes at margin 1/beta
-        "kto": (0.02, 0.05, 0.1, 0.5),  # the KTO paper finds 0.1 close to best
-        "orpo": (0.1, 0.3, 1.0, 3.0),  # lambda: the ORPO paper uses about 0.1
-        "simpo": (1.0, 2.5, 5.0, 10.0),  # beta: the SimPO paper uses 2 to 2.5
-        "preferred-ft": (0.25, 0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
-        "unlikelihood": (0.1, 0.3, 1.0, 3.0),  # alpha: Welleck et al. use 1
-        "ppo": (0.1, 0.2, 0.5, 1.0),  # the KL coefficient, PPO against the reward model ...
-        "ppo-gt": (0.1, 0.2, 0.5, 1.0),  # ... and against r*
-    })  # fmt: skip
+    grids: dict[str, tuple[float, ...]] = field(
+        default_factory=lambda: {
+            "dpo": (0.05, 0.1, 0.5, 2.0),  # the paper's 0.1 and 0.5, and a decade around
+            "ipo": (0.0625, 0.25, 1.0, 4.0),  # tau on per-token means (TRL); summed tau = tau / 4 here
+            "cdpo": (0.05, 0.1, 0.5, 2.0),  # conservative DPO: DPO's grid, label smoothing 0.1
+            "hinge": (0.05, 0.1, 0.5, 2.0),  # the hinge closes at margin 1/beta
+            "kto": (0.02, 0.05, 0.1, 0.5),  # the KTO paper finds 0.1 close to best
+            "orpo": (0.1, 0.3, 1.0, 3.0),  # lambda: the ORPO paper uses about 0.1
+            "simpo": (1.0, 2.5, 5.0, 10.0),  # beta: the SimPO paper uses 2 to 2.5
+            "preferred-ft": (0.25, 0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
+            "unlikelihood": (0.1, 0.3, 1.0, 3.0),  # alpha: Welleck et al. use 1
+            "ppo": (0.1, 0.2, 0.5, 1.0),  # the KL coefficient, PPO against the reward model ...
+            "ppo-gt": (0.1, 0.2, 0.5, 1.0),  # ... and against r*
+        }
+    )
     # the beta of the studies run at one value: recovery, deterministic labels, displacement, shift, online
     beta: float = 0.5
     # PPO (RLHF): the reward model is trained on the same pairs, then PPO against it, and PPO-GT against r*
@@ -141,19 +144,21 @@ class SentimentConfig:
     # 6-10 nats, above every PPO run, so matched-KL comparisons had no DPO run there; a one-seed probe (seed 0,
     # before this grid ran) put beta 50 near 5 nats and beta 500 at 8.8: a larger beta did not go lower. IPO
     # and KTO move with DPO, so the three keep the same grid.
-    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: {
-        "dpo": (0.5, 5.0, 50.0),
-        "ipo": (0.5, 5.0, 50.0),  # IPO's tau on per-token mean log-ratios (TRL)
-        "kto": (0.5, 5.0, 50.0),  # the KTO paper finds 0.1 close to best
-        "orpo": (0.05, 0.2, 1.0),  # lambda: the ORPO paper uses about 0.1
-        "simpo": (1.0, 2.5, 5.0),  # beta: the SimPO paper uses 2 to 2.5
-        "preferred-ft": (0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
-        "unlikelihood": (0.1, 0.3, 1.0),  # alpha, the weight of the unlikelihood term
-        # the KL coefficient, on normalised rewards: both rewards are normalised to mean 0, standard deviation 1
-        # over pi_ref's samples of the training prompts (as Ziegler et al. normalise their reward model)
-        "ppo": (0.05, 0.2, 1.0),
-        "ppo-gt": (0.05, 0.2, 1.0),
-    })  # fmt: skip
+    grids: dict[str, tuple[float, ...]] = field(
+        default_factory=lambda: {
+            "dpo": (0.5, 5.0, 50.0),
+            "ipo": (0.5, 5.0, 50.0),  # IPO's tau on per-token mean log-ratios (TRL)
+            "kto": (0.5, 5.0, 50.0),  # the KTO paper finds 0.1 close to best
+            "orpo": (0.05, 0.2, 1.0),  # lambda: the ORPO paper uses about 0.1
+            "simpo": (1.0, 2.5, 5.0),  # beta: the SimPO paper uses 2 to 2.5
+            "preferred-ft": (0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
+            "unlikelihood": (0.1, 0.3, 1.0),  # alpha, the weight of the unlikelihood term
+            # the KL coefficient, on normalised rewards: both rewards are normalised to mean 0, standard deviation 1
+            # over pi_ref's samples of the training prompts (as Ziegler et al. normalise their reward model)
+            "ppo": (0.05, 0.2, 1.0),
+            "ppo-gt": (0.05, 0.2, 1.0),
+        }
+    )
     # every trained policy is also evaluated on the test prompts this many times along training (evenly spaced,
     # before its end): the envelopes and matched-KL comparisons then have trained points from near pi_ref out
     checkpoints: int = 3
@@ -188,37 +193,87 @@ class ExperimentConfig:
 
 def _smoke() -> ExperimentConfig:
     world = ExactWorldConfig(
-        vocab_size=4, response_length=3, n_prompts=3, n_embd=16, n_head=2, pretrain_samples=2000,
-        pretrain_steps=60, pretrain_batch_size=64, pretrain_learning_rate=1e-2,
-    )  # fmt: skip
+        vocab_size=4,
+        response_length=3,
+        n_prompts=3,
+        n_embd=16,
+        n_head=2,
+        pretrain_samples=2000,
+        pretrain_steps=60,
+        pretrain_batch_size=64,
+        pretrain_learning_rate=1e-2,
+    )
     exact = ExactExperimentConfig(
-        world=world, seeds=(0, 1), n_pairs=256, steps=16, batch_size=32, eval_every=8, frontier_points=21,
-        grids={"dpo": (0.1, 0.5), "ipo": (0.5, 2.0), "cdpo": (0.1, 0.5), "hinge": (0.1, 0.5), "kto": (0.1, 0.5),
-               "orpo": (0.1, 1.0), "simpo": (2.0, 5.0), "preferred-ft": (0.5, 1.0), "unlikelihood": (0.3, 1.0),
-               "ppo": (0.2, 0.5), "ppo-gt": (0.2, 0.5)},
+        world=world,
+        seeds=(0, 1),
+        n_pairs=256,
+        steps=16,
+        batch_size=32,
+        eval_every=8,
+        frontier_points=21,
+        grids={
+            "dpo": (0.1, 0.5),
+            "ipo": (0.5, 2.0),
+            "cdpo": (0.1, 0.5),
+            "hinge": (0.1, 0.5),
+            "kto": (0.1, 0.5),
+            "orpo": (0.1, 1.0),
+            "simpo": (2.0, 5.0),
+            "preferred-ft": (0.5, 1.0),
+            "unlikelihood": (0.3, 1.0),
+            "ppo": (0.2, 0.5),
+            "ppo-gt": (0.2, 0.5),
+        },
         ppo=PPOConfig(rollout_batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=3),
-        recovery_n_pairs=(64, 256), deterministic_steps=32, online_rounds=2, shift_sft_steps=8,
-    )  # fmt: skip
+        recovery_n_pairs=(64, 256),
+        deterministic_steps=32,
+        online_rounds=2,
+        shift_sft_steps=8,
+    )
     # seconds: tiny everything; what the tests run
     sentiment = SentimentConfig(
-        seeds=(0, 1), n_reviews=600, n_layer=1, n_embd=32, n_head=2, pretrain_steps=30,
-        n_train_prompts=12, n_val_prompts=8, n_test_prompts=8, eval_samples_per_prompt=2, max_new_tokens=16,
-        steps=4, batch_size=8, warmup_steps=0, win_rate_temperatures=(0.0, 1.0),
-        grids={"dpo": (0.1, 1.0), "ipo": (0.1, 1.0), "kto": (0.1, 1.0), "orpo": (0.1, 1.0), "simpo": (2.0, 5.0),
-               "preferred-ft": (0.5, 1.0), "unlikelihood": (0.3, 1.0), "ppo": (0.1, 1.0), "ppo-gt": (0.1, 1.0)},
+        seeds=(0, 1),
+        n_reviews=600,
+        n_layer=1,
+        n_embd=32,
+        n_head=2,
+        pretrain_steps=30,
+        n_train_prompts=12,
+        n_val_prompts=8,
+        n_test_prompts=8,
+        eval_samples_per_prompt=2,
+        max_new_tokens=16,
+        steps=4,
+        batch_size=8,
+        warmup_steps=0,
+        win_rate_temperatures=(0.0, 1.0),
+        grids={
+            "dpo": (0.1, 1.0),
+            "ipo": (0.1, 1.0),
+            "kto": (0.1, 1.0),
+            "orpo": (0.1, 1.0),
+            "simpo": (2.0, 5.0),
+            "preferred-ft": (0.5, 1.0),
+            "unlikelihood": (0.3, 1.0),
+            "ppo": (0.1, 1.0),
+            "ppo-gt": (0.1, 1.0),
+        },
         checkpoints=1,
-        ppo_rollout_batch_size=8, ppo_minibatch_size=8, ppo_epochs=1, ppo_steps=4, objective_samples_per_prompt=2,
-        reward_model_steps=4, curve_every=1,
-    )  # fmt: skip
+        ppo_rollout_batch_size=8,
+        ppo_minibatch_size=8,
+        ppo_epochs=1,
+        ppo_steps=4,
+        objective_samples_per_prompt=2,
+        reward_model_steps=4,
+        curve_every=1,
+    )
     return ExperimentConfig(name="smoke", exact=exact, sentiment=sentiment)
 
 
 def _cpu() -> ExperimentConfig:
     return ExperimentConfig(
         name="cpu",
-        exact=ExactExperimentConfig(
-            ppo=PPOConfig(rollout_batch_size=64, minibatch_size=32, max_new_tokens=4)
-        ),  # fmt: skip
+        exact=ExactExperimentConfig(ppo=PPOConfig(rollout_batch_size=64, minibatch_size=32, max_new_tokens=4)),
         sentiment=SentimentConfig(),
     )
 
@@ -252,7 +307,7 @@ def _gpu() -> ExperimentConfig:
             ppo=PPOConfig(rollout_batch_size=256, minibatch_size=64, max_new_tokens=4),
             recovery_n_pairs=(500, 2000, 8000, 32000, 128000),
             deterministic_steps=4000,
-        ),  # fmt: skip
+        ),
         # a larger model, more data and longer training
         sentiment=SentimentConfig(
             seeds=(0, 1, 2, 3, 4),
@@ -277,7 +332,7 @@ def _gpu() -> ExperimentConfig:
             ppo_steps=1600,
             ppo_learning_rate=1e-4,
             curve_every=10,
-        ),  # fmt: skip
+        ),
     )
 
 

@@ -79,8 +79,16 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def rlhf_against_dpo(cfg, sizes: dict[str, int], seconds: dict[str, float], cpu_seconds: dict[str, float], *,
-                     n_pairs: int, ppo_samples: int, peak_rss: int) -> dict:  # fmt: skip
+def rlhf_against_dpo(
+    cfg,
+    sizes: dict[str, int],
+    seconds: dict[str, float],
+    cpu_seconds: dict[str, float],
+    *,
+    n_pairs: int,
+    ppo_samples: int,
+    peak_rss: int,
+) -> dict:
     """What one DPO run and one RLHF run (reward model + PPO) hold and spend.
 
     ``sizes``: :func:`model_sizes`; ``seconds`` and ``cpu_seconds``: a :class:`StageTimer`'s, per stage;
@@ -144,7 +152,7 @@ def rlhf_against_dpo(cfg, sizes: dict[str, int], seconds: dict[str, float], cpu_
             "sft_pretrain_wall_time_s": seconds.get("pretrain", 0.0),
             "pair_sampling_wall_time_s": seconds.get("pair_sampling", 0.0),
             "n_pairs": n_pairs,
-        },  # fmt: skip
+        },
         "peak_rss_bytes_whole_process": peak_rss,
         "stage_wall_time_s": dict(seconds),
         "stage_cpu_time_s": dict(cpu_seconds),

@@ -96,12 +96,19 @@ def recovery(run: StudyRunner) -> list[dict]:
     cfg, world = run.cfg, run.world
     out = []
     for n in cfg.recovery_n_pairs:
-        data = TrainingData(world.preference_pairs(n, seed=1000 + run.seed), reference=world.reference,
-                            device=run.device, batch_size=1024)  # fmt: skip
+        data = TrainingData(
+            world.preference_pairs(n, seed=1000 + run.seed),
+            reference=world.reference,
+            device=run.device,
+            batch_size=1024,
+        )
         same_epochs = max(1, round(cfg.steps * n / max(cfg.recovery_n_pairs)))
         for budget, steps in (("updates", cfg.steps), ("epochs", same_epochs)):
-            out.append(run.offline("dpo", data, beta=cfg.beta, steps=steps,
-                                   record={"n_pairs": n, "budget": budget, "steps": steps}))  # fmt: skip
+            out.append(
+                run.offline(
+                    "dpo", data, beta=cfg.beta, steps=steps, record={"n_pairs": n, "budget": budget, "steps": steps}
+                )
+            )
     return out
 
 
@@ -128,8 +135,14 @@ def online(run: StudyRunner) -> dict:
         collected.append(world.preference_pairs(per_round, seed=3000 + 100 * run.seed + r, logps=logps))
         pairs = {k: torch.cat([c[k] for c in collected]) for k in collected[0]}
         data = TrainingData(pairs, reference=world.reference, device=run.device, batch_size=1024)
-        record, policy = run.train("dpo", data, policy=policy, steps=cfg.steps // cfg.online_rounds, beta=cfg.beta,
-                                   record={"round": r, "n_pairs": len(pairs["prompt_index"])})  # fmt: skip
+        record, policy = run.train(
+            "dpo",
+            data,
+            policy=policy,
+            steps=cfg.steps // cfg.online_rounds,
+            beta=cfg.beta,
+            record={"round": r, "n_pairs": len(pairs["prompt_index"])},
+        )
         rounds.append(record)
     return {"beta": cfg.beta, "rounds": rounds, "final": rounds[-1]["final"]}
 

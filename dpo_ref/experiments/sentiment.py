@@ -82,8 +82,16 @@ from dpo_ref.worlds import sentiment as world
 __all__ = ["PARTS", "run_part", "finish", "count_runs", "GROUP"]
 
 Progress = Callable[[str], None]
-PPO_DIAGNOSTICS = ("policy/approxkl", "policy/clipfrac", "policy/entropy", "loss/value", "loss/policy", "objective",
-                   "kl", "score")  # fmt: skip
+PPO_DIAGNOSTICS = (
+    "policy/approxkl",
+    "policy/clipfrac",
+    "policy/entropy",
+    "loss/value",
+    "loss/policy",
+    "objective",
+    "kl",
+    "score",
+)
 
 
 PARTS = {"offline": 0.5, "rlhf": 0.5}  # each part's share of a seed's time, roughly (measured on cpu)
@@ -157,27 +165,51 @@ class _Context:
     def evaluate(self, policy: torch.nn.Module, split: str, *, num_samples: int | None = None, **kwargs) -> dict:
         cfg = self.cfg
         return world.evaluate_policy(
-            policy, self.reference, self.prompts[split], self.tokenizer, self.judge,
-            num_samples=num_samples or cfg.eval_samples_per_prompt, max_new_tokens=cfg.max_new_tokens,
-            seed=10_000 + 100 * self.seed + (0 if split == "val" else 1), **kwargs,
-        )  # fmt: skip
+            policy,
+            self.reference,
+            self.prompts[split],
+            self.tokenizer,
+            self.judge,
+            num_samples=num_samples or cfg.eval_samples_per_prompt,
+            max_new_tokens=cfg.max_new_tokens,
+            seed=10_000 + 100 * self.seed + (0 if split == "val" else 1),
+            **kwargs,
+        )
 
-    def record(self, method: str, hyperparameter: str, value: float, policy: torch.nn.Module, history, *,
-               val: dict | None = None, **extra) -> dict:  # fmt: skip
+    def record(
+        self,
+        method: str,
+        hyperparameter: str,
+        value: float,
+        policy: torch.nn.Module,
+        history,
+        *,
+        val: dict | None = None,
+        **extra,
+    ) -> dict:
         policy = policy.eval()
-        row = {"method": method, "seed": self.seed, "hyperparameter": hyperparameter, "value": value,
-               "val": val or self.evaluate(policy, "val"), "test": self.evaluate(policy, "test"),
-               "final_metrics": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
-               **extra}  # fmt: skip
+        row = {
+            "method": method,
+            "seed": self.seed,
+            "hyperparameter": hyperparameter,
+            "value": value,
+            "val": val or self.evaluate(policy, "val"),
+            "test": self.evaluate(policy, "test"),
+            "final_metrics": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
+            **extra,
+        }
         self.runs.append(row)
         self.models[(method, value)] = policy
-        self.progress(f"sentiment seed {self.seed} {METHODS[method].label} {hyperparameter}={value:g}: "
-                      f"test reward {row['test']['reward']['mean']:+.3f}, KL {row['test']['kl']['mean']:.2f}")  # fmt: skip
+        self.progress(
+            f"sentiment seed {self.seed} {METHODS[method].label} {hyperparameter}={value:g}: "
+            f"test reward {row['test']['reward']['mean']:+.3f}, KL {row['test']['kl']['mean']:.2f}"
+        )
         return row
 
 
-def run_part(cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto",
-             progress: Progress | None = None) -> dict:  # fmt: skip
+def run_part(
+    cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto", progress: Progress | None = None
+) -> dict:
     """One part of a seed, ``"offline"`` or ``"rlhf"``: what :func:`finish` joins into ``sentiment_seed<seed>.json``."""
     dev = resolve_device(device)
     ctx = _Context(cfg, seed, dev, progress or (lambda _: None), StageTimer(dev))
@@ -189,16 +221,31 @@ def run_part(cfg: SentimentConfig, seed: int, part: str, *, device: str = "auto"
         bins = length_bins(test.pop("samples"))  # the same samples give pi_ref's reward by length
         reference = {"val": ctx.evaluate(ctx.reference, "val"), "test": test}
         train_offline(ctx)
-        out = {"world": _world(ctx), "reference": {**reference, "length_bins": bins},
-               "pairs": _pairs_summary(ctx), "curves": ctx.curves}  # fmt: skip
+        out = {
+            "world": _world(ctx),
+            "reference": {**reference, "length_bins": bins},
+            "pairs": _pairs_summary(ctx),
+            "curves": ctx.curves,
+        }
     else:
         train_rlhf(ctx)
-        out = {"reward_model": {"pair_accuracy": _reward_model_accuracy(ctx.reward_model, ctx.pair_data)},
-               "sizes": model_sizes(ctx.reference, ctx.reward_model), "ppo_samples": ctx.ppo_samples}  # fmt: skip
+        out = {
+            "reward_model": {"pair_accuracy": _reward_model_accuracy(ctx.reward_model, ctx.pair_data)},
+            "sizes": model_sizes(ctx.reference, ctx.reward_model),
+            "ppo_samples": ctx.ppo_samples,
+        }
     selected = select(ctx.runs)
-    return {**out, "runs": ctx.runs, "selected": selected, "win_rates": win_rates(ctx, selected),
-            "n_pairs": len(ctx.pairs), "seconds": ctx.timer.seconds, "cpu_seconds": ctx.timer.cpu_seconds,
-            "peak_rss": peak_rss_bytes(), "wall_time_s": time.perf_counter() - start}  # fmt: skip
+    return {
+        **out,
+        "runs": ctx.runs,
+        "selected": selected,
+        "win_rates": win_rates(ctx, selected),
+        "n_pairs": len(ctx.pairs),
+        "seconds": ctx.timer.seconds,
+        "cpu_seconds": ctx.timer.cpu_seconds,
+        "peak_rss": peak_rss_bytes(),
+        "wall_time_s": time.perf_counter() - start,
+    }
 
 
 def finish(cfg: SentimentConfig, seed: int, parts: dict[str, dict]) -> dict:
@@ -218,13 +265,21 @@ def finish(cfg: SentimentConfig, seed: int, parts: dict[str, dict]) -> dict:
     if seed == cfg.seeds[0]:
         # each part timed pretraining and pair sampling, which both share: count those once
         shared = ("pretrain", "pair_sampling")
-        seconds, cpu_seconds = ({**offline[key], **{k: v for k, v in rlhf[key].items() if k not in shared}}
-                                for key in ("seconds", "cpu_seconds"))  # fmt: skip
+        seconds, cpu_seconds = (
+            {**offline[key], **{k: v for k, v in rlhf[key].items() if k not in shared}}
+            for key in ("seconds", "cpu_seconds")
+        )
         seconds["win_rates"] = offline["seconds"]["win_rates"] + rlhf["seconds"]["win_rates"]
         cpu_seconds["win_rates"] = offline["cpu_seconds"]["win_rates"] + rlhf["cpu_seconds"]["win_rates"]
-        out["cost"] = rlhf_against_dpo(cfg, rlhf["sizes"], seconds, cpu_seconds, n_pairs=rlhf["n_pairs"],
-                                       ppo_samples=rlhf["ppo_samples"],
-                                       peak_rss=max(offline["peak_rss"], rlhf["peak_rss"]))  # fmt: skip
+        out["cost"] = rlhf_against_dpo(
+            cfg,
+            rlhf["sizes"],
+            seconds,
+            cpu_seconds,
+            n_pairs=rlhf["n_pairs"],
+            ppo_samples=rlhf["ppo_samples"],
+            peak_rss=max(offline["peak_rss"], rlhf["peak_rss"]),
+        )
         out["cost"]["wall_time_whole_run_s"] = offline["wall_time_s"] + rlhf["wall_time_s"]
     return _rounded(out)
 
@@ -239,14 +294,20 @@ def build_reference(ctx: _Context) -> None:
     ctx.tokenizer = tokenizer = world.build_tokenizer()
     ctx.reviews = world.generate_corpus(cfg.n_reviews, seed=cfg.world_seed)
     model = tiny_gpt2(
-        len(tokenizer), n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head, n_positions=cfg.n_positions,
-        seed=cfg.world_seed, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        len(tokenizer),
+        n_layer=cfg.n_layer,
+        n_embd=cfg.n_embd,
+        n_head=cfg.n_head,
+        n_positions=cfg.n_positions,
+        seed=cfg.world_seed,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+    )
     train = dataclasses.replace(
         ctx.train_config(
             learning_rate=cfg.pretrain_learning_rate, steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch_size
-        ),  # fmt: skip
+        ),
         warmup_steps=min(50, cfg.pretrain_steps // 10),
         seed=cfg.world_seed,
         group_by_length=False,  # the reference belongs to the world, whatever the experiments' batching
@@ -255,9 +316,12 @@ def build_reference(ctx: _Context) -> None:
     def pretrain() -> dict:
         with ctx.timer("pretrain"):
             result = train_sft(model, world.pretraining_rows(ctx.reviews, tokenizer), train)
-        return {"state_dict": {k: v.detach().clone() for k, v in result.model.state_dict().items()},
-                "history": result.history, "seconds": ctx.timer.seconds["pretrain"],
-                "cpu_seconds": ctx.timer.cpu_seconds["pretrain"]}  # fmt: skip
+        return {
+            "state_dict": {k: v.detach().clone() for k, v in result.model.state_dict().items()},
+            "history": result.history,
+            "seconds": ctx.timer.seconds["pretrain"],
+            "cpu_seconds": ctx.timer.cpu_seconds["pretrain"],
+        }
 
     # every seed's reference is the same model: trained once, by the first seed to need it. Its key is the whole
     # configuration, not a list of the fields it reads, so no field added later can leave a stale model in use (a
@@ -269,13 +333,18 @@ def build_reference(ctx: _Context) -> None:
     model.load_state_dict(pretrained["state_dict"])
     ctx.reference = model.to(ctx.device).eval().requires_grad_(False)
     ctx.pretrain_history = pretrained["history"]
-    held_out = world.generate_corpus(cfg.n_train_prompts + cfg.n_val_prompts + cfg.n_test_prompts,
-                                     seed=cfg.world_seed + 1)  # fmt: skip
-    prompts = world.make_prompts(held_out, tokenizer, seed=cfg.world_seed + 2, min_tokens=cfg.min_prompt_tokens,
-                                 max_tokens=cfg.max_prompt_tokens)  # fmt: skip
+    held_out = world.generate_corpus(
+        cfg.n_train_prompts + cfg.n_val_prompts + cfg.n_test_prompts, seed=cfg.world_seed + 1
+    )
+    prompts = world.make_prompts(
+        held_out, tokenizer, seed=cfg.world_seed + 2, min_tokens=cfg.min_prompt_tokens, max_tokens=cfg.max_prompt_tokens
+    )
     n_train, n_val = cfg.n_train_prompts, cfg.n_val_prompts
-    ctx.prompts = {"train": prompts[:n_train], "val": prompts[n_train : n_train + n_val],
-                   "test": prompts[n_train + n_val :]}  # fmt: skip
+    ctx.prompts = {
+        "train": prompts[:n_train],
+        "val": prompts[n_train : n_train + n_val],
+        "test": prompts[n_train + n_val :],
+    }
     ctx.progress(f"sentiment seed {ctx.seed} pretraining: loss {ctx.pretrain_history[-1]['loss']:.3f}")
 
 
@@ -284,13 +353,19 @@ def make_pairs(ctx: _Context) -> None:
     cfg, tokenizer, prompts = ctx.cfg, ctx.tokenizer, ctx.prompts["train"]
     with ctx.timer("pair_sampling"):
         samples = world.sample_completions(
-            ctx.reference, prompts, num_samples=cfg.samples_per_prompt, temperature=1.0,
-            max_new_tokens=cfg.max_new_tokens, eos_token_id=tokenizer.eos_token_id, seed=3 + 100 * ctx.seed,
-        )  # fmt: skip
+            ctx.reference,
+            prompts,
+            num_samples=cfg.samples_per_prompt,
+            temperature=1.0,
+            max_new_tokens=cfg.max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id,
+            seed=3 + 100 * ctx.seed,
+        )
         completions = world.completion_texts(tokenizer, prompts, samples)
         texts = [world.join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
-        ctx.pairs, ctx.dropped = world.preference_pairs(prompts, completions, ctx.judge(texts),
-                                                        samples_per_prompt=cfg.samples_per_prompt)  # fmt: skip
+        ctx.pairs, ctx.dropped = world.preference_pairs(
+            prompts, completions, ctx.judge(texts), samples_per_prompt=cfg.samples_per_prompt
+        )
     ctx.reference_samples = samples
     ctx.pair_data = world.pair_tensors(ctx.pairs, tokenizer, cfg.n_positions)
 
@@ -298,8 +373,9 @@ def make_pairs(ctx: _Context) -> None:
 def train_offline(ctx: _Context) -> None:
     """Every offline method over its grid, from pi_ref, on the same pairs and budget."""
     cfg = ctx.cfg
-    data = TrainingData(ctx.pair_data, reference=ctx.reference, pad_token_id=ctx.tokenizer.pad_token_id,
-                        device=ctx.device)  # fmt: skip
+    data = TrainingData(
+        ctx.pair_data, reference=ctx.reference, pad_token_id=ctx.tokenizer.pad_token_id, device=ctx.device
+    )
     with ctx.timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
         data.rows_for("dpo")
     for name, values in cfg.grids.items():
@@ -309,13 +385,19 @@ def train_offline(ctx: _Context) -> None:
         for value in values:
             params, lr_scale = method.grid_point(value)
             # the same pairs per update for every method: KTO's batches hold its two rows per pair
-            config = ctx.train_config(learning_rate=lr_scale * cfg.learning_rate,
-                                      batch_size=method.rows_per_pair * cfg.batch_size)  # fmt: skip
+            config = ctx.train_config(
+                learning_rate=lr_scale * cfg.learning_rate, batch_size=method.rows_per_pair * cfg.batch_size
+            )
             policy = ctx.fresh_policy()
             on_step, trajectory = ctx.along_training(policy, config.steps)
             with ctx.timer(name):
-                result = train_preference(policy, method.objective(reference=ctx.reference, **params),
-                                          data.rows_for(method), config, on_step=on_step)  # fmt: skip
+                result = train_preference(
+                    policy,
+                    method.objective(reference=ctx.reference, **params),
+                    data.rows_for(method),
+                    config,
+                    on_step=on_step,
+                )
             if name == "dpo":
                 ctx.curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
             ctx.record(name, method.swept, value, result.model, result.history, trajectory=trajectory)
@@ -339,30 +421,55 @@ def train_rlhf(ctx: _Context) -> None:
     for name in rewards:
         for kl_coef in cfg.grids[name]:
             ppo_config = PPOConfig(
-                kl_coef=kl_coef, rollout_batch_size=cfg.ppo_rollout_batch_size, ppo_epochs=cfg.ppo_epochs,
-                minibatch_size=cfg.ppo_minibatch_size, max_new_tokens=cfg.max_new_tokens,
+                kl_coef=kl_coef,
+                rollout_batch_size=cfg.ppo_rollout_batch_size,
+                ppo_epochs=cfg.ppo_epochs,
+                minibatch_size=cfg.ppo_minibatch_size,
+                max_new_tokens=cfg.max_new_tokens,
                 eos_token_id=tokenizer.eos_token_id,
-            )  # fmt: skip
+            )
             config = dataclasses.replace(
                 ctx.train_config(
                     learning_rate=cfg.ppo_learning_rate, steps=cfg.ppo_steps, log_every=ppo_config.updates_per_rollout()
-                ),  # fmt: skip
+                ),
                 warmup_steps=0,
             )
             policy = ctx.fresh_policy()
             on_step, trajectory = ctx.along_training(policy, config.steps, config.log_every)
             with ctx.timer(name):
-                result = train_ppo(policy, ctx.reference, rewards[name], prompts, ppo_config, config,
-                                   prompt_attention_mask=prompt_mask, on_step=on_step)  # fmt: skip
+                result = train_ppo(
+                    policy,
+                    ctx.reference,
+                    rewards[name],
+                    prompts,
+                    ppo_config,
+                    config,
+                    prompt_attention_mask=prompt_mask,
+                    on_step=on_step,
+                )
             ctx.ppo_samples = math.ceil(cfg.ppo_steps / ppo_config.updates_per_rollout()) * cfg.ppo_rollout_batch_size
-            end = ctx.evaluate(result.model.lm.eval(), "val", num_samples=objective_samples,
-                               scorers={"score": rewards[name].scorer}, keep_samples=True)  # fmt: skip
-            diagnostics = [{"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
-                           for h in result.history]  # fmt: skip
+            end = ctx.evaluate(
+                result.model.lm.eval(),
+                "val",
+                num_samples=objective_samples,
+                scorers={"score": rewards[name].scorer},
+                keep_samples=True,
+            )
+            diagnostics = [
+                {"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}} for h in result.history
+            ]
             after = end["samples"]
             objective = _objective((start[name], start["log_ratio"]), (after["score"], after["log_ratio"]), kl_coef)
-            ctx.record(name, "kl_coef", kl_coef, result.model.lm, result.history, diagnostics=diagnostics,
-                       objective=objective, trajectory=trajectory)  # fmt: skip
+            ctx.record(
+                name,
+                "kl_coef",
+                kl_coef,
+                result.model.lm,
+                result.history,
+                diagnostics=diagnostics,
+                objective=objective,
+                trajectory=trajectory,
+            )
 
 
 class _Reward:
@@ -450,17 +557,23 @@ def win_rates(ctx: _Context, selected: dict[str, dict]) -> dict:
                 temperature=t,
                 max_new_tokens=cfg.max_new_tokens,
                 seed=20_001 + 100 * ctx.seed,
-            )  # fmt: skip
+            )
             for t in cfg.win_rate_temperatures
         }
         wins = {
             method: world.win_rates(
-                ctx.models[(method, choice["value"])], ctx.reference, test, ctx.tokenizer, ctx.judge,
-                temperatures=cfg.win_rate_temperatures, max_new_tokens=cfg.max_new_tokens,
-                seed=20_000 + 100 * ctx.seed, baseline_rewards=baseline,
+                ctx.models[(method, choice["value"])],
+                ctx.reference,
+                test,
+                ctx.tokenizer,
+                ctx.judge,
+                temperatures=cfg.win_rate_temperatures,
+                max_new_tokens=cfg.max_new_tokens,
+                seed=20_000 + 100 * ctx.seed,
+                baseline_rewards=baseline,
             )
             for method, choice in selected.items()
-        }  # fmt: skip
+        }
     ctx.progress(f"sentiment seed {ctx.seed} win rates")
     return wins
 
@@ -473,8 +586,13 @@ def length_bins(samples: dict, n_bins: int = 6) -> list[dict]:
     bins = []
     for start in range(0, len(pairs), size):
         chunk = pairs[start : start + size]
-        bins.append({"length": sum(p[0] for p in chunk) / len(chunk), "reward": sum(p[1] for p in chunk) / len(chunk),
-                     "n": len(chunk)})  # fmt: skip
+        bins.append(
+            {
+                "length": sum(p[0] for p in chunk) / len(chunk),
+                "reward": sum(p[1] for p in chunk) / len(chunk),
+                "n": len(chunk),
+            }
+        )
     return bins
 
 
@@ -531,8 +649,16 @@ def _reward_model_accuracy(reward_model, pairs) -> float:
 
 
 def _curve(history: list[dict], every: int) -> dict[str, list]:
-    names = ("step", "loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-             "logps/chosen", "logps/rejected")  # fmt: skip
+    names = (
+        "step",
+        "loss",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "logps/chosen",
+        "logps/rejected",
+    )
     kept = [h for i, h in enumerate(history) if i % every == 0 or i == len(history) - 1]
     return {name: [h.get(name) for h in kept] for name in names}
 

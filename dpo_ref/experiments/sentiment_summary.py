@@ -49,7 +49,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "pairs": {
             k: interval([d["pairs"][k] for d in seeds.values()])
             for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")
-        },  # fmt: skip
+        },
         "pair_examples": first["pairs"]["examples"],
         "reward_model": {
             "pair_accuracy": bounded_interval(
@@ -77,8 +77,10 @@ def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
 def _reference(seeds: dict[int, dict]) -> dict:
     refs = [d["reference"]["test"] for d in seeds.values()]
     n_bins = min(len(d["reference"]["length_bins"]) for d in seeds.values())
-    bins = [{q: sum(d["reference"]["length_bins"][i][q] for d in seeds.values()) / len(seeds) for q in ("length", "reward")}
-            for i in range(n_bins)]  # fmt: skip
+    bins = [
+        {q: sum(d["reference"]["length_bins"][i][q] for d in seeds.values()) / len(seeds) for q in ("length", "reward")}
+        for i in range(n_bins)
+    ]
     return {
         **{q: bounded_interval(q, [r[q]["mean"] for r in refs]) for q in ("reward", "kl", "length")},
         "length_bins": bins,
@@ -101,20 +103,31 @@ def _numbers(rows: list[dict], bins: dict) -> dict:
     return {
         **{q: bounded_interval(q, [r["test"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
         "val_reward": interval([r["val"]["reward"]["mean"] for r in rows]),
-        "length_adjusted_gain": interval([
-            r["test"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["test"]["length"]["mean"]) for r in rows
-        ]),
+        "length_adjusted_gain": interval(
+            [
+                r["test"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["test"]["length"]["mean"])
+                for r in rows
+            ]
+        ),
         "truncated_fraction": bounded_interval("truncated_fraction", [r["test"]["truncated_fraction"] for r in rows]),
-    }  # fmt: skip
+    }
 
 
 def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
     settings = defaultdict(list)
     for row in rows:
         settings[row["value"]].append(row)
-    table = [{"hyperparameter": group[0]["hyperparameter"], "value": value, "seeds": sorted(r["seed"] for r in group),
-              "example": group[0]["test"]["example"], **_numbers(group, bins), "trajectory": _trajectory(group)}
-             for value, group in sorted(settings.items())]  # fmt: skip
+    table = [
+        {
+            "hyperparameter": group[0]["hyperparameter"],
+            "value": value,
+            "seeds": sorted(r["seed"] for r in group),
+            "example": group[0]["test"]["example"],
+            **_numbers(group, bins),
+            "trajectory": _trajectory(group),
+        }
+        for value, group in sorted(settings.items())
+    ]
     table.sort(key=lambda row: row["kl"]["mean"])
     # every trained policy, averaged over seeds: each setting along training and at its end
     trained = [(p["kl"]["mean"], p["reward"]["mean"]) for row in table for p in row["trajectory"]]
@@ -128,9 +141,13 @@ def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
 def _trajectory(group: list[dict]) -> list[dict]:
     """One setting's test reward and KL at its evaluations along training (before its end), over seeds."""
     steps = [p["step"] for p in group[0].get("trajectory", [])]
-    return [{"step": step, **{q: bounded_interval(q, [r["trajectory"][i][q]["mean"] for r in group])
-                              for q in ("reward", "kl")}}
-            for i, step in enumerate(steps)]  # fmt: skip
+    return [
+        {
+            "step": step,
+            **{q: bounded_interval(q, [r["trajectory"][i][q]["mean"] for r in group]) for q in ("reward", "kl")},
+        }
+        for i, step in enumerate(steps)
+    ]
 
 
 def _matched(runs: list[dict]) -> dict[str, dict | None]:
@@ -178,8 +195,10 @@ def _curves(seeds: dict[int, dict]) -> dict[str, dict]:
         per_seed = [d["curves"][beta] for d in seeds.values()]
         n = min(len(c["step"]) for c in per_seed)
         names = [name for name in per_seed[0] if name != "step"]
-        out[beta] = {"step": per_seed[0]["step"][:n],
-                     **{name: [bounded_interval(name, [c[name][i] for c in per_seed]) for i in range(n)] for name in names}}  # fmt: skip
+        out[beta] = {
+            "step": per_seed[0]["step"][:n],
+            **{name: [bounded_interval(name, [c[name][i] for c in per_seed]) for i in range(n)] for name in names},
+        }
     return out
 
 
@@ -191,15 +210,19 @@ def _ppo(runs: list[dict]) -> list[dict]:
     out = []
     for (method, kl_coef), rows in sorted(groups.items()):
         last = [r["diagnostics"][-1] for r in rows if r["diagnostics"]]
-        out.append({
-            "method": method,
-            "kl_coef": kl_coef,
-            "objective_start": interval([r["objective"]["start"]["mean"] for r in rows]),
-            "objective_end": interval([r["objective"]["end"]["mean"] for r in rows]),
-            "rise": interval([r["objective"]["rise"] for r in rows]),
-            "rose_in_seeds": sorted(r["seed"] for r in rows if r["objective"]["rose"]),
-            "seeds": sorted(r["seed"] for r in rows),
-            "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
-            "diagnostics": {r["seed"]: r["diagnostics"] for r in rows},
-        })  # fmt: skip
+        out.append(
+            {
+                "method": method,
+                "kl_coef": kl_coef,
+                "objective_start": interval([r["objective"]["start"]["mean"] for r in rows]),
+                "objective_end": interval([r["objective"]["end"]["mean"] for r in rows]),
+                "rise": interval([r["objective"]["rise"] for r in rows]),
+                "rose_in_seeds": sorted(r["seed"] for r in rows if r["objective"]["rose"]),
+                "seeds": sorted(r["seed"] for r in rows),
+                "final_diagnostics": {
+                    k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"
+                },
+                "diagnostics": {r["seed"]: r["diagnostics"] for r in rows},
+            }
+        )
     return out

@@ -38,5 +38,14 @@ def fmt(value: float, digits: int = 2) -> str:
 
 def readout(state: dict, i: int, *, position: str, name: str = "readout", size: int = 14) -> go.Scatter:
     """Trace ``i`` of a slider's state drawn as a text readout: no legend entry, no hover."""
-    return go.Scatter(x=state["x"][i], y=state["y"][i], text=state["text"][i], mode="text", textposition=position,
-                      textfont=dict(size=size), name=name, showlegend=False, hoverinfo="skip")  # fmt: skip
+    return go.Scatter(
+        x=state["x"][i],
+        y=state["y"][i],
+        text=state["text"][i],
+        mode="text",
+        textposition=position,
+        textfont=dict(size=size),
+        name=name,
+        showlegend=False,
+        hoverinfo="skip",
+    )

@@ -67,8 +67,14 @@ def python_body(target: Path) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             start = (node.decorator_list[0] if node.decorator_list else node).lineno - 1
             body = node.body
-            doc = body[0] if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                and isinstance(body[0].value.value, str) else None  # fmt: skip
+            doc = (
+                body[0]
+                if body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+                else None
+            )
             keep = (
                 lines[start : doc.lineno - 1] + lines[doc.end_lineno : node.end_lineno]
                 if doc

@@ -66,8 +66,12 @@ def variables(config: str = "cpu") -> dict:
     out = {world: load_results(name, config=config, require=REQUIRED[world]) for world, name in FILES.items()}
     out["overoptimised_threshold"] = OVER_OPTIMISED
     out["bench"] = {part: bench_results(part) for part in BENCH_PARTS}
-    out["gpu"] = {world: load_results(name, config="gpu", require=REQUIRED[world])
-                  if results_path(name, config="gpu").is_file() else None for world, name in FILES.items()}  # fmt: skip
+    out["gpu"] = {
+        world: load_results(name, config="gpu", require=REQUIRED[world])
+        if results_path(name, config="gpu").is_file()
+        else None
+        for world, name in FILES.items()
+    }
     return out
 
 
@@ -87,14 +91,17 @@ def num(value: float, digits: int = 2) -> str:
 def interval(iv: Mapping, digits: int = 2, unit: str = "") -> str:
     """A mean and its 95% interval over seeds: ``0.62 (95% interval 0.58 to 0.66)``; ``unit`` follows each number."""
     unit = f" {unit}" if unit else ""
-    return _number(f"{fmt(iv['mean'], digits)}{unit} (95% interval {fmt(iv['low'], digits)} to "
-                   f"{fmt(iv['high'], digits)}{unit})")  # fmt: skip
+    return _number(
+        f"{fmt(iv['mean'], digits)}{unit} (95% interval {fmt(iv['low'], digits)} to {fmt(iv['high'], digits)}{unit})"
+    )
 
 
 def percent(iv: Mapping, digits: int = 0) -> str:
     """A share as a percentage with its interval: ``62% (95% interval 48% to 76%)``."""
-    return _number(f"{fmt(100 * iv['mean'], digits)}% (95% interval {fmt(100 * iv['low'], digits)}% to "
-                   f"{fmt(100 * iv['high'], digits)}%)")  # fmt: skip
+    return _number(
+        f"{fmt(100 * iv['mean'], digits)}% (95% interval {fmt(100 * iv['low'], digits)}% to "
+        f"{fmt(100 * iv['high'], digits)}%)"
+    )
 
 
 def seeds(summary: Mapping) -> str:
@@ -187,8 +194,14 @@ def least(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
 
 def failed(summary: Mapping) -> list[str]:
     """The PPO settings whose own objective did not rise in every seed: ``["PPO at β = 0.5 (rose in 1 of 3 seeds)"]``."""
-    return [_number(f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
-                    f"{len(row['seeds'])} seeds)") for row in summary["ppo"] if row["rose_in_seeds"] != row["seeds"]]  # fmt: skip
+    return [
+        _number(
+            f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
+            f"{len(row['seeds'])} seeds)"
+        )
+        for row in summary["ppo"]
+        if row["rose_in_seeds"] != row["seeds"]
+    ]
 
 
 def ppo_budget(summary: Mapping) -> str:
@@ -204,9 +217,11 @@ def ppo_budget(summary: Mapping) -> str:
         return percent(row["share_of_gain"]), f"{label(row['method'])} at β = {kl_coef}"
 
     low, high = reached(by_share[0]), reached(by_share[-1])
-    return (f"PPO's own objective was still higher at the end than two thirds of the way in {_number(str(rising))} of "
-            f"the {_number(str(runs))} PPO and PPO-GT runs, and the settings reached from {low[0]} ({low[1]}) to "
-            f"{high[0]} ({high[1]}) of the rise to the best objective any policy reaches")  # fmt: skip
+    return (
+        f"PPO's own objective was still higher at the end than two thirds of the way in {_number(str(rising))} of "
+        f"the {_number(str(runs))} PPO and PPO-GT runs, and the settings reached from {low[0]} ({low[1]}) to "
+        f"{high[0]} ({high[1]}) of the rise to the best objective any policy reaches"
+    )
 
 
 def widest(summary: Mapping, quantity: str = "kl") -> str:
@@ -216,8 +231,10 @@ def widest(summary: Mapping, quantity: str = "kl") -> str:
     rows = [(name, row) for name, entry in summary["methods"].items() for row in entry["settings"]]
     name, row = max(rows, key=lambda item: item[1][quantity]["high"] / max(item[1][quantity]["low"], 1e-12))
     iv = row[quantity]
-    return (f"{label(name)} at {setting(row, name)}: its {quantity.upper() if quantity == 'kl' else quantity}'s 95% "
-            f"interval runs from {num(iv['low'], 1)} to {num(iv['high'], 1)}")  # fmt: skip
+    return (
+        f"{label(name)} at {setting(row, name)}: its {quantity.upper() if quantity == 'kl' else quantity}'s 95% "
+        f"interval runs from {num(iv['low'], 1)} to {num(iv['high'], 1)}"
+    )
 
 
 def share_range(summary: Mapping) -> str:
@@ -236,8 +253,12 @@ def only_chosen(summary: Mapping) -> list[Mapping]:
 def over_optimised(summary: Mapping) -> list[str]:
     """The settings of the over-optimisation study whose true reward fell measurably after its peak, as the pages
     write them: ``["DPO at β = 0.05"]``."""
-    return [f"{label(name)} at {setting(row, name)}" for name, rows in summary["overoptimisation"].items()
-            for row in rows if row["over_optimised"]]  # fmt: skip
+    return [
+        f"{label(name)} at {setting(row, name)}"
+        for name, rows in summary["overoptimisation"].items()
+        for row in rows
+        if row["over_optimised"]
+    ]
 
 
 def matched(result: Mapping | None, other: str) -> str:
@@ -245,11 +266,15 @@ def matched(result: Mapping | None, other: str) -> str:
     PPO: over the KLs that trained policies of both reach (0.14 to 1.03 nats), DPO's reward minus PPO's,
     averaged over that range, is 0.057 (95% interval 0.004 to 0.117)``; without a shared range, says so."""
     if result is None:
-        return (f"DPO is not compared with {escape(other)}: no KL is reached by trained policies of both in every "
-                "seed (a straight line from π<sub>ref</sub> is not a trained policy)")  # fmt: skip
-    return (f"DPO is {verdict(result, other)}: over the KLs that trained policies of both reach "
-            f"({num(result['low'], 2)} to {num(result['high'], 2)} nats), DPO's reward minus {escape(other)}'s, "
-            f"averaged over that range, is {interval(result['mean_difference'], 3)}")  # fmt: skip
+        return (
+            f"DPO is not compared with {escape(other)}: no KL is reached by trained policies of both in every "
+            "seed (a straight line from π<sub>ref</sub> is not a trained policy)"
+        )
+    return (
+        f"DPO is {verdict(result, other)}: over the KLs that trained policies of both reach "
+        f"({num(result['low'], 2)} to {num(result['high'], 2)} nats), DPO's reward minus {escape(other)}'s, "
+        f"averaged over that range, is {interval(result['mean_difference'], 3)}"
+    )
 
 
 def by_temperature(per_temperature: Mapping, part: str = "") -> list[Mapping]:
@@ -303,20 +328,31 @@ def protocol(summary: Mapping, world: str) -> str:
     collapsed block: the grid of each method, the budget, the seeds, how settings are read and the intervals."""
     settings = summary["provenance"]["config"][world]
     n = lambda value: _number(f"{value:g}" if isinstance(value, float) else str(value))  # noqa: E731
-    grids = [f"{label(method)}, {n(len(values))} values of {param_name(METHODS[method].swept, method)}: "
-             f"{_number(', '.join(f'{v:g}' for v in values))}"
-             for method, values in settings["grids"].items()]  # fmt: skip
+    grids = [
+        f"{label(method)}, {n(len(values))} values of {param_name(METHODS[method].swept, method)}: "
+        f"{_number(', '.join(f'{v:g}' for v in values))}"
+        for method, values in settings["grids"].items()
+    ]
     rows = settings["batch_size"]
     budget = f"{n(settings['steps'])} updates of {n(rows)} pairs at learning rate {n(settings['learning_rate'])}"
     # KTO trains on unpaired rows, two per pair: its batches hold twice the rows (Method.rows_per_pair)
     budget += f" (KTO: {n(2 * rows)} unpaired rows, the rows of the same {n(rows)} pairs)"
     if "ppo_learning_rate" in settings:
         budget += f"; PPO at learning rate {n(settings['ppo_learning_rate'])}"
-    along = (f"every {n(settings['eval_every'])} updates along training" if world == "exact" else
-             f"on the test prompts at {n(settings['checkpoints'])} points along training")  # fmt: skip
-    reading = (("every setting is shown" if world == "exact" else "each seed's setting of highest validation reward "
-                "gives the win rates and the length table") + "; envelopes and matched-KL comparisons use every "
-               f"trained policy: each setting evaluated {along} and at its end, never a line from pi_ref")  # fmt: skip
+    along = (
+        f"every {n(settings['eval_every'])} updates along training"
+        if world == "exact"
+        else f"on the test prompts at {n(settings['checkpoints'])} points along training"
+    )
+    reading = (
+        (
+            "every setting is shown"
+            if world == "exact"
+            else "each seed's setting of highest validation reward gives the win rates and the length table"
+        )
+        + "; envelopes and matched-KL comparisons use every "
+        f"trained policy: each setting evaluated {along} and at its end, never a line from pi_ref"
+    )
     lines = [
         "- **Grids:** " + "; ".join(grids),
         f"- **Budget, the same for every offline method:** {budget}",
@@ -339,8 +375,10 @@ def changes(path: Path | None = None) -> str:
         missing = {"date", "world", "what", "why"} - set(entry)
         if missing:
             raise ValueError(f"{CHANGES_FILE}: an entry lacks {', '.join(sorted(missing))}: {entry}")
-        lines.append(f"- **{entry['date']}, {escape(str(entry['world']))}:** {escape(entry['what'].strip())} "
-                     f"*Why:* {escape(entry['why'].strip())}")  # fmt: skip
+        lines.append(
+            f"- **{entry['date']}, {escape(str(entry['world']))}:** {escape(entry['what'].strip())} "
+            f"*Why:* {escape(entry['why'].strip())}"
+        )
     return "\n".join(lines)
 
 
@@ -355,20 +393,49 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
     if world == "exact":
         w = settings["world"]
         n_responses = summary["world"]["n_responses_per_prompt"]
-        return (f"{w['n_prompts']} prompts, each with all {n_responses} answers of {w['response_length']} tokens over "
-                f"{w['vocab_size']} words; π<sub>ref</sub> a GPT-2 of {w['n_layer']} layers and width {w['n_embd']}; "
-                f"{settings['n_pairs']} preference pairs per seed; every method {settings['steps']} updates of batch "
-                f"{settings['batch_size']}")  # fmt: skip
-    return (f"a GPT-2 of {summary['world']['n_parameters']:,} parameters pretrained on {settings['n_reviews']:,} "
-            f"generated reviews; {settings['n_train_prompts']} training prompts × {settings['samples_per_prompt']} "
-            f"samples judged by VADER; settings chosen on {settings['n_val_prompts']} validation prompts, reported on "
-            f"{settings['n_test_prompts']} test prompts; every offline method {settings['steps']} updates of batch "
-            f"{settings['batch_size']}")  # fmt: skip
+        return (
+            f"{w['n_prompts']} prompts, each with all {n_responses} answers of {w['response_length']} tokens over "
+            f"{w['vocab_size']} words; π<sub>ref</sub> a GPT-2 of {w['n_layer']} layers and width {w['n_embd']}; "
+            f"{settings['n_pairs']} preference pairs per seed; every method {settings['steps']} updates of batch "
+            f"{settings['batch_size']}"
+        )
+    return (
+        f"a GPT-2 of {summary['world']['n_parameters']:,} parameters pretrained on {settings['n_reviews']:,} "
+        f"generated reviews; {settings['n_train_prompts']} training prompts × {settings['samples_per_prompt']} "
+        f"samples judged by VADER; settings chosen on {settings['n_val_prompts']} validation prompts, reported on "
+        f"{settings['n_test_prompts']} test prompts; every offline method {settings['steps']} updates of batch "
+        f"{settings['batch_size']}"
+    )
 
 
-MACROS: tuple[Callable, ...] = (num, interval, percent, seeds, verdict, verdict_counts, count, direction, label,
-                                setting, best, least, failed, ppo_budget, widest, share_range, only_chosen, over_optimised, matched, standing, by_temperature, join, data_file, provenance, protocol,
-                                changes)  # fmt: skip
+MACROS: tuple[Callable, ...] = (
+    num,
+    interval,
+    percent,
+    seeds,
+    verdict,
+    verdict_counts,
+    count,
+    direction,
+    label,
+    setting,
+    best,
+    least,
+    failed,
+    ppo_budget,
+    widest,
+    share_range,
+    only_chosen,
+    over_optimised,
+    matched,
+    standing,
+    by_temperature,
+    join,
+    data_file,
+    provenance,
+    protocol,
+    changes,
+)
 
 
 def define_env(env) -> None:

@@ -228,8 +228,12 @@ def _stable_ids(svg: str, uid: str) -> str:
 
 def finish(svg: str, figure_id: str, height: int, alt: str) -> str:
     """The exported SVG as it sits in a page: sized to the figure's box, named for a screen reader."""
-    svg = svg.replace('<svg class="main-svg"', '<svg class="main-svg dpo-static-svg" role="img" '
-                      f'aria-label="{html.escape(alt, quote=True)}" preserveAspectRatio="xMidYMid meet"', 1)  # fmt: skip
+    svg = svg.replace(
+        '<svg class="main-svg"',
+        '<svg class="main-svg dpo-static-svg" role="img" '
+        f'aria-label="{html.escape(alt, quote=True)}" preserveAspectRatio="xMidYMid meet"',
+        1,
+    )
     return re.sub(
         r'(<svg class="main-svg[^>]*?) width="\d+" height="\d+" style=""',
         rf'\1 width="100%" height="{height}"',

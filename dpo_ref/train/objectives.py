@@ -247,10 +247,14 @@ def precompute_kto_reference_logps(
     Each row's mismatched partner is fixed when the rows are made, so the reference's
     log-probs of both are the same at every step: one pass here instead of one per step.
     """
-    pairs = precompute_reference_logps(reference, _rows_with_mismatched_as_pairs(rows), batch_size=batch_size,
-                                       device=device)  # fmt: skip
-    return {**rows, "reference_logps": pairs["reference_chosen_logps"],
-            "reference_kl_logps": pairs["reference_rejected_logps"]}  # fmt: skip
+    pairs = precompute_reference_logps(
+        reference, _rows_with_mismatched_as_pairs(rows), batch_size=batch_size, device=device
+    )
+    return {
+        **rows,
+        "reference_logps": pairs["reference_chosen_logps"],
+        "reference_kl_logps": pairs["reference_rejected_logps"],
+    }
 
 
 def _rows_with_mismatched_as_pairs(rows: Batch) -> Batch:

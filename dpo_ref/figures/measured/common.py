@@ -23,21 +23,50 @@ DIGITS = 6  # plotted numbers are rounded, so the figure JSON is stable from bui
 FILES = {"exact": "exact_summary", "sentiment": "sentiment_summary"}
 # the keys each figure module reads; a summary without one is from another version
 REQUIRED = {
-    "exact": ("seeds", "world", "optimal_frontier", "methods", "failed", "matched_kl", "ppo", "recovery",
-              "deterministic", "online", "shift", "displacement", "overoptimisation"),
+    "exact": (
+        "seeds",
+        "world",
+        "optimal_frontier",
+        "methods",
+        "failed",
+        "matched_kl",
+        "ppo",
+        "recovery",
+        "deterministic",
+        "online",
+        "shift",
+        "displacement",
+        "overoptimisation",
+    ),
     "sentiment": ("seeds", "reference", "methods", "failed", "matched_kl", "win_rates", "ppo", "curves", "cost"),
-}  # fmt: skip
+}
 
 # the DPO paper's Figure 2 (left): the methods it sets against each other
 PAPER_METHODS = ("dpo", "ppo", "ppo-gt", "preferred-ft", "unlikelihood")
 SYMBOLS = {
-    "dpo": "circle", "ipo": "diamond", "cdpo": "circle-open", "hinge": "triangle-up", "kto": "square",
-    "orpo": "star", "simpo": "triangle-down", "preferred-ft": "x", "unlikelihood": "cross",
-    "ppo": "hexagon", "ppo-gt": "pentagon",
-}  # fmt: skip
+    "dpo": "circle",
+    "ipo": "diamond",
+    "cdpo": "circle-open",
+    "hinge": "triangle-up",
+    "kto": "square",
+    "orpo": "star",
+    "simpo": "triangle-down",
+    "preferred-ft": "x",
+    "unlikelihood": "cross",
+    "ppo": "hexagon",
+    "ppo-gt": "pentagon",
+}
 # hyperparameters as the pages write them; IPO's "beta" is its tau (dpo_ref.losses.ipo_loss)
-PARAM_NAMES = {"beta": "β", "gamma": "γ", "lam": "λ", "alpha": "α", "label_smoothing": "ε", "kl_coef": "β",
-               "lr_scale": "learning-rate scale", "tau": "τ"}  # fmt: skip
+PARAM_NAMES = {
+    "beta": "β",
+    "gamma": "γ",
+    "lam": "λ",
+    "alpha": "α",
+    "label_smoothing": "ε",
+    "kl_coef": "β",
+    "lr_scale": "learning-rate scale",
+    "tau": "τ",
+}
 HIDDEN_PARAMS = ("desirable_weight", "undesirable_weight", "reduction")  # fixed at their paper's values
 GUIDE = PALETTES["default"]["fg_lighter"]  # thin reference lines; the dark palette restyles them
 KL_TITLE = "KL(π ‖ π<sub>ref</sub>), nats"
@@ -89,8 +118,7 @@ def setting_of(row: dict, method: str) -> str:
 
 def interval_text(iv: dict, digits: int = 2, scale: float = 1.0) -> str:
     """``0.62 (0.58 to 0.66)``: a mean and its 95% interval, for tables and hover labels."""
-    return (f"{fmt(scale * iv['mean'], digits)} ({fmt(scale * iv['low'], digits)} to "
-            f"{fmt(scale * iv['high'], digits)})")  # fmt: skip
+    return f"{fmt(scale * iv['mean'], digits)} ({fmt(scale * iv['low'], digits)} to {fmt(scale * iv['high'], digits)})"
 
 
 # --------------------------------------------------------------------------- intervals and traces
@@ -100,17 +128,31 @@ def error_bars(intervals: Sequence[dict], *, floor: float | None = None, scale: 
     """Plotly error bars from 95% intervals; ``floor`` clips the low end (a log axis cannot go below 0)."""
     plus = [r(scale * (iv["high"] - iv["mean"])) for iv in intervals]
     minus = [r(scale * (iv["mean"] - (iv["low"] if floor is None else max(iv["low"], floor)))) for iv in intervals]
-    return dict(type="data", symmetric=False, array=plus, arrayminus=[max(m, 0.0) for m in minus], thickness=1.2,
-                width=3)  # fmt: skip
+    return dict(
+        type="data", symmetric=False, array=plus, arrayminus=[max(m, 0.0) for m in minus], thickness=1.2, width=3
+    )
 
 
-def band(x: Sequence[float], intervals: Sequence[dict], method_colour: str, *, name: str, legendgroup: str,
-         floor: float | None = None) -> list[go.Scatter]:  # fmt: skip
+def band(
+    x: Sequence[float],
+    intervals: Sequence[dict],
+    method_colour: str,
+    *,
+    name: str,
+    legendgroup: str,
+    floor: float | None = None,
+) -> list[go.Scatter]:
     """A 95% interval as a shaded band: two traces, the low edge and the high edge filled to it;
     ``floor`` clips the low edge (a KL or a probability is never below 0)."""
     fill = transparent(method_colour, 0.18)
-    common = dict(mode="lines", line=dict(width=0, color=method_colour), hoverinfo="skip", showlegend=False,
-                  legendgroup=legendgroup, name=f"{name}, 95% interval")  # fmt: skip
+    common = dict(
+        mode="lines",
+        line=dict(width=0, color=method_colour),
+        hoverinfo="skip",
+        showlegend=False,
+        legendgroup=legendgroup,
+        name=f"{name}, 95% interval",
+    )
     lows = [iv["low"] if floor is None else max(iv["low"], floor) for iv in intervals]
     low = go.Scatter(x=list(x), y=[r(v) for v in lows], **common)
     high = go.Scatter(x=list(x), y=[r(iv["high"]) for iv in intervals], fill="tonexty", fillcolor=fill, **common)
@@ -127,54 +169,96 @@ def transparent(hex_colour: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def settings_trace(rows: Sequence[dict], method: str, *, floor: float | None = None, name: str | None = None,
-                   showlegend: bool = True, visible: bool | str = True) -> go.Scatter:  # fmt: skip
+def settings_trace(
+    rows: Sequence[dict],
+    method: str,
+    *,
+    floor: float | None = None,
+    name: str | None = None,
+    showlegend: bool = True,
+    visible: bool | str = True,
+) -> go.Scatter:
     """Every setting of a method at its mean (KL, reward), with its 95% intervals in both directions."""
     return go.Scatter(
-        x=means(row["kl"] for row in rows), y=means(row["reward"] for row in rows),
+        x=means(row["kl"] for row in rows),
+        y=means(row["reward"] for row in rows),
         error_x=dict(error_bars([row["kl"] for row in rows], floor=floor), color=bar_colour(method)),
         error_y=dict(error_bars([row["reward"] for row in rows]), color=bar_colour(method)),
-        customdata=[[setting_of(row, method), interval_text(row["kl"]), interval_text(row["reward"], 3)] for row in rows],
-        mode="markers", marker=dict(size=10, color=colour(method), symbol=SYMBOLS.get(method, "circle"),
-                                    line=dict(width=1, color=PALETTES["default"]["bg"])),
-        name=name or label(method), legendgroup=method, showlegend=showlegend, visible=visible,
-        hovertemplate=(f"{label(method)}, %{{customdata[0]}}<br>KL %{{customdata[1]}}<br>"
-                       "reward %{customdata[2]}<extra>mean and 95% interval</extra>"),
-    )  # fmt: skip
+        customdata=[
+            [setting_of(row, method), interval_text(row["kl"]), interval_text(row["reward"], 3)] for row in rows
+        ],
+        mode="markers",
+        marker=dict(
+            size=10,
+            color=colour(method),
+            symbol=SYMBOLS.get(method, "circle"),
+            line=dict(width=1, color=PALETTES["default"]["bg"]),
+        ),
+        name=name or label(method),
+        legendgroup=method,
+        showlegend=showlegend,
+        visible=visible,
+        hovertemplate=(
+            f"{label(method)}, %{{customdata[0]}}<br>KL %{{customdata[1]}}<br>"
+            "reward %{customdata[2]}<extra>mean and 95% interval</extra>"
+        ),
+    )
 
 
-def envelope_trace(envelope: Sequence[Sequence[float]], method: str, *, min_kl: float = 0.0,
-                   visible: bool | str = True, dash: str = "solid") -> go.Scatter:  # fmt: skip
+def envelope_trace(
+    envelope: Sequence[Sequence[float]],
+    method: str,
+    *,
+    min_kl: float = 0.0,
+    visible: bool | str = True,
+    dash: str = "solid",
+) -> go.Scatter:
     """A method's upper envelope (its best reward at each KL), joined in KL order; points at KL <= min_kl left out."""
     points = [(kl, reward) for kl, reward in envelope if kl > min_kl or (min_kl == 0.0 and kl == 0.0)]
     if any(b[0] < a[0] for a, b in zip(points, points[1:])):
         raise ValueError(f"the envelope of {method} is not in KL order: {points}")
     return go.Scatter(
-        x=[r(p[0]) for p in points], y=[r(p[1]) for p in points], mode="lines",
-        line=dict(color=colour(method), width=2.5, dash=dash), name=f"{label(method)} envelope",
-        legendgroup=method, showlegend=False, visible=visible, hoverinfo="skip",
-    )  # fmt: skip
+        x=[r(p[0]) for p in points],
+        y=[r(p[1]) for p in points],
+        mode="lines",
+        line=dict(color=colour(method), width=2.5, dash=dash),
+        name=f"{label(method)} envelope",
+        legendgroup=method,
+        showlegend=False,
+        visible=visible,
+        hoverinfo="skip",
+    )
 
 
 def optimal_trace(frontier: Sequence[dict], *, min_kl: float = 0.0, max_kl: float = math.inf, **axes) -> go.Scatter:
     """The exact optimal frontier: pi*_beta's reward against its KL, for every beta of the grid, in KL order."""
     front = sorted((p for p in frontier if min_kl < p["kl"] <= max_kl), key=lambda p: p["kl"])
     return go.Scatter(
-        x=[r(p["kl"]) for p in front], y=[r(p["reward"]) for p in front], customdata=[r(p["beta"]) for p in front],
-        mode="lines", line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"), name="optimal frontier π*<sub>β</sub>",
-        legendgroup="optimal", hovertemplate="π*<sub>β</sub>, β = %{customdata:.3g}<br>KL %{x:.3f}<br>reward %{y:.3f}<extra></extra>",
+        x=[r(p["kl"]) for p in front],
+        y=[r(p["reward"]) for p in front],
+        customdata=[r(p["beta"]) for p in front],
+        mode="lines",
+        line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
+        name="optimal frontier π*<sub>β</sub>",
+        legendgroup="optimal",
+        hovertemplate="π*<sub>β</sub>, β = %{customdata:.3g}<br>KL %{x:.3f}<br>reward %{y:.3f}<extra></extra>",
         **axes,
-    )  # fmt: skip
+    )
 
 
 def reference_line(reward: float, x_range: Sequence[float], *, showlegend: bool = True, **axes) -> go.Scatter:
     """pi_ref's reward as a dotted horizontal line (on a log KL axis its KL of 0 has no place)."""
     return go.Scatter(
-        x=[r(x_range[0]), r(x_range[1])], y=[r(reward)] * 2, mode="lines",
-        line=dict(color=METHOD_COLOURS["reference"], width=1.5, dash="dot"), name=f"{METHOD_LABELS['reference']} (KL 0)",
-        legendgroup="reference", showlegend=showlegend, hovertemplate="π<sub>ref</sub>: reward %{y:.3f}<extra></extra>",
+        x=[r(x_range[0]), r(x_range[1])],
+        y=[r(reward)] * 2,
+        mode="lines",
+        line=dict(color=METHOD_COLOURS["reference"], width=1.5, dash="dot"),
+        name=f"{METHOD_LABELS['reference']} (KL 0)",
+        legendgroup="reference",
+        showlegend=showlegend,
+        hovertemplate="π<sub>ref</sub>: reward %{y:.3f}<extra></extra>",
         **axes,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- axes
@@ -192,7 +276,8 @@ def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
         for mantissas in ((1, 2, 5), (1, 3), (1,), (1, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8))
     ]
     values = next((c for c in candidates if 3 <= len(c) <= 6), None) or min(
-        candidates, key=lambda c: (len(c) < 2, abs(len(c) - 4)))  # fmt: skip
+        candidates, key=lambda c: (len(c) < 2, abs(len(c) - 4))
+    )
     return [r(v) for v in values], [f"{r(v):g}" for v in values]
 
 
@@ -200,8 +285,14 @@ def log_axis(low: float, high: float, title: str, *, pad: float = 1.25) -> dict:
     """Layout of a log axis covering ``low`` to ``high`` (with some room), with readable ticks."""
     low, high = low / pad, high * pad
     values, text = log_ticks(low, high)
-    return dict(type="log", range=[r(math.log10(low)), r(math.log10(high))], tickvals=values, ticktext=text,
-                title_text=title, minor=dict(showgrid=False, ticks=""))  # fmt: skip
+    return dict(
+        type="log",
+        range=[r(math.log10(low)), r(math.log10(high))],
+        tickvals=values,
+        ticktext=text,
+        title_text=title,
+        minor=dict(showgrid=False, ticks=""),
+    )
 
 
 def kl_axis_limits(values: Iterable[float]) -> tuple[float, float]:
@@ -229,25 +320,46 @@ def for_worlds(draw):
 # --------------------------------------------------------------------------- menus and tables
 
 
-def menu(options: Sequence[tuple[str, Sequence[int]]], n_traces: int, *, always: Sequence[int] = (),
-         y: float = 1.02) -> dict:  # fmt: skip
+def menu(
+    options: Sequence[tuple[str, Sequence[int]]], n_traces: int, *, always: Sequence[int] = (), y: float = 1.02
+) -> dict:
     """A dropdown that shows one group of traces at a time (``always`` stay shown); the first is active."""
-    buttons = [dict(method="restyle", label=text, args=[{"visible": [i in shown or i in always for i in range(n_traces)]}])
-               for text, shown in options]  # fmt: skip
-    return dict(type="dropdown", buttons=buttons, active=0, x=0, xanchor="left", y=y, yanchor="bottom",
-                showactive=True, pad=dict(t=2, b=2))  # fmt: skip
+    buttons = [
+        dict(method="restyle", label=text, args=[{"visible": [i in shown or i in always for i in range(n_traces)]}])
+        for text, shown in options
+    ]
+    return dict(
+        type="dropdown",
+        buttons=buttons,
+        active=0,
+        x=0,
+        xanchor="left",
+        y=y,
+        yanchor="bottom",
+        showactive=True,
+        pad=dict(t=2, b=2),
+    )
 
 
 def html_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, name: str) -> str:
     """A table in Material's scrolling wrapper (it never widens a phone screen), named for screen readers."""
     head = "".join(f'<th scope="col">{h}</th>' for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return (f'<div class="md-typeset__scrollwrap"><div class="md-typeset__table"><table aria-label="{escape(name)}">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></div>")  # fmt: skip
+    return (
+        f'<div class="md-typeset__scrollwrap"><div class="md-typeset__table"><table aria-label="{escape(name)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></div>"
+    )
 
 
 def no_data(fig: go.Figure, text: str) -> go.Figure:
     """Say on the plot why it is empty (every setting failed, say), instead of drawing nothing."""
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=13, color=PALETTES["default"]["fg_light"]))  # fmt: skip
+    fig.add_annotation(
+        text=text,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font=dict(size=13, color=PALETTES["default"]["fg_light"]),
+    )
     return fig

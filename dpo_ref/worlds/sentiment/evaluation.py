@@ -90,14 +90,20 @@ def evaluate_policy(
         scorer's values, lists) when ``keep_samples``.
     """
     samples = sample_completions(
-        policy, prompts, num_samples=num_samples, temperature=1.0, max_new_tokens=max_new_tokens,
-        eos_token_id=tokenizer.eos_token_id, seed=seed,
-    )  # fmt: skip
+        policy,
+        prompts,
+        num_samples=num_samples,
+        temperature=1.0,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        seed=seed,
+    )
     if policy is reference:  # exactly 0: the two passes below would differ only by rounding
         log_ratio = torch.zeros(len(samples))
     else:  # the policy's log-probs come with its samples; the reference scores them by teacher forcing
-        log_ratio = torch.tensor(samples.logps) - completion_logps(reference, prompts, samples,
-                                                                   pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        log_ratio = torch.tensor(samples.logps) - completion_logps(
+            reference, prompts, samples, pad_token_id=tokenizer.pad_token_id
+        )
     completions = completion_texts(tokenizer, prompts, samples)
     texts = [join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
     per_sample = {
@@ -145,13 +151,21 @@ def win_rates(
     """
     results = {}
     for temperature in temperatures:
-        policy_scores = judge_samples(policy, prompts, tokenizer, judge, temperature=temperature,
-                                      max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
+        policy_scores = judge_samples(
+            policy, prompts, tokenizer, judge, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+        )
         if baseline_rewards is not None and temperature in baseline_rewards:
             base_scores = baseline_rewards[temperature]
         else:
-            base_scores = judge_samples(baseline, prompts, tokenizer, judge, temperature=temperature,
-                                        max_new_tokens=max_new_tokens, seed=seed + 1)  # fmt: skip
+            base_scores = judge_samples(
+                baseline,
+                prompts,
+                tokenizer,
+                judge,
+                temperature=temperature,
+                max_new_tokens=max_new_tokens,
+                seed=seed + 1,
+            )
         outcomes = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(policy_scores, base_scores)]
         estimate = mean_and_stderr(outcomes)
         results[f"{temperature:g}"] = {
@@ -169,8 +183,13 @@ def judge_samples(
 ) -> list[float]:
     """Sample one completion per prompt at ``temperature`` and return the judge's scores."""
     samples = sample_completions(
-        model, prompts, num_samples=1, temperature=temperature, max_new_tokens=max_new_tokens,
-        eos_token_id=tokenizer.eos_token_id, seed=seed,
-    )  # fmt: skip
+        model,
+        prompts,
+        num_samples=1,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        seed=seed,
+    )
     texts = completion_texts(tokenizer, prompts, samples)
     return judge([join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, texts)])

@@ -40,20 +40,76 @@ SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)  # ids 0, 1, 2, 3
 # VADER's lexicon. check_vocabulary() verifies both, and the tests call it.
 
 POSITIVE_ADJECTIVES = (
-    "great", "wonderful", "superb", "brilliant", "excellent", "amazing", "good", "nice",
-    "lovely", "beautiful", "charming", "delightful", "enjoyable", "fun", "clever",
-    "gorgeous", "perfect", "powerful", "impressive", "sweet", "inspiring", "entertaining",
-    "engaging", "thrilling", "exciting", "elegant", "pleasant", "fantastic", "awesome",
-    "outstanding", "terrific", "magnificent", "marvelous", "remarkable", "satisfying",
+    "great",
+    "wonderful",
+    "superb",
+    "brilliant",
+    "excellent",
+    "amazing",
+    "good",
+    "nice",
+    "lovely",
+    "beautiful",
+    "charming",
+    "delightful",
+    "enjoyable",
+    "fun",
+    "clever",
+    "gorgeous",
+    "perfect",
+    "powerful",
+    "impressive",
+    "sweet",
+    "inspiring",
+    "entertaining",
+    "engaging",
+    "thrilling",
+    "exciting",
+    "elegant",
+    "pleasant",
+    "fantastic",
+    "awesome",
+    "outstanding",
+    "terrific",
+    "magnificent",
+    "marvelous",
+    "remarkable",
+    "satisfying",
     "flawless",
-)  # fmt: skip
+)
 NEGATIVE_ADJECTIVES = (
-    "bad", "awful", "terrible", "horrible", "boring", "dull", "weak", "poor", "lame",
-    "stupid", "ugly", "painful", "annoying", "dreadful", "pathetic", "ridiculous",
-    "messy", "disappointing", "confusing", "lazy", "fake", "miserable", "unpleasant",
-    "tired", "wrong", "dumb", "idiotic", "hopeless", "useless", "worthless",
+    "bad",
+    "awful",
+    "terrible",
+    "horrible",
+    "boring",
+    "dull",
+    "weak",
+    "poor",
+    "lame",
+    "stupid",
+    "ugly",
+    "painful",
+    "annoying",
+    "dreadful",
+    "pathetic",
+    "ridiculous",
+    "messy",
+    "disappointing",
+    "confusing",
+    "lazy",
+    "fake",
+    "miserable",
+    "unpleasant",
+    "tired",
+    "wrong",
+    "dumb",
+    "idiotic",
+    "hopeless",
+    "useless",
+    "worthless",
     "embarrassing",
-)  # fmt: skip
+)
 POSITIVE_VERBS = ("loved", "enjoyed", "liked", "adored", "admired")
 NEGATIVE_VERBS = ("hated", "disliked", "despised", "loathed", "regretted")
 POSITIVE_NOUNS = ("masterpiece", "triumph", "treat", "delight", "joy")
@@ -70,30 +126,77 @@ NEGATIVE_RECOMMEND = (("never", "recommend"), ("not", "recommend"))
 BOOSTERS = ("very", "really", "extremely", "quite", "incredibly", "totally", "absolutely", "so")
 
 ASPECTS = (
-    "plot", "story", "acting", "cast", "script", "ending", "music", "score", "dialogue",
-    "pacing", "cinematography", "soundtrack", "editing", "lighting", "sound", "design",
-    "casting", "tone", "finale", "opening", "writing", "premise", "atmosphere", "camera",
-    "lead", "direction", "photography",
-)  # fmt: skip
+    "plot",
+    "story",
+    "acting",
+    "cast",
+    "script",
+    "ending",
+    "music",
+    "score",
+    "dialogue",
+    "pacing",
+    "cinematography",
+    "soundtrack",
+    "editing",
+    "lighting",
+    "sound",
+    "design",
+    "casting",
+    "tone",
+    "finale",
+    "opening",
+    "writing",
+    "premise",
+    "atmosphere",
+    "camera",
+    "lead",
+    "direction",
+    "photography",
+)
 FILMS = ("film", "movie", "picture", "feature", "sequel", "remake", "documentary", "western", "musical", "drama")
 NEUTRAL_ADJECTIVES = ("long", "short", "slow", "fast", "loud", "quiet", "dark", "old", "new", "simple", "familiar")
 COMPANIONS = (
-    ("my", "wife"), ("my", "husband"), ("my", "brother"), ("my", "sister"), ("my", "kids"),
-    ("my", "parents"), ("my", "roommate"), ("a", "colleague"), ("my", "cousin"), ("my", "uncle"),
-)  # fmt: skip
+    ("my", "wife"),
+    ("my", "husband"),
+    ("my", "brother"),
+    ("my", "sister"),
+    ("my", "kids"),
+    ("my", "parents"),
+    ("my", "roommate"),
+    ("a", "colleague"),
+    ("my", "cousin"),
+    ("my", "uncle"),
+)
 TIMES = (
-    ("last", "night"), ("on", "sunday"), ("on", "saturday"), ("on", "tuesday"),
-    ("this", "weekend"), ("in", "the", "afternoon"), ("last", "week"),
-)  # fmt: skip
+    ("last", "night"),
+    ("on", "sunday"),
+    ("on", "saturday"),
+    ("on", "tuesday"),
+    ("this", "weekend"),
+    ("in", "the", "afternoon"),
+    ("last", "week"),
+)
 PLACES = (
-    ("at", "the", "cinema"), ("at", "home"), ("on", "a", "plane"), ("on", "the", "train"),
-    ("at", "the", "theater"), ("on", "my", "laptop"),
-)  # fmt: skip
+    ("at", "the", "cinema"),
+    ("at", "home"),
+    ("on", "a", "plane"),
+    ("on", "the", "train"),
+    ("at", "the", "theater"),
+    ("on", "my", "laptop"),
+)
 DURATIONS = (("two", "hours"), ("ninety", "minutes"), ("three", "hours"), ("an", "hour"))
 SETTINGS = (
-    ("london",), ("paris",), ("a", "small", "town"), ("a", "village"), ("the", "desert"),
-    ("space",), ("the", "future"), ("the", "past"), ("a", "big", "city"),
-)  # fmt: skip
+    ("london",),
+    ("paris",),
+    ("a", "small", "town"),
+    ("a", "village"),
+    ("the", "desert"),
+    ("space",),
+    ("the", "future"),
+    ("the", "past"),
+    ("a", "big", "city"),
+)
 SOURCES = ("book", "comic", "story", "memoir", "script")
 
 Polarity = int  # +1 positive, -1 negative, 0 neutral
@@ -186,14 +289,59 @@ def generate_corpus(n_reviews: int, *, seed: int, agreement: float = 0.8, neutra
 
 def grammar_words() -> list[str]:
     """Every word the grammar can emit, sorted: the tokenizer's vocabulary (after the specials)."""
-    words = {"the", "was", "and", "were", "i", "this", "what", "a", "!", "it", "is", "with", "made", "me",
-             "feel", "from", "start", "to", "finish", "would", ",", "but", ".", "not", "watched", "saw",
-             "runs", "for", "set", "in", "based", "on"}  # fmt: skip
+    words = {
+        "the",
+        "was",
+        "and",
+        "were",
+        "i",
+        "this",
+        "what",
+        "a",
+        "!",
+        "it",
+        "is",
+        "with",
+        "made",
+        "me",
+        "feel",
+        "from",
+        "start",
+        "to",
+        "finish",
+        "would",
+        ",",
+        "but",
+        ".",
+        "not",
+        "watched",
+        "saw",
+        "runs",
+        "for",
+        "set",
+        "in",
+        "based",
+        "on",
+    }
     flat_lists = (
-        POSITIVE_ADJECTIVES, NEGATIVE_ADJECTIVES, POSITIVE_VERBS, NEGATIVE_VERBS, POSITIVE_NOUNS,
-        NEGATIVE_NOUNS, POSITIVE_FEELINGS, NEGATIVE_FEELINGS, POSITIVE_REACTIONS, NEGATIVE_REACTIONS,
-        POSITIVE_OPENERS, NEGATIVE_OPENERS, BOOSTERS, ASPECTS, FILMS, NEUTRAL_ADJECTIVES, SOURCES,
-    )  # fmt: skip
+        POSITIVE_ADJECTIVES,
+        NEGATIVE_ADJECTIVES,
+        POSITIVE_VERBS,
+        NEGATIVE_VERBS,
+        POSITIVE_NOUNS,
+        NEGATIVE_NOUNS,
+        POSITIVE_FEELINGS,
+        NEGATIVE_FEELINGS,
+        POSITIVE_REACTIONS,
+        NEGATIVE_REACTIONS,
+        POSITIVE_OPENERS,
+        NEGATIVE_OPENERS,
+        BOOSTERS,
+        ASPECTS,
+        FILMS,
+        NEUTRAL_ADJECTIVES,
+        SOURCES,
+    )
     phrase_lists = (POSITIVE_RECOMMEND, NEGATIVE_RECOMMEND, COMPANIONS, TIMES, PLACES, DURATIONS, SETTINGS)
     for words_list in flat_lists:
         words.update(words_list)
@@ -213,11 +361,19 @@ def check_vocabulary() -> None:
 
     lexicon = vader_lexicon()
     signed = {
-        +1: POSITIVE_ADJECTIVES + POSITIVE_VERBS + POSITIVE_NOUNS + POSITIVE_FEELINGS + POSITIVE_REACTIONS
+        +1: POSITIVE_ADJECTIVES
+        + POSITIVE_VERBS
+        + POSITIVE_NOUNS
+        + POSITIVE_FEELINGS
+        + POSITIVE_REACTIONS
         + POSITIVE_OPENERS,
-        -1: NEGATIVE_ADJECTIVES + NEGATIVE_VERBS + NEGATIVE_NOUNS + NEGATIVE_FEELINGS + NEGATIVE_REACTIONS
+        -1: NEGATIVE_ADJECTIVES
+        + NEGATIVE_VERBS
+        + NEGATIVE_NOUNS
+        + NEGATIVE_FEELINGS
+        + NEGATIVE_REACTIONS
         + NEGATIVE_OPENERS,
-    }  # fmt: skip
+    }
     for sign, words in signed.items():
         wrong = [w for w in words if lexicon.get(w, 0.0) * sign <= 0]
         if wrong:
