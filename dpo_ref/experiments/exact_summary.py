@@ -17,8 +17,8 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
     policy (:func:`dpo_ref.analysis.matched_kl`; None where they share no KL range);
     ``kto_reference_point``: KTO's :math:`z_0` at the end of its runs
     (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
-    and KL coefficient, the objective's start and end, the seeds in which it rose, and
-    the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
+    and KL coefficient, the objective's start and end, the seeds in which it rose, the
+    final diagnostics, and each seed's run evaluated after every rollout; ``recovery``, ``deterministic``, ``online``, ``shift``,
     ``displacement``, ``overoptimisation``: see each function below.
 """
 
@@ -145,7 +145,7 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
             "seeds": sorted(r["seed"] for r in group),
             "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
-            "trajectories": {r["seed"]: r["trajectory"] for r in group},
+            "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},  # the animation's
             "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
         })  # fmt: skip
     return out
