@@ -221,14 +221,30 @@ def test_dpo_loss_figure_is_dpo_loss_and_sigmoid_weight(figures):
     expected = losses.dpo_loss(margins / beta, zeros, zeros, zeros, beta=beta)
     assert close(fig.data[0].y, expected)
     assert close(fig.data[1].y, torch.sigmoid(-margins))  # the paper's weight sigma(r_l - r_w)
-    states = _slider_states(fig)
-    # the slider covers the whole horizontal axis
-    marks = [st["x"][0][0] for st in states]
+    # two sliders, the chosen and the rejected implicit reward, each with its own values
+    chosen, rejected = ([float(step.label.replace("−", "-")) for step in s.steps] for s in fig.layout.sliders)
+    assert (
+        "chosen" in fig.layout.sliders[0].currentvalue.prefix
+        and "rejected" in fig.layout.sliders[1].currentvalue.prefix
+    )
+    states = fig.layout.meta["dpo_states"]["states"]
+    assert len(states) == len(chosen) * len(rejected)
+    for i, r_w in enumerate(chosen):
+        for j, r_l in enumerate(rejected):
+            state = states[f"{i},{j}"]
+            m = r_w - r_l  # where the current pair sits on both curves, and its loss and weight there
+            assert state["x"][0] == [pytest.approx(m)] and state["x"][1] == [pytest.approx(m)]
+            assert state["y"][0][0] == pytest.approx(math.log1p(math.exp(-m)), abs=1e-8)
+            assert state["y"][1][0] == pytest.approx(1 / (1 + math.exp(m)), abs=1e-8)
+    # each slider alone moves the pair: the chosen reward to the right, the rejected to the left
+    assert states["9,8"]["x"][0][0] > states["8,8"]["x"][0][0] > states["8,9"]["x"][0][0]
+    # both rewards shifted together: the same margin, the same loss
+    assert states["10,10"]["y"][0] == states["8,8"]["y"][0] == [pytest.approx(math.log(2))]
+    # the margins of the sliders cover the whole horizontal axis
     axis = fig.layout.xaxis2.range
-    assert min(marks) <= axis[0] + 1 and max(marks) >= axis[1] - 1
-    zero_step = states[marks.index(0.0)]
-    assert zero_step["y"][0][0] == pytest.approx(math.log(2))
-    assert zero_step["y"][1][0] == pytest.approx(0.5)
+    assert max(chosen) - min(rejected) >= axis[1] - 1 and min(chosen) - max(rejected) <= axis[0] + 1
+    # the figure opens at the reference: both rewards 0
+    assert (chosen[fig.layout.sliders[0].active], rejected[fig.layout.sliders[1].active]) == (0.0, 0.0)
     # both readouts in a top-right corner that neither curve reaches
     assert _readouts_clear_of(fig.data[0], loss_module.LOSS_LABEL_AT[0], "right", fig.layout.yaxis.range[1])
     assert _readouts_clear_of(fig.data[1], loss_module.WEIGHT_LABEL_AT[0], "right", fig.layout.yaxis2.range[1])
@@ -449,7 +465,8 @@ def test_figure_alt_text_names_what_is_plotted(figures):
 
     alt = figure_alt(figure_spec(figures["dpo-loss-margin"])["figure"])
     assert alt.startswith("Interactive chart.") and "gradient weight" in alt and "margin m" in alt
-    assert "a slider sets implicit-reward margin m" in alt and "<" not in alt  # plain text, no HTML
+    assert "a slider sets chosen implicit reward" in alt and "a slider sets rejected implicit reward" in alt
+    assert "<" not in alt  # plain text, no HTML
     assert "buttons:" in figure_alt(figure_spec(figures["measured-ppo-runs"])["figure"])
 
 
