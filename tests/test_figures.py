@@ -324,7 +324,46 @@ def test_paper_charts_show_the_data_file(figures):
         for trace in fig.data:
             method = next(m for m, label in METHOD_LABELS.items() if label == trace.name)
             assert list(trace.y) == [g["values"][method] for g in block["groups"]]
-    assert [round(v, 2) for v in figures["paper-summarization"].data[0].y] == [0.61]
+
+
+# What the DPO paper (arXiv 2305.18290) reports, written here from the paper, not from
+# the data file: TL;DR win rates at temperature 0.0, which its text reads off Figure 2
+# (right) to the whole percent, and Table 1's CNN/DailyMail win rates at 0 and 0.25.
+PAPER_TLDR = {"DPO": 0.61, "PPO": 0.57}
+PAPER_TABLE_1 = {"DPO": [0.36, 0.31], "PPO": [0.26, 0.23]}
+
+
+def _note(fig) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_paper_charts_plot_the_papers_numbers_and_say_where_they_come_from(figures):
+    tldr = figures["paper-summarization"]
+    assert {t.name: list(t.y) for t in tldr.data} == {k: [v] for k, v in PAPER_TLDR.items()}
+    for trace in tldr.data:  # a reading of the figure: half a percentage point either way, drawn as bars
+        assert trace.error_y.type == "constant" and trace.error_y.value == pytest.approx(0.005)
+        assert trace.text[0].startswith("≈")
+    assert "Figure 2 (right)" in _note(tldr) and "read from the figure" in _note(tldr) and "± 0.5 points" in _note(tldr)
+    assert "2305.18290" in _note(tldr)
+    ood = figures["paper-summarization-ood"]
+    assert {t.name: list(t.y) for t in ood.data} == PAPER_TABLE_1
+    assert list(ood.data[0].x) == ["0", "0.25"]
+    assert all(t.error_y.value is None for t in ood.data)  # a table's numbers are exact
+    assert "Table 1" in _note(ood) and "read from" not in _note(ood)
+
+
+def test_a_figure_reading_needs_its_precision(tmp_path, monkeypatch):
+    from dpo_ref import paths
+    from dpo_ref.figures import paper_results
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "paper_results.yml").write_text(
+        "tldr:\n  title: t\n  source: s\n  measure: m\n  axis: a\n  read_from: Figure 2\n  reading: r\n"
+        "  groups:\n    - label: '0'\n      values: {dpo: 0.61}\n"
+    )
+    monkeypatch.setattr(paths, "docs_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="read from a figure: it needs `reading` and an `uncertainty`"):
+        paper_results.reported("tldr")
 
 
 def test_paper_results_file_rejects_a_bad_block(tmp_path, monkeypatch):
