@@ -200,7 +200,7 @@ def test_figures_appear_without_plotly_and_come_alive_when_touched(browser, serv
         watched.make_live("dpo-loss-margin")
         assert any("plotly-basic.min.js" in url for url in watched.requested)
         assert page.locator("#figure-dpo-loss-margin .dpo-figure__static").count() == 0
-        assert page.locator("#plot-dpo-loss-margin .slider-rail-touch-rect").count() == 1
+        assert page.locator("#plot-dpo-loss-margin .slider-rail-touch-rect").count() == 2  # the two rewards
         assert not watched.errors, watched.errors
     finally:
         watched.close()

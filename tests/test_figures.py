@@ -343,7 +343,7 @@ def test_paper_charts_plot_the_papers_numbers_and_say_where_they_come_from(figur
     for trace in tldr.data:  # a reading of the figure: half a percentage point either way, drawn as bars
         assert trace.error_y.type == "constant" and trace.error_y.value == pytest.approx(0.005)
         assert trace.text[0].startswith("≈")
-    assert "Figure 2 (right)" in _note(tldr) and "read from the figure" in _note(tldr) and "± 0.5 points" in _note(tldr)
+    assert "read from Figure 2 (right)" in _note(tldr) and "± 0.5 points" in _note(tldr)
     assert "2305.18290" in _note(tldr)
     ood = figures["paper-summarization-ood"]
     assert {t.name: list(t.y) for t in ood.data} == PAPER_TABLE_1

@@ -36,12 +36,13 @@ def reported(name: str) -> dict:
 
 
 def _source_note(block: dict) -> str:
-    """The chart's own note: where its numbers come from and, for a figure's reading, how precise it is."""
-    source = f"Source: DPO paper (arXiv 2305.18290), {block['read_from'] if 'read_from' in block else block['source']}"
+    """The chart's own note: where its numbers come from and, for a figure's reading, how precise it is.
+    In lines short enough for a phone's width."""
+    source = "Source: DPO paper (arXiv 2305.18290),"
     if "read_from" not in block:
-        return source + ", exact values"
+        return f"{source}<br>{block['source'].removeprefix('DPO paper, ')}, exact values"
     points = fmt(100 * block["uncertainty"], 1)
-    return f"{source}<br>read from the figure {block['reading']}: ± {points} points (bars)"
+    return f"{source}<br>read from {block['read_from']},<br>{block['reading']}: ± {points} points (bars)"
 
 
 def _win_rate_chart(name: str) -> go.Figure:
@@ -60,8 +61,8 @@ def _win_rate_chart(name: str) -> go.Figure:
                 marker_color=METHOD_COLOURS[method],
                 error_y=dict(type="constant", value=block["uncertainty"], width=8) if read else None,
                 text=[f"{about}{fmt(100 * v, 0)}%" for v in values],
-                textposition="outside",
-                cliponaxis=False,
+                textposition="inside",  # at the top of the bar, where no error bar can cross it
+                insidetextanchor="end",
                 hovertemplate="%{x}: " + about + "%{y:.0%}<extra>" + METHOD_LABELS[method] + "</extra>",
             )
         )
@@ -72,7 +73,7 @@ def _win_rate_chart(name: str) -> go.Figure:
     )  # fmt: skip
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")
-    fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=56 if read else 40, b=24))
+    fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=64 if read else 48, b=24))
     return style(fig, height=400)
 
 
