@@ -200,7 +200,7 @@ def test_figures_appear_without_plotly_and_come_alive_when_touched(browser, serv
         watched.make_live("dpo-loss-margin")
         assert any("plotly-basic.min.js" in url for url in watched.requested)
         assert page.locator("#figure-dpo-loss-margin .dpo-figure__static").count() == 0
-        assert page.locator("#plot-dpo-loss-margin .slider-rail-touch-rect").count() == 1
+        assert page.locator("#plot-dpo-loss-margin .slider-rail-touch-rect").count() == 2  # the two rewards
         assert not watched.errors, watched.errors
     finally:
         watched.close()
@@ -264,8 +264,64 @@ def test_bradley_terry_has_a_slider_for_each_reward(browser, served):
         watched.close()
 
 
+def test_implicit_rewards_have_a_slider_each(browser, served):
+    """The DPO loss figure: the chosen reward moves the pair right, the rejected one left."""
+    watched = Watched(browser, served, width=1000)
+    figure_id = "dpo-loss-margin"
+    margin = f"() => document.getElementById('plot-{figure_id}').data[2].x[0]"  # the pair on the loss curve
+    readout = f"() => document.getElementById('plot-{figure_id}').data[4].text[0]"
+    try:
+        watched.open("/dpo-loss/")
+        watched.make_live(figure_id)
+        page = watched.page
+        assert page.evaluate(f"document.getElementById('plot-{figure_id}').layout.sliders.length") == 2
+        assert page.evaluate(margin) == 0 and page.evaluate(readout) == "loss = 0.693"  # the reference
+        _click_slider(watched, figure_id, 0, 0.97)  # the chosen reward to its largest value
+        page.wait_for_function(f"() => ({margin})() > 3", timeout=10_000)
+        raised = page.evaluate(margin)
+        _click_slider(watched, figure_id, 1, 0.97)  # the rejected reward as high: the margin closes
+        page.wait_for_function(f"m => ({margin})() < m", arg=raised, timeout=10_000)
+        assert page.evaluate(margin) == 0 and page.evaluate(readout) == "loss = 0.693"
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+# Equations (1) and (2) as laid out on the page: the version shown (one line, or broken
+# over lines for a phone), the tables of its drawing, whether it fits its box.
+SHOWN_EQUATIONS = """() => Array.from(document.querySelectorAll('.dpo-eq')).filter(e => e.offsetParent !== null).map(e => {
+  const box = e.querySelector('div.arithmatex');
+  return {wide: e.classList.contains('dpo-eq--wide'), tables: box.querySelectorAll('[data-mml-node="mtable"]').length,
+          fits: box.scrollWidth <= box.clientWidth + 1};
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 768, 390])
+def test_reward_model_equations_use_the_width_they_have(browser, served, width):
+    """(1) and (2) on one line where there is room for it; broken over lines only on a phone."""
+    watched = Watched(browser, served, width=width)
+    try:
+        watched.open("/reward-modelling/")
+        shown = watched.page.evaluate(SHOWN_EQUATIONS)
+        assert len(shown) == 2, shown  # one version of each equation, never both
+        for eq in shown:
+            assert eq["fits"], shown
+            # the equation number makes one table; a formula broken over lines holds a second
+            assert eq["wide"] == (width >= 600) and eq["tables"] == (1 if eq["wide"] else 2), shown
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+# Where an element is on the page (not on the screen), rounded to a tenth of a pixel.
+PAGE_BOX = """el => { const r = el.getBoundingClientRect();
+  return [r.left + scrollX, r.top + scrollY, r.width, r.height].map(v => Math.round(v * 10) / 10); }"""
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_derivation_is_a_stepper_with_every_step_in_view(browser, served, width):
+    """Every step's tab on screen; Previous and Next in step with the tabs, and in the same
+    place at every step (they moved by up to 118 px, the page's only layout shift)."""
     watched = Watched(browser, served, width=width)
     page = watched.page
     try:
@@ -280,15 +336,27 @@ def test_the_derivation_is_a_stepper_with_every_step_in_view(browser, served, wi
             page.locator(".dpo-stepper__button", has_text="Next"),
             page.locator(".dpo-stepper__button", has_text="Previous"),
         )
+        after = page.locator(".dpo-stepper + *")  # what follows the stepper on the page
         assert where.text_content() == "Step 1 of 8" and prev.is_disabled()
         shown = (
-            "() => document.querySelector('.dpo-stepper .tabbed-block:not([hidden])') && "
-            "Array.from(document.querySelectorAll('.dpo-stepper .tabbed-content > .tabbed-block')).findIndex(b => b.offsetParent !== null)"
+            "() => Array.from(document.querySelectorAll('.dpo-stepper .tabbed-content > .tabbed-block'))"
+            ".findIndex(b => getComputedStyle(b).visibility === 'visible')"
         )
+
+        def place() -> str:  # both buttons' boxes, and the top of what follows the stepper
+            return repr([nxt.evaluate(PAGE_BOX), prev.evaluate(PAGE_BOX), after.evaluate(PAGE_BOX)[1]])
+
+        places = {place()}
+        heights = set()
         for step in range(2, 9):
             nxt.click()
             assert where.text_content() == f"Step {step} of 8"
             assert page.evaluate(shown) == step - 1
+            places.add(place())
+            block = page.locator(".dpo-stepper .tabbed-content > .tabbed-block").nth(step - 1)
+            heights.add(block.evaluate("b => Math.round(b.scrollHeight)"))
+        # the steps differ in height, yet both buttons and the text below stay where they were
+        assert len(heights) > 1 and len(places) == 1, places
         assert nxt.is_disabled()
         prev.click()
         assert where.text_content() == "Step 7 of 8" and page.evaluate(shown) == 6
@@ -299,8 +367,39 @@ def test_the_derivation_is_a_stepper_with_every_step_in_view(browser, served, wi
         watched.close()
 
 
-def test_pipeline_stage_boxes_open_their_details(browser, served):
+def test_the_stepper_shifts_nothing_while_the_page_loads(browser, served):
+    """The buttons arrive with the page script: the room for them is kept from the start."""
     watched = Watched(browser, served, width=1280)
+    page = watched.page
+    try:
+        page.add_init_script("""window.__shifts = [];
+            new PerformanceObserver(list => list.getEntries().forEach(e => { if (!e.hadRecentInput) window.__shifts.push(e.value); }))
+              .observe({type: 'layout-shift', buffered: true});""")
+        watched.open("/key-insight/")
+        watched.settled()
+        assert page.locator(".dpo-stepper__nav").count() == 1
+        assert page.evaluate("window.__shifts.reduce((a, b) => a + b, 0)") < 0.01
+    finally:
+        watched.close()
+
+
+# The open tab's details on screen: their top below the sticky header and in the upper
+# half of the window (so a good part of them shows), the page no longer scrolling.
+DETAILS_IN_VIEW = """() => {
+  const input = document.querySelector('.tabbed-set > input:checked');
+  const block = input.parentElement.querySelector(':scope > .tabbed-content > .tabbed-block:nth-child(' +
+    (Array.from(input.parentElement.querySelectorAll(':scope > input')).indexOf(input) + 1) + ')');
+  const header = document.querySelector('.md-header').getBoundingClientRect().bottom;
+  const top = block.getBoundingClientRect().top;
+  const still = window.__lastY === scrollY;
+  window.__lastY = scrollY;
+  return still && top >= header && top < innerHeight / 2;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pipeline_stage_boxes_open_their_details(browser, served, width):
+    watched = Watched(browser, served, width=width)
     page = watched.page
     try:
         watched.open("/rlhf-pipeline/")
@@ -312,9 +411,36 @@ def test_pipeline_stage_boxes_open_their_details(browser, served):
             "return document.querySelector(`label[for='${i.id}']`).textContent.trim(); }"
         )
         for i in reversed(range(boxes.count())):
+            page.evaluate("window.scrollTo(0, 0)")
             boxes.nth(i).click()
             assert page.evaluate(checked) == names[i]
             assert boxes.nth(i).get_attribute("aria-pressed") == "true"
+            # the details scroll into view (smoothly): wait until they are on screen and still
+            page.wait_for_function(DETAILS_IN_VIEW, polling=100, timeout=10_000)
+        assert not watched.errors, watched.errors
+    finally:
+        watched.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_alignment_tabs_keep_one_height(browser, served, width):
+    """Switching the example shown changes the text, not the height: nothing below moves."""
+    watched = Watched(browser, served, width=width)
+    page = watched.page
+    try:
+        watched.open("/alignment-problem/")
+        tabs = page.locator(".tabbed-set:has(.dpo-pair)")
+        labels = tabs.locator(":scope > .tabbed-labels > label")
+        after = page.locator(".tabbed-set:has(.dpo-pair) + *")
+        assert labels.count() >= 3
+        seen, boxes = set(), set()
+        for i in range(labels.count()):
+            labels.nth(i).click()
+            shown = tabs.locator(":scope > .tabbed-content > .tabbed-block").nth(i)
+            assert shown.evaluate("b => getComputedStyle(b).visibility") == "visible"
+            seen.add(shown.inner_text())
+            boxes.add(repr(tabs.evaluate(PAGE_BOX)[1:] + after.evaluate(PAGE_BOX)[1:2]))
+        assert len(seen) == labels.count() and len(boxes) == 1, boxes
         assert not watched.errors, watched.errors
     finally:
         watched.close()

@@ -53,6 +53,11 @@ def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
             assert {"policy/approxkl", "policy/clipfrac", "loss/value", "policy/entropy"} <= set(
                 record["diagnostics"][-1]
             )
+            # evaluated after every rollout (the animation), compared on every other method's grid
+            rollout = cfg.ppo.updates_per_rollout()
+            assert [p["step"] for p in record["every_rollout"]] == list(range(0, cfg.steps + 1, rollout))
+            assert record["trajectory"] == [p for p in record["every_rollout"] if p["step"] % cfg.eval_every == 0]
+            assert rollout < cfg.eval_every  # so the two differ
         assert set(data["studies"]) == {"recovery", "deterministic", "online", "shift"}
 
 
@@ -80,6 +85,10 @@ def test_exact_summary_claims_follow_the_intervals(smoke_run):
     for row in summary["ppo"]:  # a setting is failed exactly when some seed's objective did not rise
         is_failed = (row["method"], (("kl_coef", row["kl_coef"]),)) in failed
         assert is_failed == (row["rose_in_seeds"] != row["seeds"])
+        for seed, path in row["trajectories"].items():  # what the animation plays: every rollout's evaluation
+            runs = files[f"exact_seed{seed}"]["runs"]
+            record = next(r for r in runs if r["method"] == row["method"] and r["params"]["kl_coef"] == row["kl_coef"])
+            assert path == record["every_rollout"]
     for method in summary["methods"].values():
         kls = [point[0] for point in method["envelope"]]
         assert kls == sorted(kls) and kls[0] > 0  # trained policies only: no envelope starts at pi_ref

@@ -221,14 +221,30 @@ def test_dpo_loss_figure_is_dpo_loss_and_sigmoid_weight(figures):
     expected = losses.dpo_loss(margins / beta, zeros, zeros, zeros, beta=beta)
     assert close(fig.data[0].y, expected)
     assert close(fig.data[1].y, torch.sigmoid(-margins))  # the paper's weight sigma(r_l - r_w)
-    states = _slider_states(fig)
-    # the slider covers the whole horizontal axis
-    marks = [st["x"][0][0] for st in states]
+    # two sliders, the chosen and the rejected implicit reward, each with its own values
+    chosen, rejected = ([float(step.label.replace("−", "-")) for step in s.steps] for s in fig.layout.sliders)
+    assert (
+        "chosen" in fig.layout.sliders[0].currentvalue.prefix
+        and "rejected" in fig.layout.sliders[1].currentvalue.prefix
+    )
+    states = fig.layout.meta["dpo_states"]["states"]
+    assert len(states) == len(chosen) * len(rejected)
+    for i, r_w in enumerate(chosen):
+        for j, r_l in enumerate(rejected):
+            state = states[f"{i},{j}"]
+            m = r_w - r_l  # where the current pair sits on both curves, and its loss and weight there
+            assert state["x"][0] == [pytest.approx(m)] and state["x"][1] == [pytest.approx(m)]
+            assert state["y"][0][0] == pytest.approx(math.log1p(math.exp(-m)), abs=1e-8)
+            assert state["y"][1][0] == pytest.approx(1 / (1 + math.exp(m)), abs=1e-8)
+    # each slider alone moves the pair: the chosen reward to the right, the rejected to the left
+    assert states["9,8"]["x"][0][0] > states["8,8"]["x"][0][0] > states["8,9"]["x"][0][0]
+    # both rewards shifted together: the same margin, the same loss
+    assert states["10,10"]["y"][0] == states["8,8"]["y"][0] == [pytest.approx(math.log(2))]
+    # the margins of the sliders cover the whole horizontal axis
     axis = fig.layout.xaxis2.range
-    assert min(marks) <= axis[0] + 1 and max(marks) >= axis[1] - 1
-    zero_step = states[marks.index(0.0)]
-    assert zero_step["y"][0][0] == pytest.approx(math.log(2))
-    assert zero_step["y"][1][0] == pytest.approx(0.5)
+    assert max(chosen) - min(rejected) >= axis[1] - 1 and min(chosen) - max(rejected) <= axis[0] + 1
+    # the figure opens at the reference: both rewards 0
+    assert (chosen[fig.layout.sliders[0].active], rejected[fig.layout.sliders[1].active]) == (0.0, 0.0)
     # both readouts in a top-right corner that neither curve reaches
     assert _readouts_clear_of(fig.data[0], loss_module.LOSS_LABEL_AT[0], "right", fig.layout.yaxis.range[1])
     assert _readouts_clear_of(fig.data[1], loss_module.WEIGHT_LABEL_AT[0], "right", fig.layout.yaxis2.range[1])
@@ -308,7 +324,46 @@ def test_paper_charts_show_the_data_file(figures):
         for trace in fig.data:
             method = next(m for m, label in METHOD_LABELS.items() if label == trace.name)
             assert list(trace.y) == [g["values"][method] for g in block["groups"]]
-    assert [round(v, 2) for v in figures["paper-summarization"].data[0].y] == [0.61]
+
+
+# What the DPO paper (arXiv 2305.18290) reports, written here from the paper, not from
+# the data file: TL;DR win rates at temperature 0.0, which its text reads off Figure 2
+# (right) to the whole percent, and Table 1's CNN/DailyMail win rates at 0 and 0.25.
+PAPER_TLDR = {"DPO": 0.61, "PPO": 0.57}
+PAPER_TABLE_1 = {"DPO": [0.36, 0.31], "PPO": [0.26, 0.23]}
+
+
+def _note(fig) -> str:
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+def test_paper_charts_plot_the_papers_numbers_and_say_where_they_come_from(figures):
+    tldr = figures["paper-summarization"]
+    assert {t.name: list(t.y) for t in tldr.data} == {k: [v] for k, v in PAPER_TLDR.items()}
+    for trace in tldr.data:  # a reading of the figure: half a percentage point either way, drawn as bars
+        assert trace.error_y.type == "constant" and trace.error_y.value == pytest.approx(0.005)
+        assert trace.text[0].startswith("≈")
+    assert "read from Figure 2 (right)" in _note(tldr) and "± 0.5 points" in _note(tldr)
+    assert "2305.18290" in _note(tldr)
+    ood = figures["paper-summarization-ood"]
+    assert {t.name: list(t.y) for t in ood.data} == PAPER_TABLE_1
+    assert list(ood.data[0].x) == ["0", "0.25"]
+    assert all(t.error_y.value is None for t in ood.data)  # a table's numbers are exact
+    assert "Table 1" in _note(ood) and "read from" not in _note(ood)
+
+
+def test_a_figure_reading_needs_its_precision(tmp_path, monkeypatch):
+    from dpo_ref import paths
+    from dpo_ref.figures import paper_results
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "paper_results.yml").write_text(
+        "tldr:\n  title: t\n  source: s\n  measure: m\n  axis: a\n  read_from: Figure 2\n  reading: r\n"
+        "  groups:\n    - label: '0'\n      values: {dpo: 0.61}\n"
+    )
+    monkeypatch.setattr(paths, "docs_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="read from a figure: it needs `reading` and an `uncertainty`"):
+        paper_results.reported("tldr")
 
 
 def test_paper_results_file_rejects_a_bad_block(tmp_path, monkeypatch):
@@ -449,7 +504,8 @@ def test_figure_alt_text_names_what_is_plotted(figures):
 
     alt = figure_alt(figure_spec(figures["dpo-loss-margin"])["figure"])
     assert alt.startswith("Interactive chart.") and "gradient weight" in alt and "margin m" in alt
-    assert "a slider sets implicit-reward margin m" in alt and "<" not in alt  # plain text, no HTML
+    assert "a slider sets chosen implicit reward" in alt and "a slider sets rejected implicit reward" in alt
+    assert "<" not in alt  # plain text, no HTML
     assert "buttons:" in figure_alt(figure_spec(figures["measured-ppo-runs"])["figure"])
 
 

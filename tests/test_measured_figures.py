@@ -231,7 +231,7 @@ def test_online_shift_and_deterministic_are_the_summary(figures):
         assert close(high.y, [p["kl"]["high"] for p in trajectory])
 
 
-def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures):
+def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_next_run(figures):
     data = summary("exact")
     setting = ppo.animated_setting(data)
     fig = figures["measured-ppo-runs"]
@@ -243,17 +243,26 @@ def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures
             t = fig.data[3 * i + j]
             start = trajectory[0][key] if key != "kl" else 0.0
             assert close(t.y, [p[key] - start for p in trajectory][: len(t.y)]) and t.visible == (i == 0)
+            assert f"seed {seed}" in t.name
     assert len(fig.layout.shapes) == 2  # the optimum at the run's KL coefficient, in both panels
     last = fig.frames[-1]
     assert close(last.data[0].y, fig.data[0].y)  # the last frame is the whole run
+    # enough frames to watch: one per exact evaluation, after every rollout of PPO
+    ran = data["provenance"]["config"]["exact"]  # what the runs were: 240 updates, 8 per rollout on cpu
+    per_rollout = ran["ppo"]["ppo_epochs"] * ran["ppo"]["rollout_batch_size"] // ran["ppo"]["minibatch_size"]
+    rollouts = ran["steps"] // per_rollout
+    assert len(fig.frames) == rollouts + 1 == len(fig.data[0].x)
     controls = fig.layout.updatemenus
     assert [b.label for b in controls[0].buttons] == ["▶ Play", "❚❚ Pause", "⟲ Reset"]
+    play = controls[0].buttons[0].args[1]
+    assert play["frame"]["duration"] * (len(fig.frames) - 1) == pytest.approx(1000 * ppo.PLAY_SECONDS, rel=0.05)
     assert list(controls[0].buttons[2].args[0]) == ["k0"]
-    # New run: one button per run, each showing the next run and handing over to its button
+    # Next run: one button per run, naming the seed on screen (as the legend does) and showing the next
     shown = 0
     for _ in seeds:
         button = controls[1 + shown].buttons[0]
-        assert button.label.startswith("New run") and controls[1 + shown].visible == (shown == 0)
+        assert button.label.startswith(f"Seed {seeds[shown]} (run {shown + 1} of {len(seeds)})")
+        assert "next run" in button.label and controls[1 + shown].visible == (shown == 0)
         visible = list(button.args[0]["visible"])
         following = (shown + 1) % len(seeds)
         assert visible == [following * 3 <= t < following * 3 + 3 for t in range(len(fig.data))]
@@ -262,7 +271,7 @@ def test_ppo_runs_are_the_trajectories_with_play_pause_reset_and_new_run(figures
             f"updatemenus[{1 + following}].visible": True,
         }
         shown = following
-    assert shown == 0  # New run cycles through every seed and back
+    assert shown == 0  # Next run cycles through every seed and back
 
 
 def test_ppo_diagnostics_are_means_over_seeds(figures):

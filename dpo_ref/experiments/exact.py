@@ -32,6 +32,7 @@ A RUN record::
      "params": {"beta": 0.5, ...},                  # the method's hyperparameters
      "final": {"step", "reward", "kl", "entropy", ["kl_to_optimum"], ...},
      "trajectory": [{"step", "reward", "kl", ...}, ...],   # every eval_every steps
+     ["every_rollout": [{"step", "reward", "kl", ...}, ...]],  # PPO: after every rollout (the animation)
      "train_metrics": {...},                        # TRL's names, last logged step
      ["objective": {"start", "end", "rose"}],        # PPO: its own objective, exactly
      ["diagnostics": [{"step", "policy/approxkl", "policy/clipfrac", "loss/value", ...}]]}
@@ -174,7 +175,8 @@ class Runner:
         self.cfg, self.world, self.seed, self.device, self.progress = cfg, world, seed, device, progress
 
     def train_config(self, *, steps: int | None = None, learning_rate: float | None = None,
-                     log_every: int | None = None, rows_per_pair: int = 1) -> TrainConfig:  # fmt: skip
+                     log_every: int | None = None, eval_every: int | None = None,
+                     rows_per_pair: int = 1) -> TrainConfig:  # fmt: skip
         steps = steps or self.cfg.steps
         return TrainConfig(
             steps=steps,
@@ -183,7 +185,7 @@ class Runner:
             seed=self.seed,
             device=self.device,
             log_every=log_every or self.cfg.eval_every,
-            eval_every=min(self.cfg.eval_every, steps),
+            eval_every=min(eval_every or self.cfg.eval_every, steps),
         )
 
     def offline(self, name: str, data: TrainingData, *, extra_eval: Callable | None = None,
@@ -228,17 +230,24 @@ class Runner:
     def ppo(self, name: str, kl_coef: float, reward_fn, scores: torch.Tensor) -> dict:
         """PPO (``"ppo"``, learned reward) or PPO-GT (``scores`` = r*) at one KL coefficient; its RUN record."""
         cfg, world = self.cfg, self.world
+        # Evaluated exactly after every rollout (evaluation draws no samples, so the run is
+        # the same as with fewer evaluations): /ppo-problem/ animates the whole path. What
+        # is measured from the trajectory (matched-KL comparisons, whether the objective
+        # still rose) keeps every other method's grid, every eval_every updates.
+        rollout = cfg.ppo.updates_per_rollout()
         result = train_ppo(
             world.new_policy(),
             world.reference,
             reward_fn,
             world.prompts,
             dataclasses.replace(cfg.ppo, kl_coef=kl_coef),
-            self.train_config(learning_rate=cfg.ppo_learning_rate, log_every=cfg.ppo.updates_per_rollout()),
+            self.train_config(learning_rate=cfg.ppo_learning_rate, log_every=rollout, eval_every=rollout),
             eval_fn=self.eval_fn(name, kl_coef, scores=scores),
         )
         self.progress(f"{METHODS[name].label} kl_coef={kl_coef}")
         record = run_record(name, self.seed, {"kl_coef": kl_coef}, result.history)
+        record["every_rollout"] = record["trajectory"]
+        record["trajectory"] = on_grid(record["every_rollout"], cfg.eval_every)
         # its own objective, exactly: E[score] - kl_coef * KL, at the start (pi_ref) and the end, and the most any
         # policy reaches (at pi_ref's tilt by exp(score / kl_coef)): how much of the gain PPO's budget bought
         start, end = (point["score"] - kl_coef * point["kl"] for point in (record["trajectory"][0], record["final"]))
@@ -269,6 +278,11 @@ def run_record(method: str, seed: int, params: dict, history: list[dict]) -> dic
         "trajectory": trajectory,
         "train_metrics": last_train_metrics(history),
     }
+
+
+def on_grid(points: list[dict], every: int) -> list[dict]:
+    """The evaluations at multiples of ``every`` steps, and the last one (the run's end)."""
+    return [p for i, p in enumerate(points) if p["step"] % every == 0 or i == len(points) - 1]
 
 
 def trajectory_of(history: list[dict]) -> list[dict]:

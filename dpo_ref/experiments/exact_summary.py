@@ -19,7 +19,8 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
     (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
     and KL coefficient, the objective's start and end, the seeds in which it rose, its
     ``share_of_gain`` (how much of the rise to the best achievable objective PPO's budget
-    reached), and the final diagnostics; ``recovery``, ``deterministic``, ``online``, ``shift``,
+    reached), the final diagnostics, and each seed's run evaluated after every rollout;
+    ``recovery``, ``deterministic``, ``online``, ``shift``,
     ``displacement``, ``overoptimisation``: see each function below.
 """
 
@@ -154,7 +155,7 @@ def _ppo(runs: list[dict]) -> list[dict]:
             "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
             "seeds": sorted(r["seed"] for r in group),
             "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
-            "trajectories": {r["seed"]: r["trajectory"] for r in group},
+            "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},  # the animation's
             "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
         })  # fmt: skip
     return out

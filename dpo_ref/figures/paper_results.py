@@ -25,13 +25,31 @@ def reported(name: str) -> dict:
     for group in block["groups"]:
         if not group.get("values") or not all(m in METHOD_COLOURS for m in group["values"]):
             raise ValueError(f"{path}: {name!r}: every group needs values keyed by method names")
+    if "read_from" in block:
+        uncertainty = block.get("uncertainty")
+        if not isinstance(uncertainty, (int, float)) or not 0 < uncertainty < 1 or not block.get("reading"):
+            raise ValueError(
+                f"{path}: {name!r} is read from a figure: it needs `reading` and an `uncertainty` between 0 and 1, "
+                f"got {uncertainty!r}"
+            )
     return block
+
+
+def _source_note(block: dict) -> str:
+    """The chart's own note: where its numbers come from and, for a figure's reading, how precise it is.
+    In lines short enough for a phone's width."""
+    source = "Source: DPO paper (arXiv 2305.18290),"
+    if "read_from" not in block:
+        return f"{source}<br>{block['source'].removeprefix('DPO paper, ')}, exact values"
+    points = fmt(100 * block["uncertainty"], 1)
+    return f"{source}<br>read from {block['read_from']},<br>{block['reading']}: ± {points} points (bars)"
 
 
 def _win_rate_chart(name: str) -> go.Figure:
     block = reported(name)
     methods = list(dict.fromkeys(m for g in block["groups"] for m in g["values"]))
-    about = "≈ " if block.get("approximate") else ""
+    read = "read_from" in block
+    about = "≈ " if read else ""
     fig = go.Figure()
     for method in methods:
         values = [g["values"].get(method) for g in block["groups"]]
@@ -41,17 +59,22 @@ def _win_rate_chart(name: str) -> go.Figure:
                 y=values,
                 name=METHOD_LABELS[method],
                 marker_color=METHOD_COLOURS[method],
+                error_y=dict(type="constant", value=block["uncertainty"], width=8) if read else None,
                 text=[f"{about}{fmt(100 * v, 0)}%" for v in values],
-                textposition="outside",
-                cliponaxis=False,
+                textposition="inside",  # at the top of the bar, where no error bar can cross it
+                insidetextanchor="end",
                 hovertemplate="%{x}: " + about + "%{y:.0%}<extra>" + METHOD_LABELS[method] + "</extra>",
             )
         )
     top = max(v for g in block["groups"] for v in g["values"].values())
+    fig.add_annotation(
+        text=_source_note(block), xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom",
+        align="left", showarrow=False, font=dict(size=12),
+    )  # fmt: skip
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")
-    fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=16, b=24))
-    return style(fig, height=380)
+    fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=64 if read else 48, b=24))
+    return style(fig, height=400)
 
 
 def summarization() -> go.Figure:

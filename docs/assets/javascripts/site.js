@@ -426,7 +426,9 @@
   }
 
   // The pipeline diagram's stage boxes (buttons with data-dpo-tab) select the content tab
-  // of the same name further down the page and bring it into view.
+  // of the same name further down the page and bring it into view: the tab's labels and
+  // details scrolled to just under the sticky header (bringing only the label into view
+  // left the details below the bottom of the screen).
   function preparePipeline() {
     document.querySelectorAll("[data-dpo-tab]").forEach(function (button) {
       if (button._dpoReady) return;
@@ -440,7 +442,12 @@
         document.querySelectorAll("[data-dpo-tab]").forEach(function (b) {
           b.setAttribute("aria-pressed", String(b.getAttribute("data-dpo-tab") === name));
         });
-        label.scrollIntoView({ block: "nearest", behavior: "smooth" });
+        const set = label.closest(".tabbed-set");
+        const header = document.querySelector(".md-header");
+        const below = header ? header.getBoundingClientRect().bottom : 0;
+        const top = window.scrollY + set.getBoundingClientRect().top - below - 8;
+        const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+        window.scrollTo({ top: Math.max(0, top), behavior: still ? "auto" : "smooth" });
       });
     });
   }

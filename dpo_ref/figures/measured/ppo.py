@@ -6,9 +6,11 @@ which it rose, each seed's trajectory (exact world) and logged diagnostics (TRL'
 A setting whose objective did not rise in every seed failed: it is listed, never drawn as
 a result.
 
-The animation uses Plotly's own controls only. Each run has its frames (group ``seed<k>``),
-its step slider and its row of buttons; **New run** hides them and shows the next seed's,
-from its first step, so Play, Pause and Reset always act on the run on screen.
+The animation uses Plotly's own controls: one frame per exact evaluation of the runs (after
+every rollout), a step slider, Play, Pause and Reset; **Next run** hides the run on screen
+and shows the next seed's. Its label names the seed on screen, as the legend does. Play at
+the last step starts again from the first (Plotly's Play "from the current frame" does
+that when the current frame is the last).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ DIAGNOSTICS = (  # (logged name, axis title)
     ("objective", "RLHF objective"),
 )
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
-PLAY = dict(mode="immediate", fromcurrent=True, frame=dict(duration=300, redraw=False), transition=dict(duration=0))
+PLAY_SECONDS = 8  # a whole run takes this long to play, however many evaluations it has
 STILL = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
 
 
@@ -79,7 +81,7 @@ def _run_values(trajectory: list[dict], key: str) -> list[float]:
 
 
 def ppo_runs(config: str = "cpu") -> go.Figure:
-    """Real PPO runs in the exact world, one per seed, over training: Play, Pause, Reset, New run."""
+    """Real PPO runs in the exact world, one per seed, over training: Play, Pause, Reset, Next run."""
     data = summary("exact", config)
     setting = animated_setting(data)
     seeds = sorted(setting["trajectories"], key=int)
@@ -97,18 +99,19 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     guides = _add_optimum(
         fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"]
     )
-    # frame k: every run up to its k-th evaluation (the hidden runs too, so New run keeps the step)
+    # frame k: every run up to its k-th evaluation (the hidden runs too, so Next run keeps the step)
     fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
         go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])
         for k in range(len(steps))]  # fmt: skip
     text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}{' (failed)' if failed(setting) else ''}, step"
+    play = play_options(len(steps))
     step_buttons = [dict(method="animate", label=str(s), args=[[f"k{k}"], STILL]) for k, s in enumerate(steps)]
     controls = dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=1.02, yanchor="bottom",
                     pad=dict(t=2, b=2, r=2), font=dict(size=12), buttons=[
-                        dict(method="animate", label="▶ Play", args=[None, PLAY]),
+                        dict(method="animate", label="▶ Play", args=[None, play]),
                         dict(method="animate", label="❚❚ Pause", args=[[None], STILL]),
                         dict(method="animate", label="⟲ Reset", args=[["k0"], STILL])])  # fmt: skip
-    menus = [controls] + [_new_run(i, len(seeds)) for i in range(len(seeds))]
+    menus = [controls] + [_next_run(i, seeds) for i in range(len(seeds))]
     fig.update_layout(updatemenus=menus, sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
                       legend=dict(y=-0.46), margin=dict(t=56, b=24))  # fmt: skip
     runs = list(range(len(fig.data)))
@@ -135,19 +138,30 @@ def _range(fig: go.Figure, traces: list[int], row: int, guide: float) -> list[fl
     return [r(low - pad), r(high + pad)]
 
 
-def _new_run(i: int, n: int) -> dict:
-    """Run ``i``'s New run button: it shows run ``i + 1`` (the last wraps to the first), and its own button.
+def play_options(frames: int) -> dict:
+    """Plotly's animation options for Play: the whole run in about :data:`PLAY_SECONDS`."""
+    duration = round(1000 * PLAY_SECONDS / max(1, frames - 1))
+    return dict(
+        mode="immediate", fromcurrent=True, frame=dict(duration=duration, redraw=False), transition=dict(duration=0)
+    )
+
+
+def _next_run(i: int, seeds: list[str]) -> dict:
+    """Run ``i``'s Next run button: it names run ``i`` (the one on screen, by its seed, as the
+    legend does) and shows run ``i + 1`` (the last wraps to the first), and that run's button.
 
     One single-button menu per run, only the shown run's visible: a Plotly button cannot
     change its own arguments, so each run has the button that leads to the next.
     """
+    n = len(seeds)
     j = (i + 1) % n
     per_run = len(RUN_LINES)
     visible = [j * per_run <= t < (j + 1) * per_run for t in range(n * per_run)]
     layout = {f"updatemenus[{1 + i}].visible": False, f"updatemenus[{1 + j}].visible": True}
     return dict(type="buttons", showactive=False, visible=i == 0, x=0, xanchor="left", y=-0.36, yanchor="top",
                 pad=dict(t=2, b=2), font=dict(size=12),
-                buttons=[dict(method="update", label=f"New run ({j + 1} of {n})", args=[{"visible": visible}, layout])])  # fmt: skip
+                buttons=[dict(method="update", label=f"Seed {seeds[i]} (run {i + 1} of {n}): next run ▸",
+                              args=[{"visible": visible}, layout])])  # fmt: skip
 
 
 # --------------------------------------------------------------------------- diagnostics
