@@ -64,8 +64,16 @@ Progress = Callable[[str], None]
 # what DPO and PPO-GT converge to is pi*_beta; the other methods aim elsewhere
 TARGETS_OPTIMUM = ("dpo", "ppo-gt")
 # diagnostics kept from every PPO run's log
-PPO_DIAGNOSTICS = ("policy/approxkl", "policy/clipfrac", "policy/entropy", "loss/value", "loss/policy", "objective",
-                   "kl", "score")  # fmt: skip
+PPO_DIAGNOSTICS = (
+    "policy/approxkl",
+    "policy/clipfrac",
+    "policy/entropy",
+    "loss/value",
+    "loss/policy",
+    "objective",
+    "kl",
+    "score",
+)
 
 
 def grid(cfg: ExactExperimentConfig) -> list[tuple[str, float]]:
@@ -86,8 +94,9 @@ def count_runs(cfg: ExactExperimentConfig, part: str) -> int:
     return 1 + len(grid(cfg)) + 1 + rlhf  # world, offline, reward model, PPO and PPO-GT
 
 
-def run_part(cfg: ExactExperimentConfig, seed: int, part: str, *, device: str = "auto",
-             progress: Progress | None = None) -> dict:  # fmt: skip
+def run_part(
+    cfg: ExactExperimentConfig, seed: int, part: str, *, device: str = "auto", progress: Progress | None = None
+) -> dict:
     """One part of a seed (``"frontier"`` or ``"studies"``); its keys of ``exact_seed<seed>.json``."""
     from dpo_ref.experiments import exact_studies
 
@@ -174,9 +183,15 @@ class Runner:
     def __init__(self, cfg: ExactExperimentConfig, world: ExactWorld, seed: int, device: str, progress: Progress):
         self.cfg, self.world, self.seed, self.device, self.progress = cfg, world, seed, device, progress
 
-    def train_config(self, *, steps: int | None = None, learning_rate: float | None = None,
-                     log_every: int | None = None, eval_every: int | None = None,
-                     rows_per_pair: int = 1) -> TrainConfig:  # fmt: skip
+    def train_config(
+        self,
+        *,
+        steps: int | None = None,
+        learning_rate: float | None = None,
+        log_every: int | None = None,
+        eval_every: int | None = None,
+        rows_per_pair: int = 1,
+    ) -> TrainConfig:
         steps = steps or self.cfg.steps
         return TrainConfig(
             steps=steps,
@@ -188,16 +203,32 @@ class Runner:
             eval_every=min(eval_every or self.cfg.eval_every, steps),
         )
 
-    def offline(self, name: str, data: TrainingData, *, extra_eval: Callable | None = None,
-                record: dict | None = None, steps: int | None = None, lr_scale: float = 1.0,
-                **params: float) -> dict:  # fmt: skip
+    def offline(
+        self,
+        name: str,
+        data: TrainingData,
+        *,
+        extra_eval: Callable | None = None,
+        record: dict | None = None,
+        steps: int | None = None,
+        lr_scale: float = 1.0,
+        **params: float,
+    ) -> dict:
         """Train method ``name`` from the reference on ``data``; its RUN record."""
-        return self.train(name, data, extra_eval=extra_eval, record=record, steps=steps, lr_scale=lr_scale,
-                          **params)[0]  # fmt: skip
+        return self.train(name, data, extra_eval=extra_eval, record=record, steps=steps, lr_scale=lr_scale, **params)[0]
 
-    def train(self, name: str, data: TrainingData, *, policy: torch.nn.Module | None = None,
-              extra_eval: Callable | None = None, record: dict | None = None, steps: int | None = None,
-              lr_scale: float = 1.0, **params: float) -> tuple[dict, torch.nn.Module]:  # fmt: skip
+    def train(
+        self,
+        name: str,
+        data: TrainingData,
+        *,
+        policy: torch.nn.Module | None = None,
+        extra_eval: Callable | None = None,
+        record: dict | None = None,
+        steps: int | None = None,
+        lr_scale: float = 1.0,
+        **params: float,
+    ) -> tuple[dict, torch.nn.Module]:
         """Train method ``name`` from ``policy`` (default: a copy of the reference) against ``data``'s
         reference, at ``lr_scale`` times the shared learning rate; its RUN record and the trained model.
         KLs are always to the world's pi_ref."""
@@ -209,7 +240,7 @@ class Runner:
             data.rows_for(method),
             self.train_config(
                 steps=steps, learning_rate=lr_scale * self.cfg.learning_rate, rows_per_pair=method.rows_per_pair
-            ),  # fmt: skip
+            ),
             eval_fn=self.eval_fn(name, params.get("beta"), extra=extra_eval),
         )
         self.progress(f"{method.label} {params}")
@@ -251,8 +282,12 @@ class Runner:
         # its own objective, exactly: E[score] - kl_coef * KL, at the start (pi_ref) and the end, and the most any
         # policy reaches (at pi_ref's tilt by exp(score / kl_coef)): how much of the gain PPO's budget bought
         start, end = (point["score"] - kl_coef * point["kl"] for point in (record["trajectory"][0], record["final"]))
-        record["objective"] = {"start": start, "end": end, "rose": end > start + 1e-9,
-                               "optimum": optimal_objective(world.reference_logps, scores, kl_coef)}  # fmt: skip
+        record["objective"] = {
+            "start": start,
+            "end": end,
+            "rose": end > start + 1e-9,
+            "optimum": optimal_objective(world.reference_logps, scores, kl_coef),
+        }
         record["diagnostics"] = [
             {"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
             for h in result.history
@@ -312,7 +347,7 @@ def world_summary(world: ExactWorld, cfg: ExactExperimentConfig) -> dict:
         # how far pi_ref itself is from each pi*_beta: where DPO's recovery starts
         "reference_kl_to_optimum": {
             f"{b:g}": exact_metrics(world, world.reference_logps, beta=b)["kl_to_optimum"] for b in betas
-        },  # fmt: skip
+        },
         "n_prompts": world.n_prompts,
         "n_responses_per_prompt": world.n_responses,
         "prompts": world.prompts.tolist(),

@@ -57,7 +57,7 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "reward_model": {
             k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
             for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
-        },  # fmt: skip
+        },
         "methods": {name: _method(rows) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
         "matched_kl": _matched(kept),
@@ -108,8 +108,11 @@ def _method(records: list[dict]) -> dict:
 def _mean_points(group: list[dict]) -> list[tuple[float, float]]:
     """The ``(kl, reward)`` of one setting at each evaluation after its first update, averaged over its seeds."""
     steps = [p["step"] for p in group[0]["trajectory"]]
-    return [(mean(r["trajectory"][i]["kl"] for r in group), mean(r["trajectory"][i]["reward"] for r in group))
-            for i, step in enumerate(steps) if step > 0]  # fmt: skip
+    return [
+        (mean(r["trajectory"][i]["kl"] for r in group), mean(r["trajectory"][i]["reward"] for r in group))
+        for i, step in enumerate(steps)
+        if step > 0
+    ]
 
 
 def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]]:
@@ -145,19 +148,23 @@ def _ppo(runs: list[dict]) -> list[dict]:
     out = []
     for (method, kl_coef), group in sorted(rows.items()):
         last = [r["diagnostics"][-1] for r in group if r["diagnostics"]]
-        out.append({
-            "method": method,
-            "kl_coef": kl_coef,
-            "objective_start": interval([r["objective"]["start"] for r in group]),
-            "objective_end": interval([r["objective"]["end"] for r in group]),
-            "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
-            "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
-            "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
-            "seeds": sorted(r["seed"] for r in group),
-            "final_diagnostics": {k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"},
-            "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},  # the animation's
-            "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
-        })  # fmt: skip
+        out.append(
+            {
+                "method": method,
+                "kl_coef": kl_coef,
+                "objective_start": interval([r["objective"]["start"] for r in group]),
+                "objective_end": interval([r["objective"]["end"] for r in group]),
+                "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
+                "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
+                "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
+                "seeds": sorted(r["seed"] for r in group),
+                "final_diagnostics": {
+                    k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"
+                },
+                "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},  # the animation's
+                "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
+            }
+        )
     return out
 
 
@@ -217,11 +224,11 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
                 **row(v, reference[f"{cfg.beta:g}"]),
             }
             for (budget, n, steps), v in sorted(per_n.items(), key=lambda item: (item[0][0] != "updates", item[0][1]))
-        ],  # fmt: skip
+        ],
         "per_beta": [
             {"beta": b, **row(v, reference[f"{b:g}"]), "reference_kl_to_optimum": reference[f"{b:g}"]}
             for b, v in sorted(per_beta.items())
-        ],  # fmt: skip
+        ],
         "reference_kl_to_optimum": reference[f"{cfg.beta:g}"],
     }
 
@@ -229,8 +236,10 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
 def _mean_trajectory(records: list[dict], quantity: str) -> list[dict]:
     """The trajectory of ``quantity`` averaged over seeds, step by step, with intervals."""
     steps = [point["step"] for point in records[0]["trajectory"]]
-    return [{"step": step, quantity: bounded_interval(quantity, [r["trajectory"][i][quantity] for r in records])}
-            for i, step in enumerate(steps)]  # fmt: skip
+    return [
+        {"step": step, quantity: bounded_interval(quantity, [r["trajectory"][i][quantity] for r in records])}
+        for i, step in enumerate(steps)
+    ]
 
 
 def deterministic(seeds: dict[int, dict]) -> dict:
@@ -244,9 +253,13 @@ def deterministic(seeds: dict[int, dict]) -> dict:
         records = [r for data in seeds.values() for r in data["studies"]["deterministic"] if r["method"] == name]
         quarter = (3 * len(records[0]["trajectory"])) // 4
         growth = interval([r["trajectory"][-1]["kl"] - r["trajectory"][quarter]["kl"] for r in records])
-        out[name] = {"trajectory": _mean_trajectory(records, "kl"), "final_kl": _final(records, "kl"),
-                     "final_reward": _final(records, "reward"), "late_growth": growth,
-                     "still_growing": verdict(growth) == "ahead"}  # fmt: skip
+        out[name] = {
+            "trajectory": _mean_trajectory(records, "kl"),
+            "final_kl": _final(records, "kl"),
+            "final_reward": _final(records, "reward"),
+            "late_growth": growth,
+            "still_growing": verdict(growth) == "ahead",
+        }
     return out
 
 
@@ -277,7 +290,7 @@ def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
                 ),
             }
             for i in range(cfg.online_rounds)
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -292,7 +305,7 @@ def shift(seeds: dict[int, dict]) -> dict:
         "dpo": {q: _final(plain, q) for q in ("reward", "kl")},
         "preferred_ft": {
             q: _final([d["studies"]["shift"]["preferred_ft"] for d in seeds.values()], q) for q in ("reward", "kl")
-        },  # fmt: skip
+        },
         "dpo_after_preferred_ft": {q: _final(sft, q) for q in ("reward", "kl")},
         "after_minus_plain": {q: _paired(sft, plain, q) for q in ("reward", "kl")},
         "after_against_dpo_grid": _against_grid(seeds, sft),
@@ -314,8 +327,15 @@ def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
     return {"difference": difference, "verdict": verdict(difference)}
 
 
-DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward",
-                "logp_change/chosen", "logp_change/rejected")  # fmt: skip
+DISPLACEMENT = (
+    "mass/chosen",
+    "mass/rejected",
+    "mass/both",
+    "mass/unseen",
+    "mass/unseen_low_reward",
+    "logp_change/chosen",
+    "logp_change/rejected",
+)
 
 
 def displacement(runs: list[dict], cfg) -> dict:
@@ -324,13 +344,17 @@ def displacement(runs: list[dict], cfg) -> dict:
     for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpo"}):
         records = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta]
         out[f"{beta:g}"] = {
-            "trajectory": [{"step": point["step"], **{q: bounded_interval(q, [r["trajectory"][i][q] for r in records])
-                                                      for q in DISPLACEMENT}}
-                           for i, point in enumerate(records[0]["trajectory"])],
+            "trajectory": [
+                {
+                    "step": point["step"],
+                    **{q: bounded_interval(q, [r["trajectory"][i][q] for r in records]) for q in DISPLACEMENT},
+                }
+                for i, point in enumerate(records[0]["trajectory"])
+            ],
             "start": {q: bounded_interval(q, [r["trajectory"][0][q] for r in records]) for q in DISPLACEMENT},
             # the probability of the answers only ever chosen, end minus start, per seed
             "only_chosen_change": _change(records, "mass/chosen"),
-        }  # fmt: skip
+        }
     return {"beta": cfg.beta, "per_beta": out}
 
 
@@ -360,10 +384,20 @@ def overoptimisation(runs: list[dict]) -> dict:
                 settings[_key(r["params"])].append(r)
         for key, records in sorted(settings.items()):
             drop = interval([max(p["reward"] for p in r["trajectory"]) - r["final"]["reward"] for r in records])
-            rows.append({"params": dict(key), "path": [{"step": point["step"],
-                                                         "reward": interval([r["trajectory"][i]["reward"] for r in records]),
-                                                         "kl": bounded_interval("kl", [r["trajectory"][i]["kl"] for r in records])}
-                                                        for i, point in enumerate(records[0]["trajectory"])],
-                         "drop": drop, "over_optimised": drop["low"] > OVER_OPTIMISED})  # fmt: skip
+            rows.append(
+                {
+                    "params": dict(key),
+                    "path": [
+                        {
+                            "step": point["step"],
+                            "reward": interval([r["trajectory"][i]["reward"] for r in records]),
+                            "kl": bounded_interval("kl", [r["trajectory"][i]["kl"] for r in records]),
+                        }
+                        for i, point in enumerate(records[0]["trajectory"])
+                    ],
+                    "drop": drop,
+                    "over_optimised": drop["low"] > OVER_OPTIMISED,
+                }
+            )
         out[name] = rows
     return out

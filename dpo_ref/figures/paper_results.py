@@ -68,9 +68,17 @@ def _win_rate_chart(name: str) -> go.Figure:
         )
     top = max(v for g in block["groups"] for v in g["values"].values())
     fig.add_annotation(
-        text=_source_note(block), xref="paper", yref="paper", x=0, y=1, xanchor="left", yanchor="bottom",
-        align="left", showarrow=False, font=dict(size=12),
-    )  # fmt: skip
+        text=_source_note(block),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1,
+        xanchor="left",
+        yanchor="bottom",
+        align="left",
+        showarrow=False,
+        font=dict(size=12),
+    )
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")
     fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=64 if read else 48, b=24))
