@@ -713,3 +713,31 @@ def test_no_page_has_a_serious_accessibility_violation(browser, served, axe_scri
     finally:
         watched.close()
     assert not found, "\n".join(found)
+
+
+# every table the reader sees without opening anything: not in a closed <details>, not in a hidden tab
+VISIBLE_TABLE_HEIGHTS = """() => [...document.querySelectorAll('.md-content table')]
+  .filter(t => t.getClientRects().length > 0 && !t.closest('details:not([open])'))
+  .map(t => ({height: t.getBoundingClientRect().height, head: t.rows[0] ? t.rows[0].innerText.slice(0, 60) : ''}))"""
+
+
+def test_no_table_on_a_page_is_longer_than_a_screen(browser, served):
+    """A table that needs more than a 1280 x 800 screen belongs in a collapsed block under what it details. The
+    reference pages aside: the API, the example scripts' output, and the performance page, whose table of every
+    measured goal is what that page is for."""
+    watched = Watched(browser, served, 1280, height=800)
+    too_long = {}
+    for path in page_paths(served):
+        if path.startswith(("/api/", "/examples/", "/performance/")):
+            continue
+        watched.page.goto(served.url + path.lstrip("/"), wait_until="load")
+        tall = [t for t in watched.page.evaluate(VISIBLE_TABLE_HEIGHTS) if t["height"] > 800]
+        if tall:
+            too_long[path] = tall
+    # the check sees a folded table once its block is open: the variants table is taller than a screen
+    watched.page.goto(served.url + "bigger-picture/", wait_until="load")
+    watched.page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+    opened = max(t["height"] for t in watched.page.evaluate(VISIBLE_TABLE_HEIGHTS))
+    watched.close()
+    assert not too_long, f"tables taller than a screen: {too_long}"
+    assert opened > 800

@@ -24,6 +24,7 @@ import pytest
 
 from dpo_ref.analysis import T_975, envelope_at, interval, matched_kl, upper_envelope, verdict
 from dpo_ref.experiments import exact_summary, sentiment_summary
+from dpo_ref.experiments.exact_summary import DISPLACEMENT
 from dpo_ref.site import macros
 
 SQRT3 = math.sqrt(3)
@@ -267,15 +268,6 @@ def test_matched_kl_range_is_what_every_seed_of_both_methods_covers():
 # =========================================================================== the exact world's summary
 
 S = (0, 1, 2)
-DISPLACEMENT = (
-    "mass/chosen",
-    "mass/rejected",
-    "mass/both",
-    "mass/unseen",
-    "mass/unseen_low_reward",
-    "logp_change/chosen",
-    "logp_change/rejected",
-)
 
 
 def _point(step: int, reward: float, kl: float, **extra) -> dict:

@@ -57,23 +57,13 @@ from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.methods import LR_SCALE, METHODS, OFFLINE_METHODS, TrainingData
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model
+from dpo_ref.train.ppo import diagnostics as ppo_diagnostics
 from dpo_ref.worlds.exact import ExactWorld, build_exact_world
 
 Progress = Callable[[str], None]
 
 # what DPO and PPO-GT converge to is pi*_beta; the other methods aim elsewhere
 TARGETS_OPTIMUM = ("dpo", "ppo-gt")
-# diagnostics kept from every PPO run's log
-PPO_DIAGNOSTICS = (
-    "policy/approxkl",
-    "policy/clipfrac",
-    "policy/entropy",
-    "loss/value",
-    "loss/policy",
-    "objective",
-    "kl",
-    "score",
-)
 
 
 def grid(cfg: ExactExperimentConfig) -> list[tuple[str, float]]:
@@ -288,11 +278,7 @@ class Runner:
             "rose": end > start + 1e-9,
             "optimum": optimal_objective(world.reference_logps, scores, kl_coef),
         }
-        record["diagnostics"] = [
-            {"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}}
-            for h in result.history
-            if "loss/value" in h
-        ]
+        record["diagnostics"] = ppo_diagnostics(result.history)
         return record
 
 

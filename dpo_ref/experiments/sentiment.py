@@ -77,21 +77,12 @@ from dpo_ref.train import (
     train_reward_model,
     train_sft,
 )
+from dpo_ref.train.ppo import diagnostics as ppo_diagnostics
 from dpo_ref.worlds import sentiment as world
 
 __all__ = ["PARTS", "run_part", "finish", "count_runs", "GROUP"]
 
 Progress = Callable[[str], None]
-PPO_DIAGNOSTICS = (
-    "policy/approxkl",
-    "policy/clipfrac",
-    "policy/entropy",
-    "loss/value",
-    "loss/policy",
-    "objective",
-    "kl",
-    "score",
-)
 
 
 PARTS = {"offline": 0.5, "rlhf": 0.5}  # each part's share of a seed's time, roughly (measured on cpu)
@@ -455,9 +446,7 @@ def train_rlhf(ctx: _Context) -> None:
                 scorers={"score": rewards[name].scorer},
                 keep_samples=True,
             )
-            diagnostics = [
-                {"step": int(h["step"]), **{k: h[k] for k in PPO_DIAGNOSTICS if k in h}} for h in result.history
-            ]
+            diagnostics = ppo_diagnostics(result.history)
             after = end["samples"]
             objective = _objective((start[name], start["log_ratio"]), (after["score"], after["log_ratio"]), kl_coef)
             ctx.record(

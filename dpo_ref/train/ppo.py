@@ -28,6 +28,8 @@ from dpo_ref.train.loop import Batch, Metrics, Trainer, TrainResult
 from dpo_ref.validation import check_int, check_number
 
 __all__ = [
+    "DIAGNOSTICS",
+    "diagnostics",
     "PPOConfig",
     "ValueHeadModel",
     "PPORollouts",
@@ -379,3 +381,25 @@ def train_ppo(
         model, reference, reward_fn, prompts, ppo_config, prompt_attention_mask=prompt_attention_mask, seed=config.seed
     )
     return Trainer(model, PPOObjective(ppo_config), rollouts, config, eval_fn=eval_fn, on_step=on_step).fit()
+
+
+# what practitioners watch in a PPO run, as it logs them: what the experiments keep of every run's log
+DIAGNOSTICS = (
+    "policy/approxkl",
+    "policy/clipfrac",
+    "policy/entropy",
+    "loss/value",
+    "loss/policy",
+    "objective",
+    "kl",
+    "score",
+)
+
+
+def diagnostics(history: list[dict]) -> list[dict]:
+    """The records of a PPO run's log that follow an update, each cut to its step and :data:`DIAGNOSTICS`."""
+    return [
+        {"step": int(record["step"]), **{k: record[k] for k in DIAGNOSTICS if k in record}}
+        for record in history
+        if "loss/value" in record
+    ]
