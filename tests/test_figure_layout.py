@@ -116,7 +116,7 @@ MEASURE = """async () => {
     return out;
   }
 
-  // Where the data is drawn: points along every line (every 2 px) and every marker's box,
+  // Where the data is drawn: points along every line (every 3 px) and every marker's box,
   // kept only inside a plotting area (Plotly clips what lies outside).
   function data(gd, plotAreas) {
     const points = [], boxes = [];
@@ -124,7 +124,7 @@ MEASURE = """async () => {
     gd.querySelectorAll('.scatterlayer .trace path.js-line').forEach(path => {
       const length = path.getTotalLength(), ctm = path.getScreenCTM();
       if (!ctm || !length) return;
-      for (let s = 0; s <= length; s += 2) {
+      for (let s = 0; s <= length; s += 3) {
         const p = path.getPointAtLength(s).matrixTransform(ctm);
         if (inside(p.x, p.y)) points.push(p);
       }
@@ -247,3 +247,46 @@ def test_no_figure_part_collides(browser, served, width):
         where, what = problem.rsplit(": ", 1)
         first.setdefault(where.split(" at slider positions")[0] + what, problem)
     assert not problems, f"{len(problems)} collisions:\n" + "\n".join(first.values())
+
+
+# On a phone: what site.css does for code, wide tables and the Back to top button.
+PHONE_CHECK = """() => {
+  const shown = el => el.offsetParent !== null;
+  const code = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-editor')).filter(shown)
+    .map(el => Math.round(el.getBoundingClientRect().width));
+  const wide = Array.from(document.querySelectorAll('.md-typeset__scrollwrap')).filter(shown)
+    .filter(el => el.scrollWidth > el.clientWidth + 1);
+  const faded = wide.filter(el => getComputedStyle(el).maskImage.includes('gradient'));
+  const top = document.querySelector('.md-top');
+  return {code, column: document.querySelector('.md-content__inner').getBoundingClientRect().width,
+          wide: wide.length, faded: faded.length, top: top ? getComputedStyle(top).display : 'none'};
+}"""
+
+FIRST_WIDE_TABLE = (
+    "Array.from(document.querySelectorAll('.md-typeset__scrollwrap'))"
+    ".find(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)"
+)
+SCROLL_FIRST_WIDE_TABLE_TO_ITS_END = f"() => {{ const el = {FIRST_WIDE_TABLE}; el.scrollLeft = el.scrollWidth; }}"
+
+
+def test_on_a_phone_code_gets_the_column_and_wide_tables_show_they_scroll(browser, served):
+    """At 390 px an example's code cells span the text column (Jupyter's prompts took a third
+    of it), a table wider than the screen fades at the edge it scrolls to, and "Back to top"
+    is not drawn over the text and figures."""
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        for path in ("/examples/dpo_from_scratch/", "/bigger-picture/"):
+            page.goto(served.url.rstrip("/") + path)
+            page.wait_for_function(READY, arg=path, timeout=30_000)
+            state = page.evaluate(PHONE_CHECK)
+            assert state["top"] == "none", (path, state)
+            if path.startswith("/examples/"):
+                assert state["code"] and min(state["code"]) >= state["column"] - 2, state
+            else:
+                assert state["wide"] >= 1 and state["faded"] == state["wide"], state
+                # scrolled to its end, a table fades at its start instead
+                page.evaluate(SCROLL_FIRST_WIDE_TABLE_TO_ITS_END)
+                page.wait_for_function(FIRST_WIDE_TABLE + ".dataset.dpoScroll === 'end'", timeout=10_000)
+    finally:
+        context.close()
