@@ -215,10 +215,11 @@ def _above_plot(menu) -> bool:
 
 
 def _style_slider(slider, palette: dict[str, str]) -> None:
+    """A slider in the site's link colour: its rail's and grip's outline, and the grip while dragged."""
     slider.update(
         bgcolor=palette["accent_bg"],
-        activebgcolor=palette["fg_lighter"],
-        bordercolor=palette["fg_lighter"],
+        activebgcolor=palette["link"],
+        bordercolor=palette["link"],
         tickcolor=palette["fg_lighter"],
         font=dict(color=palette["fg"]),
         currentvalue=dict(font=dict(color=palette["fg"])),
@@ -247,8 +248,8 @@ def palette_updates(fig: go.Figure) -> dict[str, dict]:
             update[f"{axis}.tickcolor"] = palette["fg_lighter"]
         for i, _ in enumerate(fig.layout.sliders or ()):
             update[f"sliders[{i}].bgcolor"] = palette["accent_bg"]
-            update[f"sliders[{i}].activebgcolor"] = palette["fg_lighter"]
-            update[f"sliders[{i}].bordercolor"] = palette["fg_lighter"]
+            update[f"sliders[{i}].activebgcolor"] = palette["link"]
+            update[f"sliders[{i}].bordercolor"] = palette["link"]
             update[f"sliders[{i}].tickcolor"] = palette["fg_lighter"]
             update[f"sliders[{i}].font.color"] = palette["fg"]
             update[f"sliders[{i}].currentvalue.font.color"] = palette["fg"]
