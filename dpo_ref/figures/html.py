@@ -194,9 +194,6 @@ def write_standalone(figure_id: str, obj, out_dir, *, dark: bool = False):
         )
         return path
     fig = dark_copy(obj) if dark else obj
-    if any(menu.type == "dropdown" for menu in fig.layout.updatemenus or ()):
-        # Outside the site Plotly draws the dropdown, above the plot: the legend goes below.
-        fig = go.Figure(fig).update_layout(legend=dict(y=-0.2, yanchor="top"))
     if dark:
         fig.update_layout(paper_bgcolor="#1e2129", plot_bgcolor="#1e2129")
     pio.write_html(

@@ -136,10 +136,12 @@ PLOTLY_CONFIG = {
     "displayModeBar": False,
 }
 
-# Above the plot, a legend only pushes the plot down as it grows a row on a phone. Below
-# it, it ran into the axis title and the slider under it (paper-relative positions that
-# fit one width and not another).
-LEGEND_ABOVE = dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom")
+# At the top of the figure, a legend only pushes the plot down as it grows a row on a phone.
+# Below the plot, it ran into the axis title and the slider under it (paper-relative
+# positions that fit one width and not another). Placed in the figure ("container"), not
+# just above the plot ("paper"): a paper-placed legend kept its old place when the plot
+# was resized, and lay over the data after a phone was turned or a window widened.
+LEGEND_ABOVE = dict(orientation="h", x=0, xanchor="left", y=1, yanchor="top", yref="container")
 
 
 def _template(palette: dict[str, str]) -> go.layout.Template:
@@ -176,14 +178,9 @@ pio.templates["dpo_ref"] = TEMPLATE  # also usable as template="dpo_ref"
 def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     """Apply the site template (light palette) and the phone-friendly layout to ``fig``."""
     fig.update_layout(template=TEMPLATE)
-    # The legend above the plot, set on the figure itself so every output (site, CLI) has
-    # it; a figure whose Plotly buttons sit there keeps its legend below, where it put it.
-    if any(_above_plot(menu) for menu in fig.layout.updatemenus or ()):
-        if fig.layout.legend.y is None or fig.layout.legend.y >= 0:
-            raise ValueError("a figure with buttons above the plot must place its legend below it (legend.y < 0)")
-        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", yanchor="top"))
-    else:
-        fig.update_layout(legend=LEGEND_ABOVE)
+    # The legend at the top, set on the figure itself so every output (site, CLI) has it
+    # (Plotly buttons above the plot go between it and the plot).
+    fig.update_layout(legend=LEGEND_ABOVE)
     if height is not None:
         fig.update_layout(height=height)
     # No grid lines along the categories of a bar chart; set explicitly, because restyling
@@ -206,12 +203,6 @@ def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     for menu in fig.layout.updatemenus or ():
         _style_menu(menu, PALETTES["default"])
     return fig
-
-
-def _above_plot(menu) -> bool:
-    """A visible Plotly button row over the plot. (The site draws a dropdown menu as buttons
-    of its own beside the figure, :mod:`dpo_ref.figures.html`, so a dropdown does not count.)"""
-    return menu.visible is not False and menu.type != "dropdown" and (menu.y is None or menu.y >= 1)
 
 
 def _style_slider(slider, palette: dict[str, str]) -> None:

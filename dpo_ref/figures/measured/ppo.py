@@ -110,7 +110,7 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
                         dict(method="animate", label="⟲ Reset", args=[["k0"], STILL])])  # fmt: skip
     menus = [controls] + [_new_run(i, len(seeds)) for i in range(len(seeds))]
     fig.update_layout(updatemenus=menus, sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
-                      legend=dict(y=-0.5), margin=dict(t=56, b=24))  # fmt: skip
+                      margin=dict(t=56, b=24))  # fmt: skip
     runs = list(range(len(fig.data)))
     fig.update_yaxes(title_text="gain over π<sub>ref</sub>", row=1, col=1, range=_range(fig, runs, 1, guides[0]))
     fig.update_yaxes(title_text="KL, nats", row=2, col=1, range=_range(fig, runs, 2, guides[1]))
