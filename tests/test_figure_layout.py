@@ -209,7 +209,7 @@ MEASURE = """async () => {
   // fitted to its box as site.js does: a figure drawn while its content tab was hidden had
   // no width then (site.js fits it when the reader opens the tab; here every tab is shown)
   for (const gd of live) {
-    if (gd._fullLayout.width !== Math.round(gd.getBoundingClientRect().width)) await window.dpoSite.refit(gd);
+    if (gd._fullLayout.width !== Math.round(gd.getBoundingClientRect().width)) await Plotly.Plots.resize(gd);
   }
   for (const gd of live) {
     const id = gd.dataset.figure;
@@ -256,13 +256,14 @@ def test_no_figure_part_collides(browser, served, width):
 LEGEND_ABOVE_PLOT = """id => { const gd = document.getElementById(id);
   const legend = gd.querySelector('.legend rect.bg').getBoundingClientRect();
   const top = gd.querySelector('.main-svg').getBoundingClientRect().top + gd._fullLayout._size.t;
-  return legend.bottom <= top && legend.width > 400; }"""
+  return legend.width > 400 && legend.bottom <= top; }"""
 
 
 def test_a_legend_stays_off_the_plot_when_the_window_widens(browser, served):
     """Drawn on a phone, then the window widened (a phone turned, a browser resized): the
-    legend, five rows at 390 px, ends on one or two rows above the plot. Plotly's own resize
-    left it where the phone's margins had put it, over the data, until site.js refitted it."""
+    displacement figure's legend, five rows at 390 px, ends on two rows above the plot. A
+    legend placed from the plot's edge stayed where the phone's margins had put it, over the
+    data; one placed in the figure moves with it."""
     context = browser.new_context(viewport={"width": 390, "height": 900})
     page = context.new_page()
     try:

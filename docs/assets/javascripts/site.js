@@ -16,7 +16,7 @@
   // firstScreen and drawn: {path, ms}, ms since navigation, once the maths and figures
   // first in view, and then all of them, are drawn; ms counts from the first page load
   // (benchmarks/site.py reads them).
-  const site = (window.dpoSite = { readyPath: null, firstScreen: null, drawn: null, ready: Promise.resolve(), errors: [], fittedWidth: null });
+  const site = (window.dpoSite = { readyPath: null, firstScreen: null, drawn: null, ready: Promise.resolve(), errors: [] });
 
   // Pausing an animation interrupts Plotly.animate, which rejects its promise with no
   // reason and nobody to catch it (Plotly's own menu buttons call it). That rejection
@@ -484,7 +484,7 @@
         }
       });
   }
-  // Which ends of a region that scrolls hide more of it (site.css fades those): the start
+  // Which ends of a region that scrolls hide more of it (site.css fades those): the far end
   // ("1", as marked), both ("middle"), or only the start ("end").
   document.addEventListener("scroll", function (event) {
     const el = event.target;
@@ -492,29 +492,10 @@
     const atEnd = el.scrollLeft + el.clientWidth >= el.scrollWidth - 1;
     el.dataset.dpoScroll = atEnd ? "end" : el.scrollLeft > 0 ? "middle" : "1";
   }, { capture: true, passive: true });
-  // Fit a live figure to its box. Plotly's own resize leaves what it places from the plot's
-  // edges (a row of buttons above the plot) where the old margins put it: after a phone is
-  // turned or a window widened it lay over the data. Setting a margin to what it is makes
-  // Plotly work its margins out again, and place everything anew.
-  function refit(div) {
-    const margin = div.layout.margin || {};
-    return window.Plotly.Plots.resize(div).then(function () { return window.Plotly.relayout(div, { "margin.t": margin.t }); });
-  }
-  site.refit = refit;
-
-  // When the window's width settles: wide regions checked again, live figures refitted
-  // (site.fittedWidth then says for which width; the browser tests wait for it).
   let resizing = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizing);
-    resizing = setTimeout(function () {
-      markScrollRegions();
-      const width = window.innerWidth;
-      const live = window.Plotly ? Array.from(document.querySelectorAll(".dpo-figure__plot.js-plotly-plot")) : [];
-      Promise.all(live.filter(function (div) { return div.offsetParent !== null; }).map(refit))
-        .then(function () { site.fittedWidth = width; })
-        .catch(function (error) { site.errors.push(String(error)); console.error(error); });
-    }, 200);
+    resizing = setTimeout(markScrollRegions, 200);
   });
 
   // A figure drawn inside a hidden content tab has no width yet: fit it when shown.
@@ -523,7 +504,7 @@
     if (!set || !window.Plotly) return;
     requestAnimationFrame(function () {
       set.querySelectorAll(".dpo-figure__plot.js-plotly-plot").forEach(function (div) {
-        if (div.offsetParent !== null) refit(div);
+        if (div.offsetParent !== null) window.Plotly.Plots.resize(div);
       });
     });
   });
