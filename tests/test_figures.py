@@ -23,6 +23,7 @@ from dpo_ref.figures.theme import (
     ORDERED_COLOURS,
     PALETTES,
     QUANTITY_COLOURS,
+    ordered_shades,
     palette_updates,
 )
 
@@ -93,10 +94,12 @@ HTML_FIGURES = {
 def test_plot_follows_site_conventions(figure_id, figures):
     fig = figures[figure_id]
     layout = fig.layout
-    # fits a phone: legend below the plot (or none), no fixed width
+    # fits a phone: no fixed width; a legend at the top of the figure, placed in the figure,
+    # not from the plot's edge (so it stays out of the plot when the plot resizes)
     assert layout.width is None
     if layout.showlegend is not False:
-        assert layout.legend.orientation == "h" and layout.legend.y < 0
+        assert layout.legend.orientation == "h"
+        assert (layout.legend.yref, layout.legend.y, layout.legend.yanchor) == ("container", 1, "top")
     # every axis that is shown has a name
     for name, axis in layout.to_plotly_json().items():
         if name.startswith(("xaxis", "yaxis")) and axis.get("visible", True):
@@ -109,7 +112,8 @@ def test_plot_follows_site_conventions(figure_id, figures):
         # a parameter slider has a few positions at least; an animation's has one per evaluation of its data
         assert len(slider.steps) >= 5 or all(step.method == "animate" for step in slider.steps)
     # colours come from the one site map
-    allowed = {c.lower() for c in (*METHOD_COLOURS.values(), *QUANTITY_COLOURS.values(), *ORDERED_COLOURS)}
+    shades = {c for base in METHOD_COLOURS.values() for n in range(2, 9) for c in ordered_shades(base, n)}
+    allowed = {c.lower() for c in (*METHOD_COLOURS.values(), *QUANTITY_COLOURS.values(), *ORDERED_COLOURS, *shades)}
     for trace in fig.data:
         colour = (trace.marker.color if isinstance(trace, go.Bar) else trace.line.color) or trace.marker.color
         if isinstance(colour, str):
@@ -525,3 +529,52 @@ def test_cli_writes_standalone_html(tmp_path):
     assert 'src="plotly.min.js"' in html and "cdn" not in html.lower()
     assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000
     assert "dpo-pipeline" in (tmp_path / "rlhf-pipeline.html").read_text()
+
+
+# --------------------------------------------------------------------------- figure controls
+
+
+def test_ordered_shades_run_light_to_dark_inside_the_contrast_band():
+    from dpo_ref.figures.theme import SHADE_LUMINANCE, _luminance
+
+    def luminance(colour: str) -> float:
+        return _luminance([int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+
+    for base in ("#0072B2", "#009E73", "#999933"):
+        shades = ordered_shades(base, 6)
+        values = [luminance(c) for c in shades]
+        assert len(set(shades)) == 6 and values == sorted(values, reverse=True)  # light to dark, all different
+        assert abs(values[0] - SHADE_LUMINANCE[0]) < 0.01 and abs(values[-1] - SHADE_LUMINANCE[1]) < 0.01
+        # 2:1 against Material's white and its slate background (luminance about 0.0144)
+        assert all((1.05 / (v + 0.05)) >= 2 and (v + 0.05) / (0.0144 + 0.05) >= 2 for v in values)
+    with pytest.raises(ValueError, match="at least one shade"):
+        ordered_shades("#0072B2", 0)
+    with pytest.raises(ValueError, match="#rrggbb"):
+        ordered_shades("blue", 3)
+
+
+def test_no_plotly_toolbar_and_dropdowns_become_buttons_beside_the_figure(figures):
+    fig = figures["measured-overoptimisation"]
+    spec = figure_spec(fig)
+    assert spec["config"]["displayModeBar"] is False
+    assert [m["visible"] for m in spec["figure"]["layout"]["updatemenus"]] == [False]  # Plotly's dropdown hidden
+    html = embed("measured-overoptimisation", fig)
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert html.index('class="dpo-figure__menu"') < html.index('class="dpo-figure"')  # above the figure, outside it
+    assert html.count('class="dpo-figure__choice"') == len(labels) >= 3
+    assert "<span class=dpo-figure__menu-name>method</span>" in html  # "method: DPO" said once
+    assert 'aria-pressed="true">DPO</button>' in html and html.count('aria-pressed="true"') == 1
+
+
+def test_overoptimisation_tells_each_beta_apart_by_shade(figures):
+    fig = figures["measured-overoptimisation"]
+    dpo = [t for t in fig.data if t.name and t.name.startswith("DPO, β") and t.showlegend is not False]
+    betas = [float(t.name.split("β = ")[1].split()[0]) for t in dpo]
+    colours = [t.line.color for t in sorted(dpo, key=lambda t: betas[dpo.index(t)])]
+    assert len(dpo) >= 4 and colours == ordered_shades(METHOD_COLOURS["dpo"], len(dpo))
+
+
+def test_displacement_legend_names_each_class_of_answers_once(figures):
+    fig = figures["measured-displacement"]
+    shown = [t.name for t in fig.data if t.visible is True and t.showlegend is not False]
+    assert len(shown) == len(set(shown)) == 5

@@ -296,7 +296,10 @@ class _HandWritten(HTMLParser):
         classes = (dict(attrs).get("class") or "").split()
         self.in_article |= tag == "article"
         if tag not in VOID_TAGS:
-            generated = {"dpo-figure", "dpo-number", "dpo-verdict"} & set(classes) or tag == "details"
+            # a figure, its menu's buttons (written from the figure), numbers and verdicts from the macros
+            generated = {"dpo-figure", "dpo-figure__menu", "dpo-number", "dpo-verdict"} & set(
+                classes
+            ) or tag == "details"
             self.open.append((tag, tag in ("script", "style", "svg") or bool(generated)))
 
     def handle_endtag(self, tag):

@@ -100,8 +100,7 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig.update_layout(
         barmode="group",
         bargap=0.25,
-        legend=dict(y=-0.13),
         margin=dict(t=16, b=24, l=8),
-        sliders=[slider(label="β (larger keeps π* closer to π<sub>ref</sub>)", steps=steps, active=active, y=-0.26)],
+        sliders=[slider(label="β (larger keeps π* closer to π<sub>ref</sub>)", steps=steps, active=active, y=-0.13)],
     )
     return style(fig, height=720)

@@ -89,7 +89,7 @@ def _figure(
     fig.update_yaxes(title_text="loss", range=loss_range, row=1, col=1)
     fig.update_yaxes(title_text="−∂L/∂x (push)", range=push_range, zeroline=True, row=2, col=1)
     fig.update_xaxes(title_text=x_title, row=2, col=1)
-    fig.update_layout(margin=dict(t=16, b=24), legend=dict(y=-0.2))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=height)
 
 

@@ -181,9 +181,8 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig.update_xaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats", range=[-0.05, 1.6])
     fig.update_yaxes(title_text="expected true reward E[r*]", range=[0.2, 2.05])
     fig.update_layout(
-        legend=dict(y=-0.2),
         margin=dict(t=16, b=24),
-        sliders=[slider(label="gradient steps, the same for both", steps=slider_steps, active=active, y=-0.44)],
+        sliders=[slider(label="gradient steps, the same for both", steps=slider_steps, active=active, y=-0.23)],
     )
     return style(fig, height=560)
 
@@ -218,5 +217,5 @@ def what_dpo_does(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     )
     fig.update_xaxes(title_text="probability of the answer", range=[0, 0.7])
     fig.update_yaxes(autorange="reversed", title_text="answer (its true reward r*)", showgrid=False)
-    fig.update_layout(barmode="group", bargap=0.22, legend=dict(y=-0.22), margin=dict(t=8, b=24, l=8))
+    fig.update_layout(barmode="group", bargap=0.22, margin=dict(t=8, b=24, l=8))
     return style(fig, height=470)

@@ -33,13 +33,48 @@ def _safe_json(value) -> str:
 
 
 def figure_spec(fig: go.Figure) -> dict:
-    """What the page script needs: the figure, its config, and its updates per palette."""
+    """What the page script needs: the figure, its config, and its updates per palette.
+
+    A dropdown menu is hidden in the figure: the page shows its choices as buttons of its
+    own above the plot (:func:`menu_buttons`). Plotly's dropdown opened over the lines it
+    was choosing between.
+    """
+    figure = json.loads(pio.to_json(fig, validate=True))
+    for menu in figure.get("layout", {}).get("updatemenus", []):
+        if menu.get("type") == "dropdown":
+            menu["visible"] = False
     return {
-        "figure": json.loads(pio.to_json(fig, validate=True)),
+        "figure": figure,
         "config": PLOTLY_CONFIG,
         "palettes": palette_updates(fig),
         "restyles": palette_restyles(fig),
     }
+
+
+def menu_buttons(figure_id: str, fig: go.Figure) -> str:
+    """Each dropdown menu of ``fig`` as a row of HTML buttons, one per choice (``site.js``
+    runs the choice's Plotly command when one is pressed). A prefix every choice shares
+    ("method: DPO", "method: IPO") is said once, before the row."""
+    rows = []
+    for m, menu in enumerate(fig.layout.updatemenus or ()):
+        if menu.type != "dropdown":
+            continue
+        labels = [_plain(button.label) for button in menu.buttons]
+        prefix = labels[0].split(": ", 1)[0] + ": " if ": " in labels[0] else ""
+        if not prefix or not all(label.startswith(prefix) for label in labels):
+            prefix = ""
+        active = menu.active or 0
+        choices = "".join(
+            f'<button type="button" class="dpo-figure__choice" data-menu="{m}" data-choice="{k}" '
+            f'aria-pressed="{str(k == active).lower()}">{escape(label.removeprefix(prefix))}</button>'
+            for k, label in enumerate(labels)
+        )
+        name = prefix.rstrip(": ") or "shown"
+        rows.append(
+            f'<div class="dpo-figure__menu" role="group" aria-label="{escape(name)}" data-for="plot-{escape(figure_id)}">'
+            f"{f'<span class=dpo-figure__menu-name>{escape(name)}</span>' if prefix else ''}{choices}</div>"
+        )
+    return "".join(rows)
 
 
 def _plain(text) -> str:
@@ -96,7 +131,7 @@ def embed(figure_id: str, obj, *, first_view=None) -> str:
     spec = figure_spec(obj)
     height = obj.layout.height or 450
     alt = figure_alt(spec["figure"])
-    return (
+    return menu_buttons(figure_id, obj) + (
         f'<div class="dpo-figure" id="figure-{escape(figure_id)}" role="figure" aria-label="{escape(alt)}" '
         f'style="contain-intrinsic-size:auto {int(height)}px">'
         f"{first_view(spec) if first_view else ''}"

@@ -73,8 +73,7 @@ def implicit_reward_offset(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig.update_layout(
         barmode="group",
         bargap=0.2,
-        legend=dict(y=-0.16),
         margin=dict(t=16, b=24, l=8),
-        sliders=[slider(label="β, the weight of the KL penalty", steps=steps, active=active, y=-0.34)],
+        sliders=[slider(label="β, the weight of the KL penalty", steps=steps, active=active, y=-0.15)],
     )
     return style(fig, height=560)

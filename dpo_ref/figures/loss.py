@@ -121,7 +121,10 @@ def dpo_loss_margin() -> go.Figure:
         y=float(torch.log(torch.tensor(2.0))),
         line=dict(color=PALETTES["default"]["fg_lighter"], dash="dot", width=1),
         annotation_text="ln 2: π<sub>θ</sub> = π<sub>ref</sub>",  # short: clear of the pair at m = 0 at 390 px
+        # on the right, above the line: there the loss curve runs below ln 2 (m > 0), where
+        # on the left it climbs through the label on a phone's narrow plot
         annotation_position="top right",
+        annotation_font_size=11,
         row=1,
         col=1,
     )

@@ -257,7 +257,6 @@ def twin_beta_paths(betas=(0.2, 0.5, 1.0, 2.0), steps: int = 400, every: int = 1
         height=420,
         xaxis_title="KL(π ‖ π_ref), nats",
         yaxis_title="expected true reward",
-        legend={"orientation": "h", "y": -0.25},
     )
     return style(fig)
 

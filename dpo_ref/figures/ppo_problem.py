@@ -79,5 +79,5 @@ def reward_hacking(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     )
     fig.update_xaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats (smaller β to the right)")
     fig.update_yaxes(title_text="expected reward")
-    fig.update_layout(margin=dict(t=16, b=24), legend=dict(y=-0.2))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=440)

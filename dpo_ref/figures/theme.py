@@ -54,6 +54,48 @@ METHOD_LABELS: dict[str, str] = {
 # dark, the four steps whose relative luminance (0.09 to 0.38) keeps 2:1 against both backgrounds.
 ORDERED_COLOURS: tuple[str, ...] = ("#6BAED6", "#4292C6", "#2171B5", "#08519C")
 
+# The band of relative luminance an ordered shade keeps: 2:1 against both backgrounds.
+SHADE_LUMINANCE = (0.38, 0.09)
+
+
+def ordered_shades(base: str, n: int) -> list[str]:
+    """``n`` shades of the colour ``base`` (``#rrggbb``), light to dark: an ordered parameter
+    (beta, say) of one method, in that method's hue, whose steps are told apart by lightness.
+
+    Each shade is ``base`` mixed with white or black until its relative luminance reaches its
+    place in :data:`SHADE_LUMINANCE`, evenly spaced, so every shade keeps 2:1 against both
+    Material backgrounds.
+    """
+    if n < 1:
+        raise ValueError(f"ordered_shades needs at least one shade, got n={n}")
+    if not (len(base) == 7 and base.startswith("#")):
+        raise ValueError(f"ordered_shades needs a colour written #rrggbb, got {base!r}")
+    rgb = [int(base[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    light, dark = SHADE_LUMINANCE
+    targets = [light] if n == 1 else [light + (dark - light) * k / (n - 1) for k in range(n)]
+    return [_shade_at(rgb, target) for target in targets]
+
+
+def _shade_at(rgb: list[float], target: float) -> str:
+    """``rgb`` mixed with white (t < 0) or black (t > 0), bisected on t until its luminance is ``target``."""
+
+    def mix(t: float) -> list[float]:
+        end = 0.0 if t > 0 else 1.0
+        return [c + abs(t) * (end - c) for c in rgb]
+
+    low, high = -1.0, 1.0  # luminance falls as t rises
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if _luminance(mix(mid)) > target else (low, mid)
+    return "#" + "".join(f"{round(c * 255):02X}" for c in mix((low + high) / 2))
+
+
+def _luminance(rgb: list[float]) -> float:
+    """WCAG relative luminance of sRGB components in 0..1."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
 # Colours of quantities that are not methods (two rewards on one plot).
 QUANTITY_COLOURS: dict[str, str] = {
     "proxy_reward": METHOD_COLOURS["reward_model"],
@@ -69,6 +111,7 @@ PALETTES: dict[str, dict[str, str]] = {
         "fg_lightest": "rgba(0, 0, 0, 0.07)",
         "bg": "#ffffff",
         "accent_bg": "rgba(0, 0, 0, 0.07)",
+        "link": "#3949ab",  # the site's link colour (site.css), that of its buttons' labels and borders
     },
     "slate": {
         "fg": "hsla(232, 75%, 90%, 0.82)",
@@ -77,6 +120,7 @@ PALETTES: dict[str, dict[str, str]] = {
         "fg_lightest": "hsla(232, 75%, 90%, 0.12)",
         "bg": "hsla(232, 15%, 14%, 1)",
         "accent_bg": "hsla(232, 75%, 90%, 0.12)",
+        "link": "#8fa4f5",
     },
 }
 
@@ -85,11 +129,19 @@ FONT_FAMILY = '-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica,
 # Figures must fit a 375 px phone: small margins, legend below the plot.
 DEFAULT_HEIGHT = 460
 
+# No toolbar: on hover it sat over the top of every plot and its labels. What a reader
+# needs of it stays: drag to zoom, double-click to zoom back out.
 PLOTLY_CONFIG = {
     "responsive": True,
-    "displaylogo": False,
-    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+    "displayModeBar": False,
 }
+
+# At the top of the figure, a legend only pushes the plot down as it grows a row on a phone.
+# Below the plot, it ran into the axis title and the slider under it (paper-relative
+# positions that fit one width and not another). Placed in the figure ("container"), not
+# just above the plot ("paper"): a paper-placed legend kept its old place when the plot
+# was resized, and lay over the data after a phone was turned or a window widened.
+LEGEND_ABOVE = dict(orientation="h", x=0, xanchor="left", y=1, yanchor="top", yref="container")
 
 
 def _template(palette: dict[str, str]) -> go.layout.Template:
@@ -111,7 +163,7 @@ def _template(palette: dict[str, str]) -> go.layout.Template:
             colorway=list(METHOD_COLOURS.values()),
             xaxis=axis,
             yaxis=axis,
-            legend=dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top", font=dict(size=12)),
+            legend=dict(LEGEND_ABOVE, font=dict(size=12)),
             margin=dict(l=56, r=16, t=40, b=40),
             hoverlabel=dict(font=dict(family=FONT_FAMILY)),
             height=DEFAULT_HEIGHT,
@@ -126,9 +178,9 @@ pio.templates["dpo_ref"] = TEMPLATE  # also usable as template="dpo_ref"
 def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
     """Apply the site template (light palette) and the phone-friendly layout to ``fig``."""
     fig.update_layout(template=TEMPLATE)
-    # Legend below the plot, set on the figure itself so every output (site, CLI) has it.
-    legend_y = fig.layout.legend.y if fig.layout.legend.y is not None else -0.18
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=legend_y, yanchor="top"))
+    # The legend at the top, set on the figure itself so every output (site, CLI) has it
+    # (Plotly buttons above the plot go between it and the plot).
+    fig.update_layout(legend=LEGEND_ABOVE)
     if height is not None:
         fig.update_layout(height=height)
     # No grid lines along the categories of a bar chart; set explicitly, because restyling
@@ -154,10 +206,11 @@ def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
 
 
 def _style_slider(slider, palette: dict[str, str]) -> None:
+    """A slider in the site's link colour: its rail's and grip's outline, and the grip while dragged."""
     slider.update(
         bgcolor=palette["accent_bg"],
-        activebgcolor=palette["fg_lighter"],
-        bordercolor=palette["fg_lighter"],
+        activebgcolor=palette["link"],
+        bordercolor=palette["link"],
         tickcolor=palette["fg_lighter"],
         font=dict(color=palette["fg"]),
         currentvalue=dict(font=dict(color=palette["fg"])),
@@ -165,7 +218,8 @@ def _style_slider(slider, palette: dict[str, str]) -> None:
 
 
 def _style_menu(menu, palette: dict[str, str]) -> None:
-    menu.update(bgcolor=palette["accent_bg"], bordercolor=palette["fg_lighter"], font=dict(color=palette["fg"]))
+    """Plotly's buttons drawn as the site's: no fill, a border and label in the link colour."""
+    menu.update(bgcolor=palette["bg"], bordercolor=palette["link"], font=dict(color=palette["link"]))
 
 
 def palette_updates(fig: go.Figure) -> dict[str, dict]:
@@ -185,15 +239,15 @@ def palette_updates(fig: go.Figure) -> dict[str, dict]:
             update[f"{axis}.tickcolor"] = palette["fg_lighter"]
         for i, _ in enumerate(fig.layout.sliders or ()):
             update[f"sliders[{i}].bgcolor"] = palette["accent_bg"]
-            update[f"sliders[{i}].activebgcolor"] = palette["fg_lighter"]
-            update[f"sliders[{i}].bordercolor"] = palette["fg_lighter"]
+            update[f"sliders[{i}].activebgcolor"] = palette["link"]
+            update[f"sliders[{i}].bordercolor"] = palette["link"]
             update[f"sliders[{i}].tickcolor"] = palette["fg_lighter"]
             update[f"sliders[{i}].font.color"] = palette["fg"]
             update[f"sliders[{i}].currentvalue.font.color"] = palette["fg"]
         for i, _ in enumerate(fig.layout.updatemenus or ()):
-            update[f"updatemenus[{i}].bgcolor"] = palette["accent_bg"]
-            update[f"updatemenus[{i}].bordercolor"] = palette["fg_lighter"]
-            update[f"updatemenus[{i}].font.color"] = palette["fg"]
+            update[f"updatemenus[{i}].bgcolor"] = palette["bg"]
+            update[f"updatemenus[{i}].bordercolor"] = palette["link"]
+            update[f"updatemenus[{i}].font.color"] = palette["link"]
         for i, annotation in enumerate(fig.layout.annotations or ()):
             key = _palette_key(annotation.font.color if annotation.font else None)
             if key:

@@ -85,8 +85,10 @@
     return div._dpoSpecLoad;
   }
 
+  // Drawn once, whoever asks first (the page's drawing pass, the reader's touch, a menu button).
   function drawFigure(div) {
-    return figureSpec(div).then(function (spec) { return plotFigure(div, spec); });
+    if (!div._dpoDrawn) div._dpoDrawn = figureSpec(div).then(function (spec) { return plotFigure(div, spec); });
+    return div._dpoDrawn;
   }
 
   function plotFigure(div, spec) {
@@ -94,9 +96,7 @@
     div._dpoSpec = spec;
     div._dpoScheme = "default"; // the figure JSON is written for the light palette
     const first = firstView(div); // stays over the drawing until it is done
-    // On a touch screen Plotly shows its toolbar at all times, over the plot: leave it out.
-    const config = window.matchMedia("(hover: none)").matches ? Object.assign({}, spec.config, { displayModeBar: false }) : spec.config;
-    return window.Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: config })
+    return window.Plotly.newPlot(div, { data: fig.data, layout: fig.layout, frames: fig.frames || [], config: spec.config })
       .then(function () { return applyPalette(div); })
       .then(function () {
         followSliders(div);
@@ -104,6 +104,25 @@
         div.classList.add("dpo-figure__plot--live");
       });
   }
+
+  // A figure's dropdown menu is a row of buttons above it (dpo_ref/figures/html.py): a
+  // press makes the figure interactive if it is not yet, then runs the choice's Plotly
+  // command, as the hidden dropdown would have.
+  document.addEventListener("click", function (event) {
+    const choice = event.target.closest && event.target.closest(".dpo-figure__choice");
+    if (!choice) return;
+    const row = choice.parentElement;
+    const div = document.getElementById(row.dataset.for);
+    row.querySelectorAll(".dpo-figure__choice").forEach(function (button) {
+      button.setAttribute("aria-pressed", String(button === choice));
+    });
+    const drawn = div._dpoDrawn || hydrate(div);
+    drawn.then(function () {
+      const menu = div._dpoSpec.figure.layout.updatemenus[Number(choice.dataset.menu)];
+      const command = menu.buttons[Number(choice.dataset.choice)];
+      return window.Plotly[command.method].apply(null, [div].concat(command.args || []));
+    }).catch(function (error) { site.errors.push(String(error)); console.error(error); });
+  });
 
   // A figure with several sliders (layout.meta.dpo_states): each combination of the
   // sliders' positions has its own restyle, computed in Python; the sliders' own steps
@@ -472,6 +491,14 @@
         }
       });
   }
+  // Which ends of a region that scrolls hide more of it (site.css fades those): the far end
+  // ("1", as marked), both ("middle"), or only the start ("end").
+  document.addEventListener("scroll", function (event) {
+    const el = event.target;
+    if (!el.dataset || !el.dataset.dpoScroll) return;
+    const atEnd = el.scrollLeft + el.clientWidth >= el.scrollWidth - 1;
+    el.dataset.dpoScroll = atEnd ? "end" : el.scrollLeft > 0 ? "middle" : "1";
+  }, { capture: true, passive: true });
   let resizing = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizing);

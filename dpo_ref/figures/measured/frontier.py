@@ -84,7 +84,7 @@ def frontier(world: str, config: str = "cpu", *, methods=None, shown=PAPER_METHO
     fig, floor, _ = _plane(world, data, drawn)
     for method in sorted(drawn, key=lambda m: (m not in shown, m)):
         _add_method(fig, data, method, floor, visible=True if method in shown else "legendonly")
-    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=540)
 
 
@@ -103,7 +103,7 @@ def variants(world: str, config: str = "cpu") -> go.Figure:
     options = []
     for i, method in enumerate(drawn):
         options.append((f"variant: {label(method)}", _add_method(fig, data, method, floor, visible=i == 0)))
-    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)], legend=dict(y=-0.2),
+    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)],
                       margin=dict(t=48, b=24))  # fmt: skip
     return style(fig, height=520)
 
@@ -194,7 +194,7 @@ def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.
         no_data(fig, "no KL reached by trained policies<br>of DPO and of " + " or ".join(missing))
     fig.update_xaxes(title_text=KL_TITLES[world].replace(", log scale", ""))
     fig.update_yaxes(title_text="DPO − other, reward at the same KL")
-    fig.update_layout(legend=dict(y=-0.24), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=420)
 
 

@@ -81,7 +81,7 @@ def dpo_recovery(config: str = "cpu") -> go.Figure:
     fig.add_trace(_reference([ns[0], ns[-1]], [rec["reference_kl_to_optimum"]] * 2, showlegend=False), row=2, col=1)
     fig.update_xaxes(**log_axis(min(ns), max(ns), f"preference pairs (log scale), β = {rec['beta']:g}"), row=2, col=1)
     fig.update_yaxes(**log_axis(low_n, high_n, KL_TO_OPTIMUM), row=2, col=1)
-    fig.update_layout(legend=dict(y=-0.16), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=620)
 
 
@@ -106,5 +106,5 @@ def beta_sweep(config: str = "cpu") -> go.Figure:
     fig.update_xaxes(**log_axis(betas[0], betas[-1], "β (log scale)"), row=2, col=1)
     fig.update_xaxes(type="log", range=fig.layout.xaxis2.range, tickvals=fig.layout.xaxis2.tickvals,
                      ticktext=fig.layout.xaxis2.ticktext, row=1, col=1)  # fmt: skip
-    fig.update_layout(legend=dict(y=-0.16), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=560)

@@ -113,7 +113,7 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
                         dict(method="animate", label="⟲ Reset", args=[["k0"], STILL])])  # fmt: skip
     menus = [controls] + [_next_run(i, seeds) for i in range(len(seeds))]
     fig.update_layout(updatemenus=menus, sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
-                      legend=dict(y=-0.46), margin=dict(t=56, b=24))  # fmt: skip
+                      margin=dict(t=56, b=24))  # fmt: skip
     runs = list(range(len(fig.data)))
     fig.update_yaxes(title_text="gain over π<sub>ref</sub>", row=1, col=1, range=_range(fig, runs, 1, guides[0]))
     fig.update_yaxes(title_text="KL, nats", row=2, col=1, range=_range(fig, runs, 2, guides[1]))
@@ -201,7 +201,7 @@ def ppo_diagnostics(world: str, config: str = "cpu") -> go.Figure:
     for panel, (_, title) in enumerate(DIAGNOSTICS, start=1):
         fig.update_yaxes(title_text=title, row=panel, col=1, title_font=dict(size=11))
     fig.update_xaxes(title_text="PPO update", row=len(DIAGNOSTICS), col=1)
-    fig.update_layout(updatemenus=[menu(options, len(fig.data))], legend=dict(y=-0.08), margin=dict(t=48, b=24))
+    fig.update_layout(updatemenus=[menu(options, len(fig.data))], margin=dict(t=48, b=24))
     return style(fig, height=860)
 
 

@@ -85,7 +85,7 @@ def win_rates(config: str = "cpu") -> go.Figure:
     fig.add_hline(y=50, line=dict(color=GUIDE, dash="dot", width=1.5))
     fig.update_xaxes(title_text="sampling temperature")
     fig.update_yaxes(title_text="win rate against π<sub>ref</sub>, %", range=[0, 100])
-    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=500)
 
 
@@ -128,7 +128,7 @@ def dpo_curves(config: str = "cpu") -> go.Figure:
     fig.update_yaxes(title_text="accuracy", range=[-0.03, 1.03], row=2, col=1)
     fig.update_yaxes(title_text="loss", row=3, col=1)
     fig.update_xaxes(title_text="optimiser step", row=3, col=1)
-    fig.update_layout(updatemenus=[menu(options, len(fig.data))], legend=dict(y=-0.12), margin=dict(t=48, b=24))
+    fig.update_layout(updatemenus=[menu(options, len(fig.data))], margin=dict(t=48, b=24))
     return style(fig, height=640)
 
 
@@ -179,7 +179,7 @@ def length(config: str = "cpu") -> go.Figure:
         fig.add_trace(trace)
     fig.update_xaxes(title_text="completion length, tokens (test prompts)")
     fig.update_yaxes(title_text=SENTIMENT_REWARD_TITLE)
-    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=500)
 
 
@@ -216,7 +216,7 @@ def cost(config: str = "cpu") -> go.Figure:
                          hovertemplate="%{y}: %{x:.2f}× DPO<extra></extra>"))  # fmt: skip
     fig.update_xaxes(title_text="cost relative to one DPO run (×)", rangemode="tozero")
     fig.update_yaxes(title_text="measured", autorange="reversed")
-    fig.update_layout(barmode="group", legend=dict(y=-0.26), margin=dict(t=16, b=24))
+    fig.update_layout(barmode="group", margin=dict(t=16, b=24))
     return style(fig, height=420)
 
 

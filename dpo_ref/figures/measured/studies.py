@@ -31,22 +31,25 @@ from dpo_ref.figures.measured.common import (
     summary,
     transparent,
 )  # fmt: skip
-from dpo_ref.figures.theme import METHOD_COLOURS, style
+from dpo_ref.figures.theme import METHOD_COLOURS, ordered_shades, style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOL_CYCLE = ("circle", "square", "diamond", "triangle-up", "x", "star")  # one per setting, with the dashes
-# where the probability mass sits, each class in a colour of the site's palette
+# where the probability mass sits, each class of answers in a colour of the site's palette
 MASS = (  # (key, legend name, colour)
-    ("mass/chosen", "mass on chosen answers", METHOD_COLOURS["ipo"]),
-    ("mass/rejected", "on rejected answers", METHOD_COLOURS["unlikelihood"]),
-    ("mass/both", "on answers chosen once, rejected once", METHOD_COLOURS["ppo-gt"]),
-    ("mass/unseen", "on answers in no pair", METHOD_COLOURS["dpo"]),
+    ("mass/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
+    ("mass/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
+    ("mass/both", "answers chosen once, rejected once", METHOD_COLOURS["ppo-gt"]),
+    ("mass/unseen", "answers in no pair", METHOD_COLOURS["dpo"]),
     ("mass/unseen_low_reward", "…in no pair and worse than π<sub>ref</sub>'s mean", METHOD_COLOURS["ppo"]),
 )
-LOGP = (  # the mean change of log pi(y|x) from pi_ref over the training pairs' answers
-    ("logp_change/chosen", "Δ log π of chosen answers", METHOD_COLOURS["ipo"]),
-    ("logp_change/rejected", "Δ log π of rejected answers", METHOD_COLOURS["unlikelihood"]),
+# the mean change of log pi(y|x) from pi_ref over the training pairs' answers: the same two
+# classes as the top panel's first two, in their colours, under their legend entries
+LOGP = (
+    ("logp_change/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
+    ("logp_change/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
 )
+LEGEND_GROUP = {"logp_change/chosen": "mass/chosen", "logp_change/rejected": "mass/rejected"}
 
 
 def _path(points: list[dict], *, name: str, method_colour: str, dash: str, symbol: str, legendgroup: str,
@@ -86,16 +89,19 @@ def overoptimisation(config: str = "cpu") -> go.Figure:
     always, options = [0, 1], []
     for i, (method, rows) in enumerate(study.items()):
         indices = []
-        for row, dash, symbol in zip(rows, DASHES * 3, SYMBOL_CYCLE * 3):
+        # the settings in the method's hue, light to dark as its first parameter (beta) grows
+        order = sorted(range(len(rows)), key=lambda k: list(rows[k]["params"].values()))
+        shades = dict(zip(order, ordered_shades(colour(method), len(rows))))
+        for k, (row, dash, symbol) in enumerate(zip(rows, DASHES * 3, SYMBOL_CYCLE * 3)):
             falls = " (falls after its peak)" if row["over_optimised"] else ""
             indices += [len(fig.data), len(fig.data) + 1]
             name = f"{label(method)}, {params_text(row['params'], method)}{falls}"
-            fig.add_traces(_path(row["path"], name=name, method_colour=colour(method), dash=dash, symbol=symbol,
+            fig.add_traces(_path(row["path"], name=name, method_colour=shades[k], dash=dash, symbol=symbol,
                                  legendgroup=f"{method}{name}", visible=i == 0, floor=floor))  # fmt: skip
         options.append((f"method: {label(method)}", indices))
     fig.update_xaxes(**log_axis(low, high, f"{KL_TITLE} (exact, log scale)"))
     fig.update_yaxes(title_text=f"{EXACT_REWARD_TITLE} (exact)")
-    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)], legend=dict(y=-0.2),
+    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)],
                       margin=dict(t=48, b=24))  # fmt: skip
     return style(fig, height=560)
 
@@ -119,9 +125,11 @@ def displacement(config: str = "cpu") -> go.Figure:
                     x=steps, y=means(p[key] for p in trajectory), mode="lines+markers",
                     error_y=dict(error_bars([p[key] for p in trajectory]), color=line_colour, thickness=0.8),
                     line=dict(color=line_colour, width=2.5, dash="dot" if key.endswith("low_reward") else "solid"),
-                    marker=dict(size=6, color=line_colour), name=name, legendgroup=key,
-                    visible=i == start, customdata=[interval_text(p[key], 3) for p in trajectory],
-                    hovertemplate=f"step %{{x}}<br>{name}: %{{customdata}}<extra>β = {beta}</extra>",
+                    marker=dict(size=6, color=line_colour), name=name, legendgroup=LEGEND_GROUP.get(key, key),
+                    showlegend=key not in LEGEND_GROUP, visible=i == start,
+                    customdata=[interval_text(p[key], 3) for p in trajectory],
+                    hovertemplate=(f"step %{{x}}<br>{'Δ log π' if row == 2 else 'mass'} of {name}: %{{customdata}}"
+                                   f"<extra>β = {beta}</extra>"),
                 ), row=row, col=1)  # fmt: skip
         options.append((f"DPO, β = {beta}", indices))
     options.insert(0, options.pop(start))  # the menu opens on the beta the other studies use
@@ -129,7 +137,7 @@ def displacement(config: str = "cpu") -> go.Figure:
     fig.update_yaxes(title_text="probability mass", range=[-0.02, 1.02], row=1, col=1)
     fig.update_yaxes(title_text="Δ log π, nats", row=2, col=1)
     fig.update_xaxes(title_text="training step", row=2, col=1)
-    fig.update_layout(updatemenus=[menu(options, len(fig.data))], legend=dict(y=-0.14), margin=dict(t=48, b=24))
+    fig.update_layout(updatemenus=[menu(options, len(fig.data))], margin=dict(t=48, b=24))
     return style(fig, height=640)
 
 
@@ -171,7 +179,7 @@ def online_offline(config: str = "cpu") -> go.Figure:
     ))  # fmt: skip
     fig.add_trace(_point(study["offline"]["kl"], study["offline"]["reward"], name=f"offline DPO, β = {study['beta']:g}",
                          method="dpo", symbol="circle-open"))  # fmt: skip
-    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=480)
 
 
@@ -188,7 +196,7 @@ def distribution_shift(config: str = "cpu") -> go.Figure:
                          method="preferred-ft", symbol="x", size=11))  # fmt: skip
     fig.add_trace(_point(study["dpo_after_preferred_ft"]["kl"], study["dpo_after_preferred_ft"]["reward"],
                          name="DPO after Preferred-FT", method="dpo", symbol="circle"))  # fmt: skip
-    fig.update_layout(legend=dict(y=-0.2), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=480)
 
 
@@ -209,5 +217,5 @@ def deterministic(config: str = "cpu") -> go.Figure:
         ))  # fmt: skip
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text=KL_TITLE + " (exact)", rangemode="tozero")
-    fig.update_layout(legend=dict(y=-0.24), margin=dict(t=16, b=24))
+    fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=420)
