@@ -72,17 +72,17 @@ def _win_rate_chart(name: str) -> go.Figure:
         xref="paper",
         yref="paper",
         x=0,
-        y=1,
+        y=-0.3,  # below the axis title: the legend holds the top of the figure
         xanchor="left",
-        yanchor="bottom",
+        yanchor="top",
         align="left",
         showarrow=False,
         font=dict(size=12),
     )
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")
-    fig.update_layout(barmode="group", bargap=0.35, legend=dict(y=-0.3), margin=dict(t=64 if read else 48, b=24))
-    return style(fig, height=400)
+    fig.update_layout(barmode="group", bargap=0.35, margin=dict(t=48, b=130 if read else 100))
+    return style(fig, height=440)
 
 
 def summarization() -> go.Figure:

@@ -139,8 +139,7 @@ def kl_along_training(config: str = "cpu") -> go.Figure:
     data = summary("sentiment", config)
     steps = data["provenance"]["config"]["sentiment"]["steps"]
     methods = [m for m in ("dpo", "ipo") if m in data["methods"]]
-    fig = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                        subplot_titles=[label(m) for m in methods])  # fmt: skip
+    fig = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.1)
     for row_i, method in enumerate(methods, start=1):
         settings = sorted(data["methods"][method]["settings"], key=lambda row: row["value"])
         for i, row in enumerate(settings):
@@ -155,7 +154,10 @@ def kl_along_training(config: str = "cpu") -> go.Figure:
                 name=name, legendgroup=method, customdata=[interval_text(iv, 2) for iv in ivs],
                 hovertemplate=f"update %{{x}}<br>KL %{{customdata}} nats<extra>{name}</extra>",
             ), row=row_i, col=1)  # fmt: skip
-        fig.update_yaxes(title_text="KL(π ‖ π<sub>ref</sub>), nats", rangemode="tozero", row=row_i, col=1)
+        # the method in its axis title, not a subplot title: the legend holds the top of the figure
+        fig.update_yaxes(
+            title_text=f"{label(method)}: KL to π<sub>ref</sub>, nats", rangemode="tozero", row=row_i, col=1
+        )
     fig.update_xaxes(title_text="optimiser update", row=len(methods), col=1)
     fig.update_layout(legend=dict(y=-0.14), margin=dict(t=32, b=24))
     return style(fig, height=300 * len(methods) + 80)
