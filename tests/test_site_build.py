@@ -433,6 +433,7 @@ def test_every_measured_figure_has_a_one_sentence_takeaway_above_it(built_site):
             if match.group(1).endswith("-table") or before.count("<details") > before.count("</details>"):
                 continue
             found += 1
+            before = re.sub(r'(<div class="dpo-figure__menu".*?</div>\s*)+$', "", before, flags=re.S)  # its menu row
             lead = re.search(r'<p class="dpo-takeaway">((?:(?!<p[ >]).)*?)</p>\s*$', before, re.S)
             assert lead, f"{match.group(1)} on {path} has no takeaway paragraph just above it"
             text = re.sub(r"<[^>]+>", "", lead.group(1)).strip()
