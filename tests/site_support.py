@@ -41,8 +41,10 @@ def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     script without a current recording is rendered without outputs here, not executed
     (tests/test_examples.py runs every script, and fails on a stale recording).
     """
-    env = dict(
-        os.environ,
+    env = {
+        key: value for key, value in os.environ.items() if key != "DPO_REPO_URL"
+    }  # a local build: no repository links
+    env.update(
         DPO_SITE_URL=site_url,
         NO_MKDOCS_2_WARNING="1",
         HF_HUB_OFFLINE="1",
