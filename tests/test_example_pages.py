@@ -232,3 +232,26 @@ def test_example_pages_load_no_mathjax_and_cut_no_code(browser, built_site, widt
     # (mathjax-config.js, its few settings, is on every page; the TeX engine is vendor/mathjax/)
     assert not [url for url in requested if "/vendor/mathjax/" in url], "an example page fetched MathJax"
     assert not problems, "\n".join(problems)
+
+
+def test_only_the_stylesheet_rules_that_can_match_the_page_are_kept():
+    page = '<div class="jupyter-wrapper"><div class="jp-Cell jp-CodeCell">x</div></div>'
+    css = (
+        ".jupyter-wrapper{--a:1}"
+        ".jupyter-wrapper :root{--b:2}"  # the root is no element's descendant
+        ".jupyter-wrapper .jp-Cell{color:red}"
+        ".jupyter-wrapper .jp-Toolbar{color:blue}"  # no toolbar on the page
+        ".jp-Toolbar,.jp-CodeCell>.x,.jp-CodeCell{margin:0}"  # one selector of three can match
+        ".jp-Cell:not(.jp-mod-active){opacity:1}"  # :not() of a class the page lacks still matches
+        ".jp-Cell:is(.a,.b){top:0}"  # kept: what :is() names is not read
+        "@media (max-width:10px){.jp-Cell{left:0}.jp-Slider{left:1px}}"
+        "@media print{.jp-Slider{left:1px}}"  # nothing left in it
+        "@keyframes spin{from{top:0}to{top:1px}}"
+    )
+    kept = example_pages.used_css(css, page)
+    assert ".jupyter-wrapper{--a:1}" in kept and ":root" not in kept
+    assert ".jupyter-wrapper .jp-Cell{color:red}" in kept and "color:blue" not in kept
+    assert ".jp-Toolbar,.jp-CodeCell>.x,.jp-CodeCell{margin:0}" in kept
+    assert ".jp-Cell:not(.jp-mod-active){opacity:1}" in kept and ".jp-Cell:is(.a,.b){top:0}" in kept
+    assert "@media (max-width:10px){.jp-Cell{left:0}}" in kept and "print" not in kept
+    assert "@keyframes spin" in kept

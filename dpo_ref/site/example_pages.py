@@ -13,7 +13,9 @@ then, on that page's HTML:
 * writes the Markdown cells' ``$...$`` and ``$$...$$`` as pymdownx.arithmatex writes
   the sections' formulas, so the build puts the typeset SVG in their place
   (:mod:`dpo_ref.site.prerendered_math`) and the page never fetches MathJax;
-* numbers the cells (jupytext's ids are random) and mends the table of contents' links.
+* numbers the cells (jupytext's ids are random) and mends the table of contents' links;
+* keeps of JupyterLab's stylesheet, which nbconvert puts into every page (570 kB, four
+  fifths of the page), only the rules that can style the page (:func:`used_css`).
 
 The Colab and install links name the repository the site was built from
 (``repo_url`` in ``mkdocs.yml``, set from ``DPO_REPO_URL`` by the Pages workflow); a
@@ -29,6 +31,7 @@ import re
 from pathlib import Path
 
 import markdown
+import tinycss2
 
 from dpo_ref.site.docstrings import rst_to_markdown
 
@@ -66,6 +69,7 @@ def finish(page_html: str, script: Path, repo_url: str | None, recording: dict |
     page_html = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', page_html)
     page_html = _fix_toc_links(page_html)
     page_html = typesettable_maths(page_html)
+    page_html = _JUPYTER_STYLE.sub(lambda m: m[1] + used_css(m[2], page_html) + m[3], page_html)
     article = page_html.find('<article class="md-content__inner')
     title_end = page_html.find("</h1>", article) if article >= 0 else -1
     if title_end < 0:
@@ -151,6 +155,73 @@ def _fix_toc_links(output: str) -> str:
         return f'href="#{longer[0]}"' if len(longer) == 1 else match[0]
 
     return re.sub(r'href="#([^"]+)"', fix, output)
+
+
+# JupyterLab's stylesheet as nbconvert's "lab" template writes it into the page.
+_JUPYTER_STYLE = re.compile(r'(<style type="text/css">\s*@charset "UTF-8";)(\.jupyter-wrapper.*?)(</style>)', re.DOTALL)
+# Pseudo-classes whose arguments may match elements of classes the page does not have.
+_OPAQUE_PSEUDO = {"is", "where", "has", "matches", "-webkit-any", "-moz-any"}
+
+
+def used_css(css: str, page_html: str) -> str:
+    """The rules of ``css`` that can match an element of ``page_html``.
+
+    A selector needs every class it names (outside ``:not()``) on the page; a selector
+    with ``:is()``, ``:where()`` or ``:has()`` is kept whatever it names, and one with
+    ``:root`` after another part (``.jupyter-wrapper :root``, most of JupyterLab's
+    variables) matches nothing. ``@media`` blocks keep their matching rules; other
+    at-rules (keyframes) stay whole. The pages are static: no script adds a class that
+    the built HTML does not have.
+    """
+    classes = set(" ".join(re.findall(r'class="([^"]*)"', page_html)).split())
+    rules = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
+    return "".join(_kept_rule(rule, classes) for rule in rules)
+
+
+def _kept_rule(rule, classes: set[str]) -> str:
+    if rule.type == "qualified-rule":
+        if not any(_may_match(selector, classes) for selector in _selectors(rule.prelude)):
+            return ""
+        return tinycss2.serialize(rule.prelude).strip() + "{" + tinycss2.serialize(rule.content) + "}"
+    if rule.type == "at-rule" and rule.lower_at_keyword == "charset":
+        return ""  # ignored inside <style>
+    if rule.type == "at-rule" and rule.lower_at_keyword == "media" and rule.content is not None:
+        inner = tinycss2.parse_rule_list(rule.content, skip_comments=True, skip_whitespace=True)
+        body = "".join(_kept_rule(r, classes) for r in inner)
+        return "@media" + tinycss2.serialize(rule.prelude) + "{" + body + "}" if body else ""
+    return rule.serialize()
+
+
+def _selectors(prelude: list) -> list[list]:
+    """A selector list's selectors, each as its tokens (split at the top-level commas)."""
+    selectors: list[list] = [[]]
+    for token in prelude:
+        if token.type == "literal" and token.value == ",":
+            selectors.append([])
+        else:
+            selectors[-1].append(token)
+    return selectors
+
+
+def _may_match(tokens: list, classes: set[str]) -> bool:
+    tokens = [t for t in tokens if t.type != "comment"]
+    for i, token in enumerate(tokens):
+        if token.type == "function" and token.lower_name in _OPAQUE_PSEUDO:
+            return True
+        is_class = (
+            token.type == "literal" and token.value == "." and i + 1 < len(tokens) and tokens[i + 1].type == "ident"
+        )
+        if is_class and tokens[i + 1].value not in classes:
+            return False
+        # ":root" after a combinator: the root element is no element's descendant or sibling
+        previous = tokens[i - 1] if i > 0 else None
+        after_combinator = previous is not None and (
+            previous.type == "whitespace" or (previous.type == "literal" and previous.value in (">", "+", "~"))
+        )
+        if (token.type == "literal" and token.value == ":" and after_combinator and i + 1 < len(tokens)
+                and tokens[i + 1].type == "ident" and tokens[i + 1].lower_value == "root"):  # fmt: skip
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- the first screen
