@@ -103,6 +103,20 @@ def lighthouse(url: str, tools: Path = TOOLS, timeout: float = 240) -> dict:
     }
 
 
+def lighthouse_retried(url: str, tools: Path = TOOLS, attempts: int = 3, log=print) -> dict:
+    """:func:`lighthouse`, tried again when a run fails: on a loaded machine Lighthouse now
+    and then gives up on a page ("the page stopped responding"), and one such run must not
+    cost the measurements of every other page."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return lighthouse(url, tools)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            if attempt == attempts:
+                raise
+            log(f"lighthouse {url}: run failed ({str(error).splitlines()[-1][:120]}), trying again")
+    raise AssertionError("unreachable")
+
+
 def lighthouse_pages(site_dir: Path, pages: list[str], repeats: int = 1, tools: Path = TOOLS, log=print) -> dict:
     """Lighthouse on each page (``/``, ``/beta/``, ...; the median score over ``repeats``
     runs), the site served gzipped."""
@@ -111,7 +125,7 @@ def lighthouse_pages(site_dir: Path, pages: list[str], repeats: int = 1, tools: 
         for page in pages:
             runs = []
             for _ in range(repeats):
-                runs.append(lighthouse(base + page.lstrip("/"), tools))
+                runs.append(lighthouse_retried(base + page.lstrip("/"), tools, log=log))
             log(f"lighthouse {page}: performance {[r['performance'] for r in runs]}, "
                 f"accessibility {runs[0]['accessibility']}, {runs[0]['transfer_bytes'] / 1000:.0f} kB")  # fmt: skip
             best = sorted(runs, key=lambda r: r["performance"])[len(runs) // 2]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import urllib.request
 
+import pytest
+
 from benchmarks import web_quality
 from dpo_ref.site.server import serve_directory
 
@@ -78,3 +80,21 @@ def test_every_page_of_the_built_site_is_measured(tmp_path, monkeypatch):
     assert sorted(result["lighthouse"]["pages"]) == sorted(pages)
     assert sorted(asked) == sorted(2 * ["", "beta/", "examples/dpo_from_scratch/"])
     assert sorted(result["axe"]["pages"]["light"]) == sorted(pages)
+
+
+def test_a_failed_lighthouse_run_is_tried_again(monkeypatch):
+    outcomes = [RuntimeError("lighthouse x failed:\nthe page stopped responding"), {"performance": 97}]
+
+    def flaky(url, tools):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    logged: list[str] = []
+    monkeypatch.setattr(web_quality, "lighthouse", flaky)
+    assert web_quality.lighthouse_retried("http://h/x/", log=logged.append) == {"performance": 97}
+    assert "stopped responding" in logged[0]
+    monkeypatch.setattr(web_quality, "lighthouse", lambda url, tools: (_ for _ in ()).throw(RuntimeError("down")))
+    with pytest.raises(RuntimeError, match="down"):
+        web_quality.lighthouse_retried("http://h/x/", attempts=2, log=logged.append)
