@@ -52,6 +52,8 @@ def positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one run per trainer and one page load (noisier)")
     parser.add_argument("--repeats", type=positive_int, default=None, help="runs per trainer (default 5, --quick 1)")
+    parser.add_argument("--web-repeats", type=positive_int, default=None,
+                        help="Lighthouse runs per page, scored by their median (default 5, --quick 1)")  # fmt: skip
     parser.add_argument(
         "--steps", type=positive_int, default=None, help="training steps (default 50; fewer only for smoke tests)"
     )
@@ -228,7 +230,8 @@ def main(args: argparse.Namespace) -> int:
         from benchmarks import web_quality
 
         log("measuring web quality (Lighthouse, axe-core)")
-        results["web"] = web_quality.measure_built(ROOT, repeats=1 if args.quick else 5, log=log)
+        web_repeats = args.web_repeats or (1 if args.quick else 5)
+        results["web"] = web_quality.measure_built(ROOT, repeats=web_repeats, log=log)
         _dump(out_dir / "web.json", results["web"], results)
     if "training" in parts:
         from benchmarks.training import measure

@@ -41,8 +41,10 @@ def build_site(site_dir: Path, site_url: str) -> subprocess.CompletedProcess:
     script without a current recording is rendered without outputs here, not executed
     (tests/test_examples.py runs every script, and fails on a stale recording).
     """
-    env = dict(
-        os.environ,
+    env = {
+        key: value for key, value in os.environ.items() if key != "DPO_REPO_URL"
+    }  # a local build: no repository links
+    env.update(
         DPO_SITE_URL=site_url,
         NO_MKDOCS_2_WARNING="1",
         HF_HUB_OFFLINE="1",
@@ -111,8 +113,8 @@ def page_weight(site: BuiltSite, path: str) -> tuple[int, int]:
 
     Counts the HTML, every local script and stylesheet it links, and plotly.js when the
     page has a figure (site.js fetches it then). Fonts are none (``theme.font: false``);
-    MathJax is not counted: the pages' formulas arrive typeset (site.js fetches MathJax
-    only for the Markdown maths of example notebooks).
+    MathJax is not counted: every formula arrives typeset, the example notebooks' too
+    (site.js fetches MathJax only for a formula the build left in TeX).
     """
     html_path = site.path / path.lstrip("/") / "index.html"
     html = html_path.read_text(encoding="utf-8")

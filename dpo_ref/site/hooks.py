@@ -19,7 +19,7 @@ In the order of a build:
    first views of figures far down a page go to files of their own),
    each figure's JSON moved to a file of its own (:func:`dpo_ref.figures.html.move_specs_out`),
    plotly.js preloaded on pages with a figure not drawn ahead, mkdocstrings' stylesheet
-   kept to the pages it styles, notebook pages cleaned;
+   kept to the pages it styles, example pages finished (:mod:`dpo_ref.site.example_pages`);
 7. :func:`on_post_build`: example scripts beside their pages; Material's palette
    stylesheet lightened (:func:`drop_switching_rule`).
 """
@@ -41,7 +41,7 @@ from pymdownx.superfences import SuperFencesException
 
 from dpo_ref import paths
 from dpo_ref.figures.html import SPEC_FOLDER, move_specs_out
-from dpo_ref.site import directives, notebooks, prerendered_figures, prerendered_math
+from dpo_ref.site import directives, example_pages, notebooks, prerendered_figures, prerendered_math
 
 log = logging.getLogger("mkdocs.hooks.dpo_ref")
 _math_store = prerendered_math.EMPTY  # loaded by on_config at every build
@@ -148,78 +148,6 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
     return directives.expand(markdown, Path(config["docs_dir"]), page.file.src_path)
 
 
-# nbconvert puts a MathJax 2 block and a mermaid loader, both from CDNs, into notebook pages.
-_NOTEBOOK_CDN = re.compile(
-    r"<script[^>]*src=\"https?://[^\"]*\"[^>]*>\s*</script>"
-    r"|<script[^>]*>(?:(?!</script>).)*?(?:MathJax\.Hub|cdn\.jsdelivr|unpkg\.com|mermaid)(?:(?!</script>).)*?</script>",
-    re.DOTALL,
-)
-
-# jupytext gives every cell a random id when it reads a .py file; recorded notebooks have
-# their own ids. Either way the page numbers its cells.
-_CELL_ID = re.compile(r'id="cell-id=[\w-]+"')
-
-
-# mkdocs-jupyter's table of contents slugs a heading only up to its first inline code
-# ("## The same numbers from `dpo_ref`" -> "#the-same-numbers-from"), while the heading's
-# id has it all ("the-same-numbers-from-dpo_ref"): point such links at the one id they begin.
-def _fix_toc_links(output: str) -> str:
-    ids = set(re.findall(r'\sid="([^"]+)"', output))
-
-    def fix(match: re.Match) -> str:
-        fragment = match[1]
-        if fragment in ids:
-            return match[0]
-        longer = [i for i in ids if i.startswith(fragment + "-")]
-        return f'href="#{longer[0]}"' if len(longer) == 1 else match[0]
-
-    return re.sub(r'href="#([^"]+)"', fix, output)
-
-
-# The command and runtime an example's docstring gives first, e.g.
-#     python examples/dpo_from_scratch.py            # about 15 s on a 2-core CPU (measured 13 s)
-_RUN_LINE = re.compile(
-    r"^\s+(?P<command>python examples/\S+\.py)\s+#\s*(?P<runtime>.*?)\s*(?:\(measured[^)]*\))?\s*$", re.M
-)
-
-
-def colab_url(repo_url: str | None, notebook: str) -> str | None:
-    """Colab's address for a notebook of a GitHub repository (``main`` branch), if the site names one."""
-    match = re.match(r"https://github\.com/([^/]+)/([^/#?]+?)(?:\.git)?/?$", repo_url or "")
-    if not match:
-        return None
-    return f"https://colab.research.google.com/github/{match[1]}/{match[2]}/blob/main/{notebook}"
-
-
-def example_header(script: Path, repo_url: str | None) -> str:
-    """The box at the top of an example page: how long it runs, the command, the downloads."""
-    import html as html_module
-
-    found = _RUN_LINE.search(script.read_text(encoding="utf-8").split('"""', 2)[1])
-    if found is None:
-        raise ValueError(f"{script}: its docstring must start with the command and its runtime "
-                         "(`    python examples/NAME.py    # about N s on a 2-core CPU`)")  # fmt: skip
-    name = script.stem
-    esc = html_module.escape
-    links = [f'<a href="{name}.py" download>the script ({name}.py)</a>',
-             f'<a href="{name}.ipynb" download>the notebook ({name}.ipynb)</a>']  # fmt: skip
-    colab = colab_url(repo_url, f"docs/results/examples/{name}.ipynb")
-    install = ""
-    if colab:
-        links.append(f'<a href="{esc(colab)}">open it in Colab</a>')
-        install = (f' In Colab, run <code>!pip install "dpo_ref @ git+{esc(repo_url.rstrip("/"))}"</code> in a first '
-                   "cell: the notebook imports the package.")  # fmt: skip
-    return (
-        '<div class="admonition example dpo-run">'
-        f'<p class="admonition-title">Run it yourself: {esc(found["runtime"])}</p>'
-        f'<pre class="dpo-run__command"><code>{esc(found["command"])}</code></pre>'
-        f"<p>Download {', '.join(links[:-1])} or {links[-1]}. Run the command from a checkout of the "
-        f"repository after <code>pip install -e .</code>; add <code>--smoke</code> for a run of a few seconds."
-        f"{install} The outputs on this page are from a recorded run in that fast mode.</p>"
-        "</div>"
-    )
-
-
 def on_post_build(config, **kwargs) -> None:
     """Each example script beside its page, for the page's download link; Material's
     palette stylesheet without its rule for palette switches (:func:`drop_switching_rule`)."""
@@ -263,18 +191,12 @@ _MKDOCSTRINGS_CSS = re.compile(r'<link rel="stylesheet" href="[^"]*assets/_mkdoc
 def on_post_page(output: str, page, config, **kwargs) -> str:
     """Formulas as their stored SVG; a page with a figure starts downloading plotly.js as
     soon as its head is read; mkdocstrings' stylesheet only on pages with API docs;
-    notebook pages: strip nbconvert's CDN scripts, and number cells so builds are
-    reproducible."""
+    example pages: as :func:`dpo_ref.site.example_pages.finish` makes them."""
     if _is_example_page(page):
-        output = _NOTEBOOK_CDN.sub("", output)
-        counter = iter(range(1, 1_000_000))
-        output = _CELL_ID.sub(lambda _: f'id="cell-id={next(counter)}"', output)
-        output = _fix_toc_links(output)
-        box = example_header(paths.examples_dir() / Path(page.file.src_uri).name, config.get("repo_url"))
-        article = output.find('<article class="md-content__inner')
-        title_end = output.find("</h1>", article)
-        at = title_end + len("</h1>") if article >= 0 and title_end >= 0 else output.find(">", article) + 1
-        output = output[:at] + box + output[at:]
+        script = paths.examples_dir() / Path(page.file.src_uri).name
+        recorded = notebooks.current_recording(script)
+        metadata = notebooks.recorded_metadata(recorded) if recorded is not None else None
+        output = example_pages.finish(output, script, config.get("repo_url"), metadata)
     if 'class="doc doc-' not in output:  # mkdocstrings links its stylesheet into every page
         output = _MKDOCSTRINGS_CSS.sub("", output, count=1)
     folder_url = get_relative_url(SPEC_FOLDER, page.url)

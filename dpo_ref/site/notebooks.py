@@ -49,15 +49,19 @@ def recording_of(script: Path, recorded_dir: Path | None = None) -> Path:
     return (recorded_dir or paths.recorded_examples_dir()) / f"{script.stem}.ipynb"
 
 
-def recorded_sha256(notebook: Path) -> str | None:
-    """The script hash a recorded notebook was made from; None if it is not a recording."""
+def recorded_metadata(notebook: Path) -> dict:
+    """Where a recorded notebook came from (:func:`record` writes it); empty if it is not a recording."""
     import nbformat
 
     try:
-        meta = nbformat.read(notebook, as_version=4).metadata.get(METADATA_KEY, {})
+        return dict(nbformat.read(notebook, as_version=4).metadata.get(METADATA_KEY, {}))
     except (OSError, ValueError):
-        return None
-    return meta.get("script_sha256")
+        return {}
+
+
+def recorded_sha256(notebook: Path) -> str | None:
+    """The script hash a recorded notebook was made from; None if it is not a recording."""
+    return recorded_metadata(notebook).get("script_sha256")
 
 
 def current_recording(script: Path, recorded_dir: Path | None = None) -> Path | None:

@@ -5,9 +5,10 @@ of the time before a page was drawn. ``dpo-ref math`` (``make math``) builds the
 collects every formula that pymdownx.arithmatex wrote (``\\(...\\)`` inline, ``\\[...\\]``
 display), typesets each with the vendored MathJax in headless Chromium, exactly as the
 page script would, and stores the SVG in ``docs/results/math.json``. The build puts that
-SVG in place of the TeX (:func:`dpo_ref.site.hooks.on_post_page`); a formula that is not stored yet
-(one just written, or the Markdown cells of the example notebooks) is typeset in the
-browser as before, with MathJax fetched on demand. ``tests/test_site_build.py`` fails
+SVG in place of the TeX (:func:`dpo_ref.site.hooks.on_post_page`), in the example pages too
+(their notebooks' ``$`` and ``$$`` are written as arithmatex's containers first,
+:mod:`dpo_ref.site.example_pages`); a formula that is not stored yet (one just written)
+is typeset in the browser as before, with MathJax fetched on demand. ``tests/test_site_build.py`` fails
 while a formula of the pages is missing from the store.
 """
 

@@ -236,14 +236,12 @@
     return mathQueue;
   }
 
-  // Formulas that are still TeX: arithmatex's containers not typeset at build time, and
-  // the Markdown cells of example notebooks (Jupyter's $ and $$) that hold maths.
+  // Formulas that are still TeX: arithmatex's containers not typeset at build time (the
+  // example notebooks' Markdown maths is written as such containers too, by
+  // dpo_ref/site/example_pages.py).
   function untypeset() {
-    const math = Array.from(document.querySelectorAll(".arithmatex"))
+    return Array.from(document.querySelectorAll(".arithmatex"))
       .filter(function (node) { return !node.querySelector("mjx-container"); });
-    const cells = Array.from(document.querySelectorAll(".jp-MarkdownOutput"))
-      .filter(function (node) { return /\$|\\\(|\\\[/.test(node.textContent); });
-    return math.concat(cells);
   }
 
   function inView(element) {
