@@ -50,8 +50,18 @@ def read(data_dir: Path) -> dict:
             continue  # a summary of seed files: its wall time is theirs, already counted
         name = _config_name(provenance, path, Path(data_dir)) or "unknown"
         entry = configs.setdefault(
-            name, {"wall_time_s": 0.0, "sequential_s": 0.0, "sequential_by_world_s": {}, "groups": 0, "files": 0,
-                   "devices": [], "latest_date": None, "_intervals": []})  # fmt: skip
+            name,
+            {
+                "wall_time_s": 0.0,
+                "sequential_s": 0.0,
+                "sequential_by_world_s": {},
+                "groups": 0,
+                "files": 0,
+                "devices": [],
+                "latest_date": None,
+                "_intervals": [],
+            },
+        )
         entry["files"] += 1
         key = (name, json.dumps(provenance, sort_keys=True, default=str))
         if key in seen:  # another file of a group already counted

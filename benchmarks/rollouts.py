@@ -61,9 +61,16 @@ def measure_rollouts(repeats: int = 5, log=print) -> dict:
 
     world = get_config("cpu").sentiment
     tokenizer = sentiment.build_tokenizer()
-    lm = tiny_gpt2(len(tokenizer), n_layer=world.n_layer, n_embd=world.n_embd, n_head=world.n_head,
-                   n_positions=world.n_positions, seed=0, eos_token_id=tokenizer.eos_token_id,
-                   pad_token_id=tokenizer.pad_token_id).eval()  # fmt: skip
+    lm = tiny_gpt2(
+        len(tokenizer),
+        n_layer=world.n_layer,
+        n_embd=world.n_embd,
+        n_head=world.n_head,
+        n_positions=world.n_positions,
+        seed=0,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    ).eval()
     prompts = sentiment.make_prompts(sentiment.generate_corpus(world.ppo_rollout_batch_size, seed=1), tokenizer, seed=2)
     ids, attention = sentiment.left_padded_prompts(prompts, tokenizer.pad_token_id)
     cfg = PPOConfig(

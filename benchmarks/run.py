@@ -52,8 +52,12 @@ def positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one run per trainer and one page load (noisier)")
     parser.add_argument("--repeats", type=positive_int, default=None, help="runs per trainer (default 5, --quick 1)")
-    parser.add_argument("--web-repeats", type=positive_int, default=None,
-                        help="Lighthouse runs per page, scored by their median (default 5, --quick 1)")  # fmt: skip
+    parser.add_argument(
+        "--web-repeats",
+        type=positive_int,
+        default=None,
+        help="Lighthouse runs per page, scored by their median (default 5, --quick 1)",
+    )
     parser.add_argument(
         "--steps", type=positive_int, default=None, help="training steps (default 50; fewer only for smoke tests)"
     )

@@ -35,9 +35,13 @@ class Point:
 _SIZES = (("1M", 4, 128, 4), ("6M", 6, 256, 8), ("25M", 8, 512, 8))
 # (regime, size) -> (batch, steps): the larger the step, the fewer are needed for a stable rate
 _PLAN = {
-    ("short", "1M"): (16, 16), ("short", "6M"): (16, 10), ("short", "25M"): (16, 6),
-    ("chat", "1M"): (8, 8), ("chat", "6M"): (4, 6), ("chat", "25M"): (2, 5),
-}  # fmt: skip
+    ("short", "1M"): (16, 16),
+    ("short", "6M"): (16, 10),
+    ("short", "25M"): (16, 6),
+    ("chat", "1M"): (8, 8),
+    ("chat", "6M"): (4, 6),
+    ("chat", "25M"): (2, 5),
+}
 
 POINTS = tuple(
     Point(name, layers, width, heads, regime, *_PLAN[(regime, name)])
@@ -69,7 +73,11 @@ def measure_scaling(repeats: int, threads: int | None, log, points=POINTS) -> di
         log(f"scaling: {point.name} parameters, {point.regime} pairs")
         workload = workload_of(point)
         result = measure(workload, repeats, None, threads, ["dpo_ref", "trl"], log)
-        result["point"] = {**point.__dict__, "n_params": model_params(
-            point.n_layer, point.n_embd, result["workload"]["vocab_size"], workload.n_positions)}  # fmt: skip
+        result["point"] = {
+            **point.__dict__,
+            "n_params": model_params(
+                point.n_layer, point.n_embd, result["workload"]["vocab_size"], workload.n_positions
+            ),
+        }
         out.append(result)
     return {"points": out, "repeats": repeats}

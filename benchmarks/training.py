@@ -31,8 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_one(trainer: str, workload_dir: Path, steps: int | None, threads: int | None) -> dict:
     """One training run of ``trainer`` in a fresh process; its measurements."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "TQDM_DISABLE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,8 +132,13 @@ def _trainer_summary(results: list[dict], timed_tokens: int, workload, meta: dic
         )
         flops_per_s.append(flops / seconds)  # steps 2..N, as timed
         forward, optimizer = sum(x["forward_s"][1:]), sum(x["optimizer_s"][1:])
-        phases.append({"forward": forward / seconds, "optimizer": optimizer / seconds,
-                       "backward_and_rest": 1 - (forward + optimizer) / seconds})  # fmt: skip
+        phases.append(
+            {
+                "forward": forward / seconds,
+                "optimizer": optimizer / seconds,
+                "backward_and_rest": 1 - (forward + optimizer) / seconds,
+            }
+        )
     positions = [sum(b * t for b, t in step["blocks"]) for step in results[0]["work"][1:]]
     return {
         "tokens_per_s": statistics.median(rates),

@@ -56,8 +56,12 @@ def npm_tool(spec: str, tools: Path = TOOLS) -> Path:
     if npm is None:
         raise FileNotFoundError(f"npm not found: installing {spec} needs Node.js and npm (apt-get install npm)")
     tools.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(tools), spec],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(tools), spec],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0 or not manifest.is_file():
         raise RuntimeError(f"npm install {spec} failed:\n" + "\n".join(done.stderr.strip().splitlines()[-5:]))
     return folder
@@ -76,8 +80,16 @@ def lighthouse(url: str, tools: Path = TOOLS, timeout: float = 240) -> dict:
     cli = npm_tool(LIGHTHOUSE, tools) / "cli" / "index.js"
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        command = ["node", str(cli), url, "--output=json", f"--output-path={report}", "--quiet",
-                   "--only-categories=performance,accessibility", f"--chrome-flags={CHROME_FLAGS}"]  # fmt: skip
+        command = [
+            "node",
+            str(cli),
+            url,
+            "--output=json",
+            f"--output-path={report}",
+            "--quiet",
+            "--only-categories=performance,accessibility",
+            f"--chrome-flags={CHROME_FLAGS}",
+        ]
         env = {**os.environ, "CHROME_PATH": CHROMIUM}
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         if done.returncode != 0 or not report.is_file():
@@ -126,8 +138,10 @@ def lighthouse_pages(site_dir: Path, pages: list[str], repeats: int = 1, tools: 
             runs = []
             for _ in range(repeats):
                 runs.append(lighthouse_retried(base + page.lstrip("/"), tools, log=log))
-            log(f"lighthouse {page}: performance {[r['performance'] for r in runs]}, "
-                f"accessibility {runs[0]['accessibility']}, {runs[0]['transfer_bytes'] / 1000:.0f} kB")  # fmt: skip
+            log(
+                f"lighthouse {page}: performance {[r['performance'] for r in runs]}, "
+                f"accessibility {runs[0]['accessibility']}, {runs[0]['transfer_bytes'] / 1000:.0f} kB"
+            )
             best = sorted(runs, key=lambda r: r["performance"])[len(runs) // 2]
             out[page] = {**best, "performance_runs": [r["performance"] for r in runs]}
     return out
@@ -196,8 +210,12 @@ def axe_summary(results: dict) -> dict:
                 counts[v["impact"]] = counts.get(v["impact"], 0) + 1
                 if v["impact"] in BLOCKING:
                     blocking.setdefault(v["id"], []).append(f"{path} ({scheme})")
-    return {"pages_checked": pages, "violations_by_impact": counts, "blocking": blocking,
-            "pages_with_blocking": len({p for where in blocking.values() for p in where})}  # fmt: skip
+    return {
+        "pages_checked": pages,
+        "violations_by_impact": counts,
+        "blocking": blocking,
+        "pages_with_blocking": len({p for where in blocking.values() for p in where}),
+    }
 
 
 # --------------------------------------------------------------------------- both
@@ -252,9 +270,15 @@ def table_rows(web: dict) -> list[dict]:
             scores = {p: r[key] for p, r in pages.items()}
             worst = min(scores, key=scores.get)
             goal = GOALS[key]
-            rows.append({"figure": f"Lighthouse {label} (mobile, gzip), lowest of {len(scores)} pages ({worst})",
-                         "measured": f"{scores[worst]}", "goal": f"≥ {goal}" if key == "performance" else f"{goal}",
-                         "ratio": scores[worst] / goal, "met": scores[worst] >= goal})  # fmt: skip
+            rows.append(
+                {
+                    "figure": f"Lighthouse {label} (mobile, gzip), lowest of {len(scores)} pages ({worst})",
+                    "measured": f"{scores[worst]}",
+                    "goal": f"≥ {goal}" if key == "performance" else f"{goal}",
+                    "ratio": scores[worst] / goal,
+                    "met": scores[worst] >= goal,
+                }
+            )
             rows.append(
                 {
                     "figure": f"Lighthouse {label}, median over those pages",
@@ -269,9 +293,15 @@ def table_rows(web: dict) -> list[dict]:
         if transfers:
             heaviest = max(transfers, key=transfers.get)
             size = transfers[heaviest]
-            rows.append({"figure": f"first load's transfer (gzip), largest of {len(transfers)} pages ({heaviest})",
-                         "measured": f"{size / 1e6:.2f} MB", "goal": f"≤ {MAX_TRANSFER_BYTES / 1e6:g} MB",
-                         "ratio": size / MAX_TRANSFER_BYTES, "met": size <= MAX_TRANSFER_BYTES})  # fmt: skip
+            rows.append(
+                {
+                    "figure": f"first load's transfer (gzip), largest of {len(transfers)} pages ({heaviest})",
+                    "measured": f"{size / 1e6:.2f} MB",
+                    "goal": f"≤ {MAX_TRANSFER_BYTES / 1e6:g} MB",
+                    "ratio": size / MAX_TRANSFER_BYTES,
+                    "met": size <= MAX_TRANSFER_BYTES,
+                }
+            )
     else:
         rows.append(
             {"figure": "Lighthouse (mobile, gzip)", "measured": f"not measured ({lh.get('reason', 'not run')})"}
@@ -279,9 +309,15 @@ def table_rows(web: dict) -> list[dict]:
     axe = web.get("axe", {})
     if axe.get("status") == "ok":
         n = axe["pages_with_blocking"]
-        rows.append({"figure": f"axe-core WCAG 2.1 A/AA: page views with a serious or critical violation "
-                               f"(of {axe['pages_checked']}, both palettes)",
-                     "measured": str(n), "goal": "0", "met": n == 0})  # fmt: skip
+        rows.append(
+            {
+                "figure": f"axe-core WCAG 2.1 A/AA: page views with a serious or critical violation "
+                f"(of {axe['pages_checked']}, both palettes)",
+                "measured": str(n),
+                "goal": "0",
+                "met": n == 0,
+            }
+        )
         minor = axe["violations_by_impact"]
         rows.append(
             {
@@ -315,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['figure']}: {row['measured']}")
     if "lighthouse" in result and result["lighthouse"].get("status") == "ok":
         for page, r in result["lighthouse"]["pages"].items():
-            print(f"  {page:36s} perf {r['performance']:3d}  a11y {r['accessibility']:3d}  "
-                  f"TBT {r['total_blocking_time_ms']:6.0f} ms  {r['transfer_bytes'] / 1000:6.0f} kB  "
-                  f"{', '.join(r['accessibility_failures'])}")  # fmt: skip
+            print(
+                f"  {page:36s} perf {r['performance']:3d}  a11y {r['accessibility']:3d}  "
+                f"TBT {r['total_blocking_time_ms']:6.0f} ms  {r['transfer_bytes'] / 1000:6.0f} kB  "
+                f"{', '.join(r['accessibility_failures'])}"
+            )
     if "axe" in result and result["axe"].get("status") == "ok":
         for rule, where in sorted(result["axe"]["blocking"].items()):
             print(f"  axe {rule}: {len(where)} page views, e.g. {', '.join(where[:3])}")

@@ -30,8 +30,20 @@ def smoke_run(tmp_path_factory):
     """`dpo-ref reproduce --config smoke --jobs 2`, as `make reproduce` runs it: every group's
     seeds side by side, then the summaries. Returns ``(files by name, results folder)``."""
     out = tmp_path_factory.mktemp("smoke-results")
-    command = [sys.executable, "-m", "dpo_ref.cli", "reproduce", "--config", "smoke", "--device", "cpu",
-               "--out", str(out), "--jobs", "2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "dpo_ref.cli",
+        "reproduce",
+        "--config",
+        "smoke",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return {path.stem: json.loads(path.read_text()) for path in (out / "smoke").glob("*.json")}, out
@@ -40,8 +52,11 @@ def smoke_run(tmp_path_factory):
 def without_timings(obj):
     """A results file's numbers without what depends on the machine's load: provenance, times, memory."""
     if isinstance(obj, dict):
-        return {k: without_timings(v) for k, v in obj.items()
-                if k != "provenance" and not any(word in k for word in ("wall", "cpu_time", "peak", "rss"))}  # fmt: skip
+        return {
+            k: without_timings(v)
+            for k, v in obj.items()
+            if k != "provenance" and not any(word in k for word in ("wall", "cpu_time", "peak", "rss"))
+        }
     if isinstance(obj, list):
         return [without_timings(v) for v in obj]
     return obj

@@ -93,11 +93,15 @@ def test_grouped_batches_pad_less_and_still_draw_every_epoch_at_random():
     batch_size, steps_per_epoch = 8, 200 // 8
     grouped = TensorBatches(data, batch_size, seed=3, group_by_length=True)
     plain = TensorBatches(data, batch_size, seed=3)
-    width = {name: [source(s)["input_ids"].shape[1] for s in range(2 * steps_per_epoch)]
-             for name, source in (("grouped", grouped), ("plain", plain))}  # fmt: skip
+    width = {
+        name: [source(s)["input_ids"].shape[1] for s in range(2 * steps_per_epoch)]
+        for name, source in (("grouped", grouped), ("plain", plain))
+    }
     assert sum(width["grouped"]) < 0.75 * sum(width["plain"])
-    epochs = [[int(r) for s in range(e * steps_per_epoch, (e + 1) * steps_per_epoch) for r in grouped(s)["input_ids"][:, 0]]
-              for e in range(2)]  # fmt: skip
+    epochs = [
+        [int(r) for s in range(e * steps_per_epoch, (e + 1) * steps_per_epoch) for r in grouped(s)["input_ids"][:, 0]]
+        for e in range(2)
+    ]
     assert all(len(rows) == len(set(rows)) == steps_per_epoch * batch_size for rows in epochs)
     assert epochs[0] != epochs[1]  # reshuffled every epoch
     again = TensorBatches(data, batch_size, seed=3, group_by_length=True)

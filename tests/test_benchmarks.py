@@ -76,8 +76,10 @@ def test_reproduction_times_sum_distinct_groups(tmp_path):
 def test_reproduction_time_counts_the_parts_of_a_seed_when_each_ran(tmp_path):
     """A seed's parts may run apart (``--jobs 2``): the time covered is each part's own interval, not the seed's sum."""
     data = tmp_path / "data"
-    parts = {"frontier": {"wall_time_s": 300.0, "date": "2026-11-26T10:05:00+00:00"},
-             "studies": {"wall_time_s": 100.0, "date": "2026-11-26T10:20:00+00:00"}}  # fmt: skip
+    parts = {
+        "frontier": {"wall_time_s": 300.0, "date": "2026-11-26T10:05:00+00:00"},
+        "studies": {"wall_time_s": 100.0, "date": "2026-11-26T10:20:00+00:00"},
+    }
     seed = {"config": {"name": "cpu"}, "wall_time_s": 400.0, "date": "2026-11-26T10:20:00+00:00", "parts": parts}
     write_result(data / "cpu" / "exact_seed0.json", seed)
     other = {"config": {"name": "cpu"}, "wall_time_s": 900.0, "date": "2026-11-26T10:15:00+00:00"}
@@ -188,8 +190,14 @@ def _trainer(tokens_per_s, mfu):
 
 def _scaling_point(name, regime, n_params, runs):
     point = {"name": name, "regime": regime, "n_params": n_params, "batch_size": 4, "steps": 6}
-    return {"point": point, "steps": 6, "speedup": sorted(runs)[len(runs) // 2], "speedup_runs": runs,
-            "max_loss_diff": 3e-7, "trainers": {"dpo_ref": _trainer(2000.0, 0.2), "trl": _trainer(1000.0, 0.1)}}  # fmt: skip
+    return {
+        "point": point,
+        "steps": 6,
+        "speedup": sorted(runs)[len(runs) // 2],
+        "speedup_runs": runs,
+        "max_loss_diff": 3e-7,
+        "trainers": {"dpo_ref": _trainer(2000.0, 0.2), "trl": _trainer(1000.0, 0.1)},
+    }
 
 
 @pytest.fixture
@@ -199,11 +207,16 @@ def bench_checkout(tmp_path, monkeypatch):
 
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
-    points = [_scaling_point("25M", "short", 25e6, [1.1, 1.2, 1.3]), _scaling_point("1M", "short", 1e6, [2.0, 2.4, 2.2]),
-              _scaling_point("1M", "chat", 1e6, [3.0, 3.5, 3.1])]  # fmt: skip
+    points = [
+        _scaling_point("25M", "short", 25e6, [1.1, 1.2, 1.3]),
+        _scaling_point("1M", "short", 1e6, [2.0, 2.4, 2.2]),
+        _scaling_point("1M", "chat", 1e6, [3.0, 3.5, 3.1]),
+    ]
     (results / "scaling.json").write_text(json.dumps({"points": points, "repeats": 3}))
-    rows = [{"figure": "throughput, dpo_ref / TRL", "measured": "2.20x", "goal": "> 1.6x", "met": True},
-            {"figure": "reproduction, cpu config", "measured": "30 min", "goal": "< 25 min", "met": False}]  # fmt: skip
+    rows = [
+        {"figure": "throughput, dpo_ref / TRL", "measured": "2.20x", "goal": "> 1.6x", "met": True},
+        {"figure": "reproduction, cpu config", "measured": "30 min", "goal": "< 25 min", "met": False},
+    ]
     (results / "summary.json").write_text(json.dumps({"rows": rows}))
     monkeypatch.setattr(paths, "require_checkout", lambda what: tmp_path)
     return results

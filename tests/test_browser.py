@@ -220,8 +220,11 @@ def _click_slider(watched: Watched, figure_id: str, index: int, fraction: float)
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
     page.mouse.click(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
-    page.wait_for_function("([id, i, a]) => document.getElementById(id).layout.sliders[i].active !== a",
-                           arg=[f"plot-{figure_id}", index, before], timeout=10_000)  # fmt: skip
+    page.wait_for_function(
+        "([id, i, a]) => document.getElementById(id).layout.sliders[i].active !== a",
+        arg=[f"plot-{figure_id}", index, before],
+        timeout=10_000,
+    )
 
 
 @pytest.mark.parametrize("path", list(SLIDER_FIGURES))
@@ -707,8 +710,10 @@ def test_no_page_has_a_serious_accessibility_violation(browser, served, axe_scri
                     watched.settled()
                 for v in page.evaluate(AXE_RUN, WCAG_TAGS):
                     if v["impact"] in BLOCKING:
-                        found.append(f"{path} ({scheme}): {v['id']} ({v['impact']}, {v['nodes']} nodes, "
-                                     f"e.g. {v['targets'][:2]}): {v['help']}")  # fmt: skip
+                        found.append(
+                            f"{path} ({scheme}): {v['id']} ({v['impact']}, {v['nodes']} nodes, "
+                            f"e.g. {v['targets'][:2]}): {v['help']}"
+                        )
     finally:
         watched.close()
     assert not found, "\n".join(found)

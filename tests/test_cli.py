@@ -465,7 +465,22 @@ def test_defaults_and_valid_values_pass_the_checks(argv, tmp_path, monkeypatch):
 
 def test_a_valid_train_command_runs_through_the_cli(capsys, tmp_path, pairs_file):
     out = tmp_path / "out"
-    code = cli.main(["train", "--data", str(pairs_file), "--output-dir", str(out), "--steps", "2", "--batch-size", "2",
-                     "--device", "cpu", "--max-length", "32"])  # fmt: skip
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            str(pairs_file),
+            "--output-dir",
+            str(out),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--max-length",
+            "32",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert (out / "model.safetensors").is_file() and (out / "history.json").is_file()

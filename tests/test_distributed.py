@@ -59,10 +59,22 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     # --standalone: torchrun's rendezvous store binds port 0 (the kernel picks a free port
     # as it binds), and the workers join that same store (torch 2.13 shares it by default),
     # so no port is chosen first and bound later, when another process may have taken it.
-    two = _run([
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT), *args,
-        "--result-file", str(tmp_path / "two.safetensors"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
-    ])  # fmt: skip
+    two = _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(SCRIPT),
+            *args,
+            "--result-file",
+            str(tmp_path / "two.safetensors"),
+            "--checkpoint-dir",
+            str(tmp_path / "checkpoints"),
+        ]
+    )
     assert "processes 1" in one and "processes 2" in two
     assert two.count("step   1  loss") == 1  # only rank 0 prints
     a, b = load_file(str(tmp_path / "one.safetensors")), load_file(str(tmp_path / "two.safetensors"))
@@ -100,17 +112,23 @@ def test_one_process_distributed_trainer_is_the_plain_trainer():
     ids = torch.randint(0, 30, (16, 6), generator=gen)
     labels = ids.clone()
     labels[:, :2] = -100
-    data = {f"{side}_{key}": value for side in ("chosen", "rejected")
-            for key, value in (("input_ids", ids if side == "chosen" else ids.flip(0)),
-                               ("attention_mask", torch.ones_like(ids)),
-                               ("labels", labels if side == "chosen" else labels.flip(0)))}  # fmt: skip
+    data = {
+        f"{side}_{key}": value
+        for side in ("chosen", "rejected")
+        for key, value in (
+            ("input_ids", ids if side == "chosen" else ids.flip(0)),
+            ("attention_mask", torch.ones_like(ids)),
+            ("labels", labels if side == "chosen" else labels.flip(0)),
+        )
+    }
     config = TrainConfig(steps=3, batch_size=8, learning_rate=1e-2, device="cpu")
     results = []
     for trainer_class in (Trainer, DistributedTrainer):
         reference = tiny_gpt2(30, n_layer=1, n_embd=16, n_head=2, seed=0).eval()
         objective = PairwiseObjective(functools.partial(dpo_loss, beta=0.1), beta=0.1, reference=reference)
-        trainer = trainer_class(tiny_gpt2(30, n_layer=1, n_embd=16, n_head=2, seed=0), objective,
-                                TensorBatches(data, 8), config)  # fmt: skip
+        trainer = trainer_class(
+            tiny_gpt2(30, n_layer=1, n_embd=16, n_head=2, seed=0), objective, TensorBatches(data, 8), config
+        )
         results.append(trainer.fit())
     assert [r["loss"] for r in results[0].history] == [r["loss"] for r in results[1].history]
     assert unwrap(results[1].model) is results[1].model

@@ -22,9 +22,16 @@ from dpo_ref.train import (
 from dpo_ref.worlds.exact import ExactWorldConfig, build_exact_world
 
 SMALL = ExactWorldConfig(
-    vocab_size=4, response_length=3, n_prompts=3, n_embd=16, n_head=2,
-    pretrain_samples=2000, pretrain_steps=80, pretrain_batch_size=64, pretrain_learning_rate=1e-2,
-)  # fmt: skip
+    vocab_size=4,
+    response_length=3,
+    n_prompts=3,
+    n_embd=16,
+    n_head=2,
+    pretrain_samples=2000,
+    pretrain_steps=80,
+    pretrain_batch_size=64,
+    pretrain_learning_rate=1e-2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +155,15 @@ def test_ppo_with_the_true_reward_raises_the_exact_reward(world):
     beta = 0.5
     ppo = PPOConfig(kl_coef=beta, rollout_batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=3)
     config = TrainConfig(steps=60, learning_rate=3e-3, device="cpu", log_every=60)
-    result = train_ppo(world.new_policy(), world.reference, world.true_reward_fn, world.prompts, ppo, config,
-                       eval_fn=lambda m: exact_metrics(world, m.lm, beta=beta))  # fmt: skip
+    result = train_ppo(
+        world.new_policy(),
+        world.reference,
+        world.true_reward_fn,
+        world.prompts,
+        ppo,
+        config,
+        eval_fn=lambda m: exact_metrics(world, m.lm, beta=beta),
+    )
     start, end = result.history[0], result.history[-1]
     assert end["eval/reward"] > start["eval/reward"] + 0.3
     assert end["eval/kl_to_optimum"] < start["eval/kl_to_optimum"]

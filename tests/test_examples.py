@@ -30,8 +30,15 @@ pytestmark = [pytest.mark.slow]
 
 def example_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.pop("DPO_REF_SMOKE", None)
     env.update(extra)
     return env
@@ -56,9 +63,15 @@ def number_after(pattern: str, text: str) -> float:
 def test_every_example_is_a_percent_script_with_command_and_runtime():
     scripts = sorted(EXAMPLES.glob("*.py"))
     assert {p.name for p in scripts} >= {
-        "bradley_terry_reward_model.py", "dpo_from_scratch.py", "train_dpo.py", "compare_variants.py",
-        "rlhf_vs_dpo.py", "bring_your_own.py", "scale_with_trl.py", "distributed_dpo.py",
-    }  # fmt: skip
+        "bradley_terry_reward_model.py",
+        "dpo_from_scratch.py",
+        "train_dpo.py",
+        "compare_variants.py",
+        "rlhf_vs_dpo.py",
+        "bring_your_own.py",
+        "scale_with_trl.py",
+        "distributed_dpo.py",
+    }
     for path in scripts:
         text = path.read_text()
         assert text.startswith('"""'), path.name
@@ -139,8 +152,11 @@ def test_accelerate_configs_load():
     kinds = {}
     for path in sorted((EXAMPLES / "accelerate").glob("*.yaml")):
         kinds[path.stem] = str(load_config_from_file(str(path)).distributed_type)
-    assert kinds == {"ddp": "DistributedType.MULTI_GPU", "fsdp": "DistributedType.FSDP",
-                     "deepspeed_zero3": "DistributedType.DEEPSPEED"}  # fmt: skip
+    assert kinds == {
+        "ddp": "DistributedType.MULTI_GPU",
+        "fsdp": "DistributedType.FSDP",
+        "deepspeed_zero3": "DistributedType.DEEPSPEED",
+    }
 
 
 # --------------------------------------------------------------------------- bring_your_own
@@ -151,10 +167,16 @@ def local(tmp_path_factory):
     """A tiny model saved with save_pretrained (with and without pad token and chat template) and data files."""
     root = tmp_path_factory.mktemp("byo")
     pairs = toy_preference_pairs(24, seed=3)
-    tokenizer = tiny_bpe_tokenizer([p["prompt"] + p[k] for p in toy_preference_pairs(128, seed=1)
-                                    for k in ("chosen", "rejected")], vocab_size=320)  # fmt: skip
-    model = tiny_gpt2(len(tokenizer), eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                      pad_token_id=tokenizer.pad_token_id, n_positions=128)  # fmt: skip
+    tokenizer = tiny_bpe_tokenizer(
+        [p["prompt"] + p[k] for p in toy_preference_pairs(128, seed=1) for k in ("chosen", "rejected")], vocab_size=320
+    )
+    model = tiny_gpt2(
+        len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        n_positions=128,
+    )
     save_pretrained(model, tokenizer, root / "model")
     tokenizer.chat_template = (
         "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
@@ -172,17 +194,25 @@ def local(tmp_path_factory):
 
     files = {
         "jsonl": jsonl("pairs.jsonl", pairs),
-        "conversational": jsonl("chat.jsonl", [
-            {"prompt": [{"role": "user", "content": p["prompt"]}],
-             "chosen": [{"role": "assistant", "content": p["chosen"].strip()}],
-             "rejected": [{"role": "assistant", "content": p["rejected"].strip()}]} for p in pairs]),
+        "conversational": jsonl(
+            "chat.jsonl",
+            [
+                {
+                    "prompt": [{"role": "user", "content": p["prompt"]}],
+                    "chosen": [{"role": "assistant", "content": p["chosen"].strip()}],
+                    "rejected": [{"role": "assistant", "content": p["rejected"].strip()}],
+                }
+                for p in pairs
+            ],
+        ),
         "no_chosen": jsonl("sft.jsonl", [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]),
         "same": jsonl("same.jsonl", pairs[:3] + [{**pairs[3], "rejected": pairs[3]["chosen"]}] + pairs[4:]),
         "empty": jsonl("empty.jsonl", pairs[:5] + [{**pairs[5], "chosen": "   "}] + pairs[6:]),
-        "long": jsonl("long.jsonl", [{**p, "prompt": p["prompt"] + " and" * 80} if i < 3 else p
-                                     for i, p in enumerate(pairs)]),
+        "long": jsonl(
+            "long.jsonl", [{**p, "prompt": p["prompt"] + " and" * 80} if i < 3 else p for i, p in enumerate(pairs)]
+        ),
         "all_long": jsonl("all_long.jsonl", [{**p, "prompt": p["prompt"] + " and" * 80} for p in pairs]),
-    }  # fmt: skip
+    }
     datasets.Dataset.from_list(pairs).to_parquet(str(root / "pairs.parquet"))
     files["parquet"] = str(root / "pairs.parquet")
     datasets.DatasetDict({"train": datasets.Dataset.from_list(pairs)}).save_to_disk(str(root / "saved"))
@@ -207,8 +237,19 @@ def byo(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
 
 
 def test_bring_your_own_local_model_and_jsonl_in_a_subprocess(local):
-    out = ok(run_example("bring_your_own.py", "--model", local["models"]["model"], "--dataset", local["files"]["jsonl"],
-                         "--learning-rate", "1e-3", "--output-dir", str(local["root"] / "trained")))  # fmt: skip
+    out = ok(
+        run_example(
+            "bring_your_own.py",
+            "--model",
+            local["models"]["model"],
+            "--dataset",
+            local["files"]["jsonl"],
+            "--learning-rate",
+            "1e-3",
+            "--output-dir",
+            str(local["root"] / "trained"),
+        )
+    )
     assert "24 pairs, standard format" in out
     assert number_after(r"step 1 loss", out) == pytest.approx(math.log(2), abs=1e-6)
     loss_before = number_after(r"held-out loss\s+", out)
@@ -231,30 +272,41 @@ def test_bring_your_own_parquet_and_save_to_disk(local, capsys, monkeypatch, fmt
 
 
 def test_bring_your_own_conversational_uses_the_chat_template(local, capsys, monkeypatch):
-    code, out, err = byo(capsys, monkeypatch, "--model", local["models"]["chat-model"],
-                         "--dataset", local["files"]["conversational"])  # fmt: skip
+    code, out, err = byo(
+        capsys, monkeypatch, "--model", local["models"]["chat-model"], "--dataset", local["files"]["conversational"]
+    )
     assert code == 0, err
     assert "conversational format" in out and "chat template: the tokenizer's own" in out
 
 
 def test_bring_your_own_conversational_without_template_is_one_error(local, capsys, monkeypatch):
-    code, out, err = byo(capsys, monkeypatch, "--model", local["models"]["model"],
-                         "--dataset", local["files"]["conversational"])  # fmt: skip
+    code, out, err = byo(
+        capsys, monkeypatch, "--model", local["models"]["model"], "--dataset", local["files"]["conversational"]
+    )
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: ")
     assert "no chat template" in err
 
 
 def test_bring_your_own_sets_a_missing_pad_token_and_says_so(local, capsys, monkeypatch):
-    code, out, err = byo(capsys, monkeypatch, "--model", local["models"]["no-pad-model"], "--dataset",
-                         local["files"]["jsonl"])  # fmt: skip
+    code, out, err = byo(
+        capsys, monkeypatch, "--model", local["models"]["no-pad-model"], "--dataset", local["files"]["jsonl"]
+    )
     assert code == 0, err
     assert re.search(r"^warning: .*no pad token.*eos", out, re.MULTILINE | re.IGNORECASE), out
     assert "pad '<|endoftext|>'" in out
 
 
 def test_bring_your_own_reports_dropped_long_prompts(local, capsys, monkeypatch):
-    code, out, err = byo(capsys, monkeypatch, "--model", local["models"]["model"], "--dataset", local["files"]["long"],
-                         "--max-length", "64")  # fmt: skip
+    code, out, err = byo(
+        capsys,
+        monkeypatch,
+        "--model",
+        local["models"]["model"],
+        "--dataset",
+        local["files"]["long"],
+        "--max-length",
+        "64",
+    )
     assert code == 0, err
     assert "dropped 3 of 24 pairs: 3 with a prompt longer than 64 tokens" in out
     assert "kept 21 of 24 pairs" in out
@@ -265,13 +317,15 @@ BAD_INPUTS = {
     "no chosen/rejected": (lambda f, m: ["--dataset", f["no_chosen"]], ["missing column", "'response'"]),
     "chosen == rejected": (lambda f, m: ["--dataset", f["same"]], ["row 3", "identical to 'chosen'"]),
     "empty text": (lambda f, m: ["--dataset", f["empty"]], ["row 5", "'chosen'", "empty"]),
-    "every prompt too long": (lambda f, m: ["--model", m["model"], "--dataset", f["all_long"], "--max-length", "64"],
-                              ["no row left", "max_length=64"]),
+    "every prompt too long": (
+        lambda f, m: ["--model", m["model"], "--dataset", f["all_long"], "--max-length", "64"],
+        ["no row left", "max_length=64"],
+    ),
     "missing model path": (lambda f, m: ["--model", "./no/such/model"], ["./no/such/model", "does not exist"]),
     "missing data file": (lambda f, m: ["--dataset", "./no-such-pairs.jsonl"], ["no-such-pairs.jsonl"]),
     "hub model offline": (lambda f, m: ["--model", "someone/some-model"], ["someone/some-model", "local"]),
     "hub dataset offline": (lambda f, m: ["--dataset", "someone/some-pairs"], ["someone/some-pairs", "local"]),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))

@@ -168,12 +168,18 @@ def test_online_and_shift_studies_are_paired_with_their_baselines(smoke_run):
     summary = files["exact_summary"]
     online = summary["online"]
     for quantity, entry in online["online_minus_offline"].items():
-        assert math.isclose(entry["difference"]["mean"], online["online"][quantity]["mean"] - online["offline"][quantity]["mean"],
-                            abs_tol=1e-9)  # fmt: skip
+        assert math.isclose(
+            entry["difference"]["mean"],
+            online["online"][quantity]["mean"] - online["offline"][quantity]["mean"],
+            abs_tol=1e-9,
+        )
     shift = summary["shift"]
     assert shift["data_kl_to_reference"] > 0  # the pairs did come from another policy
-    assert math.isclose(shift["after_minus_plain"]["reward"]["difference"]["mean"],
-                        shift["dpo_after_preferred_ft"]["reward"]["mean"] - shift["dpo"]["reward"]["mean"], abs_tol=1e-9)  # fmt: skip
+    assert math.isclose(
+        shift["after_minus_plain"]["reward"]["difference"]["mean"],
+        shift["dpo_after_preferred_ft"]["reward"]["mean"] - shift["dpo"]["reward"]["mean"],
+        abs_tol=1e-9,
+    )
 
 
 def test_a_world_is_trained_once_per_shared_folder(tmp_path, monkeypatch):
@@ -204,8 +210,10 @@ def test_parts_are_ordered_by_their_last_wall_time(tmp_path):
     from dpo_ref.experiments import group
     from dpo_ref.experiments.cli import _last_wall_time
 
-    parts = {"offline": {"wall_time_s": 250.0, "date": "2026-12-01T00:00:00+00:00"},
-             "rlhf": {"wall_time_s": 310.0, "date": "2026-12-01T00:00:00+00:00"}}  # fmt: skip
+    parts = {
+        "offline": {"wall_time_s": 250.0, "date": "2026-12-01T00:00:00+00:00"},
+        "rlhf": {"wall_time_s": 310.0, "date": "2026-12-01T00:00:00+00:00"},
+    }
     (tmp_path / "sentiment_seed0.json").write_text(json.dumps({"provenance": {"wall_time_s": 560.0, "parts": parts}}))
     (tmp_path / "exact_seed0.json").write_text(json.dumps({"provenance": {"wall_time_s": 400.0}}))  # before parts
     assert _last_wall_time(tmp_path, "sentiment", 0, "rlhf") == 310.0

@@ -294,8 +294,12 @@ def test_sentiment_frontier_win_rates_length_and_cost_are_the_summary(figures):
     for method, entry in data["methods"].items():
         t = traces(frontier, label(method))[0]
         assert close(t.y, means(r["reward"] for r in entry["settings"]))
-    assert not any(f["method"] in ("ppo", "ppo-gt") and f["method"] not in data["methods"] and
-                   any(t.name == label(f["method"]) for t in frontier.data) for f in data["failed"])  # fmt: skip
+    assert not any(
+        f["method"] in ("ppo", "ppo-gt")
+        and f["method"] not in data["methods"]
+        and any(t.name == label(f["method"]) for t in frontier.data)
+        for f in data["failed"]
+    )
     for method, per_t in data["win_rates"].items():
         t = next(t for t in figures["sentiment-win-rates"].data if t.name.startswith(label(method) + " ("))
         temperatures = sorted(per_t, key=float)

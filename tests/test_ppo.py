@@ -191,8 +191,17 @@ def _score(ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
 
 def test_rollout_masks_everything_after_eos_and_scores_the_eos_token():
     gamma = 0.5
-    config = PPOConfig(kl_coef=0.0, rollout_batch_size=24, minibatch_size=24, ppo_epochs=1, max_new_tokens=4,
-                       eos_token_id=EOS, gamma=gamma, lam=1.0, whiten_advantages=False)  # fmt: skip
+    config = PPOConfig(
+        kl_coef=0.0,
+        rollout_batch_size=24,
+        minibatch_size=24,
+        ppo_epochs=1,
+        max_new_tokens=4,
+        eos_token_id=EOS,
+        gamma=gamma,
+        lam=1.0,
+        whiten_advantages=False,
+    )
     seen = []
 
     def reward_fn(ids, attention):
@@ -230,8 +239,15 @@ def test_rollout_masks_everything_after_eos_and_scores_the_eos_token():
 
 
 def test_objective_loss_is_policy_plus_weighted_value_loss_and_trains_the_value_head():
-    config = PPOConfig(kl_coef=0.1, rollout_batch_size=8, minibatch_size=8, ppo_epochs=1, max_new_tokens=3,
-                       eos_token_id=EOS, vf_coef=0.5)  # fmt: skip
+    config = PPOConfig(
+        kl_coef=0.1,
+        rollout_batch_size=8,
+        minibatch_size=8,
+        ppo_epochs=1,
+        max_new_tokens=3,
+        eos_token_id=EOS,
+        vf_coef=0.5,
+    )
     rollouts, batch = _rollout(config, _score)
     model = rollouts.policy.train()
     batch = {**batch, "returns": batch["returns"] + 1.0}  # values at their rollout estimate still miss
@@ -246,8 +262,9 @@ def test_objective_loss_is_policy_plus_weighted_value_loss_and_trains_the_value_
 
 def test_a_minibatch_cut_after_its_last_attended_column_gives_the_same_loss():
     """Columns masked in every row change no loss: the minibatch is cut there, per-token columns one shorter."""
-    config = PPOConfig(kl_coef=0.1, rollout_batch_size=8, minibatch_size=8, ppo_epochs=1, max_new_tokens=3,
-                       eos_token_id=EOS)  # fmt: skip
+    config = PPOConfig(
+        kl_coef=0.1, rollout_batch_size=8, minibatch_size=8, ppo_epochs=1, max_new_tokens=3, eos_token_id=EOS
+    )
     rollouts, batch = _rollout(config, _score)
     extra = 3  # columns after every row's end, as a rollout whose longest row ended early has
 

@@ -138,8 +138,16 @@ def _token_logps(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("whiten_advantages", [False, True])
 def test_rollout_returns_are_advantages_plus_a_non_zero_value_head(whiten_advantages):
     beta = 0.3
-    config = PPOConfig(kl_coef=beta, rollout_batch_size=4, minibatch_size=4, ppo_epochs=1, max_new_tokens=3,
-                       gamma=GAMMA, lam=LAM, whiten_advantages=whiten_advantages)  # fmt: skip
+    config = PPOConfig(
+        kl_coef=beta,
+        rollout_batch_size=4,
+        minibatch_size=4,
+        ppo_epochs=1,
+        max_new_tokens=3,
+        gamma=GAMMA,
+        lam=LAM,
+        whiten_advantages=whiten_advantages,
+    )
     policy = tiny_gpt2(V, n_layer=1, n_embd=16, n_head=2, n_positions=16, seed=0).eval()
     reference = tiny_gpt2(V, n_layer=1, n_embd=16, n_head=2, n_positions=16, seed=1).eval()  # a different pi_ref
     prompts = torch.tensor([[1, 2], [3, 4]])

@@ -382,11 +382,14 @@ def fake_exact_group(monkeypatch):
     ran = []
     module = types.ModuleType("dpo_ref_fake_group")
     module.GROUP = experiments.Group(
-        name="exact", world="exact", parts={"all": 1.0},
+        name="exact",
+        world="exact",
+        parts={"all": 1.0},
         run_part=lambda config, seed, part, device, progress: ran.append("exact") or {},
         finish=lambda config, seed, parts: {f"exact_fake{seed}": parts["all"]},
-        count_runs=lambda config, part: 1, summarise=lambda config, per_seed: {},
-    )  # fmt: skip
+        count_runs=lambda config, part: 1,
+        summarise=lambda config, per_seed: {},
+    )
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setitem(experiments.GROUPS, "exact", f"{module.__name__}:GROUP")
     return ran

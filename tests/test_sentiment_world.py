@@ -28,9 +28,14 @@ def tokenizer():
 
 def _model(tokenizer, seed=0):
     return tiny_gpt2(
-        len(tokenizer), n_layer=1, n_embd=32, n_head=2, seed=seed,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-    ).eval()  # fmt: skip
+        len(tokenizer),
+        n_layer=1,
+        n_embd=32,
+        n_head=2,
+        seed=seed,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    ).eval()
 
 
 # --------------------------------------------------------------------------- corpus
@@ -160,8 +165,15 @@ def test_samples_carry_the_log_probs_teacher_forcing_gives(tokenizer, temperatur
         head.bias[tokenizer.eos_token_id] = 4.0  # about one token in five is EOS
     model.lm_head = head
     prompts = world.make_prompts(world.generate_corpus(6, seed=0), tokenizer, seed=0)
-    samples = world.sample_completions(model, prompts, num_samples=3, temperature=temperature, max_new_tokens=6,
-                                       eos_token_id=tokenizer.eos_token_id, seed=1)  # fmt: skip
+    samples = world.sample_completions(
+        model,
+        prompts,
+        num_samples=3,
+        temperature=temperature,
+        max_new_tokens=6,
+        eos_token_id=tokenizer.eos_token_id,
+        seed=1,
+    )
     if temperature == 1.0:  # completions that end at EOS and completions cut at the limit
         assert any(samples.truncated) and not all(samples.truncated)
     forced = world.completion_logps(model, prompts, samples, pad_token_id=tokenizer.pad_token_id)
@@ -171,8 +183,9 @@ def test_samples_carry_the_log_probs_teacher_forcing_gives(tokenizer, temperatur
 def test_kl_of_reference_to_itself_is_zero(tokenizer):
     model = _model(tokenizer)
     prompts = world.make_prompts(world.generate_corpus(8, seed=0), tokenizer, seed=0)
-    result = world.evaluate_policy(model, copy.deepcopy(model), prompts, tokenizer, world.VaderJudge(),
-                                   num_samples=4, max_new_tokens=10, seed=0)  # fmt: skip
+    result = world.evaluate_policy(
+        model, copy.deepcopy(model), prompts, tokenizer, world.VaderJudge(), num_samples=4, max_new_tokens=10, seed=0
+    )
     assert abs(result["kl"]["mean"]) < 1e-5 and result["kl"]["stderr"] < 1e-5
     assert result["kl"]["n"] == result["reward"]["n"] == 32
 
@@ -218,8 +231,9 @@ def test_sampled_kl_matches_the_exact_kl_over_every_completion():
     eos = tokenizer.eos_token_id
 
     def model(seed, scale):
-        lm = tiny_gpt2(4, n_layer=1, n_embd=16, n_head=2, n_positions=8, seed=seed, eos_token_id=eos,
-                       pad_token_id=0).eval()  # fmt: skip
+        lm = tiny_gpt2(
+            4, n_layer=1, n_embd=16, n_head=2, n_positions=8, seed=seed, eos_token_id=eos, pad_token_id=0
+        ).eval()
         with torch.no_grad():  # the policy's logits 5x larger: the two models clearly differ
             lm.lm_head.weight.mul_(scale)
         return lm
@@ -227,8 +241,16 @@ def test_sampled_kl_matches_the_exact_kl_over_every_completion():
     policy, reference = model(0, 5.0), model(1, 1.0)
     prompts = [world.Prompt(text="good bad", ids=(2, 3)), world.Prompt(text="bad", ids=(3,))]
     exact = sum(_exact_kl(policy, reference, p.ids, eos, 4, 3) for p in prompts) / len(prompts)
-    result = world.evaluate_policy(policy, reference, prompts, tokenizer, lambda texts: [0.0] * len(texts),
-                                   num_samples=3000, max_new_tokens=3, seed=0)  # fmt: skip
+    result = world.evaluate_policy(
+        policy,
+        reference,
+        prompts,
+        tokenizer,
+        lambda texts: [0.0] * len(texts),
+        num_samples=3000,
+        max_new_tokens=3,
+        seed=0,
+    )
     estimate = result["kl"]
     assert estimate["n"] == 6000 and 0 < result["truncated_fraction"] < 1
     assert exact > 0.1 and estimate["stderr"] < exact / 10  # the check below can tell the sign and the scale
@@ -265,8 +287,9 @@ def test_win_rate_counts_ties_as_half_and_samples_the_baseline_with_its_own_seed
         assert entry["policy_reward"] == pytest.approx(0.32) and entry["baseline_reward"] == pytest.approx(0.18)
     # baseline scores given for a temperature are used as they are: the baseline is not sampled again
     calls.clear()
-    given = world.win_rates("policy", "baseline", temperatures=[1.0], baseline_rewards={1.0: judged[("baseline", 8)]},
-                            **kwargs)  # fmt: skip
+    given = world.win_rates(
+        "policy", "baseline", temperatures=[1.0], baseline_rewards={1.0: judged[("baseline", 8)]}, **kwargs
+    )
     assert calls == [("policy", 1.0, 7)] and given["1"] == result["1"]
 
 
@@ -309,8 +332,9 @@ def test_win_rate_of_a_model_against_itself(tokenizer, eval_prompts):
 def test_win_rate_moves_with_the_judge(tokenizer, eval_prompts, words, direction):
     """A policy that leans towards positive words beats the reference under VADER; one leaning negative loses."""
     policy, reference = _leaning(tokenizer, words, 4.0), _model(tokenizer)
-    entry = world.win_rates(policy, reference, eval_prompts, tokenizer, world.VaderJudge(), temperatures=[1.0],
-                            max_new_tokens=6, seed=0)["1"]  # fmt: skip
+    entry = world.win_rates(
+        policy, reference, eval_prompts, tokenizer, world.VaderJudge(), temperatures=[1.0], max_new_tokens=6, seed=0
+    )["1"]
     assert direction * (entry["win_rate"] - 0.5) > 3 * entry["stderr"], entry
     assert direction * (entry["policy_reward"] - entry["baseline_reward"]) > 0
 

@@ -105,8 +105,10 @@ def test_every_formula_arrives_typeset(built_site):
 
 
 # A figure's two drawings (phone width, then wide), as they sit in its first-view box.
-_VIEWS = (r'<div class="dpo-figure__svg dpo-figure__svg--narrow"><svg class="main-svg dpo-static-svg".*?</svg></div>'
-          r'<div class="dpo-figure__svg dpo-figure__svg--wide"><svg class="main-svg dpo-static-svg"[^>]*>.*?</svg></div>')  # fmt: skip
+_VIEWS = (
+    r'<div class="dpo-figure__svg dpo-figure__svg--narrow"><svg class="main-svg dpo-static-svg".*?</svg></div>'
+    r'<div class="dpo-figure__svg dpo-figure__svg--wide"><svg class="main-svg dpo-static-svg"[^>]*>.*?</svg></div>'
+)
 
 
 def test_every_figure_arrives_drawn(built_site):
@@ -117,11 +119,21 @@ def test_every_figure_arrives_drawn(built_site):
     for path in page_paths(built_site):
         html = read(built_site, path)
         plots = re.findall(r'<div class="dpo-figure__plot" id="plot-([^"]+)"', html)
-        inline = set(re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+">' + _VIEWS +
-                                r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"', html, re.DOTALL))  # fmt: skip
+        inline = set(
+            re.findall(
+                r'<div class="dpo-figure__static" data-key="[0-9a-f]+">'
+                + _VIEWS
+                + r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"',
+                html,
+                re.DOTALL,
+            )
+        )
         fetched = set()
-        for src, figure_id in re.findall(r'<div class="dpo-figure__static" data-key="[0-9a-f]+" data-src="([^"]+)">'
-                                         r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"', html):  # fmt: skip
+        for src, figure_id in re.findall(
+            r'<div class="dpo-figure__static" data-key="[0-9a-f]+" data-src="([^"]+)">'
+            r'</div><div class="dpo-figure__plot" id="plot-([^"]+)"',
+            html,
+        ):
             view = (built_site.path / path.strip("/") / src).resolve()
             if view.is_file() and re.fullmatch(_VIEWS, view.read_text(encoding="utf-8"), re.DOTALL):
                 fetched.add(figure_id)
@@ -219,8 +231,11 @@ def test_every_plot_names_its_figure_file_and_inlines_none(built_site):
         html = read(built_site, path)
         assert "window.dpoFigures" not in html, path
         page_dir = built_site.path / path.strip("/")
-        for figure_id, url in re.findall(r'class="dpo-figure__plot" id="plot-[^"]*" data-figure="([^"]+)" '
-                                         r'data-spec="([^"]+)"', html):  # fmt: skip
+        for figure_id, url in re.findall(
+            r'class="dpo-figure__plot" id="plot-[^"]*" data-figure="([^"]+)" '
+            r'data-spec="([^"]+)"',
+            html,
+        ):
             spec = json.loads((page_dir / url).resolve().read_text())
             assert url.endswith(f"/{figure_id}.json") and spec["figure"]["data"] and "palettes" in spec
             named.add(figure_id)
@@ -334,8 +349,11 @@ def test_numbers_on_the_results_page_are_the_papers_or_the_results_files(built_s
     # beside the quotes: section, figure and table numbers, the paper's setup (2 to 8 tokens,
     # 4 samples, 6 pairs) and model names (GPT-2, GPT-4): small integers
     # arXiv identifiers are citations and 95% the level every interval is drawn at: neither is a measurement
-    invented = {n for n in numbers if n not in PAPER_NUMBERS and n != "95%" and not ARXIV_ID.fullmatch(n)
-                and not (n.isdigit() and int(n) <= 10)}  # fmt: skip
+    invented = {
+        n
+        for n in numbers
+        if n not in PAPER_NUMBERS and n != "95%" and not ARXIV_ID.fullmatch(n) and not (n.isdigit() and int(n) <= 10)
+    }
     assert not invented, (
         f"numbers in the page's own text that neither the paper nor a results file gives: {sorted(invented)}"
     )

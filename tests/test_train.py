@@ -72,8 +72,14 @@ def test_step0_dpo_loss_is_ln2_and_rewards_zero():
     assert loss.item() == pytest.approx(math.log(2), abs=1e-6)
     assert metrics["rewards/chosen"] == 0 and metrics["rewards/rejected"] == 0
     assert metrics["rewards/margins"] == 0 and metrics["rewards/accuracies"] == 0
-    assert set(metrics) >= {"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-                            "logps/chosen", "logps/rejected"}  # fmt: skip
+    assert set(metrics) >= {
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "logps/chosen",
+        "logps/rejected",
+    }
 
 
 def test_precomputed_reference_equals_live_and_trains_identically():
@@ -102,8 +108,9 @@ def test_resume_equals_uninterrupted(tmp_path):
     objective = PairwiseObjective(functools.partial(dpo_loss, beta=0.5), beta=0.5, reference=_model())
 
     def run(steps, ckpt):
-        cfg = TrainConfig(steps=steps, batch_size=8, learning_rate=1e-2, device="cpu", checkpoint_dir=ckpt,
-                          checkpoint_every=3)  # fmt: skip
+        cfg = TrainConfig(
+            steps=steps, batch_size=8, learning_rate=1e-2, device="cpu", checkpoint_dir=ckpt, checkpoint_every=3
+        )
         return Trainer(_model(), objective, TensorBatches(pairs, 8, seed=1), cfg).fit()
 
     whole = run(9, None)
@@ -153,8 +160,12 @@ def test_sigkilled_ppo_run_resumes_to_the_same_result(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def run(ckpt, hang_after, out):
-        return subprocess.Popen([sys.executable, str(script), str(ckpt), str(hang_after), str(out)],
-                                stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, str(script), str(ckpt), str(hang_after), str(out)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     killed = run(tmp_path / "ckpt", 7, tmp_path / "unused.safetensors")
     for line in killed.stdout:
@@ -196,8 +207,11 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_last_checkpoint(tmp_path)
         return (loss * float("nan") if calls > 3 else loss), metrics
 
     pairs = _pairs(16, padded=False)
-    data = {"input_ids": pairs["chosen_input_ids"], "attention_mask": pairs["chosen_attention_mask"],
-            "labels": pairs["chosen_labels"]}  # fmt: skip
+    data = {
+        "input_ids": pairs["chosen_input_ids"],
+        "attention_mask": pairs["chosen_attention_mask"],
+        "labels": pairs["chosen_labels"],
+    }
     cfg = TrainConfig(steps=10, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path), checkpoint_every=2)
     trainer = Trainer(_model(), poisoned, TensorBatches(data, 4), cfg)
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss is nan.*step-000002"):
@@ -211,8 +225,11 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_last_checkpoint(tmp_path)
 
 def test_stale_temporary_checkpoint_is_ignored(tmp_path):
     pairs = _pairs(16, padded=False)
-    data = {"input_ids": pairs["chosen_input_ids"], "attention_mask": pairs["chosen_attention_mask"],
-            "labels": pairs["chosen_labels"]}  # fmt: skip
+    data = {
+        "input_ids": pairs["chosen_input_ids"],
+        "attention_mask": pairs["chosen_attention_mask"],
+        "labels": pairs["chosen_labels"],
+    }
     (tmp_path / ".tmp-step-000003-999").mkdir()
     (tmp_path / ".tmp-step-000003-999" / "model.safetensors").write_bytes(b"half-written")
     cfg = TrainConfig(steps=2, batch_size=4, device="cpu", checkpoint_dir=str(tmp_path))
@@ -342,8 +359,24 @@ def test_train_cli_dpo_on_a_jsonl_file(tmp_path):
     parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)
     out = tmp_path / "out"
-    args = parser.parse_args(["--data", str(data), "--method", "dpo", "--steps", "4", "--batch-size", "4",
-                              "--output-dir", str(out), "--device", "cpu", "--max-length", "32"])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--data",
+            str(data),
+            "--method",
+            "dpo",
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--output-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--max-length",
+            "32",
+        ]
+    )
     assert train_cli.main(args) == 0
     history = json.loads((out / "history.json").read_text())
     assert history[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)  # step-0 DPO loss

@@ -24,8 +24,15 @@ from dpo_ref.models import toy_preference_pairs
 STEPS = 3
 
 # A valid value other than the paper default for each hyperparameter name of the registry.
-NON_DEFAULT = {"beta": 0.3, "label_smoothing": 0.2, "gamma": 0.7, "lam": 0.3, "desirable_weight": 1.25,
-               "undesirable_weight": 0.75, "alpha": 0.6}  # fmt: skip
+NON_DEFAULT = {
+    "beta": 0.3,
+    "label_smoothing": 0.2,
+    "gamma": 0.7,
+    "lam": 0.3,
+    "desirable_weight": 1.25,
+    "undesirable_weight": 0.75,
+    "alpha": 0.6,
+}
 
 # Where each method's objective looks its loss up when it runs (module, attribute), and
 # the keywords that call must carry besides the method's hyperparameters.
@@ -86,8 +93,26 @@ def test_train_cli_runs_the_method_with_its_own_hyperparameters(name, pairs_file
 
     out = tmp_path / "out"
     flags = [word for key, value in params.items() for word in ("--" + key.replace("_", "-"), str(value))]
-    code = cli.main(["train", "--data", str(pairs_file), "--method", name, *flags, "--steps", str(STEPS),
-                     "--batch-size", "4", "--max-length", "32", "--device", "cpu", "--output-dir", str(out)])  # fmt: skip
+    code = cli.main(
+        [
+            "train",
+            "--data",
+            str(pairs_file),
+            "--method",
+            name,
+            *flags,
+            "--steps",
+            str(STEPS),
+            "--batch-size",
+            "4",
+            "--max-length",
+            "32",
+            "--device",
+            "cpu",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
 
     # the hyperparameters reached the loss, on every call

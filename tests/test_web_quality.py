@@ -40,13 +40,25 @@ def test_axe_summary_counts_blocking_violations_by_rule():
 
 def test_table_rows_hold_the_lowest_score_against_its_goal():
     web = {
-        "lighthouse": {"status": "ok", "pages": {
-            "/": {"performance": 97, "accessibility": 100, "total_blocking_time_ms": 20.0, "transfer_bytes": 310_000},
-            "/beta/": {"performance": 88, "accessibility": 100, "total_blocking_time_ms": 310.0,
-                       "transfer_bytes": 1_200_000},
-        }},
+        "lighthouse": {
+            "status": "ok",
+            "pages": {
+                "/": {
+                    "performance": 97,
+                    "accessibility": 100,
+                    "total_blocking_time_ms": 20.0,
+                    "transfer_bytes": 310_000,
+                },
+                "/beta/": {
+                    "performance": 88,
+                    "accessibility": 100,
+                    "total_blocking_time_ms": 310.0,
+                    "transfer_bytes": 1_200_000,
+                },
+            },
+        },
         "axe": {"status": "not measured", "reason": "npm not found"},
-    }  # fmt: skip
+    }
     rows = {r["figure"].split(",")[0]: r for r in web_quality.table_rows(web)}
     perf = rows["Lighthouse performance (mobile"]
     assert perf["measured"] == "88" and perf["met"] is False and "/beta/" in perf["figure"]

@@ -48,8 +48,14 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
         (steps_data["policies"][active], "optimum π* ∝ π<sub>ref</sub>·exp(r/β)", METHOD_COLOURS["dpo"], "π*"),
     )
     for probs, name, colour, short in bars:
-        bar = go.Bar(y=labels, x=as_list(probs), orientation="h", name=name, marker_color=colour,
-                     hovertemplate="%{y}: %{x:.3f}<extra>" + short + "</extra>")  # fmt: skip
+        bar = go.Bar(
+            y=labels,
+            x=as_list(probs),
+            orientation="h",
+            name=name,
+            marker_color=colour,
+            hovertemplate="%{y}: %{x:.3f}<extra>" + short + "</extra>",
+        )
         fig.add_trace(bar, row=1, col=1)
     fig.add_trace(
         go.Scatter(

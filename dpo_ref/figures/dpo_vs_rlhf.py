@@ -110,12 +110,34 @@ def _point(policy: torch.Tensor, example: ToyPrompt) -> tuple[float, float]:
     return float(kl_divergence(policy, ref)), float(expected_reward(policy, example.tensor("true_rewards")))
 
 
-def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
-    """Slider over gradient steps: where each route's policy is on the reward-KL plane."""
-    paths = training_paths(BETA, example)
+def _optimum_traces(example: ToyPrompt) -> list[go.Scatter]:
+    """Where both routes must end: pi* for every beta (dashed) and pi* at the figure's beta (a star)."""
     frontier = beta_sweep(example, FRONTIER_BETAS)
     target = optimal_policy(example.tensor("reference_probs"), example.tensor("true_rewards"), BETA)
     target_kl, target_reward = _point(target, example)
+    return [
+        go.Scatter(
+            x=as_list(frontier["kl"]),
+            y=as_list(frontier["reward"]),
+            mode="lines",
+            line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
+            name="π* for every β",
+            hoverinfo="skip",
+        ),
+        go.Scatter(
+            x=[target_kl],
+            y=[target_reward],
+            mode="markers",
+            marker=dict(size=16, symbol="star", color=METHOD_COLOURS["optimal"]),
+            name=f"π* at β = {BETA:g}, where both must end",
+            hovertemplate="KL %{x:.2f}, E[r*] %{y:.2f}<extra>π*</extra>",
+        ),
+    ]
+
+
+def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
+    """Slider over gradient steps: where each route's policy is on the reward-KL plane."""
+    paths = training_paths(BETA, example)
     steps = list(range(0, 2 * STAGE_STEPS + 1, FRAME_EVERY))
     points = {
         route: [_point(paths[route][k], example) for k in range(2 * STAGE_STEPS + 1)] for route in ("rlhf", "dpo")
@@ -135,33 +157,21 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
             "text": [[], [], [], [], [stage(k)]],
         }
 
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=as_list(frontier["kl"]),
-            y=as_list(frontier["reward"]),
-            mode="lines",
-            line=dict(color=METHOD_COLOURS["optimal"], width=2, dash="dash"),
-            name="π* for every β",
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[target_kl],
-            y=[target_reward],
-            mode="markers",
-            marker=dict(size=16, symbol="star", color=METHOD_COLOURS["optimal"]),
-            name=f"π* at β = {BETA:g}, where both must end",
-            hovertemplate="KL %{x:.2f}, E[r*] %{y:.2f}<extra>π*</extra>",
-        )
-    )
+    fig = go.Figure(_optimum_traces(example))
     active = len(steps) // 2
     s = state(steps[active])
     routes = (("RLHF: reward model, then policy", RLHF_COLOUR, "circle"), ("DPO", DPO_COLOUR, "square"))
     for i, (name, colour, _) in enumerate(routes):  # traces 2, 3: the path so far
-        path = go.Scatter(x=s["x"][i], y=s["y"][i], mode="lines", line=dict(color=colour, width=3), name=name,
-                          legendgroup=name, showlegend=False, hoverinfo="skip")  # fmt: skip
+        path = go.Scatter(
+            x=s["x"][i],
+            y=s["y"][i],
+            mode="lines",
+            line=dict(color=colour, width=3),
+            name=name,
+            legendgroup=name,
+            showlegend=False,
+            hoverinfo="skip",
+        )
         fig.add_trace(path)
     for i, (name, colour, symbol) in enumerate(routes):  # traces 4, 5: where it is now
         fig.add_trace(

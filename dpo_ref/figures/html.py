@@ -160,8 +160,9 @@ def move_specs_out(page_html: str, site_dir: str | Path, folder_url: str) -> str
     def move(match: re.Match) -> str:
         figure_id = match["id"]
         spec = json.loads(match["spec"].replace("<\\!--", "<!--"))  # JSON but for that one escape of _safe_json
-        (folder / f"{figure_id}.json").write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
-                                                  encoding="utf-8")  # fmt: skip
+        (folder / f"{figure_id}.json").write_text(
+            json.dumps(spec, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )
         return f'{match["plot"]} data-spec="{escape(folder_url)}/{escape(figure_id)}.json"{match["rest"]}'
 
     return _SPEC_SCRIPT.sub(move, page_html)

@@ -60,8 +60,12 @@ def pair_loss_and_weight(
 
 def _state(r_w: float, r_l: float) -> dict:
     """The restyle of :data:`MARKER_TRACES` for one pair of implicit rewards."""
-    loss, weight = (float(v[0]) for v in pair_loss_and_weight(torch.tensor([r_w], dtype=torch.float64),
-                                                                torch.tensor([r_l], dtype=torch.float64)))  # fmt: skip
+    loss, weight = (
+        float(v[0])
+        for v in pair_loss_and_weight(
+            torch.tensor([r_w], dtype=torch.float64), torch.tensor([r_l], dtype=torch.float64)
+        )
+    )
     m = r_w - r_l
     return {
         "x": [[m], [m], [LOSS_LABEL_AT[0]], [WEIGHT_LABEL_AT[0]]],
@@ -110,8 +114,15 @@ def dpo_loss_margin() -> go.Figure:
     s = _state(0.0, 0.0)
     marker = dict(size=12, color=COLOUR, line=dict(width=2, color=PALETTES["default"]["bg"]))
     for row in (0, 1):
-        current = go.Scatter(x=s["x"][row], y=s["y"][row], mode="markers", marker=marker, name="current pair",
-                             showlegend=False, hoverinfo="skip")  # fmt: skip
+        current = go.Scatter(
+            x=s["x"][row],
+            y=s["y"][row],
+            mode="markers",
+            marker=marker,
+            name="current pair",
+            showlegend=False,
+            hoverinfo="skip",
+        )
         fig.add_trace(current, row=row + 1, col=1)
     for row in (0, 1):
         fig.add_trace(readout(s, row + 2, position="bottom left"), row=row + 1, col=1)

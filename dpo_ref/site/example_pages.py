@@ -218,8 +218,14 @@ def _may_match(tokens: list, classes: set[str]) -> bool:
         after_combinator = previous is not None and (
             previous.type == "whitespace" or (previous.type == "literal" and previous.value in (">", "+", "~"))
         )
-        if (token.type == "literal" and token.value == ":" and after_combinator and i + 1 < len(tokens)
-                and tokens[i + 1].type == "ident" and tokens[i + 1].lower_value == "root"):  # fmt: skip
+        if (
+            token.type == "literal"
+            and token.value == ":"
+            and after_combinator
+            and i + 1 < len(tokens)
+            and tokens[i + 1].type == "ident"
+            and tokens[i + 1].lower_value == "root"
+        ):
             return False
     return True
 
@@ -245,8 +251,10 @@ def docstring_parts(script: Path) -> tuple[str, list[str], str, str]:
     docstring = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8")))
     found = _RUN_LINE.search(docstring or "")
     if found is None:
-        raise ValueError(f"{script}: its docstring must start with the command and its runtime "
-                         "(`    python examples/NAME.py    # about N s on a 2-core CPU`)")  # fmt: skip
+        raise ValueError(
+            f"{script}: its docstring must start with the command and its runtime "
+            "(`    python examples/NAME.py    # about N s on a 2-core CPU`)"
+        )
     paragraphs = [p for p in re.split(r"\n\s*\n", docstring) if p.strip()]
     commands = [p for p in paragraphs[1:] if all(line.startswith((" ", "\t")) for line in p.splitlines())]
     description = [p for p in paragraphs[1:] if p not in commands]
@@ -268,17 +276,23 @@ def first_screen(script: Path, title: str, repo_url: str | None, recording: dict
     time = f"<strong>How long:</strong> {esc(runtime)}."
     if recording is not None:
         day = datetime.datetime.fromisoformat(recording["date"]).strftime("%-d %B %Y")
-        time += (f" The outputs below are from its fast mode (<code>--smoke</code>), recorded on {day}: "
-                 f"{recording['wall_time_s']:g} s as a notebook.")  # fmt: skip
+        time += (
+            f" The outputs below are from its fast mode (<code>--smoke</code>), recorded on {day}: "
+            f"{recording['wall_time_s']:g} s as a notebook."
+        )
     name = script.stem
-    links = [f'<a href="{name}.py" download>the script ({name}.py)</a>',
-             f'<a href="{name}.ipynb" download>the notebook ({name}.ipynb)</a>']  # fmt: skip
+    links = [
+        f'<a href="{name}.py" download>the script ({name}.py)</a>',
+        f'<a href="{name}.ipynb" download>the notebook ({name}.ipynb)</a>',
+    ]
     colab = colab_url(repo_url, f"docs/results/examples/{name}.ipynb")
     install = ""
     if colab:
         links.append(f'<a href="{esc(colab)}">open it in Colab</a>')
-        install = (f' In Colab, run <code>!pip install "dpo_ref @ git+{esc(repo_url.rstrip("/"))}"</code> in a first '
-                   "cell: the notebook imports the package.")  # fmt: skip
+        install = (
+            f' In Colab, run <code>!pip install "dpo_ref @ git+{esc(repo_url.rstrip("/"))}"</code> in a first '
+            "cell: the notebook imports the package."
+        )
     return (
         f'<div class="dpo-example-intro">{what}<p class="dpo-example-intro__time">{time}</p></div>'
         '<div class="admonition example dpo-run">'

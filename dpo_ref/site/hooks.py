@@ -164,8 +164,10 @@ def on_post_build(config, **kwargs) -> None:
 # page: two full style passes at load, 90 of the 160 ms of style work Material's script
 # forced on /key-insight/ (Chromium trace, unthrottled). The site's script turns
 # transitions off itself when the reader switches palettes (site.js, site.css), and only then.
-SWITCHING_RULE = ("[data-md-color-switching] *,[data-md-color-switching] :after,"
-                  "[data-md-color-switching] :before{transition-duration:0s!important}")  # fmt: skip
+SWITCHING_RULE = (
+    "[data-md-color-switching] *,[data-md-color-switching] :after,"
+    "[data-md-color-switching] :before{transition-duration:0s!important}"
+)
 _SWITCHING_RULE_DROPPED = "/* rule for palette switches dropped: dpo_ref/site/hooks.py */"
 
 

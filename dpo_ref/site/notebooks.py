@@ -95,8 +95,13 @@ def record(script: Path, out_dir: Path | None = None, *, timeout: int = 600) -> 
     os.environ.update(NOTEBOOK_ENV)  # the kernel inherits this process's environment
     start = time.perf_counter()
     try:
-        nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": str(root)}}).execute()  # fmt: skip
+        nbclient.NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            allow_errors=False,
+            resources={"metadata": {"path": str(root)}},
+        ).execute()
     finally:
         for key, value in saved.items():
             if value is None:
@@ -129,8 +134,12 @@ def _joined_streams(outputs: list) -> list:
     joined: list = []
     for output in outputs:
         previous = joined[-1] if joined else None
-        if (output.get("output_type") == "stream" and previous is not None
-                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):  # fmt: skip
+        if (
+            output.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
             previous["text"] += output["text"]
         else:
             joined.append(output)
@@ -141,10 +150,12 @@ def _joined_streams(outputs: list) -> list:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help="scripts to record, e.g. train_dpo (default: every one in examples/)")  # fmt: skip
-    parser.add_argument("--stale", action="store_true",
-                        help="record only the scripts whose recording is missing or out of date")  # fmt: skip
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="scripts to record, e.g. train_dpo (default: every one in examples/)"
+    )
+    parser.add_argument(
+        "--stale", action="store_true", help="record only the scripts whose recording is missing or out of date"
+    )
     from dpo_ref.cli import output_folder
 
     parser.add_argument(

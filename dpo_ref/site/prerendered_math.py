@@ -176,12 +176,23 @@ def _share_glyphs(key: str, svg: str, glyphs: dict[str, str]) -> str:
 def site_formulas(timeout: float = 600) -> set[str]:
     """Every formula of the built site (built here with the store off, examples not run)."""
     root = paths.require_checkout("dpo-ref math")
-    env = {**os.environ, DISABLE_ENV: "false", "DPO_SITE_EXECUTE_EXAMPLES": "false", "NO_MKDOCS_2_WARNING": "1",
-           "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        DISABLE_ENV: "false",
+        "DPO_SITE_EXECUTE_EXAMPLES": "false",
+        "NO_MKDOCS_2_WARNING": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         env["DPO_SITE_NOTEBOOK_CACHE"] = str(Path(tmp) / "notebook-cache")
-        done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(Path(tmp) / "site")],
-                              cwd=root, env=env, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(Path(tmp) / "site")],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise RuntimeError("mkdocs build failed:\n" + "\n".join(done.stderr.strip().splitlines()[-10:]))
         keys: set[str] = set()
@@ -193,8 +204,15 @@ def site_formulas(timeout: float = 600) -> set[str]:
 def write(store: dict, path: Path | None = None) -> None:
     path = path or paths.math_store()
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"stylesheet": store["stylesheet"], "glyphs": dict(sorted(store["glyphs"].items())),
-                       "formulas": dict(sorted(store["formulas"].items()))}, indent=1, ensure_ascii=False)  # fmt: skip
+    text = json.dumps(
+        {
+            "stylesheet": store["stylesheet"],
+            "glyphs": dict(sorted(store["glyphs"].items())),
+            "formulas": dict(sorted(store["formulas"].items())),
+        },
+        indent=1,
+        ensure_ascii=False,
+    )
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -36,7 +36,7 @@ from dpo_ref.figures.measured.common import (
     setting_of,
     settings_trace,
     summary,
-)  # fmt: skip
+)
 from dpo_ref.figures.theme import style
 
 VARIANTS = {"exact": ("ipo", "cdpo", "hinge", "kto", "orpo", "simpo"), "sentiment": ("ipo", "kto", "orpo", "simpo")}
@@ -103,8 +103,7 @@ def variants(world: str, config: str = "cpu") -> go.Figure:
     options = []
     for i, method in enumerate(drawn):
         options.append((f"variant: {label(method)}", _add_method(fig, data, method, floor, visible=i == 0)))
-    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)],
-                      margin=dict(t=48, b=24))  # fmt: skip
+    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)], margin=dict(t=48, b=24))
     return style(fig, height=520)
 
 
@@ -126,9 +125,15 @@ def exact_variants_table(config: str = "cpu") -> str:
     rows = []
     for method in ("dpo", *VARIANTS["exact"]):
         for row in data["methods"].get(method, {}).get("settings", []):
-            rows.append([label(method), setting_of(row, method) + _ipo_note(method, row, length),
-                         interval_text(row["reward"], 3), interval_text(row["kl"], 3),
-                         interval_text(row["frontier_gap"], 3)])  # fmt: skip
+            rows.append(
+                [
+                    label(method),
+                    setting_of(row, method) + _ipo_note(method, row, length),
+                    interval_text(row["reward"], 3),
+                    interval_text(row["kl"], 3),
+                    interval_text(row["frontier_gap"], 3),
+                ]
+            )
     header = ["method", "setting", "true reward", "KL, nats", "below the frontier"]
     return html_table(header, rows, name="DPO and its variants in the exact world, every setting")
 
@@ -174,21 +179,32 @@ def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.
             missing.append(label(other))
             continue
         rows = compared["points"]
-        fig.add_trace(go.Scatter(
-            x=[r(row["kl"]) for row in rows], y=means(row["difference"] for row in rows),
-            error_y=dict(error_bars([row["difference"] for row in rows]), color=colour(other)),
-            customdata=[[interval_text(row["difference"], 3)] for row in rows],
-            mode="lines+markers", line=dict(color=colour(other), width=2),
-            marker=dict(size=10, color=colour(other), symbol=SYMBOLS[other], line=dict(width=2, color=colour(other))),
-            name=f"DPO − {label(other)}",
-            hovertemplate=f"KL %{{x:.3g}}<br>DPO − {label(other)}: %{{customdata[0]}}<extra>95% interval</extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[r(row["kl"]) for row in rows],
+                y=means(row["difference"] for row in rows),
+                error_y=dict(error_bars([row["difference"] for row in rows]), color=colour(other)),
+                customdata=[[interval_text(row["difference"], 3)] for row in rows],
+                mode="lines+markers",
+                line=dict(color=colour(other), width=2),
+                marker=dict(
+                    size=10, color=colour(other), symbol=SYMBOLS[other], line=dict(width=2, color=colour(other))
+                ),
+                name=f"DPO − {label(other)}",
+                hovertemplate=f"KL %{{x:.3g}}<br>DPO − {label(other)}: %{{customdata[0]}}<extra>95% interval</extra>",
+            )
+        )
         mean_difference = compared["mean_difference"]
-        fig.add_trace(go.Scatter(
-            x=[r(compared["low"]), r(compared["high"])], y=[mean_difference["mean"]] * 2, mode="lines",
-            line=dict(color=colour(other), width=1.5, dash="dash"), name=f"mean over the range, {compared['verdict']}",
-            hovertemplate=f"mean DPO − {label(other)}: {interval_text(mean_difference, 3)}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[r(compared["low"]), r(compared["high"])],
+                y=[mean_difference["mean"]] * 2,
+                mode="lines",
+                line=dict(color=colour(other), width=1.5, dash="dash"),
+                name=f"mean over the range, {compared['verdict']}",
+                hovertemplate=f"mean DPO − {label(other)}: {interval_text(mean_difference, 3)}<extra></extra>",
+            )
+        )
     fig.add_hline(y=0, line=dict(color=GUIDE, width=1.5))
     if not fig.data:
         no_data(fig, "no KL reached by trained policies<br>of DPO and of " + " or ".join(missing))
@@ -214,8 +230,11 @@ def matched_kl_table(world: str, config: str = "cpu") -> str:
             continue
         span = f"{fmt(compared['low'], 3)} to {fmt(compared['high'], 3)}"
         rows.append([label(other), span, f"{interval_text(compared['mean_difference'], 3)}, {compared['verdict']}"])
-    return html_table(["DPO against", "KLs both reach, nats", "DPO − other, mean over those KLs"], rows,
-                      name=f"DPO against every method at matched KL, {world} world")  # fmt: skip
+    return html_table(
+        ["DPO against", "KLs both reach, nats", "DPO − other, mean over those KLs"],
+        rows,
+        name=f"DPO against every method at matched KL, {world} world",
+    )
 
 
 exact_matched_kl_table, sentiment_matched_kl_table = for_worlds(matched_kl_table)

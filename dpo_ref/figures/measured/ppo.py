@@ -33,7 +33,7 @@ from dpo_ref.figures.measured.common import (
     menu,
     r,
     summary,
-)  # fmt: skip
+)
 from dpo_ref.figures.theme import METHOD_COLOURS, QUANTITY_COLOURS, slider, style
 
 RUN_LINES = (  # (trajectory key, legend name, colour, dash, panel): changes from pi_ref, exact
@@ -90,30 +90,62 @@ def ppo_runs(config: str = "cpu") -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
     for i, (seed, trajectory) in enumerate(zip(seeds, trajectories)):
         for key, name, line_colour, dash, row in RUN_LINES:
-            fig.add_trace(go.Scatter(
-                x=steps, y=_run_values(trajectory, key)[: len(steps)], mode="lines+markers", visible=i == 0,
-                name=f"{name}, seed {seed}", line=dict(color=line_colour, width=3, dash=dash),
-                marker=dict(size=6, color=line_colour), legendgroup=key,
-                hovertemplate=f"seed {seed}, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
-            ), row=row, col=1)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=_run_values(trajectory, key)[: len(steps)],
+                    mode="lines+markers",
+                    visible=i == 0,
+                    name=f"{name}, seed {seed}",
+                    line=dict(color=line_colour, width=3, dash=dash),
+                    marker=dict(size=6, color=line_colour),
+                    legendgroup=key,
+                    hovertemplate=f"seed {seed}, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
     guides = _add_optimum(
         fig, optimum_at(data["optimal_frontier"], setting["kl_coef"]), data["world"]["reference_reward"]
     )
     # frame k: every run up to its k-th evaluation (the hidden runs too, so Next run keeps the step)
-    fig.frames = [go.Frame(name=f"k{k}", traces=list(range(len(fig.data))), data=[
-        go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key)) for t in trajectories for key, *_ in RUN_LINES])
-        for k in range(len(steps))]  # fmt: skip
+    fig.frames = [
+        go.Frame(
+            name=f"k{k}",
+            traces=list(range(len(fig.data))),
+            data=[
+                go.Scatter(x=steps[: k + 1], y=_run_values(t[: k + 1], key))
+                for t in trajectories
+                for key, *_ in RUN_LINES
+            ],
+        )
+        for k in range(len(steps))
+    ]
     text = f"{label(setting['method'])}, β = {setting['kl_coef']:g}{' (failed)' if failed(setting) else ''}, step"
     play = play_options(len(steps))
     step_buttons = [dict(method="animate", label=str(s), args=[[f"k{k}"], STILL]) for k, s in enumerate(steps)]
-    controls = dict(type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=1.02, yanchor="bottom",
-                    pad=dict(t=2, b=2, r=2), font=dict(size=12), buttons=[
-                        dict(method="animate", label="▶ Play", args=[None, play]),
-                        dict(method="animate", label="❚❚ Pause", args=[[None], STILL]),
-                        dict(method="animate", label="⟲ Reset", args=[["k0"], STILL])])  # fmt: skip
+    controls = dict(
+        type="buttons",
+        direction="left",
+        showactive=False,
+        x=0,
+        xanchor="left",
+        y=1.02,
+        yanchor="bottom",
+        pad=dict(t=2, b=2, r=2),
+        font=dict(size=12),
+        buttons=[
+            dict(method="animate", label="▶ Play", args=[None, play]),
+            dict(method="animate", label="❚❚ Pause", args=[[None], STILL]),
+            dict(method="animate", label="⟲ Reset", args=[["k0"], STILL]),
+        ],
+    )
     menus = [controls] + [_next_run(i, seeds) for i in range(len(seeds))]
-    fig.update_layout(updatemenus=menus, sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
-                      margin=dict(t=56, b=24))  # fmt: skip
+    fig.update_layout(
+        updatemenus=menus,
+        sliders=[slider(label=text, steps=step_buttons, active=len(steps) - 1, y=-0.12)],
+        margin=dict(t=56, b=24),
+    )
     runs = list(range(len(fig.data)))
     fig.update_yaxes(title_text="gain over π<sub>ref</sub>", row=1, col=1, range=_range(fig, runs, 1, guides[0]))
     fig.update_yaxes(title_text="KL, nats", row=2, col=1, range=_range(fig, runs, 2, guides[1]))
@@ -158,10 +190,24 @@ def _next_run(i: int, seeds: list[str]) -> dict:
     per_run = len(RUN_LINES)
     visible = [j * per_run <= t < (j + 1) * per_run for t in range(n * per_run)]
     layout = {f"updatemenus[{1 + i}].visible": False, f"updatemenus[{1 + j}].visible": True}
-    return dict(type="buttons", showactive=False, visible=i == 0, x=0, xanchor="left", y=-0.36, yanchor="top",
-                pad=dict(t=2, b=2), font=dict(size=12),
-                buttons=[dict(method="update", label=f"Seed {seeds[i]} (run {i + 1} of {n}): next run ▸",
-                              args=[{"visible": visible}, layout])])  # fmt: skip
+    return dict(
+        type="buttons",
+        showactive=False,
+        visible=i == 0,
+        x=0,
+        xanchor="left",
+        y=-0.36,
+        yanchor="top",
+        pad=dict(t=2, b=2),
+        font=dict(size=12),
+        buttons=[
+            dict(
+                method="update",
+                label=f"Seed {seeds[i]} (run {i + 1} of {n}): next run ▸",
+                args=[{"visible": visible}, layout],
+            )
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- diagnostics
@@ -180,11 +226,21 @@ def _diagnostic_traces(fig: go.Figure, row: dict, dash: str, visible: bool) -> l
         start = len(fig.data)
         for trace in band(steps, ivs, colour(row["method"]), name=name, legendgroup=group):
             fig.add_trace(trace.update(visible=visible), row=panel, col=1)
-        fig.add_trace(go.Scatter(
-            x=steps, y=means(ivs), mode="lines", line=dict(color=colour(row["method"]), width=2, dash=dash),
-            name=name, legendgroup=group, showlegend=panel == 1, visible=visible,
-            hovertemplate=f"{name}<br>step %{{x}}<br>{key}: %{{y:.4g}}<extra>mean over seeds</extra>",
-        ), row=panel, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=means(ivs),
+                mode="lines",
+                line=dict(color=colour(row["method"]), width=2, dash=dash),
+                name=name,
+                legendgroup=group,
+                showlegend=panel == 1,
+                visible=visible,
+                hovertemplate=f"{name}<br>step %{{x}}<br>{key}: %{{y:.4g}}<extra>mean over seeds</extra>",
+            ),
+            row=panel,
+            col=1,
+        )
         indices += list(range(start, len(fig.data)))
     return indices
 
@@ -213,8 +269,15 @@ def ppo_table(world: str, config: str = "cpu") -> str:
     rows = []
     for row in summary(world, config)["ppo"]:
         rose = f"{len(row['rose_in_seeds'])} of {len(row['seeds'])}" + (" (failed)" if failed(row) else "")
-        rows.append([label(row["method"]), f"{row['kl_coef']:g}", interval_text(row["objective_start"], 3),
-                     interval_text(row["objective_end"], 3), rose])  # fmt: skip
+        rows.append(
+            [
+                label(row["method"]),
+                f"{row['kl_coef']:g}",
+                interval_text(row["objective_start"], 3),
+                interval_text(row["objective_end"], 3),
+                rose,
+            ]
+        )
     header = ["method", "KL coef. β", "objective at the start", "at the end", "rose in seeds"]
     return html_table(header, rows, name=f"every PPO setting of the {world} world: its objective and whether it rose")
 

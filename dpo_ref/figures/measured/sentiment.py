@@ -30,7 +30,7 @@ from dpo_ref.figures.measured.common import (
     r,
     settings_trace,
     summary,
-)  # fmt: skip
+)
 from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, style
 
 # TRL's logged names, each in a colour of the site's palette
@@ -72,16 +72,25 @@ def win_rates(config: str = "cpu") -> go.Figure:
         temperatures = sorted(per_t, key=float)
         ivs = [per_t[t]["win_rate"] for t in temperatures]
         main = method in PAPER_METHODS
-        fig.add_trace(go.Scatter(
-            x=[float(t) for t in temperatures], y=[r(100 * iv["mean"]) for iv in ivs],
-            error_y=dict(error_bars(ivs, scale=100), color=colour(method)), mode="lines+markers",
-            line=dict(color=colour(method), width=2.5 if main else 1.5, dash="solid" if main else "dot"),
-            marker=dict(size=8, color=colour(method), symbol=SYMBOLS.get(method, "circle")),
-            name=f"{label(method)} ({_selected(data['methods'][method], method)})", visible=True if main else "legendonly",
-            customdata=[[interval_text(iv, 0, scale=100), per_t[t]["verdict_vs_half"]] for t, iv in zip(temperatures, ivs)],
-            hovertemplate=(f"{label(method)}<br>temperature %{{x}}<br>win rate %{{customdata[0]}}%<br>"
-                           "against one half: %{customdata[1]}<extra>95% interval</extra>"),
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[float(t) for t in temperatures],
+                y=[r(100 * iv["mean"]) for iv in ivs],
+                error_y=dict(error_bars(ivs, scale=100), color=colour(method)),
+                mode="lines+markers",
+                line=dict(color=colour(method), width=2.5 if main else 1.5, dash="solid" if main else "dot"),
+                marker=dict(size=8, color=colour(method), symbol=SYMBOLS.get(method, "circle")),
+                name=f"{label(method)} ({_selected(data['methods'][method], method)})",
+                visible=True if main else "legendonly",
+                customdata=[
+                    [interval_text(iv, 0, scale=100), per_t[t]["verdict_vs_half"]] for t, iv in zip(temperatures, ivs)
+                ],
+                hovertemplate=(
+                    f"{label(method)}<br>temperature %{{x}}<br>win rate %{{customdata[0]}}%<br>"
+                    "against one half: %{customdata[1]}<extra>95% interval</extra>"
+                ),
+            )
+        )
     fig.add_hline(y=50, line=dict(color=GUIDE, dash="dot", width=1.5))
     fig.update_xaxes(title_text="sampling temperature")
     fig.update_yaxes(title_text="win rate against π<sub>ref</sub>, %", range=[0, 100])
@@ -99,8 +108,11 @@ def win_rates_table(config: str = "cpu") -> str:
             f"{interval_text(per_t[t]['win_rate'], 0, scale=100)}, {per_t[t]['verdict_vs_half']}" for t in temperatures
         ]
         rows.append([label(method), _selected(data["methods"][method], method), *cells])
-    return html_table(["method", "setting (per seed)", *(f"T = {t}" for t in temperatures)], rows,
-                      name="win rates against the reference, % with 95% interval, and the verdict against one half")  # fmt: skip
+    return html_table(
+        ["method", "setting (per seed)", *(f"T = {t}" for t in temperatures)],
+        rows,
+        name="win rates against the reference, % with 95% interval, and the verdict against one half",
+    )
 
 
 def dpo_curves(config: str = "cpu") -> go.Figure:
@@ -116,11 +128,21 @@ def dpo_curves(config: str = "cpu") -> go.Figure:
             start = len(fig.data)
             for trace in band(steps, ivs, line_colour, name=name, legendgroup=name):
                 fig.add_trace(trace.update(visible=i == 0), row=panel, col=1)
-            fig.add_trace(go.Scatter(
-                x=steps, y=means(ivs), mode="lines", line=dict(color=line_colour, width=2.5, dash=dash), name=name,
-                legendgroup=name, visible=i == 0, customdata=[interval_text(iv, 3) for iv in ivs],
-                hovertemplate=f"step %{{x}}<br>{name} %{{customdata}}<extra>β = {beta}</extra>",
-            ), row=panel, col=1)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=means(ivs),
+                    mode="lines",
+                    line=dict(color=line_colour, width=2.5, dash=dash),
+                    name=name,
+                    legendgroup=name,
+                    visible=i == 0,
+                    customdata=[interval_text(iv, 3) for iv in ivs],
+                    hovertemplate=f"step %{{x}}<br>{name} %{{customdata}}<extra>β = {beta}</extra>",
+                ),
+                row=panel,
+                col=1,
+            )
             indices += list(range(start, len(fig.data)))
         options.append((f"DPO, β = {float(beta):g}", indices))
     fig.add_hline(y=0, line=dict(color=GUIDE, width=1), row=1, col=1)
@@ -148,12 +170,22 @@ def kl_along_training(config: str = "cpu") -> go.Figure:
             ivs = [zero, *(p["kl"] for p in row["trajectory"]), row["kl"]]
             x = [0, *(p["step"] for p in row["trajectory"]), steps]
             name = f"{label(method)}, {params_text({row['hyperparameter']: row['value']}, method)}"
-            fig.add_trace(go.Scatter(
-                x=x, y=means(ivs), error_y=dict(error_bars(ivs, floor=0.0), color=line_colour), mode="lines+markers",
-                line=dict(color=line_colour, width=2.5), marker=dict(size=8, color=line_colour, symbol=SYMBOLS[method]),
-                name=name, legendgroup=method, customdata=[interval_text(iv, 2) for iv in ivs],
-                hovertemplate=f"update %{{x}}<br>KL %{{customdata}} nats<extra>{name}</extra>",
-            ), row=row_i, col=1)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=means(ivs),
+                    error_y=dict(error_bars(ivs, floor=0.0), color=line_colour),
+                    mode="lines+markers",
+                    line=dict(color=line_colour, width=2.5),
+                    marker=dict(size=8, color=line_colour, symbol=SYMBOLS[method]),
+                    name=name,
+                    legendgroup=method,
+                    customdata=[interval_text(iv, 2) for iv in ivs],
+                    hovertemplate=f"update %{{x}}<br>KL %{{customdata}} nats<extra>{name}</extra>",
+                ),
+                row=row_i,
+                col=1,
+            )
         # the method in its axis title, not a subplot title: the legend holds the top of the figure
         fig.update_yaxes(
             title_text=f"{label(method)}: KL to π<sub>ref</sub>, nats", rangemode="tozero", row=row_i, col=1
@@ -167,17 +199,28 @@ def length(config: str = "cpu") -> go.Figure:
     """Reward against completion length: every setting of every method, and pi_ref's reward by length."""
     data = summary("sentiment", config)
     bins = data["reference"]["length_bins"]
-    fig = go.Figure(go.Scatter(
-        x=[r(b["length"]) for b in bins], y=[r(b["reward"]) for b in bins], mode="lines+markers",
-        line=dict(color=METHOD_COLOURS["reference"], width=2, dash="dot"), marker=dict(size=6, color=METHOD_COLOURS["reference"]),
-        name="π<sub>ref</sub>'s samples, by length", hovertemplate="π<sub>ref</sub>: length %{x:.1f}, reward %{y:.3f}<extra></extra>",
-    ))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(
+            x=[r(b["length"]) for b in bins],
+            y=[r(b["reward"]) for b in bins],
+            mode="lines+markers",
+            line=dict(color=METHOD_COLOURS["reference"], width=2, dash="dot"),
+            marker=dict(size=6, color=METHOD_COLOURS["reference"]),
+            name="π<sub>ref</sub>'s samples, by length",
+            hovertemplate="π<sub>ref</sub>: length %{x:.1f}, reward %{y:.3f}<extra></extra>",
+        )
+    )
     for method in sorted(data["methods"], key=lambda m: (m not in PAPER_METHODS, m)):
         rows = data["methods"][method]["settings"]
-        trace = settings_trace([{**row, "kl": row["length"]} for row in rows], method,
-                               visible=True if method in PAPER_METHODS else "legendonly")  # fmt: skip
-        trace.update(hovertemplate=f"{label(method)}, %{{customdata[0]}}<br>length %{{customdata[1]}} tokens<br>"
-                                   "reward %{customdata[2]}<extra>mean and 95% interval</extra>")  # fmt: skip
+        trace = settings_trace(
+            [{**row, "kl": row["length"]} for row in rows],
+            method,
+            visible=True if method in PAPER_METHODS else "legendonly",
+        )
+        trace.update(
+            hovertemplate=f"{label(method)}, %{{customdata[0]}}<br>length %{{customdata[1]}} tokens<br>"
+            "reward %{customdata[2]}<extra>mean and 95% interval</extra>"
+        )
         fig.add_trace(trace)
     fig.update_xaxes(title_text="completion length, tokens (test prompts)")
     fig.update_yaxes(title_text=SENTIMENT_REWARD_TITLE)
@@ -193,8 +236,15 @@ def length_table(config: str = "cpu") -> str:
     for method, entry in data["methods"].items():
         chosen = entry["selected"]
         if chosen:
-            rows.append([label(method), _selected(entry, method), interval_text(chosen["length"], 1),
-                         interval_text(chosen["reward"], 3), interval_text(chosen["length_adjusted_gain"], 3)])  # fmt: skip
+            rows.append(
+                [
+                    label(method),
+                    _selected(entry, method),
+                    interval_text(chosen["length"], 1),
+                    interval_text(chosen["reward"], 3),
+                    interval_text(chosen["length_adjusted_gain"], 3),
+                ]
+            )
     header = [
         "method",
         "setting (per seed)",
@@ -211,11 +261,26 @@ def cost(config: str = "cpu") -> go.Figure:
     ratios = measured["ratios_rlhf_over_dpo"]
     names = [text for key, text in COST if key in ratios]
     fig = go.Figure()
-    fig.add_trace(go.Bar(y=names, x=[1.0] * len(names), orientation="h", name="DPO (= 1)",
-                         marker=dict(color=METHOD_COLOURS["dpo"]), hovertemplate="%{y}: DPO<extra></extra>"))  # fmt: skip
-    fig.add_trace(go.Bar(y=names, x=[r(ratios[key]) for key, _ in COST if key in ratios], orientation="h",
-                         name="RLHF: reward model + PPO", marker=dict(color=METHOD_COLOURS["ppo"]),
-                         hovertemplate="%{y}: %{x:.2f}× DPO<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Bar(
+            y=names,
+            x=[1.0] * len(names),
+            orientation="h",
+            name="DPO (= 1)",
+            marker=dict(color=METHOD_COLOURS["dpo"]),
+            hovertemplate="%{y}: DPO<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            y=names,
+            x=[r(ratios[key]) for key, _ in COST if key in ratios],
+            orientation="h",
+            name="RLHF: reward model + PPO",
+            marker=dict(color=METHOD_COLOURS["ppo"]),
+            hovertemplate="%{y}: %{x:.2f}× DPO<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text="cost relative to one DPO run (×)", rangemode="tozero")
     fig.update_yaxes(title_text="measured", autorange="reversed")
     fig.update_layout(barmode="group", margin=dict(t=16, b=24))
@@ -234,5 +299,8 @@ def cost_table(config: str = "cpu") -> str:
         ("cpu_time_s", "CPU time, s", lambda v: fmt(v, 1)),
     )
     rows = [[text, show(dpo[key]), show(rlhf[key]), fmt(rlhf[key] / dpo[key], 2) + "×"] for key, text, show in units]
-    return html_table(["", "DPO", "RLHF (reward model + PPO)", "RLHF / DPO"], rows,
-                      name="what one DPO run and one RLHF pipeline cost, measured")  # fmt: skip
+    return html_table(
+        ["", "DPO", "RLHF (reward model + PPO)", "RLHF / DPO"],
+        rows,
+        name="what one DPO run and one RLHF pipeline cost, measured",
+    )

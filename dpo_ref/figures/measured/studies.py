@@ -30,7 +30,7 @@ from dpo_ref.figures.measured.common import (
     reference_line,
     summary,
     transparent,
-)  # fmt: skip
+)
 from dpo_ref.figures.theme import METHOD_COLOURS, ordered_shades, style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -52,27 +52,47 @@ LOGP = (
 LEGEND_GROUP = {"logp_change/chosen": "mass/chosen", "logp_change/rejected": "mass/rejected"}
 
 
-def _path(points: list[dict], *, name: str, method_colour: str, dash: str, symbol: str, legendgroup: str,
-          visible: bool, floor: float) -> list[go.Scatter]:  # fmt: skip
+def _path(
+    points: list[dict],
+    *,
+    name: str,
+    method_colour: str,
+    dash: str,
+    symbol: str,
+    legendgroup: str,
+    visible: bool,
+    floor: float,
+) -> list[go.Scatter]:
     """A run's (KL, reward) over training, in the order of its steps, and its last point with its 95%
     intervals (on every point they would hide the paths); KL 0 has no place on a log axis."""
     kept = [p for p in points if p["kl"]["mean"] > 0]
     line = go.Scatter(
-        x=means(p["kl"] for p in kept), y=means(p["reward"] for p in kept),
-        customdata=[[p["step"], interval_text(p["reward"], 3)] for p in kept], mode="lines+markers",
-        line=dict(color=method_colour, width=2, dash=dash), marker=dict(size=7, color=method_colour, symbol=symbol),
-        name=name, legendgroup=legendgroup, visible=visible,
+        x=means(p["kl"] for p in kept),
+        y=means(p["reward"] for p in kept),
+        customdata=[[p["step"], interval_text(p["reward"], 3)] for p in kept],
+        mode="lines+markers",
+        line=dict(color=method_colour, width=2, dash=dash),
+        marker=dict(size=7, color=method_colour, symbol=symbol),
+        name=name,
+        legendgroup=legendgroup,
+        visible=visible,
         hovertemplate=f"{name}<br>step %{{customdata[0]}}<br>KL %{{x:.3g}}<br>reward %{{customdata[1]}}<extra></extra>",
-    )  # fmt: skip
+    )
     end = kept[-1:]
     bars = transparent(method_colour, 0.6)
     last = go.Scatter(
-        x=means(p["kl"] for p in end), y=means(p["reward"] for p in end), mode="markers",
+        x=means(p["kl"] for p in end),
+        y=means(p["reward"] for p in end),
+        mode="markers",
         error_x=dict(error_bars([p["kl"] for p in end], floor=floor), color=bars),
         error_y=dict(error_bars([p["reward"] for p in end]), color=bars),
-        marker=dict(size=10, color=method_colour, symbol=symbol), name=f"{name}, end of training",
-        legendgroup=legendgroup, showlegend=False, visible=visible, hoverinfo="skip",
-    )  # fmt: skip
+        marker=dict(size=10, color=method_colour, symbol=symbol),
+        name=f"{name}, end of training",
+        legendgroup=legendgroup,
+        showlegend=False,
+        visible=visible,
+        hoverinfo="skip",
+    )
     return [line, last]
 
 
@@ -96,13 +116,22 @@ def overoptimisation(config: str = "cpu") -> go.Figure:
             falls = " (falls after its peak)" if row["over_optimised"] else ""
             indices += [len(fig.data), len(fig.data) + 1]
             name = f"{label(method)}, {params_text(row['params'], method)}{falls}"
-            fig.add_traces(_path(row["path"], name=name, method_colour=shades[k], dash=dash, symbol=symbol,
-                                 legendgroup=f"{method}{name}", visible=i == 0, floor=floor))  # fmt: skip
+            fig.add_traces(
+                _path(
+                    row["path"],
+                    name=name,
+                    method_colour=shades[k],
+                    dash=dash,
+                    symbol=symbol,
+                    legendgroup=f"{method}{name}",
+                    visible=i == 0,
+                    floor=floor,
+                )
+            )
         options.append((f"method: {label(method)}", indices))
     fig.update_xaxes(**log_axis(low, high, f"{KL_TITLE} (exact, log scale)"))
     fig.update_yaxes(title_text=f"{EXACT_REWARD_TITLE} (exact)")
-    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)],
-                      margin=dict(t=48, b=24))  # fmt: skip
+    fig.update_layout(updatemenus=[menu(options, len(fig.data), always=always)], margin=dict(t=48, b=24))
     return style(fig, height=560)
 
 
@@ -121,16 +150,27 @@ def displacement(config: str = "cpu") -> go.Figure:
         for row, quantities in ((1, MASS), (2, LOGP)):
             for key, name, line_colour in quantities:
                 indices.append(len(fig.data))
-                fig.add_trace(go.Scatter(
-                    x=steps, y=means(p[key] for p in trajectory), mode="lines+markers",
-                    error_y=dict(error_bars([p[key] for p in trajectory]), color=line_colour, thickness=0.8),
-                    line=dict(color=line_colour, width=2.5, dash="dot" if key.endswith("low_reward") else "solid"),
-                    marker=dict(size=6, color=line_colour), name=name, legendgroup=LEGEND_GROUP.get(key, key),
-                    showlegend=key not in LEGEND_GROUP, visible=i == start,
-                    customdata=[interval_text(p[key], 3) for p in trajectory],
-                    hovertemplate=(f"step %{{x}}<br>{'Δ log π' if row == 2 else 'mass'} of {name}: %{{customdata}}"
-                                   f"<extra>β = {beta}</extra>"),
-                ), row=row, col=1)  # fmt: skip
+                fig.add_trace(
+                    go.Scatter(
+                        x=steps,
+                        y=means(p[key] for p in trajectory),
+                        mode="lines+markers",
+                        error_y=dict(error_bars([p[key] for p in trajectory]), color=line_colour, thickness=0.8),
+                        line=dict(color=line_colour, width=2.5, dash="dot" if key.endswith("low_reward") else "solid"),
+                        marker=dict(size=6, color=line_colour),
+                        name=name,
+                        legendgroup=LEGEND_GROUP.get(key, key),
+                        showlegend=key not in LEGEND_GROUP,
+                        visible=i == start,
+                        customdata=[interval_text(p[key], 3) for p in trajectory],
+                        hovertemplate=(
+                            f"step %{{x}}<br>{'Δ log π' if row == 2 else 'mass'} of {name}: %{{customdata}}"
+                            f"<extra>β = {beta}</extra>"
+                        ),
+                    ),
+                    row=row,
+                    col=1,
+                )
         options.append((f"DPO, β = {beta}", indices))
     options.insert(0, options.pop(start))  # the menu opens on the beta the other studies use
     fig.add_hline(y=0, line=dict(color=GUIDE, width=1), row=2, col=1)
@@ -143,21 +183,32 @@ def displacement(config: str = "cpu") -> go.Figure:
 
 def _point(iv_kl: dict, iv_reward: dict, *, name: str, method: str, symbol: str, size: int = 12) -> go.Scatter:
     return go.Scatter(
-        x=[r(iv_kl["mean"])], y=[r(iv_reward["mean"])],
-        error_x=dict(error_bars([iv_kl], floor=0.0), color=colour(method)), error_y=dict(error_bars([iv_reward]), color=colour(method)),
-        customdata=[[interval_text(iv_kl, 3), interval_text(iv_reward, 3)]], mode="markers",
-        marker=dict(size=size, color=colour(method), symbol=symbol, line=dict(width=1.5, color=colour(method))), name=name,
+        x=[r(iv_kl["mean"])],
+        y=[r(iv_reward["mean"])],
+        error_x=dict(error_bars([iv_kl], floor=0.0), color=colour(method)),
+        error_y=dict(error_bars([iv_reward]), color=colour(method)),
+        customdata=[[interval_text(iv_kl, 3), interval_text(iv_reward, 3)]],
+        mode="markers",
+        marker=dict(size=size, color=colour(method), symbol=symbol, line=dict(width=1.5, color=colour(method))),
+        name=name,
         hovertemplate=f"{name}<br>KL %{{customdata[0]}}<br>reward %{{customdata[1]}}<extra>mean and 95% interval</extra>",
-    )  # fmt: skip
+    )
 
 
 def _linear_plane(fig: go.Figure, data: dict, kls: list[float]) -> None:
     """The exact frontier over the KLs drawn, pi_ref at KL 0, linear axes (these points sit close together)."""
     ceiling = max(kls) * 1.3
     fig.add_trace(optimal_trace(data["optimal_frontier"], max_kl=ceiling))
-    fig.add_trace(go.Scatter(x=[0.0], y=[r(data["world"]["reference_reward"])], mode="markers", name="π<sub>ref</sub>",
-                             marker=dict(size=11, color=METHOD_COLOURS["reference"]),
-                             hovertemplate="π<sub>ref</sub>: reward %{y:.3f}<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0],
+            y=[r(data["world"]["reference_reward"])],
+            mode="markers",
+            name="π<sub>ref</sub>",
+            marker=dict(size=11, color=METHOD_COLOURS["reference"]),
+            hovertemplate="π<sub>ref</sub>: reward %{y:.3f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text=f"{KL_TITLE} (exact)", range=[-0.03 * ceiling, ceiling])
     fig.update_yaxes(title_text=f"{EXACT_REWARD_TITLE} (exact)")
 
@@ -169,16 +220,29 @@ def online_offline(config: str = "cpu") -> go.Figure:
     path = study["online_path"]
     fig = go.Figure()
     _linear_plane(fig, data, [p["kl"]["high"] for p in path] + [study["offline"]["kl"]["high"]])
-    fig.add_trace(go.Scatter(
-        x=means(p["kl"] for p in path), y=means(p["reward"] for p in path), mode="lines+markers",
-        error_x=dict(error_bars([p["kl"] for p in path], floor=0.0), color=colour("dpo"), thickness=0.8),
-        error_y=dict(error_bars([p["reward"] for p in path]), color=colour("dpo"), thickness=0.8),
-        line=dict(color=colour("dpo"), width=2, dash="dash"), marker=dict(size=9, color=colour("dpo"), symbol="diamond"),
-        name=f"online DPO, after each of {study['rounds']} rounds", customdata=[p["round"] + 1 for p in path],
-        hovertemplate="online DPO, round %{customdata}<br>KL %{x:.3f}<br>reward %{y:.3f}<extra></extra>",
-    ))  # fmt: skip
-    fig.add_trace(_point(study["offline"]["kl"], study["offline"]["reward"], name=f"offline DPO, β = {study['beta']:g}",
-                         method="dpo", symbol="circle-open"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=means(p["kl"] for p in path),
+            y=means(p["reward"] for p in path),
+            mode="lines+markers",
+            error_x=dict(error_bars([p["kl"] for p in path], floor=0.0), color=colour("dpo"), thickness=0.8),
+            error_y=dict(error_bars([p["reward"] for p in path]), color=colour("dpo"), thickness=0.8),
+            line=dict(color=colour("dpo"), width=2, dash="dash"),
+            marker=dict(size=9, color=colour("dpo"), symbol="diamond"),
+            name=f"online DPO, after each of {study['rounds']} rounds",
+            customdata=[p["round"] + 1 for p in path],
+            hovertemplate="online DPO, round %{customdata}<br>KL %{x:.3f}<br>reward %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        _point(
+            study["offline"]["kl"],
+            study["offline"]["reward"],
+            name=f"offline DPO, β = {study['beta']:g}",
+            method="dpo",
+            symbol="circle-open",
+        )
+    )
     fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=480)
 
@@ -190,12 +254,34 @@ def distribution_shift(config: str = "cpu") -> go.Figure:
     kls = [study[k]["kl"]["high"] for k in ("dpo", "preferred_ft", "dpo_after_preferred_ft")]
     fig = go.Figure()
     _linear_plane(fig, data, kls)
-    fig.add_trace(_point(study["dpo"]["kl"], study["dpo"]["reward"], name="DPO from π<sub>ref</sub>", method="dpo",
-                         symbol="circle-open"))  # fmt: skip
-    fig.add_trace(_point(study["preferred_ft"]["kl"], study["preferred_ft"]["reward"], name="Preferred-FT on the chosen answers",
-                         method="preferred-ft", symbol="x", size=11))  # fmt: skip
-    fig.add_trace(_point(study["dpo_after_preferred_ft"]["kl"], study["dpo_after_preferred_ft"]["reward"],
-                         name="DPO after Preferred-FT", method="dpo", symbol="circle"))  # fmt: skip
+    fig.add_trace(
+        _point(
+            study["dpo"]["kl"],
+            study["dpo"]["reward"],
+            name="DPO from π<sub>ref</sub>",
+            method="dpo",
+            symbol="circle-open",
+        )
+    )
+    fig.add_trace(
+        _point(
+            study["preferred_ft"]["kl"],
+            study["preferred_ft"]["reward"],
+            name="Preferred-FT on the chosen answers",
+            method="preferred-ft",
+            symbol="x",
+            size=11,
+        )
+    )
+    fig.add_trace(
+        _point(
+            study["dpo_after_preferred_ft"]["kl"],
+            study["dpo_after_preferred_ft"]["reward"],
+            name="DPO after Preferred-FT",
+            method="dpo",
+            symbol="circle",
+        )
+    )
     fig.update_layout(margin=dict(t=16, b=24))
     return style(fig, height=480)
 
@@ -209,12 +295,19 @@ def deterministic(config: str = "cpu") -> go.Figure:
         steps = [p["step"] for p in trajectory]
         ivs = [p["kl"] for p in trajectory]
         fig.add_traces(band(steps, ivs, colour(method), name=label(method), legendgroup=method, floor=0.0))
-        fig.add_trace(go.Scatter(
-            x=steps, y=means(ivs), mode="lines+markers", line=dict(color=colour(method), width=2.5),
-            marker=dict(size=6, color=colour(method)), name=label(method), legendgroup=method,
-            customdata=[interval_text(iv, 3) for iv in ivs],
-            hovertemplate=f"{label(method)}<br>step %{{x}}<br>KL %{{customdata}}<extra>mean and 95% interval</extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=means(ivs),
+                mode="lines+markers",
+                line=dict(color=colour(method), width=2.5),
+                marker=dict(size=6, color=colour(method)),
+                name=label(method),
+                legendgroup=method,
+                customdata=[interval_text(iv, 3) for iv in ivs],
+                hovertemplate=f"{label(method)}<br>step %{{x}}<br>KL %{{customdata}}<extra>mean and 95% interval</extra>",
+            )
+        )
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text=KL_TITLE + " (exact)", rangemode="tozero")
     fig.update_layout(margin=dict(t=16, b=24))
