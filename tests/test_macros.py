@@ -104,7 +104,8 @@ def test_every_verdict_shown_comes_from_the_files(page, env):
         for row in argument if isinstance(argument, list) else [argument]:
             assert id(row) in rows, f"{page.name}: a verdict of {row!r}, which is not a row of the summaries"
     for word, shown in SPAN.findall(text):
-        assert shown.split(" ")[0] == word or shown.startswith(macros._PHRASES[word]), shown
+        own_terms = [said[macros.VERDICTS.index(word)] for said in macros.VERDICT_WORDS.values()]
+        assert shown.split(" ")[0] == word or shown.startswith(macros._PHRASES[word]) or shown in own_terms, shown
     outside = SPAN.sub("", text)
     outside = re.sub(r"```.*?```", "", outside, flags=re.DOTALL)  # code and figure fences
     outside = re.sub(r'"(ahead|behind|level)"', "", outside)  # the words defined, in quotes
@@ -147,6 +148,11 @@ def test_verdicts_take_rows_never_words():
         r"\1",
         SPAN.sub(r"\1", macros.verdict_counts([{"verdict_vs_half": "behind"}], "temperatures", key="verdict_vs_half")),
     ) == ("ahead at none, level at none and behind at 1 of 1 temperatures")
+    said = macros.verdict_counts(rows, "values of β", words="change")
+    assert NUMBER.sub(r"\1", SPAN.sub(r"\2", said)) == "rises at 2, holds level at 1 and falls at none of 3 values of β"
+    assert '<span class="dpo-verdict" data-verdict="ahead">rises</span>' in said  # coloured as its verdict
+    with pytest.raises(ValueError, match="takes words from"):
+        macros.verdict_counts(rows, words="grows")
 
 
 def test_direction_follows_the_interval():

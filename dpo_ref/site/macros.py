@@ -126,16 +126,28 @@ def verdict(row: Mapping, other: str = "") -> str:
     return _span(word, f"{_PHRASES[word]} {escape(other)}" if other else word)
 
 
-def verdict_counts(rows: Sequence[Mapping], what: str = "matched KLs", key: str = "verdict") -> str:
+# ahead, level and behind in the terms of a claim that is not "DPO against another method" (verdict_counts' words)
+VERDICT_WORDS = {
+    "change": ("rises", "holds level", "falls"),
+    "distance": ("closer", "level", "farther"),
+    "against half": ("above one half", "level with it", "below it"),
+}
+
+
+def verdict_counts(rows: Sequence[Mapping], what: str = "matched KLs", key: str = "verdict", words: str = "") -> str:
     """How the verdicts of several rows fall: ``ahead at 2, level at 4 and behind at none of 6 matched KLs``
-    (``key`` names the rows' verdict, e.g. ``verdict_vs_half`` of the win rates)."""
+    (``key`` names the rows' verdict, e.g. ``verdict_vs_half`` of the win rates; ``words`` names an entry of
+    :data:`VERDICT_WORDS` that says ahead, level and behind in the claim's own terms: ``rises at 2, ...``)."""
+    if words and words not in VERDICT_WORDS:
+        raise ValueError(f"verdict_counts() takes words from {sorted(VERDICT_WORDS)}, got {words!r}")
+    said = VERDICT_WORDS[words] if words else VERDICTS
     if not rows:
         return f"not compared (no {what} in common)"
     rows = [{"verdict": row[key]} for row in rows]
     for row in rows:
         verdict(row)  # each row must carry a verdict
     counts = {word: sum(row["verdict"] == word for row in rows) for word in VERDICTS}
-    parts = [f"{_span(word, word)} at {_number(str(counts[word] or 'none'))}" for word in VERDICTS]
+    parts = [f"{_span(word, text)} at {_number(str(counts[word] or 'none'))}" for word, text in zip(VERDICTS, said)]
     return f"{parts[0]}, {parts[1]} and {parts[2]} of {_number(str(len(rows)))} {what}"
 
 
