@@ -36,7 +36,7 @@ import functools
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dpo_ref.errors import UnknownNameError, UserError
@@ -66,6 +66,7 @@ class Hyperparameter:
     source: str  # where the default comes from
     meaning: str  # one line, for --help and the docs' tables
     check: str = "positive"  # a key of _CHECKS
+    symbol: str = field(kw_only=True)  # how pages and figures write it: "β", "λ" (IPO's beta is its "τ")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class Method:
     swept: str = "beta"
     # hyperparameters set from the swept one, so that a grid moves them together (SimPO's gamma)
     derived: Callable[[float], dict[str, float]] | None = None
+    # how figures draw it, the same on every page and in both of the site's palettes: a colour that keeps a
+    # contrast of 2:1 against Material's white and slate backgrounds (colour-blind-safe palettes: Okabe & Ito,
+    # Paul Tol's "muted" and "vibrant"), and a Plotly marker symbol no other method uses
+    colour: str = field(kw_only=True)
+    marker: str = field(kw_only=True)
 
     @property
     def rows_per_pair(self) -> int:
@@ -267,6 +273,7 @@ _BETA = Hyperparameter(
     0.1,
     "DPO paper, Appendix B (0.5 for TL;DR summarisation)",
     "KL strength: larger keeps the policy closer to the reference",
+    symbol="β",
 )
 _FLIP_RATE = Hyperparameter(
     "label_smoothing",
@@ -274,12 +281,14 @@ _FLIP_RATE = Hyperparameter(
     "an assumed 10% of flipped labels (this project's choice)",
     "the rate at which preference labels are assumed flipped",
     check="flip-rate",
+    symbol="ε",
 )
 _KL_COEF = Hyperparameter(
     "kl_coef",
     0.1,
     "the DPO paper's beta of eq. (3), Appendix B",
     "weight of the per-token KL penalty against the reference",
+    symbol="β",
 )
 
 METHODS: dict[str, Method] = {
@@ -294,6 +303,8 @@ METHODS: dict[str, Method] = {
             True,
             (_BETA,),
             build=_pairwise("dpo_loss"),
+            colour="#0072B2",  # Okabe-Ito blue
+            marker="circle",
         ),
         Method(
             "cdpo",
@@ -304,6 +315,8 @@ METHODS: dict[str, Method] = {
             True,
             (_BETA, _FLIP_RATE),
             build=_pairwise("dpo_loss"),
+            colour="#AA4499",  # Tol purple
+            marker="circle-open",
         ),
         Method(
             "robust-dpo",
@@ -314,6 +327,8 @@ METHODS: dict[str, Method] = {
             True,
             (_BETA, _FLIP_RATE),
             build=_pairwise("robust_dpo_loss"),
+            colour="#BB5566",  # Tol red
+            marker="square-open",
         ),
         Method(
             "dpop",
@@ -331,9 +346,12 @@ METHODS: dict[str, Method] = {
                     "over [5, 500] (github.com/abacusai/smaug, issue 2)",
                     "weight of the penalty on the chosen completion's fall",
                     check="non-negative",
+                    symbol="λ",
                 ),
             ),
             build=_pairwise("dpop_loss"),
+            colour="#CC3311",  # Tol vibrant red
+            marker="triangle-left",
         ),
         Method(
             "ipo",
@@ -348,10 +366,13 @@ METHODS: dict[str, Method] = {
                     0.1,
                     "TRL's default; the paper's tau, with no single value for LLMs",
                     "the paper's tau: larger means a smaller target margin",
+                    symbol="τ",
                 ),
             ),
             reduction="mean",
             build=_pairwise("ipo_loss", reduction="mean"),
+            colour="#009E73",  # Okabe-Ito bluish green
+            marker="diamond",
         ),
         Method(
             "hinge",
@@ -360,8 +381,10 @@ METHODS: dict[str, Method] = {
             "Liu et al. 2023, arXiv 2309.06657",
             "pairs",
             True,
-            (Hyperparameter("beta", 0.1, "TRL's default", "the hinge closes at margin 1/beta"),),
+            (Hyperparameter("beta", 0.1, "TRL's default", "the hinge closes at margin 1/beta", symbol="β"),),
             build=_pairwise("hinge_loss"),
+            colour="#44AA99",  # Tol teal
+            marker="triangle-up",
         ),
         Method(
             "kto",
@@ -371,13 +394,14 @@ METHODS: dict[str, Method] = {
             "unpaired",
             True,
             (
-                Hyperparameter("beta", 0.1, "KTO paper: 0.1 is close to best", "KL strength"),
+                Hyperparameter("beta", 0.1, "KTO paper: 0.1 is close to best", "KL strength", symbol="β"),
                 Hyperparameter(
                     "desirable_weight",
                     1.0,
                     "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
                     "lambda_D, the weight of desirable completions",
                     check="non-negative",
+                    symbol="λ<sub>D</sub>",
                 ),
                 Hyperparameter(
                     "undesirable_weight",
@@ -385,9 +409,12 @@ METHODS: dict[str, Method] = {
                     "KTO paper: lambda_D n_D / (lambda_U n_U) in [1, 4/3]",
                     "lambda_U, the weight of undesirable completions",
                     check="non-negative",
+                    symbol="λ<sub>U</sub>",
                 ),
             ),
             build=_kto,
+            colour="#CC79A7",  # Okabe-Ito reddish purple
+            marker="square",
         ),
         Method(
             "orpo",
@@ -398,12 +425,19 @@ METHODS: dict[str, Method] = {
             False,
             (
                 Hyperparameter(
-                    "lam", 0.1, "ORPO paper: lambda around 0.1", "weight of the odds-ratio term", check="non-negative"
+                    "lam",
+                    0.1,
+                    "ORPO paper: lambda around 0.1",
+                    "weight of the odds-ratio term",
+                    check="non-negative",
+                    symbol="λ",
                 ),
             ),
             reduction="mean",
             build=_orpo,
             swept="lam",
+            colour="#56B4E9",  # Okabe-Ito sky blue
+            marker="star",
         ),
         Method(
             "simpo",
@@ -413,14 +447,21 @@ METHODS: dict[str, Method] = {
             "pairs",
             False,
             (
-                Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale"),
+                Hyperparameter("beta", 2.0, "SimPO paper: 2.0 to 2.5", "reward scale", symbol="β"),
                 Hyperparameter(
-                    "gamma", 1.0, "SimPO paper: gamma / beta around 0.5", "target reward margin", check="non-negative"
+                    "gamma",
+                    1.0,
+                    "SimPO paper: gamma / beta around 0.5",
+                    "target reward margin",
+                    check="non-negative",
+                    symbol="γ",
                 ),
             ),
             reduction="mean",
             build=_simpo,
             derived=lambda beta: {"gamma": beta / 2},  # the paper's gamma/beta
+            colour="#999933",  # Tol olive
+            marker="triangle-down",
         ),
         Method(
             "preferred-ft",
@@ -431,6 +472,8 @@ METHODS: dict[str, Method] = {
             False,
             build=_preferred_ft,
             swept=LR_SCALE,
+            colour="#997700",  # Tol dark yellow
+            marker="x",
         ),
         Method(
             "unlikelihood",
@@ -446,10 +489,13 @@ METHODS: dict[str, Method] = {
                     "Welleck et al. weigh the two terms equally",
                     "weight of the unlikelihood term",
                     check="non-negative",
+                    symbol="α",
                 ),
             ),
             build=_unlikelihood,
             swept="alpha",
+            colour="#EE3377",  # Tol magenta
+            marker="cross",
         ),
         Method(
             "ppo",
@@ -460,6 +506,8 @@ METHODS: dict[str, Method] = {
             True,
             (_KL_COEF,),
             swept="kl_coef",
+            colour="#D55E00",  # Okabe-Ito vermillion
+            marker="hexagon",
         ),
         Method(
             "ppo-gt",
@@ -470,6 +518,8 @@ METHODS: dict[str, Method] = {
             True,
             (_KL_COEF,),
             swept="kl_coef",
+            colour="#E69F00",  # Okabe-Ito orange
+            marker="pentagon",
         ),
     )
 }

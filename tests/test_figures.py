@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import plotly.graph_objects as go
 import pytest
@@ -532,6 +533,26 @@ def test_cli_writes_standalone_html(tmp_path):
 
 
 # --------------------------------------------------------------------------- figure controls
+
+
+def test_every_method_has_its_own_colour_and_marker_readable_in_both_palettes():
+    from dpo_ref.figures.measured.common import SYMBOLS, param_name
+    from dpo_ref.figures.theme import _luminance
+    from dpo_ref.methods import LR_SCALE, METHODS
+
+    colours = [m.colour for m in METHODS.values()]
+    markers = [m.marker for m in METHODS.values()]
+    assert len(set(colours)) == len(colours) and len(set(markers)) == len(markers)
+    for name, method in METHODS.items():
+        assert re.fullmatch(r"#[0-9A-F]{6}", method.colour), name
+        v = _luminance([int(method.colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+        # 2:1 against Material's white and its slate background (luminance about 0.0144)
+        assert 1.05 / (v + 0.05) >= 2 and (v + 0.05) / (0.0144 + 0.05) >= 2, (name, method.colour)
+        assert SYMBOLS[name] == method.marker
+    assert param_name("beta", "ipo") == "τ" and param_name("beta", "dpo") == "β"
+    assert param_name("kl_coef", "ppo") == "β" and param_name(LR_SCALE, "preferred-ft") == "learning-rate scale"
+    with pytest.raises(ValueError, match="orpo has no hyperparameter 'beta'"):
+        param_name("beta", "orpo")
 
 
 def test_ordered_shades_run_light_to_dark_inside_the_contrast_band():

@@ -165,7 +165,7 @@ def test_direction_follows_the_interval():
 def test_settings_labels_and_failed_runs_are_written_from_the_files(env):
     exact = env.variables["exact"]
     assert NUMBER.sub(r"\1", macros.setting({"params": {"beta": 0.5}}, "ipo")) == "τ = 0.5"
-    assert NUMBER.sub(r"\1", macros.setting({"hyperparameter": "lam", "value": 0.1})) == "λ = 0.1"
+    assert NUMBER.sub(r"\1", macros.setting({"hyperparameter": "lam", "value": 0.1}, "orpo")) == "λ = 0.1"
     assert macros.label("ppo-gt") == "PPO-GT"
     failed = macros.failed(exact)
     assert len(failed) == len(exact["failed"])
@@ -298,3 +298,8 @@ def test_widest_names_the_setting_whose_seeds_disagree_most():
         }
     }
     assert NUMBER.sub(r"\1", macros.widest(summary)) == "KTO at β = 50: its KL's 95% interval runs from 1.0 to 6.0"
+
+
+def test_variants_are_the_summarys_methods_beside_the_papers_in_grid_order():
+    summary = {"methods": {"dpo": {}, "simpo": {}, "ppo": {}, "ipo": {}, "preferred-ft": {}, "dpop": {}}}
+    assert macros.variants(summary) == ["simpo", "ipo", "dpop"]

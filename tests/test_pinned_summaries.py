@@ -1013,7 +1013,9 @@ def test_setting_best_and_failed_macros():
     assert plain(macros.setting(kto, "kto")) == "β = 0.05"
     assert plain(macros.setting({"params": {"beta": 2.0}}, "ipo")) == "τ = 2"
     assert plain(macros.setting({"params": {}}, "preferred-ft")) == "its defaults"
-    assert plain(macros.setting({"hyperparameter": "lr_scale", "value": 2.0})) == "learning-rate scale = 2"
+    assert (
+        plain(macros.setting({"hyperparameter": "lr_scale", "value": 2.0}, "preferred-ft")) == "learning-rate scale = 2"
+    )
     rows = [
         {"name": "a", "reward": {"mean": 0.3}, "kl": {"mean": 5.0}},
         {"name": "b", "reward": {"mean": 0.7}, "kl": {"mean": 1.0}},

@@ -1,9 +1,8 @@
 """The look of every site figure: one template, Material's two palettes, one colour per method.
 
 Import ``METHOD_COLOURS`` (and ``style``) from here whenever a figure shows a method, so
-DPO is the same blue on every page. The colours come from two colour-blind-safe
-palettes (Okabe & Ito; Paul Tol's "muted" and "vibrant") and were picked to keep a
-contrast of at least 2:1 against both Material backgrounds (white and slate).
+DPO is the same blue on every page. A method's colour is its registry entry's
+(:attr:`dpo_ref.methods.Method.colour`); the few curves that are not methods have theirs here.
 
 The template is written for Material's light palette (``default``). The site's
 JavaScript restyles each figure for the slate (dark) palette with the layout updates
@@ -20,21 +19,10 @@ import plotly.io as pio
 
 from dpo_ref.methods import METHODS
 
-# One colour per method, used on every page and by the measured figures.
+# One colour per method (the registry's, dpo_ref.methods), and the few curves that are not methods.
 METHOD_COLOURS: dict[str, str] = {
-    "dpo": "#0072B2",  # Okabe-Ito blue
-    "cdpo": "#AA4499",  # Tol purple
-    "robust-dpo": "#BB5566",  # Tol red
-    "hinge": "#44AA99",  # Tol teal
-    "ipo": "#009E73",  # Okabe-Ito bluish green
-    "kto": "#CC79A7",  # Okabe-Ito reddish purple
-    "orpo": "#56B4E9",  # Okabe-Ito sky blue
-    "simpo": "#999933",  # Tol olive
-    "ppo": "#D55E00",  # Okabe-Ito vermillion
-    "ppo-gt": "#E69F00",  # Okabe-Ito orange
+    **{name: method.colour for name, method in METHODS.items()},
     "reward_model": "#EE7733",  # Tol vibrant orange
-    "preferred-ft": "#997700",  # Tol dark yellow
-    "unlikelihood": "#EE3377",  # Tol magenta
     "sft": "#888888",  # neutral grey: the reference / SFT policy
     "reference": "#888888",
     "optimal": "#888888",  # drawn dashed: the closed-form optimum

@@ -48,7 +48,7 @@ from dpo_ref import paths
 from dpo_ref.analysis import verdict as analysis_verdict
 from dpo_ref.experiments.exact_summary import OVER_OPTIMISED
 from dpo_ref.figures._util import fmt
-from dpo_ref.figures.measured.common import FILES, REQUIRED, param_name, params_text
+from dpo_ref.figures.measured.common import FILES, REQUIRED, param_name, params_text, variant_names
 from dpo_ref.figures.measured.common import label as method_label
 from dpo_ref.figures.performance import bench_results
 from dpo_ref.methods import METHODS
@@ -183,12 +183,17 @@ def count(rows: Sequence[Mapping], word: str) -> int:
 # --------------------------------------------------------------------------- methods and settings
 
 
+def variants(summary: Mapping) -> list[str]:
+    """The variants of DPO a world's summary holds, in its grid's order (``variants(exact)``)."""
+    return variant_names(summary)
+
+
 def label(name: str) -> str:
     """A method's label from :mod:`dpo_ref.methods`: ``label("ppo-gt")`` is ``PPO-GT``."""
     return method_label(name)
 
 
-def setting(row: Mapping, method: str = "") -> str:
+def setting(row: Mapping, method: str) -> str:
     """A setting of the files as the figures write it: ``β = 0.5`` (``τ`` for IPO)."""
     params = row["params"] if "params" in row else {row["hyperparameter"]: row["value"]}
     return _number(params_text(params, method))
@@ -443,6 +448,7 @@ MACROS: tuple[Callable, ...] = (
     standing,
     by_temperature,
     join,
+    variants,
     data_file,
     provenance,
     protocol,

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from dpo_ref.figures._util import fmt
 from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, PALETTES
+from dpo_ref.methods import LR_SCALE, METHODS
 from dpo_ref.results import load_results
 
 DIGITS = 6  # plotted numbers are rounded, so the figure JSON is stable from build to build
@@ -43,30 +44,16 @@ REQUIRED = {
 
 # the DPO paper's Figure 2 (left): the methods it sets against each other
 PAPER_METHODS = ("dpo", "ppo", "ppo-gt", "preferred-ft", "unlikelihood")
-SYMBOLS = {
-    "dpo": "circle",
-    "ipo": "diamond",
-    "cdpo": "circle-open",
-    "hinge": "triangle-up",
-    "kto": "square",
-    "orpo": "star",
-    "simpo": "triangle-down",
-    "preferred-ft": "x",
-    "unlikelihood": "cross",
-    "ppo": "hexagon",
-    "ppo-gt": "pentagon",
-}
-# hyperparameters as the pages write them; IPO's "beta" is its tau (dpo_ref.losses.ipo_loss)
-PARAM_NAMES = {
-    "beta": "β",
-    "gamma": "γ",
-    "lam": "λ",
-    "alpha": "α",
-    "label_smoothing": "ε",
-    "kl_coef": "β",
-    "lr_scale": "learning-rate scale",
-    "tau": "τ",
-}
+
+
+def variant_names(data: dict) -> list[str]:
+    """The variants of DPO a summary holds: its methods other than the paper's, in the order of the world's grid."""
+    return [name for name in data["methods"] if name not in PAPER_METHODS]
+
+
+SYMBOLS = {name: method.marker for name, method in METHODS.items()}
+# what a grid sweeps when it is not a hyperparameter, as the pages write it
+LR_SCALE_NAME = "learning-rate scale"
 HIDDEN_PARAMS = ("desirable_weight", "undesirable_weight", "reduction")  # fixed at their paper's values
 GUIDE = PALETTES["default"]["fg_lighter"]  # thin reference lines; the dark palette restyles them
 KL_TITLE = "KL(π ‖ π<sub>ref</sub>), nats"
@@ -98,12 +85,18 @@ def colour(method: str) -> str:
     return METHOD_COLOURS[method]
 
 
-def param_name(name: str, method: str = "") -> str:
-    """A hyperparameter as the pages write it: ``"beta"`` as ``β`` (IPO's beta is its τ)."""
-    return "τ" if (method, name) == ("ipo", "beta") else PARAM_NAMES.get(name, name)
+def param_name(name: str, method: str) -> str:
+    """A hyperparameter of ``method`` as the pages write it, from the registry: ``"beta"`` as ``β`` (IPO's beta
+    as its τ); the learning rate's multiple a grid sweeps (:data:`dpo_ref.methods.LR_SCALE`) in words."""
+    if name == LR_SCALE:
+        return LR_SCALE_NAME
+    symbols = {h.name: h.symbol for h in METHODS[method].hyperparameters}
+    if name not in symbols:
+        raise ValueError(f"{method} has no hyperparameter {name!r} (it takes: {', '.join(symbols) or 'none'})")
+    return symbols[name]
 
 
-def params_text(params: dict, method: str = "") -> str:
+def params_text(params: dict, method: str) -> str:
     """``{"beta": 0.5}`` as ``β = 0.5`` (IPO's beta is its τ)."""
     shown = [f"{param_name(k, method)} = {v:g}" for k, v in params.items() if k not in HIDDEN_PARAMS]
     return ", ".join(shown) or "its defaults"
@@ -191,7 +184,7 @@ def settings_trace(
         marker=dict(
             size=10,
             color=colour(method),
-            symbol=SYMBOLS.get(method, "circle"),
+            symbol=SYMBOLS[method],
             line=dict(width=1, color=PALETTES["default"]["bg"]),
         ),
         name=name or label(method),

@@ -36,10 +36,10 @@ from dpo_ref.figures.measured.common import (
     setting_of,
     settings_trace,
     summary,
+    variant_names,
 )
 from dpo_ref.figures.theme import style
 
-VARIANTS = {"exact": ("ipo", "cdpo", "hinge", "kto", "orpo", "simpo"), "sentiment": ("ipo", "kto", "orpo", "simpo")}
 REWARD_TITLES = {"exact": f"{EXACT_REWARD_TITLE} (exact)", "sentiment": f"{SENTIMENT_REWARD_TITLE}, test prompts"}
 KL_TITLES = {"exact": f"{KL_TITLE} (exact, log scale)", "sentiment": f"{KL_TITLE} (sampled, log scale)"}
 
@@ -97,7 +97,7 @@ exact_frontier, sentiment_frontier = for_worlds(frontier)
 def variants(world: str, config: str = "cpu") -> go.Figure:
     """Each variant's envelope and settings against DPO's, one variant at a time (a menu picks it)."""
     data = summary(world, config)
-    drawn = [m for m in VARIANTS[world] if m in data["methods"]]
+    drawn = variant_names(data)
     fig, floor, _ = _plane(world, data, ["dpo", *drawn])
     always = list(range(len(fig.data))) + _add_method(fig, data, "dpo", floor)
     options = []
@@ -123,7 +123,7 @@ def exact_variants_table(config: str = "cpu") -> str:
     data = summary("exact", config)
     length = data["provenance"]["config"]["exact"]["world"]["response_length"]
     rows = []
-    for method in ("dpo", *VARIANTS["exact"]):
+    for method in ("dpo", *variant_names(data)):
         for row in data["methods"].get(method, {}).get("settings", []):
             rows.append(
                 [

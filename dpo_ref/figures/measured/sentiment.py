@@ -79,7 +79,7 @@ def win_rates(config: str = "cpu") -> go.Figure:
                 error_y=dict(error_bars(ivs, scale=100), color=colour(method)),
                 mode="lines+markers",
                 line=dict(color=colour(method), width=2.5 if main else 1.5, dash="solid" if main else "dot"),
-                marker=dict(size=8, color=colour(method), symbol=SYMBOLS.get(method, "circle")),
+                marker=dict(size=8, color=colour(method), symbol=SYMBOLS[method]),
                 name=f"{label(method)} ({_selected(data['methods'][method], method)})",
                 visible=True if main else "legendonly",
                 customdata=[
