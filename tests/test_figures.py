@@ -441,6 +441,14 @@ def test_variant_gradients_match_closed_forms(figures):
     assert close(p, -2 * (h - 5.0), tol=1e-5)
     g, p = push("variant-simpo")
     assert close(p, 2.0 * torch.sigmoid(1.0 - 2.0 * g))
+    # DPOP, along the chosen log-ratio c with the rejected one at -10: DPO's push beta * sigma(-beta (c + 10)),
+    # times (1 + lambda) once c < 0, where the sigmoid's argument is beta (c + 10 + lambda c)
+    c, p = push("variant-dpop")
+    above, below = c > 0.01, c < -0.01
+    assert close(p[above], 0.1 * torch.sigmoid(-0.1 * (c[above] + 10)))
+    assert close(p[below], 0.1 * 51 * torch.sigmoid(-0.1 * (c[below] + 10 + 50 * c[below])))
+    c, p = push("variant-dpop", 1)  # the dotted DPO reference
+    assert close(p, 0.1 * torch.sigmoid(-0.1 * (c + 10)))
 
 
 def test_kto_and_orpo_figures(figures):

@@ -653,6 +653,30 @@ def test_exact_displacement_and_overoptimisation(exact):
     assert [row["verdict"] for row in macros.only_chosen(exact)] == ["ahead", "ahead"]
 
 
+def test_dpop_is_paired_with_dpo_by_seed_at_each_beta():
+    def run(method, seed, beta, chosen_end, rejected_end):
+        trajectory = [
+            {"step": 0, "logp_change/chosen": 0.0, "logp_change/rejected": 0.0},
+            {"step": 240, "logp_change/chosen": chosen_end, "logp_change/rejected": rejected_end},
+        ]
+        return {"method": method, "seed": seed, "params": {"beta": beta}, "trajectory": trajectory}
+
+    dpo = [run("dpo", s, 0.5, c, -2.0) for s, c in zip(S, (-0.5, -0.6, -0.7))]
+    dpop = [run("dpop", s, 0.5, c, r) for s, c, r in zip(S, (0.1, 0.0, 0.2), (-1.0, -1.1, -1.2))]
+    result = exact_summary.dpop_against_dpo(dpo + dpop + [run("dpo", 0, 0.1, -1.0, -3.0)])
+    assert list(result) == ["0.5"]  # only DPOP's own betas
+    at = result["0.5"]
+    # DPOP minus DPO at the end, per seed: 0.6, 0.6, 0.9: mean 0.7, sd sqrt(0.06 / 2), sem 0.1; low 0.7 - 0.43 > 0
+    assert close(at["chosen_kept"]["change"], iv(0.7, 0.1)) and at["chosen_kept"]["verdict"] == "ahead"
+    assert [p["step"] for p in at["trajectory"]] == [0, 240]
+    assert close(at["trajectory"][1]["logp_change/rejected"], iv(-1.1, 0.1 / SQRT3))
+    assert at["trajectory"][0]["logp_change/chosen"]["mean"] == 0.0
+    said = macros.verdict_counts(macros.dpop_kept({"displacement": {"dpop": result}}), "values of β", words="probable")
+    assert plain(said) == "more probable at 1, level at none and less probable at none of 1 values of β"
+    with pytest.raises(ValueError, match="DPOP at beta 0.5 ran seeds"):
+        exact_summary.dpop_against_dpo(dpo + dpop[:2])
+
+
 def test_exact_numbers_in_page_sentences(exact):
     """The summary above, through the macros, as the pages print it."""
     ipo = exact["matched_kl"]["ipo"]

@@ -69,6 +69,7 @@ class ExactExperimentConfig:
             "kto": (0.02, 0.05, 0.1, 0.5),  # the KTO paper finds 0.1 close to best
             "orpo": (0.1, 0.3, 1.0, 3.0),  # lambda: the ORPO paper uses about 0.1
             "simpo": (1.0, 2.5, 5.0, 10.0),  # beta: the SimPO paper uses 2 to 2.5
+            "dpop": (0.05, 0.1, 0.5, 2.0),  # DPO's grid, lambda 50 (the registry's default)
             "preferred-ft": (0.25, 0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
             "unlikelihood": (0.1, 0.3, 1.0, 3.0),  # alpha: Welleck et al. use 1
             "ppo": (0.1, 0.2, 0.5, 1.0),  # the KL coefficient, PPO against the reward model ...
@@ -151,6 +152,7 @@ class SentimentConfig:
             "kto": (0.5, 5.0, 50.0),  # the KTO paper finds 0.1 close to best
             "orpo": (0.05, 0.2, 1.0),  # lambda: the ORPO paper uses about 0.1
             "simpo": (1.0, 2.5, 5.0),  # beta: the SimPO paper uses 2 to 2.5
+            "dpop": (0.5, 5.0, 50.0),  # DPO's grid, lambda 50 (the registry's default)
             "preferred-ft": (0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
             "unlikelihood": (0.1, 0.3, 1.0),  # alpha, the weight of the unlikelihood term
             # the KL coefficient, on normalised rewards: both rewards are normalised to mean 0, standard deviation 1
@@ -219,6 +221,7 @@ def _smoke() -> ExperimentConfig:
             "kto": (0.1, 0.5),
             "orpo": (0.1, 1.0),
             "simpo": (2.0, 5.0),
+            "dpop": (0.1, 0.5),
             "preferred-ft": (0.5, 1.0),
             "unlikelihood": (0.3, 1.0),
             "ppo": (0.2, 0.5),
@@ -253,6 +256,7 @@ def _smoke() -> ExperimentConfig:
             "kto": (0.1, 1.0),
             "orpo": (0.1, 1.0),
             "simpo": (2.0, 5.0),
+            "dpop": (0.1, 1.0),
             "preferred-ft": (0.5, 1.0),
             "unlikelihood": (0.3, 1.0),
             "ppo": (0.1, 1.0),
@@ -299,6 +303,7 @@ def _gpu() -> ExperimentConfig:
                 "kto": (0.02, 0.05, 0.1, 0.5, 2.0),
                 "orpo": (0.03, 0.1, 0.3, 1.0, 3.0),
                 "simpo": (0.5, 1.0, 2.5, 5.0, 10.0),
+                "dpop": (0.02, 0.1, 0.5, 2.0, 10.0),
                 "preferred-ft": (0.25, 0.5, 1.0, 2.0, 4.0),
                 "unlikelihood": (0.1, 0.3, 1.0, 3.0, 10.0),
                 "ppo": (0.1, 0.2, 0.5, 1.0, 2.0),

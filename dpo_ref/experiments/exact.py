@@ -129,15 +129,20 @@ def shared_world(cfg: ExactExperimentConfig, device: str) -> ExactWorld:
 # --------------------------------------------------------------------------- stages
 
 
+# the methods whose runs also record where the probability mass goes: DPO, and DPOP, the fix proposed for its
+# displacement (exact_studies.displacement; the summary sets one against the other)
+TRACKS_DISPLACEMENT = ("dpo", "dpop")
+
+
 def offline_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> list[dict]:
-    """Every offline method over its grid, on the seed's pairs; DPO's runs track displaced mass."""
+    """Every offline method over its grid, on the seed's pairs; DPO's and DPOP's runs track displaced mass."""
     from dpo_ref.experiments.exact_studies import displacement
 
     data = TrainingData(pairs, reference=run.world.reference, device=run.device, batch_size=1024)
     records = []
     for name, value in grid(run.cfg):
         params, lr_scale = METHODS[name].grid_point(value)
-        extra = (lambda logps: displacement(run.world, logps, pairs)) if name == "dpo" else None
+        extra = (lambda logps: displacement(run.world, logps, pairs)) if name in TRACKS_DISPLACEMENT else None
         record = {LR_SCALE: lr_scale} if METHODS[name].swept == LR_SCALE else None
         records.append(run.offline(name, data, extra_eval=extra, record=record, lr_scale=lr_scale, **params))
     return records

@@ -327,19 +327,13 @@ def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
     return {"difference": difference, "verdict": verdict(difference)}
 
 
-DISPLACEMENT = (
-    "mass/chosen",
-    "mass/rejected",
-    "mass/both",
-    "mass/unseen",
-    "mass/unseen_low_reward",
-    "logp_change/chosen",
-    "logp_change/rejected",
-)
+LOG_PROB_CHANGES = ("logp_change/chosen", "logp_change/rejected")
+DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward", *LOG_PROB_CHANGES)
 
 
 def displacement(runs: list[dict], cfg) -> dict:
-    """Where DPO's probability mass goes over training, at every beta of its grid (means over seeds)."""
+    """Where DPO's probability mass goes over training, at every beta of its grid (means over seeds); with
+    DPOP in the grids, also :func:`dpop_against_dpo`."""
     out = {}
     for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpo"}):
         records = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta]
@@ -355,7 +349,37 @@ def displacement(runs: list[dict], cfg) -> dict:
             # the probability of the answers only ever chosen, end minus start, per seed
             "only_chosen_change": _change(records, "mass/chosen"),
         }
-    return {"beta": cfg.beta, "per_beta": out}
+    result = {"beta": cfg.beta, "per_beta": out}
+    if any(r["method"] == "dpop" for r in runs):
+        result["dpop"] = dpop_against_dpo(runs)
+    return result
+
+
+def dpop_against_dpo(runs: list[dict]) -> dict:
+    """DPO-Positive, the proposed fix for displacement, at each beta of its grid: its chosen and rejected answers'
+    log-probability changes over training (means over seeds), and ``chosen_kept``: its chosen answers' change at
+    the end minus DPO's, paired by seed at the same beta (the same pairs), with its verdict ("ahead": DPOP ends
+    with the chosen answers more probable than DPO leaves them)."""
+    out = {}
+    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpop"}):
+        dpop = {r["seed"]: r for r in runs if r["method"] == "dpop" and r["params"]["beta"] == beta}
+        dpo = {r["seed"]: r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta}
+        if set(dpop) != set(dpo):
+            raise ValueError(f"DPOP at beta {beta:g} ran seeds {sorted(dpop)}, DPO seeds {sorted(dpo)}: no pairing")
+        seeds = sorted(dpop)
+        final = "logp_change/chosen"
+        kept = interval([dpop[s]["trajectory"][-1][final] - dpo[s]["trajectory"][-1][final] for s in seeds])
+        out[f"{beta:g}"] = {
+            "trajectory": [
+                {
+                    "step": point["step"],
+                    **{q: interval([dpop[s]["trajectory"][i][q] for s in seeds]) for q in LOG_PROB_CHANGES},
+                }
+                for i, point in enumerate(dpop[seeds[0]]["trajectory"])
+            ],
+            "chosen_kept": {"change": kept, "verdict": verdict(kept)},
+        }
+    return out
 
 
 def _change(records: list[dict], quantity: str) -> dict:

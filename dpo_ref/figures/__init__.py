@@ -58,6 +58,7 @@ FIGURES: dict[str, str] = {
     "variant-kto": "dpo_ref.figures.bigger_picture:kto",
     "variant-orpo": "dpo_ref.figures.bigger_picture:orpo",
     "variant-simpo": "dpo_ref.figures.bigger_picture:simpo",
+    "variant-dpop": "dpo_ref.figures.bigger_picture:dpop",
     # measured figures: pure functions of the summaries of `dpo-ref reproduce` (dpo_ref/figures/measured/)
     "measured-ppo-runs": "dpo_ref.figures.measured.ppo:ppo_runs",
     "measured-ppo-diagnostics": "dpo_ref.figures.measured.ppo:exact_ppo_diagnostics",
@@ -66,6 +67,7 @@ FIGURES: dict[str, str] = {
     "sentiment-ppo-table": "dpo_ref.figures.measured.ppo:sentiment_ppo_table",
     "measured-dpo-recovery": "dpo_ref.figures.measured.optimum:dpo_recovery",
     "measured-displacement": "dpo_ref.figures.measured.studies:displacement",
+    "measured-dpop-displacement": "dpo_ref.figures.measured.studies:dpop_displacement",
     "measured-beta-sweep": "dpo_ref.figures.measured.optimum:beta_sweep",
     "measured-overoptimisation": "dpo_ref.figures.measured.studies:overoptimisation",
     "measured-matched-kl": "dpo_ref.figures.measured.frontier:exact_matched_kl",

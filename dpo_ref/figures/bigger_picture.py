@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from dpo_ref import losses
 from dpo_ref.figures._util import as_list, grid, value_and_slope
 from dpo_ref.figures.theme import METHOD_COLOURS, style
+from dpo_ref.methods import METHODS
 
 # Typical hyperparameters (the page's table gives the sources).
 DPO_BETA = 0.1
@@ -30,6 +31,8 @@ ORPO_LAMBDA = 0.1
 ORPO_REJECTED_MEAN_LOGP = -1.5  # ORPO's odds depend on levels, not only the gap: hold y_l fixed
 SIMPO_BETA = 2.0
 SIMPO_GAMMA = 1.0  # gamma / beta = 0.5
+DPOP_LAMBDA = METHODS["dpop"].params()["lam"]  # the registry's default, the DPOP authors' 50
+DPOP_REJECTED_LOG_RATIO = -10.0  # the rejected answer held far below the reference, as displacement leaves it
 
 H = grid(-40.0, 60.0, 251)  # log-ratio margin h, nats (summed log-probs)
 
@@ -135,6 +138,30 @@ def kto() -> go.Figure:
         Curve("kto", f"KTO undesirable y, β = {KTO_BETA}", kto_curve(False), dash="dash"),
     ]
     return _figure(curves, rho, "x = ρ − z₀, nats (reference point z₀ = 0)", loss_range=[0, 1.05])
+
+
+def dpop() -> go.Figure:
+    """DPOP against DPO along the chosen answer's log-ratio, the rejected one held 10 nats below the reference:
+    once the chosen answer falls below the reference, DPOP's push on it is (1 + lambda) times DPO's."""
+    x = grid(-2.0, 4.0, 241)
+
+    def of_chosen(fn, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
+        def fn_of_chosen(chosen: torch.Tensor) -> torch.Tensor:
+            zeros = torch.zeros_like(chosen)
+            return fn(chosen, torch.full_like(chosen, DPOP_REJECTED_LOG_RATIO), zeros, zeros, **kwargs)
+
+        return fn_of_chosen
+
+    curves = [
+        Curve(
+            "dpop",
+            f"DPOP, β = {DPO_BETA}, λ = {DPOP_LAMBDA:g}",
+            of_chosen(losses.dpop_loss, beta=DPO_BETA, lam=DPOP_LAMBDA),
+        ),
+        Curve("dpo", f"DPO, β = {DPO_BETA}", of_chosen(losses.dpo_loss, beta=DPO_BETA), dash="dot"),
+    ]
+    title = "x = log π/π<sub>ref</sub> of the chosen answer, nats (rejected: −10)"
+    return _figure(curves, x, title)
 
 
 def orpo() -> go.Figure:

@@ -131,6 +131,7 @@ VERDICT_WORDS = {
     "change": ("rises", "holds level", "falls"),
     "distance": ("closer", "level", "farther"),
     "against half": ("above one half", "level with it", "below it"),
+    "probable": ("more probable", "level", "less probable"),
 }
 
 
@@ -265,6 +266,12 @@ def only_chosen(summary: Mapping) -> list[Mapping]:
     """The displacement study's change of the mass on answers only ever chosen, one row per beta, each with its
     verdict ("ahead": the mass rose over training)."""
     return [row["only_chosen_change"] for row in summary["displacement"]["per_beta"].values()]
+
+
+def dpop_kept(summary: Mapping) -> list[Mapping]:
+    """DPOP's chosen answers' log-probability at the end of training minus DPO's on the same pairs, one row per
+    beta of DPOP's grid, each with its verdict ("ahead": DPOP leaves them more probable)."""
+    return [row["chosen_kept"] for row in summary["displacement"]["dpop"].values()]
 
 
 def over_optimised(summary: Mapping) -> list[str]:
@@ -443,6 +450,7 @@ MACROS: tuple[Callable, ...] = (
     widest,
     share_range,
     only_chosen,
+    dpop_kept,
     over_optimised,
     matched,
     standing,

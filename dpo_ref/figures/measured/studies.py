@@ -181,6 +181,51 @@ def displacement(config: str = "cpu") -> go.Figure:
     return style(fig, height=640)
 
 
+def dpop_displacement(config: str = "cpu") -> go.Figure:
+    """The chosen and rejected answers' log-probability change over training under DPO and under DPOP (its fix
+    for displacement), the same pairs and seeds, at each beta of DPOP's grid (a menu picks beta)."""
+    study = summary("exact", config)["displacement"]
+    if "dpop" not in study:
+        raise ValueError("exact_summary.json has no DPOP runs: add dpop to the exact world's grids and rerun")
+    fig = go.Figure()
+    options = []
+    betas = sorted(study["dpop"], key=float)
+    start = betas.index(f"{study['beta']:g}") if f"{study['beta']:g}" in betas else 0
+    for i, beta in enumerate(betas):
+        indices = []
+        for method, trajectory in (
+            ("dpo", study["per_beta"][beta]["trajectory"]),
+            ("dpop", study["dpop"][beta]["trajectory"]),
+        ):
+            for key, answers, dash in (
+                ("logp_change/chosen", "chosen", "solid"),
+                ("logp_change/rejected", "rejected", "dash"),
+            ):
+                name = f"{label(method)}: {answers} answers"
+                indices.append(len(fig.data))
+                fig.add_trace(
+                    go.Scatter(
+                        x=[p["step"] for p in trajectory],
+                        y=means(p[key] for p in trajectory),
+                        mode="lines+markers",
+                        error_y=dict(error_bars([p[key] for p in trajectory]), color=colour(method), thickness=0.8),
+                        line=dict(color=colour(method), width=2.5, dash=dash),
+                        marker=dict(size=6, color=colour(method)),
+                        name=name,
+                        visible=i == start,
+                        customdata=[interval_text(p[key], 3) for p in trajectory],
+                        hovertemplate=f"step %{{x}}<br>Δ log π: %{{customdata}}<extra>{name}, β = {beta}</extra>",
+                    )
+                )
+        options.append((f"β = {beta}", indices))
+    options.insert(0, options.pop(start))  # the menu opens on the beta the other studies use
+    fig.add_hline(y=0, line=dict(color=GUIDE, width=1))
+    fig.update_yaxes(title_text="Δ log π from π<sub>ref</sub>, nats")
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(updatemenus=[menu(options, len(fig.data))], margin=dict(t=48, b=24))
+    return style(fig, height=480)
+
+
 def _point(iv_kl: dict, iv_reward: dict, *, name: str, method: str, symbol: str, size: int = 12) -> go.Scatter:
     return go.Scatter(
         x=[r(iv_kl["mean"])],
