@@ -656,8 +656,8 @@ def test_exact_displacement_and_overoptimisation(exact):
 def test_dpop_is_paired_with_dpo_by_seed_at_each_beta():
     def run(method, seed, beta, chosen_end, rejected_end):
         trajectory = [
-            {"step": 0, "logp_change/chosen": 0.0, "logp_change/rejected": 0.0},
-            {"step": 240, "logp_change/chosen": chosen_end, "logp_change/rejected": rejected_end},
+            {"step": 0, "logp_change/chosen": 0.0, "logp_change/rejected": 0.0, "mass/both": 0.5},
+            {"step": 240, "logp_change/chosen": chosen_end, "logp_change/rejected": rejected_end, "mass/both": 0.5},
         ]
         return {"method": method, "seed": seed, "params": {"beta": beta}, "trajectory": trajectory}
 
@@ -671,6 +671,7 @@ def test_dpop_is_paired_with_dpo_by_seed_at_each_beta():
     assert [p["step"] for p in at["trajectory"]] == [0, 240]
     assert close(at["trajectory"][1]["logp_change/rejected"], iv(-1.1, 0.1 / SQRT3))
     assert at["trajectory"][0]["logp_change/chosen"]["mean"] == 0.0
+    assert at["trajectory"][1]["mass/both"] == {"mean": 0.5, "sem": 0.0, "low": 0.5, "high": 0.5, "n": 3}
     said = macros.verdict_counts(macros.dpop_kept({"displacement": {"dpop": result}}), "values of β", words="probable")
     assert plain(said) == "more probable at 1, level at none and less probable at none of 1 values of β"
     with pytest.raises(ValueError, match="DPOP at beta 0.5 ran seeds"):

@@ -328,6 +328,9 @@ def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
 
 
 LOG_PROB_CHANGES = ("logp_change/chosen", "logp_change/rejected")
+# what DPOP's summary follows along training: the two log-prob changes, and the mass on answers both chosen and
+# rejected (in different pairs), where its penalty binds
+DPOP_TRACKED = (*LOG_PROB_CHANGES, "mass/both")
 DISPLACEMENT = ("mass/chosen", "mass/rejected", "mass/both", "mass/unseen", "mass/unseen_low_reward", *LOG_PROB_CHANGES)
 
 
@@ -357,7 +360,8 @@ def displacement(runs: list[dict], cfg) -> dict:
 
 def dpop_against_dpo(runs: list[dict]) -> dict:
     """DPO-Positive, the proposed fix for displacement, at each beta of its grid: its chosen and rejected answers'
-    log-probability changes over training (means over seeds), and ``chosen_kept``: its chosen answers' change at
+    log-probability changes and the mass on answers both chosen and rejected, over training (means over seeds),
+    and ``chosen_kept``: its chosen answers' change at
     the end minus DPO's, paired by seed at the same beta (the same pairs), with its verdict ("ahead": DPOP ends
     with the chosen answers more probable than DPO leaves them)."""
     out = {}
@@ -373,7 +377,7 @@ def dpop_against_dpo(runs: list[dict]) -> dict:
             "trajectory": [
                 {
                     "step": point["step"],
-                    **{q: interval([dpop[s]["trajectory"][i][q] for s in seeds]) for q in LOG_PROB_CHANGES},
+                    **{q: bounded_interval(q, [dpop[s]["trajectory"][i][q] for s in seeds]) for q in DPOP_TRACKED},
                 }
                 for i, point in enumerate(dpop[seeds[0]]["trajectory"])
             ],
