@@ -64,9 +64,13 @@ def test_exact_seed_files_hold_every_run_measured_exactly(smoke_run):
 def _expected_offline_runs(grids: dict) -> list[tuple[str, dict]]:
     """Each offline method's runs, written out here rather than read from the registry: the swept hyperparameter
     at each grid value, SimPO's gamma at half its beta, Preferred-FT's learning-rate multiple, the rest at their
-    defaults (cDPO's label smoothing 0.1, KTO's weights 1)."""
+    defaults (cDPO's label smoothing 0.1, KTO's weights 1, DPOP's lambda 50)."""
     swept = {"orpo": "lam", "unlikelihood": "alpha"}
-    defaults = {"cdpo": {"label_smoothing": 0.1}, "kto": {"desirable_weight": 1.0, "undesirable_weight": 1.0}}
+    defaults = {
+        "cdpo": {"label_smoothing": 0.1},
+        "kto": {"desirable_weight": 1.0, "undesirable_weight": 1.0},
+        "dpop": {"lam": 50.0},
+    }
     out = []
     for name, values in grids.items():
         for v in values if name not in ("ppo", "ppo-gt") else ():

@@ -351,7 +351,7 @@ def test_mean_and_stderr():
 def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
     files, _ = smoke_run
     cfg = get_config("smoke").sentiment
-    methods = {"dpo", "ipo", "kto", "orpo", "simpo", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
+    methods = {"dpo", "ipo", "kto", "orpo", "simpo", "dpop", "preferred-ft", "unlikelihood", "ppo", "ppo-gt"}
     for seed in cfg.seeds:
         data = files[f"sentiment_seed{seed}"]
         assert {row["method"] for row in data["runs"]} == methods and all(r["seed"] == seed for r in data["runs"])
