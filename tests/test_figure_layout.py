@@ -72,7 +72,8 @@ MAKE_LIVE = """() => {
 ALL_LIVE = """() => Array.from(document.querySelectorAll('.dpo-figure__plot'))
   .every(div => div.classList.contains('dpo-figure__plot--live'))"""
 
-# For every live figure, every slider position: what collides. Returns a list of strings.
+# For every live figure, every slider position: what collides, and what runs past the figure's edge. Returns a
+# list of strings.
 MEASURE = """async () => {
   const problems = [];
   const GAP = 6;  // px at least between two parts outside the data, so they read as two
@@ -140,6 +141,13 @@ MEASURE = """async () => {
   function check(gd, where) {
     const plotAreas = areas(gd);
     const found = parts(gd);
+    const edge = gd.querySelector('.main-svg').getBoundingClientRect();  // Plotly cuts off what passes it
+    for (const part of found) {
+      const b = part.box;
+      if (b.left < edge.left - 1 || b.right > edge.right + 1 || b.top < edge.top - 1 || b.bottom > edge.bottom + 1) {
+        problems.push(`${where}: ${part.kind} "${part.name}" (${span(b)}) runs past the figure's edge (${span(edge)})`);
+      }
+    }
     const axisPart = p => p.kind === 'axis' || p.kind === 'ticks';
     for (let i = 0; i < found.length; i++) {
       for (let j = i + 1; j < found.length; j++) {

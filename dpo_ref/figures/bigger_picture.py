@@ -119,7 +119,7 @@ def ipo() -> go.Figure:
     """IPO: a parabola with its minimum at h = 1/(2 tau), pulled back from both sides."""
     x = grid(-10.0, 20.0, 301)
     curve = Curve("ipo", f"IPO, τ = {IPO_TAU} (target h = {1 / (2 * IPO_TAU):g})", _pair(losses.ipo_loss, beta=IPO_TAU))
-    return _figure([curve], x, "x = log-ratio margin h, per-token mean (TRL)")
+    return _figure([curve], x, "x = margin h, per-token mean (TRL)")
 
 
 def kto() -> go.Figure:
@@ -160,7 +160,7 @@ def dpop() -> go.Figure:
         ),
         Curve("dpo", f"DPO, β = {DPO_BETA}", of_chosen(losses.dpo_loss, beta=DPO_BETA), dash="dot"),
     ]
-    title = "x = log π/π<sub>ref</sub> of the chosen answer, nats (rejected: −10)"
+    title = "x = chosen answer's log π/π<sub>ref</sub>, nats"  # the rejected one: in the text
     return _figure(curves, x, title)
 
 

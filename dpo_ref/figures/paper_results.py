@@ -81,7 +81,9 @@ def _win_rate_chart(name: str) -> go.Figure:
     )
     fig.update_yaxes(title_text=f"{block['measure']} (paper)", tickformat=".0%", range=[0, min(1.0, top * 1.25)])
     fig.update_xaxes(title_text=block["axis"], type="category")
-    fig.update_layout(barmode="group", bargap=0.35, margin=dict(t=48, b=130 if read else 100))
+    # room below for the axis title and the note: at 0.3 of the plot's height under it, the note's last line
+    # stays inside the figure (tests/test_figure_layout.py) with up to three lines
+    fig.update_layout(barmode="group", bargap=0.35, margin=dict(t=48, b=140))
     return style(fig, height=440)
 
 
