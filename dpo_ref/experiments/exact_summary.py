@@ -361,9 +361,9 @@ def displacement(runs: list[dict], cfg) -> dict:
 def dpop_against_dpo(runs: list[dict]) -> dict:
     """DPO-Positive, the proposed fix for displacement, at each beta of its grid: its chosen and rejected answers'
     log-probability changes and the mass on answers both chosen and rejected, over training (means over seeds),
-    and ``chosen_kept``: its chosen answers' change at
-    the end minus DPO's, paired by seed at the same beta (the same pairs), with its verdict ("ahead": DPOP ends
-    with the chosen answers more probable than DPO leaves them)."""
+    and ``chosen_kept``: its chosen answers' change at the end minus DPO's, paired by seed at the same beta (the
+    same pairs), with its verdict ("ahead": DPOP ends with the chosen answers more probable than DPO leaves
+    them)."""
     out = {}
     for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpop"}):
         dpop = {r["seed"]: r for r in runs if r["method"] == "dpop" and r["params"]["beta"] == beta}
