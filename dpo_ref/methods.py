@@ -44,7 +44,28 @@ from dpo_ref.errors import UnknownNameError, UserError
 if TYPE_CHECKING:  # the registry is read by `dpo-ref train --help`, which should not wait for torch
     import torch
 
-__all__ = ["Hyperparameter", "Method", "METHODS", "get_method", "TrainingData", "OFFLINE_METHODS", "LR_SCALE"]
+__all__ = [
+    "Hyperparameter",
+    "Method",
+    "METHODS",
+    "get_method",
+    "TrainingData",
+    "OFFLINE_METHODS",
+    "LR_SCALE",
+    "DPO",
+    "CDPO",
+    "ROBUST_DPO",
+    "DPOP",
+    "IPO",
+    "HINGE",
+    "KTO",
+    "ORPO",
+    "SIMPO",
+    "PREFERRED_FT",
+    "UNLIKELIHOOD",
+    "PPO",
+    "PPO_GT",
+]
 
 # the name a grid gives the learning rate's multiple when it sweeps that instead of a hyperparameter
 LR_SCALE = "lr_scale"
@@ -291,11 +312,27 @@ _KL_COEF = Hyperparameter(
     symbol="β",
 )
 
+# Each method's name, spelled here once. Code that singles out one method (DPO as the baseline others are compared
+# with, PPO's two rewards) imports these, so a misspelt name fails at import and a rename is one line.
+DPO = "dpo"
+CDPO = "cdpo"
+ROBUST_DPO = "robust-dpo"
+DPOP = "dpop"
+IPO = "ipo"
+HINGE = "hinge"
+KTO = "kto"
+ORPO = "orpo"
+SIMPO = "simpo"
+PREFERRED_FT = "preferred-ft"
+UNLIKELIHOOD = "unlikelihood"
+PPO = "ppo"
+PPO_GT = "ppo-gt"
+
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method(
-            "dpo",
+            DPO,
             "DPO",
             "the sigmoid loss on the implicit-reward margin, eq. (7)",
             _DPO_PAPER,
@@ -307,7 +344,7 @@ METHODS: dict[str, Method] = {
             marker="circle",
         ),
         Method(
-            "cdpo",
+            CDPO,
             "cDPO",
             "conservative DPO: DPO with label smoothing for noisy labels",
             "Mitchell 2023, a note on DPO with noisy preferences",
@@ -319,7 +356,7 @@ METHODS: dict[str, Method] = {
             marker="circle-open",
         ),
         Method(
-            "robust-dpo",
+            ROBUST_DPO,
             "robust DPO",
             "DPO corrected to be unbiased under a known label-flip rate",
             "Chowdhury et al. 2024, arXiv 2403.00409",
@@ -331,7 +368,7 @@ METHODS: dict[str, Method] = {
             marker="square-open",
         ),
         Method(
-            "dpop",
+            DPOP,
             "DPOP",
             "DPO-Positive: DPO plus a penalty when the chosen completion falls below the reference",
             "Pal et al. 2024, arXiv 2402.13228",
@@ -354,7 +391,7 @@ METHODS: dict[str, Method] = {
             marker="triangle-left",
         ),
         Method(
-            "ipo",
+            IPO,
             "IPO",
             "a squared loss with target margin 1/(2 beta); per-token mean log-ratios, as TRL",
             "Azar et al. 2023, arXiv 2310.12036",
@@ -375,7 +412,7 @@ METHODS: dict[str, Method] = {
             marker="diamond",
         ),
         Method(
-            "hinge",
+            HINGE,
             "hinge",
             "the hinge loss on the implicit-reward margin (RSO's normalised hinge)",
             "Liu et al. 2023, arXiv 2309.06657",
@@ -387,7 +424,7 @@ METHODS: dict[str, Method] = {
             marker="triangle-up",
         ),
         Method(
-            "kto",
+            KTO,
             "KTO",
             "unpaired desirable and undesirable completions, against a KL reference point",
             "Ethayarajh et al. 2024, arXiv 2402.01306",
@@ -417,7 +454,7 @@ METHODS: dict[str, Method] = {
             marker="square",
         ),
         Method(
-            "orpo",
+            ORPO,
             "ORPO",
             "SFT plus an odds-ratio penalty, no reference model",
             "Hong et al. 2024, arXiv 2403.07691",
@@ -440,7 +477,7 @@ METHODS: dict[str, Method] = {
             marker="star",
         ),
         Method(
-            "simpo",
+            SIMPO,
             "SimPO",
             "a length-normalised reward with a target margin, no reference model",
             "Meng, Xia, Chen 2024, arXiv 2405.14734",
@@ -464,7 +501,7 @@ METHODS: dict[str, Method] = {
             marker="triangle-down",
         ),
         Method(
-            "preferred-ft",
+            PREFERRED_FT,
             "Preferred-FT",
             "supervised fine-tuning on the chosen completions",
             f"{_DPO_PAPER}, section 6",
@@ -476,7 +513,7 @@ METHODS: dict[str, Method] = {
             marker="x",
         ),
         Method(
-            "unlikelihood",
+            UNLIKELIHOOD,
             "Unlikelihood",
             "likelihood on the chosen completion, unlikelihood on the rejected one",
             "Welleck et al. 2019, arXiv 1908.04319",
@@ -498,7 +535,7 @@ METHODS: dict[str, Method] = {
             marker="cross",
         ),
         Method(
-            "ppo",
+            PPO,
             "PPO",
             "RLHF: a Bradley-Terry reward model on the pairs, then PPO against it",
             "Ziegler et al. 2019, arXiv 1909.08593",
@@ -510,7 +547,7 @@ METHODS: dict[str, Method] = {
             marker="hexagon",
         ),
         Method(
-            "ppo-gt",
+            PPO_GT,
             "PPO-GT",
             "PPO against the ground-truth reward instead of a learned one",
             f"{_DPO_PAPER}, section 6",
