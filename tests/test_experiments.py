@@ -285,8 +285,9 @@ def test_a_grid_value_becomes_hyperparameters_and_pairs_per_update():
     assert runner.train_config(rows_per_pair=2).batch_size == 2 * SMOKE.exact.batch_size
 
 
-def test_the_shared_sentiment_reference_is_keyed_by_the_whole_config(monkeypatch):
-    """A field the reference reads, added later, cannot be left off its key: the key is every field."""
+def test_the_shared_sentiment_reference_is_keyed_by_the_whole_world_config(monkeypatch):
+    """A field of the world, added later, cannot be left off the key of its shared reference: the key is every
+    field of the world's configuration (and only the world's: seeds and grids share one pretraining)."""
     import dataclasses
 
     import torch
@@ -305,10 +306,13 @@ def test_the_shared_sentiment_reference_is_keyed_by_the_whole_config(monkeypatch
 
     monkeypatch.setattr(sentiment, "trained_once", capture)
     cpu = torch.device("cpu")
+    world = SMOKE.sentiment.world
     for cfg in (
         SMOKE.sentiment,
-        dataclasses.replace(SMOKE.sentiment, pretrain_steps=SMOKE.sentiment.pretrain_steps + 1),
+        dataclasses.replace(SMOKE.sentiment, world=dataclasses.replace(world, pretrain_steps=world.pretrain_steps + 1)),
+        dataclasses.replace(SMOKE.sentiment, seeds=(5,), steps=SMOKE.sentiment.steps + 1),
     ):
         with pytest.raises(Stop):
-            sentiment.build_reference(sentiment._Context(cfg, 0, cpu, lambda _: None, StageTimer(cpu)))
-    assert keys[0] == {"config": dataclasses.asdict(SMOKE.sentiment), "device": "cpu"} and keys[0] != keys[1]
+            sentiment.shared_world(cfg, cpu, StageTimer(cpu))
+    assert keys[0] == {"world": dataclasses.asdict(world), "device": "cpu"}
+    assert keys[0] != keys[1] and keys[0] == keys[2]

@@ -356,8 +356,8 @@ def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
         data = files[f"sentiment_seed{seed}"]
         assert {row["method"] for row in data["runs"]} == methods and all(r["seed"] == seed for r in data["runs"])
         for row in data["runs"]:
-            assert row["val"]["reward"]["n"] == cfg.n_val_prompts * cfg.eval_samples_per_prompt
-            assert row["test"]["reward"]["n"] == cfg.n_test_prompts * cfg.eval_samples_per_prompt
+            assert row["val"]["reward"]["n"] == cfg.world.n_val_prompts * cfg.eval_samples_per_prompt
+            assert row["test"]["reward"]["n"] == cfg.world.n_test_prompts * cfg.eval_samples_per_prompt
         for method, choice in data["selected"].items():  # chosen on validation prompts, never on test prompts
             candidates = [r for r in data["runs"] if r["method"] == method and r.get("objective", {}).get("rose", True)]
             best = max(candidates, key=lambda r: r["val"]["reward"]["mean"])
@@ -368,7 +368,7 @@ def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
             # one baseline sample, shared by every method, judged once per temperature
             assert len({entry["baseline_reward"] for entry in entries}) == 1
             for entry in entries:  # each comparison scores 1, 1/2 (a tie) or 0
-                n = cfg.n_test_prompts
+                n = cfg.world.n_test_prompts
                 assert entry["n"] == n and 2 * n * entry["win_rate"] == pytest.approx(round(2 * n * entry["win_rate"]))
         curve = data["curves"]["0.1"]
         assert math.isclose(curve["loss"][0], math.log(2), abs_tol=1e-4)  # policy == reference at step 1

@@ -13,11 +13,31 @@ set says why.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 from dpo_ref.errors import UnknownNameError, UserError
+from dpo_ref.methods import DPO
 from dpo_ref.train import PPOConfig
 from dpo_ref.worlds.exact import ExactWorldConfig
+from dpo_ref.worlds.sentiment.recipe import SentimentWorldConfig
+
+GRIDS_FILE = Path(__file__).with_name("grids.toml")
+
+
+@cache
+def _grid_file() -> dict:
+    with open(GRIDS_FILE, "rb") as file:
+        return tomllib.load(file)
+
+
+def grids(world: str, config: str) -> dict[str, tuple[float, ...]]:
+    """The grids of ``world`` ("exact" or "sentiment") in configuration ``config``, from ``grids.toml``:
+    ``{method: values}`` in the file's order."""
+    table = _grid_file()[world][config]
+    return {method: tuple(float(v) for v in values) for method, values in table.items()}
 
 
 def check_grids(grids: dict[str, tuple[float, ...]], owner: str) -> None:
@@ -56,26 +76,9 @@ class ExactExperimentConfig:
     # the optimal frontier: pi*_beta on a log grid of beta, from KL near 0 to past every method
     frontier_log10_beta: tuple[float, float] = (-2.0, 2.0)  # log10 of the smallest and largest beta
     frontier_points: int = 81  # betas on that grid
-    # each method's grid: 4 values of the hyperparameter the registry says it sweeps (Method.swept), the others
-    # at their paper's value (cDPO's label smoothing 0.1, SimPO's gamma = beta / 2: Method.derived). Equal sizes
-    # since 2026-12-07 (DPO had 6 values, IPO, KTO, SimPO and PPO 3, the rest 2; the change log says why); the
-    # values kept every earlier one where 4 allowed, and extend each grid where its runs left the KL range
-    grids: dict[str, tuple[float, ...]] = field(
-        default_factory=lambda: {
-            "dpo": (0.05, 0.1, 0.5, 2.0),  # the paper's 0.1 and 0.5, and a decade around
-            "ipo": (0.0625, 0.25, 1.0, 4.0),  # tau on per-token means (TRL); summed tau = tau / 4 here
-            "cdpo": (0.05, 0.1, 0.5, 2.0),  # conservative DPO: DPO's grid, label smoothing 0.1
-            "hinge": (0.05, 0.1, 0.5, 2.0),  # the hinge closes at margin 1/beta
-            "kto": (0.02, 0.05, 0.1, 0.5),  # the KTO paper finds 0.1 close to best
-            "orpo": (0.1, 0.3, 1.0, 3.0),  # lambda: the ORPO paper uses about 0.1
-            "simpo": (1.0, 2.5, 5.0, 10.0),  # beta: the SimPO paper uses 2 to 2.5
-            "dpop": (0.05, 0.1, 0.5, 2.0),  # DPO's grid, lambda 50 (the registry's default)
-            "preferred-ft": (0.25, 0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
-            "unlikelihood": (0.1, 0.3, 1.0, 3.0),  # alpha: Welleck et al. use 1
-            "ppo": (0.1, 0.2, 0.5, 1.0),  # the KL coefficient, PPO against the reward model ...
-            "ppo-gt": (0.1, 0.2, 0.5, 1.0),  # ... and against r*
-        }
-    )
+    # each method's grid: the values of the hyperparameter the registry says it sweeps (Method.swept), the others
+    # at their paper's value (Method.derived); grids.toml holds them, with what each value is for
+    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: grids("exact", "cpu"))
     # the beta of the studies run at one value: recovery, deterministic labels, displacement, shift, online
     beta: float = 0.5
     # PPO (RLHF): the reward model is trained on the same pairs, then PPO against it, and PPO-GT against r*
@@ -94,8 +97,8 @@ class ExactExperimentConfig:
 
     def __post_init__(self):
         check_grids(self.grids, "ExactExperimentConfig")
-        if self.beta not in self.grids["dpo"]:  # online DPO and displacement compare with the frontier's run there
-            raise UserError(f"ExactExperimentConfig.beta ({self.beta}) must be in grids['dpo'] {self.grids['dpo']}")
+        if self.beta not in self.grids[DPO]:  # online DPO and displacement compare with the frontier's run there
+            raise UserError(f"ExactExperimentConfig.beta ({self.beta}) must be in grids[{DPO!r}] {self.grids[DPO]}")
 
 
 @dataclass
@@ -103,32 +106,16 @@ class SentimentConfig:
     """The sentiment world (the DPO paper's IMDb experiment). Paper values cite arXiv 2305.18290.
 
     The world (corpus, prompts, the pretrained reference) is built once from
-    ``world_seed``; each seed of ``seeds`` samples its own preference pairs, trains every
+    ``world`` (:class:`~dpo_ref.worlds.sentiment.SentimentWorldConfig`); each seed of ``seeds`` samples its own preference pairs, trains every
     method and evaluates it with its own samples. Settings are selected on validation
     prompts and reported on held-out test prompts. The beta grid and PPO's learning rate
     were changed after a first run (their comments say why).
     """
 
-    world_seed: int = 0  # the corpus, the prompts and the reference model
+    # the corpus, the reference and how it is pretrained, the prompts, how pairs are sampled: built once
+    world: SentimentWorldConfig = field(default_factory=SentimentWorldConfig)
     seeds: tuple[int, ...] = (0, 1, 2)  # each seed: its own pairs, training order and evaluation samples
-    # --- corpus and the SFT / reference model
-    n_reviews: int = 20_000  # pretraining corpus (the paper fine-tunes on the IMDb train split)
-    n_layer: int = 2  # tiny GPT-2: 2 layers of width 64 train in about a minute on 2 CPU cores
-    n_embd: int = 64  # width
-    n_head: int = 4  # attention heads
-    n_positions: int = 64  # reviews are at most 44 words, prompts at most 8
-    pretrain_steps: int = 300  # SFT updates on the corpus (the loss plateaus near 1.35 by step 200)
-    pretrain_batch_size: int = 64  # reviews per SFT update
-    pretrain_learning_rate: float = 3e-3  # AdamW, with a short warm-up
-    # --- prompts and preference pairs
-    n_train_prompts: int = 256  # prefixes that get 4 samples each: the preference data
-    samples_per_prompt: int = 4  # the paper: 4 samples per prefix, 6 pairs (section 6.1)
-    min_prompt_tokens: int = 2  # the paper's prefixes are 2 to 8 tokens
-    max_prompt_tokens: int = 8  # (the upper end)
-    max_new_tokens: int = 40  # completions are at most 42 words; longer samples are cut
     # --- evaluation: settings are chosen on validation prompts, reported on test prompts
-    n_val_prompts: int = 128  # held-out prefixes that select each method's setting
-    n_test_prompts: int = 192  # other held-out prefixes that every reported number comes from
     eval_samples_per_prompt: int = 2  # samples per prefix for reward and KL (temperature 1)
     win_rate_temperatures: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # the paper's TL;DR sweep
     # --- training budget, the same for every offline method
@@ -140,27 +127,9 @@ class SentimentConfig:
     # reward model alike: 41% less padding, 17% fewer positions computed (measured, seed 0's pairs); which
     # pairs meet in an epoch stays random
     group_by_length: bool = True
-    # --- each method's grid: 3 values of the hyperparameter the registry says it sweeps (Method.swept)
-    # DPO, IPO and KTO: decades up from the paper's 0.5. The first grid, (0.05, 0.5, 5), left DPO's lowest KL at
-    # 6-10 nats, above every PPO run, so matched-KL comparisons had no DPO run there; a one-seed probe (seed 0,
-    # before this grid ran) put beta 50 near 5 nats and beta 500 at 8.8: a larger beta did not go lower. IPO
-    # and KTO move with DPO, so the three keep the same grid.
-    grids: dict[str, tuple[float, ...]] = field(
-        default_factory=lambda: {
-            "dpo": (0.5, 5.0, 50.0),
-            "ipo": (0.5, 5.0, 50.0),  # IPO's tau on per-token mean log-ratios (TRL)
-            "kto": (0.5, 5.0, 50.0),  # the KTO paper finds 0.1 close to best
-            "orpo": (0.05, 0.2, 1.0),  # lambda: the ORPO paper uses about 0.1
-            "simpo": (1.0, 2.5, 5.0),  # beta: the SimPO paper uses 2 to 2.5
-            "dpop": (0.5, 5.0, 50.0),  # DPO's grid, lambda 50 (the registry's default)
-            "preferred-ft": (0.5, 1.0, 2.0),  # the learning rate's multiple: its only knob
-            "unlikelihood": (0.1, 0.3, 1.0),  # alpha, the weight of the unlikelihood term
-            # the KL coefficient, on normalised rewards: both rewards are normalised to mean 0, standard deviation 1
-            # over pi_ref's samples of the training prompts (as Ziegler et al. normalise their reward model)
-            "ppo": (0.05, 0.2, 1.0),
-            "ppo-gt": (0.05, 0.2, 1.0),
-        }
-    )
+    # --- each method's grid: 3 values of the hyperparameter the registry says it sweeps (Method.swept), from
+    # grids.toml, which says why each grid is where it is
+    grids: dict[str, tuple[float, ...]] = field(default_factory=lambda: grids("sentiment", "cpu"))
     # every trained policy is also evaluated on the test prompts this many times along training (evenly spaced,
     # before its end): the envelopes and matched-KL comparisons then have trained points from near pi_ref out
     checkpoints: int = 3
@@ -213,20 +182,7 @@ def _smoke() -> ExperimentConfig:
         batch_size=32,
         eval_every=8,
         frontier_points=21,
-        grids={
-            "dpo": (0.1, 0.5),
-            "ipo": (0.5, 2.0),
-            "cdpo": (0.1, 0.5),
-            "hinge": (0.1, 0.5),
-            "kto": (0.1, 0.5),
-            "orpo": (0.1, 1.0),
-            "simpo": (2.0, 5.0),
-            "dpop": (0.1, 0.5),
-            "preferred-ft": (0.5, 1.0),
-            "unlikelihood": (0.3, 1.0),
-            "ppo": (0.2, 0.5),
-            "ppo-gt": (0.2, 0.5),
-        },
+        grids=grids("exact", "smoke"),
         ppo=PPOConfig(rollout_batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=3),
         recovery_n_pairs=(64, 256),
         deterministic_steps=32,
@@ -235,33 +191,24 @@ def _smoke() -> ExperimentConfig:
     )
     # seconds: tiny everything; what the tests run
     sentiment = SentimentConfig(
+        world=SentimentWorldConfig(
+            n_reviews=600,
+            n_layer=1,
+            n_embd=32,
+            n_head=2,
+            pretrain_steps=30,
+            n_train_prompts=12,
+            n_val_prompts=8,
+            n_test_prompts=8,
+            max_new_tokens=16,
+        ),
         seeds=(0, 1),
-        n_reviews=600,
-        n_layer=1,
-        n_embd=32,
-        n_head=2,
-        pretrain_steps=30,
-        n_train_prompts=12,
-        n_val_prompts=8,
-        n_test_prompts=8,
         eval_samples_per_prompt=2,
-        max_new_tokens=16,
         steps=4,
         batch_size=8,
         warmup_steps=0,
         win_rate_temperatures=(0.0, 1.0),
-        grids={
-            "dpo": (0.1, 1.0),
-            "ipo": (0.1, 1.0),
-            "kto": (0.1, 1.0),
-            "orpo": (0.1, 1.0),
-            "simpo": (2.0, 5.0),
-            "dpop": (0.1, 1.0),
-            "preferred-ft": (0.5, 1.0),
-            "unlikelihood": (0.3, 1.0),
-            "ppo": (0.1, 1.0),
-            "ppo-gt": (0.1, 1.0),
-        },
+        grids=grids("sentiment", "smoke"),
         checkpoints=1,
         ppo_rollout_batch_size=8,
         ppo_minibatch_size=8,
@@ -295,37 +242,26 @@ def _gpu() -> ExperimentConfig:
             batch_size=256,
             eval_every=100,
             frontier_points=121,
-            grids={
-                "dpo": (0.02, 0.1, 0.5, 2.0, 10.0),
-                "ipo": (0.0625, 0.25, 1.0, 4.0, 16.0),
-                "cdpo": (0.02, 0.1, 0.5, 2.0, 10.0),
-                "hinge": (0.02, 0.1, 0.5, 2.0, 10.0),
-                "kto": (0.02, 0.05, 0.1, 0.5, 2.0),
-                "orpo": (0.03, 0.1, 0.3, 1.0, 3.0),
-                "simpo": (0.5, 1.0, 2.5, 5.0, 10.0),
-                "dpop": (0.02, 0.1, 0.5, 2.0, 10.0),
-                "preferred-ft": (0.25, 0.5, 1.0, 2.0, 4.0),
-                "unlikelihood": (0.1, 0.3, 1.0, 3.0, 10.0),
-                "ppo": (0.1, 0.2, 0.5, 1.0, 2.0),
-                "ppo-gt": (0.1, 0.2, 0.5, 1.0, 2.0),
-            },
+            grids=grids("exact", "gpu"),
             ppo=PPOConfig(rollout_batch_size=256, minibatch_size=64, max_new_tokens=4),
             recovery_n_pairs=(500, 2000, 8000, 32000, 128000),
             deterministic_steps=4000,
         ),
         # a larger model, more data and longer training
         sentiment=SentimentConfig(
+            world=SentimentWorldConfig(
+                n_reviews=100_000,
+                n_layer=4,
+                n_embd=256,
+                n_head=4,
+                pretrain_steps=3000,
+                pretrain_batch_size=128,
+                pretrain_learning_rate=1e-3,
+                n_train_prompts=2048,
+                n_val_prompts=512,
+                n_test_prompts=1024,
+            ),
             seeds=(0, 1, 2, 3, 4),
-            n_reviews=100_000,
-            n_layer=4,
-            n_embd=256,
-            n_head=4,
-            pretrain_steps=3000,
-            pretrain_batch_size=128,
-            pretrain_learning_rate=1e-3,
-            n_train_prompts=2048,
-            n_val_prompts=512,
-            n_test_prompts=1024,
             eval_samples_per_prompt=4,
             steps=600,
             batch_size=64,

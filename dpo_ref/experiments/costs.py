@@ -110,7 +110,7 @@ def rlhf_against_dpo(
 
     dpo_wall, ppo_wall, rlhf_wall = per_run(seconds)
     dpo_cpu, ppo_cpu, rlhf_cpu = per_run(cpu_seconds)
-    pair_samples = cfg.samples_per_prompt * cfg.n_train_prompts
+    pair_samples = cfg.world.samples_per_prompt * cfg.world.n_train_prompts
     return {
         "memory_measure": "bytes of float32 state held during training: parameters of every model in memory, "
         "plus gradients and AdamW's two moments of the trained one (computed, not sampled)",

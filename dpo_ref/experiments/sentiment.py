@@ -2,23 +2,26 @@
 
     dpo-ref reproduce --config cpu --only sentiment
 
-Each seed runs these stages, on a world built from ``world_seed`` (the same corpus,
-prompts and reference for every seed; see :mod:`dpo_ref.worlds.sentiment`):
+Each seed runs these stages, on the world of ``cfg.world`` (the same corpus, prompts and
+reference for every seed; see :mod:`dpo_ref.worlds.sentiment`):
 
-1. :func:`build_reference`: the review corpus, the word-level tokenizer, and a tiny
-   GPT-2 pretrained on the reviews with the trainer's SFT: both the SFT model and pi_ref;
-2. :func:`make_pairs`: 4 samples of pi_ref for every training prompt (seeded by the
-   seed), scored by VADER, all 6 pairs of them (ties dropped);
-3. :func:`train_offline`: every offline method over its grid, from pi_ref, on exactly
+1. :func:`shared_world`: the world built by
+   :func:`~dpo_ref.worlds.sentiment.build_sentiment_world`: the review corpus, the
+   word-level tokenizer, and a tiny GPT-2 pretrained on the reviews with the trainer's SFT
+   (both the SFT model and pi_ref), pretrained once for all seeds;
+2. :meth:`~dpo_ref.worlds.sentiment.SentimentWorld.preference_pairs`: 4 samples of pi_ref
+   for every training prompt (seeded by the seed), scored by VADER, all 6 pairs of them
+   (ties dropped);
+3. :func:`offline_runs`: every offline method over its grid, from pi_ref, on exactly
    those pairs, with the same optimiser, learning rate and number of updates;
-4. :func:`train_rlhf`: a reward model on the same pairs, then PPO against it, and PPO-GT
+4. :func:`rlhf_runs`: a reward model on the same pairs, then PPO against it, and PPO-GT
    with VADER itself as the reward, both rewards normalised under pi_ref's samples, over
    the same KL grid; each run's own objective measured at its start and end;
 5. every policy evaluated on validation prompts (which select each method's setting) and
    on test prompts (which every reported number comes from): VADER reward, KL(pi || pi_ref)
    and completion length, from samples at temperature 1; on test prompts also at
-   ``checkpoints`` points along training, so each method has trained points near pi_ref; then :func:`win_rates` of each
-   method's selected setting against pi_ref over sampling temperatures, on test prompts;
+   ``checkpoints`` points along training, so each method has trained points near pi_ref;
+   then :func:`win_rates` of each method's selected setting against pi_ref over sampling temperatures, on test prompts;
 6. on seed 0, what RLHF costs against DPO (:mod:`dpo_ref.experiments.costs`).
 
 Stages 1 and 2 are deterministic; after them the seed splits into two parts that may run
@@ -51,22 +54,19 @@ way every time, and the higher score wins): IPO's regime, where DPO has no finit
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import SentimentConfig
-from dpo_ref.experiments.costs import StageTimer, model_sizes, n_params, peak_rss_bytes, rlhf_against_dpo
+from dpo_ref.experiments.costs import StageTimer, model_sizes, peak_rss_bytes, rlhf_against_dpo
 from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.logps import IGNORE_INDEX
-from dpo_ref.methods import METHODS, OFFLINE_METHODS, TrainingData
-from dpo_ref.models import tiny_gpt2
+from dpo_ref.methods import DPO, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import (
     PPOConfig,
@@ -75,10 +75,23 @@ from dpo_ref.train import (
     train_ppo,
     train_preference,
     train_reward_model,
-    train_sft,
 )
 from dpo_ref.train.ppo import diagnostics as ppo_diagnostics
-from dpo_ref.worlds import sentiment as world
+from dpo_ref.worlds.sentiment import (
+    PreferenceData,
+    SentimentWorld,
+    build_sentiment_world,
+    completion_texts,
+    decode,
+    join_text,
+    judge_samples,
+    left_padded_prompts,
+    mean_and_stderr,
+    pretrain_reference,
+    prompt_completion_batch,
+    right_aligned,
+)
+from dpo_ref.worlds.sentiment import win_rates as sentiment_win_rates
 
 __all__ = ["PARTS", "run_part", "finish", "count_runs", "GROUP"]
 
@@ -95,30 +108,34 @@ def count_runs(cfg: SentimentConfig, part: str) -> int:
     return 1 + runs + 1 + (0 if offline else 1)  # and the reward model
 
 
-@dataclass
-class _Context:
-    """What the stages of one seed share: the config, the world, and what has been measured."""
+class Runner:
+    """What every run of one seed shares: the config, the world, the seed, its budget, its timer and progress,
+    and the policies trained so far (for the win rates)."""
 
-    cfg: SentimentConfig
-    seed: int
-    device: torch.device
-    progress: Progress
-    timer: StageTimer
-    tokenizer: object = None
-    judge: world.VaderJudge = field(default_factory=world.VaderJudge)
-    reviews: list = field(default_factory=list)
-    reference: torch.nn.Module | None = None
-    pretrain_history: list = field(default_factory=list)
-    prompts: dict = field(default_factory=dict)  # "train", "val", "test" -> prompts
-    pairs: list = field(default_factory=list)  # pair dicts: prompt, chosen, rejected and their rewards
-    dropped: dict = field(default_factory=dict)
-    pair_data: dict = field(default_factory=dict)  # the pairs as padded tensors
-    reference_samples: world.Samples | None = None  # pi_ref's samples of the training prompts (the pairs' source)
-    runs: list = field(default_factory=list)  # one evaluated row per (method, setting)
-    models: dict = field(default_factory=dict)  # (method, value) -> trained policy
-    curves: dict = field(default_factory=dict)  # DPO's logged metrics per beta
-    reward_model: torch.nn.Module | None = None
-    ppo_samples: int = 0  # completions one PPO run samples
+    def __init__(self, cfg: SentimentConfig, world: SentimentWorld, seed: int, progress: Progress, timer: StageTimer):
+        self.cfg, self.world, self.seed, self.progress, self.timer = cfg, world, seed, progress, timer
+        self.device = world.device
+        self.models: dict[tuple[str, float], torch.nn.Module] = {}  # (method, value) -> trained policy
+
+    def train_config(self, *, learning_rate=None, steps=None, batch_size=None, log_every=1) -> TrainConfig:
+        cfg = self.cfg
+        return TrainConfig(
+            steps=steps or cfg.steps,
+            batch_size=batch_size or cfg.batch_size,
+            learning_rate=learning_rate or cfg.learning_rate,
+            warmup_steps=cfg.warmup_steps,
+            seed=self.seed,
+            device=str(self.device),
+            log_every=log_every,
+            group_by_length=cfg.group_by_length,
+        )
+
+    def evaluate(self, policy: torch.nn.Module, split: str, *, num_samples: int | None = None, **kwargs) -> dict:
+        """The world's evaluation on ``split``, with this seed's sampling seed for that split."""
+        seed = 10_000 + 100 * self.seed + (0 if split == "val" else 1)
+        return self.world.evaluate(
+            policy, split, seed=seed, num_samples=num_samples or self.cfg.eval_samples_per_prompt, **kwargs
+        )
 
     def along_training(self, policy: torch.nn.Module, steps: int, log_every: int = 1) -> tuple[Callable, list]:
         """An ``on_step`` for the trainer that evaluates ``policy`` (trained in place) on the test prompts at
@@ -137,36 +154,6 @@ class _Context:
 
         return on_step, trajectory
 
-    def train_config(self, *, learning_rate=None, steps=None, batch_size=None, log_every=1) -> TrainConfig:
-        cfg = self.cfg
-        return TrainConfig(
-            steps=steps or cfg.steps,
-            batch_size=batch_size or cfg.batch_size,
-            learning_rate=learning_rate or cfg.learning_rate,
-            warmup_steps=cfg.warmup_steps,
-            seed=self.seed,
-            device=str(self.device),
-            log_every=log_every,
-            group_by_length=cfg.group_by_length,
-        )
-
-    def fresh_policy(self) -> torch.nn.Module:
-        return copy.deepcopy(self.reference).train().requires_grad_(True)
-
-    def evaluate(self, policy: torch.nn.Module, split: str, *, num_samples: int | None = None, **kwargs) -> dict:
-        cfg = self.cfg
-        return world.evaluate_policy(
-            policy,
-            self.reference,
-            self.prompts[split],
-            self.tokenizer,
-            self.judge,
-            num_samples=num_samples or cfg.eval_samples_per_prompt,
-            max_new_tokens=cfg.max_new_tokens,
-            seed=10_000 + 100 * self.seed + (0 if split == "val" else 1),
-            **kwargs,
-        )
-
     def record(
         self,
         method: str,
@@ -178,6 +165,7 @@ class _Context:
         val: dict | None = None,
         **extra,
     ) -> dict:
+        """The run's record, its policy evaluated on validation and test prompts; the policy kept for win rates."""
         policy = policy.eval()
         row = {
             "method": method,
@@ -189,7 +177,6 @@ class _Context:
             "final_metrics": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
             **extra,
         }
-        self.runs.append(row)
         self.models[(method, value)] = policy
         self.progress(
             f"sentiment seed {self.seed} {METHODS[method].label} {hyperparameter}={value:g}: "
@@ -203,37 +190,40 @@ def run_part(
 ) -> dict:
     """One part of a seed, ``"offline"`` or ``"rlhf"``: what :func:`finish` joins into ``sentiment_seed<seed>.json``."""
     dev = resolve_device(device)
-    ctx = _Context(cfg, seed, dev, progress or (lambda _: None), StageTimer(dev))
+    timer = StageTimer(dev)
     start = time.perf_counter()
-    build_reference(ctx)
-    make_pairs(ctx)
+    run = Runner(cfg, shared_world(cfg, dev, timer), seed, progress or (lambda _: None), timer)
+    history = run.world.pretrain_history
+    run.progress(f"sentiment seed {seed} pretraining: loss {history[-1]['loss']:.3f}")
+    with timer("pair_sampling"):
+        pairs = run.world.preference_pairs(seed=3 + 100 * seed)
     if part == "offline":
-        test = ctx.evaluate(ctx.reference, "test", keep_samples=True)
+        test = run.evaluate(run.world.reference, "test", keep_samples=True)
         bins = length_bins(test.pop("samples"))  # the same samples give pi_ref's reward by length
-        reference = {"val": ctx.evaluate(ctx.reference, "val"), "test": test}
-        train_offline(ctx)
+        reference = {"val": run.evaluate(run.world.reference, "val"), "test": test}
+        runs, curves = offline_runs(run, pairs)
         out = {
-            "world": _world(ctx),
+            "world": run.world.summary(),
             "reference": {**reference, "length_bins": bins},
-            "pairs": _pairs_summary(ctx),
-            "curves": ctx.curves,
+            "pairs": _pairs_summary(run.world, pairs),
+            "curves": curves,
         }
     else:
-        train_rlhf(ctx)
+        reward_model, runs, ppo_samples = rlhf_runs(run, pairs)
         out = {
-            "reward_model": {"pair_accuracy": _reward_model_accuracy(ctx.reward_model, ctx.pair_data)},
-            "sizes": model_sizes(ctx.reference, ctx.reward_model),
-            "ppo_samples": ctx.ppo_samples,
+            "reward_model": {"pair_accuracy": _reward_model_accuracy(reward_model, pairs.tensors)},
+            "sizes": model_sizes(run.world.reference, reward_model),
+            "ppo_samples": ppo_samples,
         }
-    selected = select(ctx.runs)
+    selected = select(runs)
     return {
         **out,
-        "runs": ctx.runs,
+        "runs": runs,
         "selected": selected,
-        "win_rates": win_rates(ctx, selected),
-        "n_pairs": len(ctx.pairs),
-        "seconds": ctx.timer.seconds,
-        "cpu_seconds": ctx.timer.cpu_seconds,
+        "win_rates": win_rates(run, selected),
+        "n_pairs": len(pairs.pairs),
+        "seconds": timer.seconds,
+        "cpu_seconds": timer.cpu_seconds,
         "peak_rss": peak_rss_bytes(),
         "wall_time_s": time.perf_counter() - start,
     }
@@ -278,97 +268,32 @@ def finish(cfg: SentimentConfig, seed: int, parts: dict[str, dict]) -> dict:
 # --------------------------------------------------------------------------- stages
 
 
-def build_reference(ctx: _Context) -> None:
-    """The corpus, the word-level tokenizer, the tiny GPT-2 pretrained on the reviews, and the prompts."""
-    cfg = ctx.cfg
-    world.check_vocabulary()
-    ctx.tokenizer = tokenizer = world.build_tokenizer()
-    ctx.reviews = world.generate_corpus(cfg.n_reviews, seed=cfg.world_seed)
-    model = tiny_gpt2(
-        len(tokenizer),
-        n_layer=cfg.n_layer,
-        n_embd=cfg.n_embd,
-        n_head=cfg.n_head,
-        n_positions=cfg.n_positions,
-        seed=cfg.world_seed,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    train = dataclasses.replace(
-        ctx.train_config(
-            learning_rate=cfg.pretrain_learning_rate, steps=cfg.pretrain_steps, batch_size=cfg.pretrain_batch_size
-        ),
-        warmup_steps=min(50, cfg.pretrain_steps // 10),
-        seed=cfg.world_seed,
-        group_by_length=False,  # the reference belongs to the world, whatever the experiments' batching
-    )
+def shared_world(cfg: SentimentConfig, device: torch.device, timer: StageTimer) -> SentimentWorld:
+    """The world every seed shares, its reference pretrained once (:mod:`dpo_ref.experiments.shared_worlds`)
+    and keyed by the whole world configuration, so no field of it can leave a stale model in use."""
 
     def pretrain() -> dict:
-        with ctx.timer("pretrain"):
-            result = train_sft(model, world.pretraining_rows(ctx.reviews, tokenizer), train)
-        return {
-            "state_dict": {k: v.detach().clone() for k, v in result.model.state_dict().items()},
-            "history": result.history,
-            "seconds": ctx.timer.seconds["pretrain"],
-            "cpu_seconds": ctx.timer.cpu_seconds["pretrain"],
-        }
+        with timer("pretrain"):
+            pretrained = pretrain_reference(cfg.world, device)
+        return {**pretrained, "seconds": timer.seconds["pretrain"], "cpu_seconds": timer.cpu_seconds["pretrain"]}
 
-    # every seed's reference is the same model: trained once, by the first seed to need it. Its key is the whole
-    # configuration, not a list of the fields it reads, so no field added later can leave a stale model in use (a
-    # change to a seed-level field, a grid say, costs one pretraining: a run's seeds still share it)
-    settings = {"config": dataclasses.asdict(cfg), "device": str(ctx.device)}
+    settings = {"world": dataclasses.asdict(cfg.world), "device": str(device)}
     pretrained = trained_once("sentiment-reference", settings, pretrain)
-    ctx.timer.seconds["pretrain"] = pretrained["seconds"]  # what pretraining cost, whichever seed paid it
-    ctx.timer.cpu_seconds["pretrain"] = pretrained["cpu_seconds"]
-    model.load_state_dict(pretrained["state_dict"])
-    ctx.reference = model.to(ctx.device).eval().requires_grad_(False)
-    ctx.pretrain_history = pretrained["history"]
-    held_out = world.generate_corpus(
-        cfg.n_train_prompts + cfg.n_val_prompts + cfg.n_test_prompts, seed=cfg.world_seed + 1
-    )
-    prompts = world.make_prompts(
-        held_out, tokenizer, seed=cfg.world_seed + 2, min_tokens=cfg.min_prompt_tokens, max_tokens=cfg.max_prompt_tokens
-    )
-    n_train, n_val = cfg.n_train_prompts, cfg.n_val_prompts
-    ctx.prompts = {
-        "train": prompts[:n_train],
-        "val": prompts[n_train : n_train + n_val],
-        "test": prompts[n_train + n_val :],
-    }
-    ctx.progress(f"sentiment seed {ctx.seed} pretraining: loss {ctx.pretrain_history[-1]['loss']:.3f}")
+    timer.seconds["pretrain"] = pretrained["seconds"]  # what pretraining cost, whichever seed paid it
+    timer.cpu_seconds["pretrain"] = pretrained["cpu_seconds"]
+    return build_sentiment_world(cfg.world, device=device, pretrained=pretrained)
 
 
-def make_pairs(ctx: _Context) -> None:
-    """4 samples of pi_ref per training prompt, judged by VADER, all 6 pairs of them."""
-    cfg, tokenizer, prompts = ctx.cfg, ctx.tokenizer, ctx.prompts["train"]
-    with ctx.timer("pair_sampling"):
-        samples = world.sample_completions(
-            ctx.reference,
-            prompts,
-            num_samples=cfg.samples_per_prompt,
-            temperature=1.0,
-            max_new_tokens=cfg.max_new_tokens,
-            eos_token_id=tokenizer.eos_token_id,
-            seed=3 + 100 * ctx.seed,
-        )
-        completions = world.completion_texts(tokenizer, prompts, samples)
-        texts = [world.join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)]
-        ctx.pairs, ctx.dropped = world.preference_pairs(
-            prompts, completions, ctx.judge(texts), samples_per_prompt=cfg.samples_per_prompt
-        )
-    ctx.reference_samples = samples
-    ctx.pair_data = world.pair_tensors(ctx.pairs, tokenizer, cfg.n_positions)
-
-
-def train_offline(ctx: _Context) -> None:
-    """Every offline method over its grid, from pi_ref, on the same pairs and budget."""
-    cfg = ctx.cfg
+def offline_runs(run: Runner, pairs: PreferenceData) -> tuple[list[dict], dict]:
+    """Every offline method over its grid, from pi_ref, on the same pairs and budget: the runs' records, and
+    DPO's logged metrics per beta."""
+    cfg, world = run.cfg, run.world
     data = TrainingData(
-        ctx.pair_data, reference=ctx.reference, pad_token_id=ctx.tokenizer.pad_token_id, device=ctx.device
+        pairs.tensors, reference=world.reference, pad_token_id=world.tokenizer.pad_token_id, device=run.device
     )
-    with ctx.timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
-        data.rows_for("dpo")
+    with run.timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
+        data.rows_for(DPO)
+    records, curves = [], {}
     for name, values in cfg.grids.items():
         if name not in OFFLINE_METHODS:
             continue
@@ -376,39 +301,45 @@ def train_offline(ctx: _Context) -> None:
         for value in values:
             params, lr_scale = method.grid_point(value)
             # the same pairs per update for every method: KTO's batches hold its two rows per pair
-            config = ctx.train_config(
+            config = run.train_config(
                 learning_rate=lr_scale * cfg.learning_rate, batch_size=method.rows_per_pair * cfg.batch_size
             )
-            policy = ctx.fresh_policy()
-            on_step, trajectory = ctx.along_training(policy, config.steps)
-            with ctx.timer(name):
+            policy = world.new_policy()
+            on_step, trajectory = run.along_training(policy, config.steps)
+            with run.timer(name):
                 result = train_preference(
                     policy,
-                    method.objective(reference=ctx.reference, **params),
+                    method.objective(reference=world.reference, **params),
                     data.rows_for(method),
                     config,
                     on_step=on_step,
                 )
-            if name == "dpo":
-                ctx.curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
-            ctx.record(name, method.swept, value, result.model, result.history, trajectory=trajectory)
+            if name == DPO:
+                curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
+            records.append(run.record(name, method.swept, value, result.model, result.history, trajectory=trajectory))
+    return records, curves
 
 
-def train_rlhf(ctx: _Context) -> None:
-    """A reward model on the same pairs, then PPO against it; PPO-GT against VADER itself."""
-    cfg, tokenizer = ctx.cfg, ctx.tokenizer
-    with ctx.timer("reward_model"):
-        reward_model = RewardModel.from_causal_lm(ctx.reference).requires_grad_(True)
-        reward_model = train_reward_model(reward_model, ctx.pair_data, ctx.train_config(steps=cfg.reward_model_steps))
-    ctx.reward_model = reward_model.model.eval().requires_grad_(False)
-    ctx.progress(f"sentiment seed {ctx.seed} reward model")
-    rewards = {"ppo": _normalised(ctx, _reward_model_scorer(ctx)), "ppo-gt": _normalised(ctx, _vader_scorer(ctx))}
-    prompts, prompt_mask = world.left_padded_prompts(ctx.prompts["train"], tokenizer.pad_token_id)
+def rlhf_runs(run: Runner, pairs: PreferenceData) -> tuple[torch.nn.Module, list[dict], int]:
+    """A reward model on the same pairs, then PPO against it; PPO-GT against VADER itself. The reward model,
+    the runs' records, and how many completions one PPO run samples."""
+    cfg, world = run.cfg, run.world
+    with run.timer("reward_model"):
+        reward_model = RewardModel.from_causal_lm(world.reference).requires_grad_(True)
+        reward_model = train_reward_model(reward_model, pairs.tensors, run.train_config(steps=cfg.reward_model_steps))
+    reward_model = reward_model.model.eval().requires_grad_(False)
+    run.progress(f"sentiment seed {run.seed} reward model")
+    rewards = {
+        PPO: _normalised(world, pairs, _reward_model_scorer(world, reward_model)),
+        PPO_GT: _normalised(world, pairs, _vader_scorer(world)),
+    }
+    prompts, prompt_mask = left_padded_prompts(world.prompts["train"], world.tokenizer.pad_token_id)
     objective_samples = cfg.objective_samples_per_prompt
     # pi_ref's samples, scored by both rewards: where each PPO objective starts
     scorers = {name: fn.scorer for name, fn in rewards.items()}
-    start = ctx.evaluate(ctx.reference, "val", num_samples=objective_samples, scorers=scorers, keep_samples=True)
+    start = run.evaluate(world.reference, "val", num_samples=objective_samples, scorers=scorers, keep_samples=True)
     start = start["samples"]
+    records, ppo_samples = [], 0
     for name in rewards:
         for kl_coef in cfg.grids[name]:
             ppo_config = PPOConfig(
@@ -416,21 +347,21 @@ def train_rlhf(ctx: _Context) -> None:
                 rollout_batch_size=cfg.ppo_rollout_batch_size,
                 ppo_epochs=cfg.ppo_epochs,
                 minibatch_size=cfg.ppo_minibatch_size,
-                max_new_tokens=cfg.max_new_tokens,
-                eos_token_id=tokenizer.eos_token_id,
+                max_new_tokens=world.config.max_new_tokens,
+                eos_token_id=world.tokenizer.eos_token_id,
             )
             config = dataclasses.replace(
-                ctx.train_config(
+                run.train_config(
                     learning_rate=cfg.ppo_learning_rate, steps=cfg.ppo_steps, log_every=ppo_config.updates_per_rollout()
                 ),
                 warmup_steps=0,
             )
-            policy = ctx.fresh_policy()
-            on_step, trajectory = ctx.along_training(policy, config.steps, config.log_every)
-            with ctx.timer(name):
+            policy = world.new_policy()
+            on_step, trajectory = run.along_training(policy, config.steps, config.log_every)
+            with run.timer(name):
                 result = train_ppo(
                     policy,
-                    ctx.reference,
+                    world.reference,
                     rewards[name],
                     prompts,
                     ppo_config,
@@ -438,8 +369,8 @@ def train_rlhf(ctx: _Context) -> None:
                     prompt_attention_mask=prompt_mask,
                     on_step=on_step,
                 )
-            ctx.ppo_samples = math.ceil(cfg.ppo_steps / ppo_config.updates_per_rollout()) * cfg.ppo_rollout_batch_size
-            end = ctx.evaluate(
+            ppo_samples = math.ceil(cfg.ppo_steps / ppo_config.updates_per_rollout()) * cfg.ppo_rollout_batch_size
+            end = run.evaluate(
                 result.model.lm.eval(),
                 "val",
                 num_samples=objective_samples,
@@ -449,16 +380,19 @@ def train_rlhf(ctx: _Context) -> None:
             diagnostics = ppo_diagnostics(result.history)
             after = end["samples"]
             objective = _objective((start[name], start["log_ratio"]), (after["score"], after["log_ratio"]), kl_coef)
-            ctx.record(
-                name,
-                "kl_coef",
-                kl_coef,
-                result.model.lm,
-                result.history,
-                diagnostics=diagnostics,
-                objective=objective,
-                trajectory=trajectory,
+            records.append(
+                run.record(
+                    name,
+                    "kl_coef",
+                    kl_coef,
+                    result.model.lm,
+                    result.history,
+                    diagnostics=diagnostics,
+                    objective=objective,
+                    trajectory=trajectory,
+                )
             )
+    return reward_model, records, ppo_samples
 
 
 class _Reward:
@@ -471,36 +405,36 @@ class _Reward:
         return (self.scorer.of_ids(input_ids, attention_mask) - self.mean) / self.std
 
 
-def _normalised(ctx: _Context, scorer) -> _Reward:
-    values = scorer(ctx.prompts["train"], ctx.reference_samples)  # pi_ref's samples of the training prompts
+def _normalised(world: SentimentWorld, pairs: PreferenceData, scorer) -> _Reward:
+    values = scorer(world.prompts["train"], pairs.samples)  # pi_ref's samples of the training prompts
     return _Reward(scorer, float(values.mean()), float(values.std().clamp(min=1e-6)))
 
 
-def _vader_scorer(ctx: _Context):
-    tokenizer, judge = ctx.tokenizer, ctx.judge
+def _vader_scorer(world: SentimentWorld):
+    tokenizer, judge = world.tokenizer, world.judge
 
     def of_ids(input_ids, attention_mask):
-        texts = [world.decode(tokenizer, ids[mask.bool()].tolist()) for ids, mask in zip(input_ids, attention_mask)]
+        texts = [decode(tokenizer, ids[mask.bool()].tolist()) for ids, mask in zip(input_ids, attention_mask)]
         return torch.tensor(judge(texts), device=input_ids.device, dtype=torch.float32)
 
     def scorer(prompts, samples):
-        texts = world.completion_texts(tokenizer, prompts, samples)
-        return torch.tensor(judge([world.join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, texts)]))
+        texts = completion_texts(tokenizer, prompts, samples)
+        return torch.tensor(judge([join_text(prompts[p].text, c) for p, c in zip(samples.prompt_index, texts)]))
 
     scorer.of_ids = of_ids
     return scorer
 
 
-def _reward_model_scorer(ctx: _Context):
-    pad, model = ctx.tokenizer.pad_token_id, ctx.reward_model
+def _reward_model_scorer(world: SentimentWorld, model: torch.nn.Module):
+    pad, device = world.tokenizer.pad_token_id, world.device
 
     @torch.no_grad()
     def of_ids(input_ids, attention_mask):
-        return model(*world.right_aligned(input_ids, attention_mask, pad))
+        return model(*right_aligned(input_ids, attention_mask, pad))
 
     @torch.no_grad()
     def scorer(prompts, samples):
-        ids, mask, _ = world.prompt_completion_batch(prompts, samples, pad, ctx.device)
+        ids, mask, _ = prompt_completion_batch(prompts, samples, pad, device)
         return model(ids, mask).cpu()
 
     scorer.of_ids = of_ids
@@ -511,7 +445,6 @@ def _objective(start: tuple[list, list], end: tuple[list, list], kl_coef: float)
     """PPO's own objective, E[normalised score] - kl_coef * KL, on validation samples at the start
     (pi_ref) and the end, each given as ``(scores, log-ratios)`` per sample; it rose when the
     increase is more than two standard errors."""
-    from dpo_ref.worlds.sentiment import mean_and_stderr
 
     def objective(scores: list, log_ratios: list) -> dict:
         return mean_and_stderr([v - kl_coef * k for v, k in zip(scores, log_ratios)]).as_dict()
@@ -533,37 +466,37 @@ def select(runs: list[dict]) -> dict[str, dict]:
     return {m: {"hyperparameter": r["hyperparameter"], "value": r["value"]} for m, r in best.items()}
 
 
-def win_rates(ctx: _Context, selected: dict[str, dict]) -> dict:
+def win_rates(run: Runner, selected: dict[str, dict]) -> dict:
     """Each method's selected setting against pi_ref, one completion each per test prompt, per temperature."""
-    cfg, test = ctx.cfg, ctx.prompts["test"]
-    with ctx.timer("win_rates"):
+    cfg, world, test = run.cfg, run.world, run.world.prompts["test"]
+    with run.timer("win_rates"):
         baseline = {
-            t: world.judge_samples(
-                ctx.reference,
+            t: judge_samples(
+                world.reference,
                 test,
-                ctx.tokenizer,
-                ctx.judge,
+                world.tokenizer,
+                world.judge,
                 temperature=t,
-                max_new_tokens=cfg.max_new_tokens,
-                seed=20_001 + 100 * ctx.seed,
+                max_new_tokens=world.config.max_new_tokens,
+                seed=20_001 + 100 * run.seed,
             )
             for t in cfg.win_rate_temperatures
         }
         wins = {
-            method: world.win_rates(
-                ctx.models[(method, choice["value"])],
-                ctx.reference,
+            method: sentiment_win_rates(
+                run.models[(method, choice["value"])],
+                world.reference,
                 test,
-                ctx.tokenizer,
-                ctx.judge,
+                world.tokenizer,
+                world.judge,
                 temperatures=cfg.win_rate_temperatures,
-                max_new_tokens=cfg.max_new_tokens,
-                seed=20_000 + 100 * ctx.seed,
+                max_new_tokens=world.config.max_new_tokens,
+                seed=20_000 + 100 * run.seed,
                 baseline_rewards=baseline,
             )
             for method, choice in selected.items()
         }
-    ctx.progress(f"sentiment seed {ctx.seed} win rates")
+    run.progress(f"sentiment seed {run.seed} win rates")
     return wins
 
 
@@ -588,32 +521,15 @@ def length_bins(samples: dict, n_bins: int = 6) -> list[dict]:
 # --------------------------------------------------------------------------- summaries
 
 
-def _world(ctx: _Context) -> dict:
+def _pairs_summary(world: SentimentWorld, data: PreferenceData) -> dict:
+    pairs, tensors = data.pairs, data.tensors
+    chosen_len = (tensors["chosen_labels"] != IGNORE_INDEX).sum(1).float()
+    rejected_len = (tensors["rejected_labels"] != IGNORE_INDEX).sum(1).float()
     return {
-        "vocab_size": len(ctx.tokenizer),
-        "n_parameters": n_params(ctx.reference),
-        "corpus": {
-            "n_reviews": len(ctx.reviews),
-            "mean_words": sum(len(r.split()) for r in ctx.reviews) / len(ctx.reviews),
-            "vader": world.mean_and_stderr(ctx.judge(ctx.reviews[:2000])).as_dict(),
-        },
-        "example_reviews": ctx.reviews[:3],
-        "pretrain": {
-            "final_loss": ctx.pretrain_history[-1]["loss"],
-            "curve": [[h["step"], h["loss"]] for i, h in enumerate(ctx.pretrain_history) if i % 10 == 0],
-        },
-    }
-
-
-def _pairs_summary(ctx: _Context) -> dict:
-    pairs = ctx.pairs
-    chosen_len = (ctx.pair_data["chosen_labels"] != IGNORE_INDEX).sum(1).float()
-    rejected_len = (ctx.pair_data["rejected_labels"] != IGNORE_INDEX).sum(1).float()
-    return {
-        "n_prompts": len(ctx.prompts["train"]),
-        "samples_per_prompt": ctx.cfg.samples_per_prompt,
+        "n_prompts": len(world.prompts["train"]),
+        "samples_per_prompt": world.config.samples_per_prompt,
         "n_pairs": len(pairs),
-        "n_dropped": ctx.dropped,
+        "n_dropped": data.dropped,
         "mean_chosen_reward": sum(p["chosen_reward"] for p in pairs) / len(pairs),
         "mean_rejected_reward": sum(p["rejected_reward"] for p in pairs) / len(pairs),
         "length_gap": float((chosen_len - rejected_len).mean()),

@@ -21,6 +21,10 @@ evaluation          reward and KL from samples                 :func:`evaluate_p
                                                                :func:`win_rates`
 ==================  =========================================  ===================================
 
+:func:`build_sentiment_world` assembles the pieces in this order into one
+:class:`SentimentWorld` (:mod:`dpo_ref.worlds.sentiment.recipe`), as the experiments
+and the examples use it.
+
 The judge is VADER (Hutto and Gilbert, ICWSM 2014; the ``vaderSentiment`` package,
 which ships its lexicon): a rule-based scorer that no one in this project wrote or
 tuned, so the policy cannot be fitted to the judge by construction. Its compound score
@@ -61,7 +65,9 @@ from dpo_ref.worlds.sentiment.evaluation import *  # noqa: F403
 from dpo_ref.worlds.sentiment.evaluation import __all__ as _evaluation_names
 from dpo_ref.worlds.sentiment.grammar import *  # noqa: F403  (the public names of each part)
 from dpo_ref.worlds.sentiment.grammar import __all__ as _grammar_names
+from dpo_ref.worlds.sentiment.recipe import *  # noqa: F403
+from dpo_ref.worlds.sentiment.recipe import __all__ as _recipe_names
 from dpo_ref.worlds.sentiment.world import *  # noqa: F403
 from dpo_ref.worlds.sentiment.world import __all__ as _world_names
 
-__all__ = [*_grammar_names, *_world_names, *_evaluation_names]
+__all__ = [*_grammar_names, *_world_names, *_evaluation_names, *_recipe_names]
