@@ -35,7 +35,7 @@ defaults to :data:`dpo_ref.paths.RESULTS_DIR`) and is a JSON object with a
     }
 
 Method names in results files are the canonical names of :mod:`dpo_ref.methods`
-(``"dpo"``, ``"ppo-gt"``, ...).
+(``dpo``, ``ppo-gt``, ...: the constants ``dpo_ref.methods.DPO``, ``PPO_GT``, ...).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import time
 
 import torch
 
+from dpo_ref.methods import DPO, PPO
+
 __all__ = ["StageTimer", "n_params", "model_sizes", "state_bytes", "peak_rss_bytes", "rlhf_against_dpo"]
 
 
@@ -101,11 +103,11 @@ def rlhf_against_dpo(
     trained_ppo = p_policy + p_critic
     ppo_state = state_bytes(trained_ppo * (1 + 1 + adam) + p_policy + p_reward)  # + reference + reward model
     rm_state = state_bytes(p_reward * (1 + 1 + adam))
-    n_dpo, n_ppo = len(cfg.grids["dpo"]), len(cfg.grids["ppo"])
+    n_dpo, n_ppo = len(cfg.grids[DPO]), len(cfg.grids[PPO])
 
     def per_run(seconds: dict) -> tuple[float, float, float]:
-        dpo = seconds.get("dpo", 0.0) / n_dpo + seconds.get("dpo_reference_logps", 0.0)
-        ppo = seconds.get("ppo", 0.0) / n_ppo
+        dpo = seconds.get(DPO, 0.0) / n_dpo + seconds.get("dpo_reference_logps", 0.0)
+        ppo = seconds.get(PPO, 0.0) / n_ppo
         return dpo, ppo, seconds.get("reward_model", 0.0) + ppo
 
     dpo_wall, ppo_wall, rlhf_wall = per_run(seconds)
@@ -114,7 +116,7 @@ def rlhf_against_dpo(
     return {
         "memory_measure": "bytes of float32 state held during training: parameters of every model in memory, "
         "plus gradients and AdamW's two moments of the trained one (computed, not sampled)",
-        "dpo": {
+        DPO: {
             "models_in_memory": 1,
             "models_in_memory_note": "policy only: reference log-probs precomputed once (2 with a live reference)",
             "state_bytes": dpo_state,

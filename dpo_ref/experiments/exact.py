@@ -28,7 +28,7 @@ nats, averaged over prompts.
 
 A RUN record::
 
-    {"method": "dpo" | ... (a name of dpo_ref.methods), "seed": 0,
+    {"method": <a name of dpo_ref.methods>, "seed": 0,
      "params": {"beta": 0.5, ...},                  # the method's hyperparameters
      "final": {"step", "reward", "kl", "entropy", ["kl_to_optimum"], ...},
      "trajectory": [{"step", "reward", "kl", ...}, ...],   # every eval_every steps
@@ -54,7 +54,7 @@ from dpo_ref.evaluate import exact_metrics, expected_value
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import ExactExperimentConfig
 from dpo_ref.experiments.shared_worlds import trained_once
-from dpo_ref.methods import LR_SCALE, METHODS, OFFLINE_METHODS, TrainingData
+from dpo_ref.methods import DPO, DPOP, LR_SCALE, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model
 from dpo_ref.train.ppo import diagnostics as ppo_diagnostics
@@ -63,7 +63,7 @@ from dpo_ref.worlds.exact import ExactWorld, build_exact_world
 Progress = Callable[[str], None]
 
 # what DPO and PPO-GT converge to is pi*_beta; the other methods aim elsewhere
-TARGETS_OPTIMUM = ("dpo", "ppo-gt")
+TARGETS_OPTIMUM = (DPO, PPO_GT)
 
 
 def grid(cfg: ExactExperimentConfig) -> list[tuple[str, float]]:
@@ -131,7 +131,7 @@ def shared_world(cfg: ExactExperimentConfig, device: str) -> ExactWorld:
 
 # the methods whose runs also record where the probability mass goes: DPO, and DPOP, the fix proposed for its
 # displacement (exact_studies.displacement; the summary sets one against the other)
-TRACKS_DISPLACEMENT = ("dpo", "dpop")
+TRACKS_DISPLACEMENT = (DPO, DPOP)
 
 
 def offline_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> list[dict]:
@@ -164,8 +164,8 @@ def rlhf_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> tuple[dict, list[d
         with torch.no_grad():
             return reward_model(input_ids, attention_mask)
 
-    ppo = [run.ppo("ppo", kl_coef, learned_reward, scores) for kl_coef in cfg.grids["ppo"]]
-    gt = [run.ppo("ppo-gt", kl_coef, world.true_reward_fn, world.true_rewards) for kl_coef in cfg.grids["ppo-gt"]]
+    ppo = [run.ppo(PPO, kl_coef, learned_reward, scores) for kl_coef in cfg.grids[PPO]]
+    gt = [run.ppo(PPO_GT, kl_coef, world.true_reward_fn, world.true_rewards) for kl_coef in cfg.grids[PPO_GT]]
     return info, ppo + gt
 
 
@@ -254,7 +254,7 @@ class Runner:
         return evaluate
 
     def ppo(self, name: str, kl_coef: float, reward_fn, scores: torch.Tensor) -> dict:
-        """PPO (``"ppo"``, learned reward) or PPO-GT (``scores`` = r*) at one KL coefficient; its RUN record."""
+        """PPO (learned reward) or PPO-GT (``scores`` = r*) at one KL coefficient, ``name`` the registry's; its RUN record."""
         cfg, world = self.cfg, self.world
         # Evaluated exactly after every rollout (evaluation draws no samples, so the run is
         # the same as with fewer evaluations): /ppo-problem/ animates the whole path. What
@@ -333,7 +333,7 @@ def last_train_metrics(history: list[dict]) -> dict:
 
 
 def world_summary(world: ExactWorld, cfg: ExactExperimentConfig) -> dict:
-    betas = sorted({*cfg.grids["dpo"], cfg.beta})
+    betas = sorted({*cfg.grids[DPO], cfg.beta})
     return {
         # how far pi_ref itself is from each pi*_beta: where DPO's recovery starts
         "reference_kl_to_optimum": {

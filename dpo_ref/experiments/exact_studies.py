@@ -33,7 +33,7 @@ from typing import Protocol
 import torch
 
 from dpo_ref.experiments.configs import ExactExperimentConfig
-from dpo_ref.methods import TrainingData
+from dpo_ref.methods import DPO, IPO, PREFERRED_FT, TrainingData
 from dpo_ref.worlds.exact import ExactWorld
 
 __all__ = ["StudyRunner", "run_all", "count_runs", "displacement"]
@@ -106,7 +106,7 @@ def recovery(run: StudyRunner) -> list[dict]:
         for budget, steps in (("updates", cfg.steps), ("epochs", same_epochs)):
             out.append(
                 run.offline(
-                    "dpo", data, beta=cfg.beta, steps=steps, record={"n_pairs": n, "budget": budget, "steps": steps}
+                    DPO, data, beta=cfg.beta, steps=steps, record={"n_pairs": n, "budget": budget, "steps": steps}
                 )
             )
     return out
@@ -117,7 +117,7 @@ def deterministic(run: StudyRunner) -> list[dict]:
     cfg, world = run.cfg, run.world
     pairs = world.preference_pairs(cfg.n_pairs, seed=2000 + run.seed, deterministic=True)
     data = TrainingData(pairs, reference=world.reference, device=run.device, batch_size=1024)
-    return [run.offline(name, data, beta=cfg.beta, steps=cfg.deterministic_steps) for name in ("dpo", "ipo")]
+    return [run.offline(name, data, beta=cfg.beta, steps=cfg.deterministic_steps) for name in (DPO, IPO)]
 
 
 def online(run: StudyRunner) -> dict:
@@ -136,7 +136,7 @@ def online(run: StudyRunner) -> dict:
         pairs = {k: torch.cat([c[k] for c in collected]) for k in collected[0]}
         data = TrainingData(pairs, reference=world.reference, device=run.device, batch_size=1024)
         record, policy = run.train(
-            "dpo",
+            DPO,
             data,
             policy=policy,
             steps=cfg.steps // cfg.online_rounds,
@@ -153,15 +153,15 @@ def shift(run: StudyRunner) -> dict:
     shifted = (world.reference_logps / cfg.shift_temperature).log_softmax(-1)  # pi_ref at a temperature
     pairs = world.preference_pairs(cfg.n_pairs, seed=4000 + run.seed, logps=shifted)
     plain = TrainingData(pairs, reference=world.reference, device=run.device, batch_size=1024)
-    as_is = run.offline("dpo", plain, beta=cfg.beta, record={"start": "reference"})
-    sft_record, sft = run.train("preferred-ft", plain, steps=cfg.shift_sft_steps)
+    as_is = run.offline(DPO, plain, beta=cfg.beta, record={"start": "reference"})
+    sft_record, sft = run.train(PREFERRED_FT, plain, steps=cfg.shift_sft_steps)
     sft_reference = _frozen_copy(sft)
     data = TrainingData(pairs, reference=sft_reference, device=run.device, batch_size=1024)
-    after_sft = run.train("dpo", data, policy=sft, beta=cfg.beta, record={"start": "preferred-ft"})[0]
+    after_sft = run.train(DPO, data, policy=sft, beta=cfg.beta, record={"start": PREFERRED_FT})[0]
     return {
         "temperature": cfg.shift_temperature,
         "data_kl_to_reference": float((shifted.exp() * (shifted - world.reference_logps)).sum(1).mean()),
-        "dpo": as_is,
+        DPO: as_is,
         "preferred_ft": sft_record,
         "dpo_after_preferred_ft": after_sft,
     }

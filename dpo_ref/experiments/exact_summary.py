@@ -38,6 +38,7 @@ from dpo_ref.analysis import (
     upper_envelope,
     verdict,
 )
+from dpo_ref.methods import DPO, DPOP, IPO, KTO, PPO, SIMPO
 
 __all__ = ["summarise"]
 
@@ -61,8 +62,8 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "methods": {name: _method(rows) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
         "matched_kl": _matched(kept),
-        "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == "kto"]),
-        "ppo": _ppo(runs),
+        "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == KTO]),
+        PPO: _ppo(runs),
         "recovery": recovery(seeds, cfg),
         "deterministic": deterministic(seeds),
         "online": online(seeds, runs, cfg),
@@ -128,8 +129,8 @@ def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]
 def _matched(runs: list[dict]) -> dict[str, dict | None]:
     """DPO's trained policies against every other method's, at matched KL, seed by seed."""
     methods = _by_method(runs)
-    dpo = _points_per_seed(methods["dpo"])
-    return {name: matched_kl(dpo, _points_per_seed(records)) for name, records in methods.items() if name != "dpo"}
+    dpo = _points_per_seed(methods[DPO])
+    return {name: matched_kl(dpo, _points_per_seed(records)) for name, records in methods.items() if name != DPO}
 
 
 # --------------------------------------------------------------------------- PPO
@@ -198,7 +199,7 @@ def recovery(seeds: dict[int, dict], cfg) -> dict:
     per_beta = defaultdict(list)
     for data in seeds.values():
         for record in data["runs"]:
-            if record["method"] == "dpo":
+            if record["method"] == DPO:
                 per_beta[record["params"]["beta"]].append(record["final"]["kl_to_optimum"])
     reference = seeds[min(seeds)]["world"]["reference_kl_to_optimum"]
 
@@ -249,7 +250,7 @@ def deterministic(seeds: dict[int, dict]) -> dict:
     (KL at the end minus KL at three quarters), as an interval over seeds.
     """
     out = {}
-    for name in ("dpo", "ipo"):
+    for name in (DPO, IPO):
         records = [r for data in seeds.values() for r in data["studies"]["deterministic"] if r["method"] == name]
         quarter = (3 * len(records[0]["trajectory"])) // 4
         growth = interval([r["trajectory"][-1]["kl"] - r["trajectory"][quarter]["kl"] for r in records])
@@ -273,7 +274,7 @@ def _paired(a: list[dict], b: list[dict], quantity: str) -> dict:
 def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
     """Online against offline DPO at ``beta``: the same labelled pairs and updates."""
     on = [{**data["studies"]["online"]["rounds"][-1], "seed": s} for s, data in seeds.items()]
-    off = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == cfg.beta]
+    off = [r for r in runs if r["method"] == DPO and r["params"]["beta"] == cfg.beta]
     quantities = ("reward", "kl", "kl_to_optimum")
     return {
         "beta": cfg.beta,
@@ -296,13 +297,13 @@ def online(seeds: dict[int, dict], runs: list[dict], cfg) -> dict:
 
 def shift(seeds: dict[int, dict]) -> dict:
     """DPO on shifted pairs, from pi_ref as it is and after Preferred-FT."""
-    plain = [data["studies"]["shift"]["dpo"] for data in seeds.values()]
+    plain = [data["studies"]["shift"][DPO] for data in seeds.values()]
     sft = [data["studies"]["shift"]["dpo_after_preferred_ft"] for data in seeds.values()]
     first = seeds[min(seeds)]["studies"]["shift"]
     return {
         "temperature": first["temperature"],
         "data_kl_to_reference": first["data_kl_to_reference"],
-        "dpo": {q: _final(plain, q) for q in ("reward", "kl")},
+        DPO: {q: _final(plain, q) for q in ("reward", "kl")},
         "preferred_ft": {
             q: _final([d["studies"]["shift"]["preferred_ft"] for d in seeds.values()], q) for q in ("reward", "kl")
         },
@@ -317,7 +318,7 @@ def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
     DPO's trained policies there (None when that KL lies outside what they reach in some seed)."""
     differences = []
     for record in records:
-        grid = [r for r in seeds[record["seed"]]["runs"] if r["method"] == "dpo"]
+        grid = [r for r in seeds[record["seed"]]["runs"] if r["method"] == DPO]
         front = upper_envelope(_points_per_seed(grid)[record["seed"]])
         at = envelope_at(front, record["final"]["kl"])
         if at is None:
@@ -338,8 +339,8 @@ def displacement(runs: list[dict], cfg) -> dict:
     """Where DPO's probability mass goes over training, at every beta of its grid (means over seeds); with
     DPOP in the grids, also :func:`dpop_against_dpo`."""
     out = {}
-    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpo"}):
-        records = [r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta]
+    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == DPO}):
+        records = [r for r in runs if r["method"] == DPO and r["params"]["beta"] == beta]
         out[f"{beta:g}"] = {
             "trajectory": [
                 {
@@ -353,8 +354,8 @@ def displacement(runs: list[dict], cfg) -> dict:
             "only_chosen_change": _change(records, "mass/chosen"),
         }
     result = {"beta": cfg.beta, "per_beta": out}
-    if any(r["method"] == "dpop" for r in runs):
-        result["dpop"] = dpop_against_dpo(runs)
+    if any(r["method"] == DPOP for r in runs):
+        result[DPOP] = dpop_against_dpo(runs)
     return result
 
 
@@ -365,9 +366,9 @@ def dpop_against_dpo(runs: list[dict]) -> dict:
     same pairs), with its verdict ("ahead": DPOP ends with the chosen answers more probable than DPO leaves
     them)."""
     out = {}
-    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == "dpop"}):
-        dpop = {r["seed"]: r for r in runs if r["method"] == "dpop" and r["params"]["beta"] == beta}
-        dpo = {r["seed"]: r for r in runs if r["method"] == "dpo" and r["params"]["beta"] == beta}
+    for beta in sorted({r["params"]["beta"] for r in runs if r["method"] == DPOP}):
+        dpop = {r["seed"]: r for r in runs if r["method"] == DPOP and r["params"]["beta"] == beta}
+        dpo = {r["seed"]: r for r in runs if r["method"] == DPO and r["params"]["beta"] == beta}
         if set(dpop) != set(dpo):
             raise ValueError(f"DPOP at beta {beta:g} ran seeds {sorted(dpop)}, DPO seeds {sorted(dpo)}: no pairing")
         seeds = sorted(dpop)
@@ -404,7 +405,7 @@ def overoptimisation(runs: list[dict]) -> dict:
     counts when the whole interval is above :data:`OVER_OPTIMISED`.
     """
     out = {}
-    for name in ("dpo", "ipo", "simpo"):
+    for name in (DPO, IPO, SIMPO):
         rows = []
         settings = defaultdict(list)
         for r in runs:

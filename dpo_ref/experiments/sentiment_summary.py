@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope, verdict
+from dpo_ref.methods import DPO, KTO, PPO
 
 __all__ = ["summarise"]
 
@@ -59,9 +60,9 @@ def summarise(cfg, seeds: dict[int, dict]) -> dict:
         "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
         "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
         "matched_kl": _matched(kept),
-        "kto_reference_point": kto_reference_point([r["final_metrics"] for r in runs if r["method"] == "kto"]),
+        "kto_reference_point": kto_reference_point([r["final_metrics"] for r in runs if r["method"] == KTO]),
         "win_rates": _win_rates(seeds, cfg),
-        "ppo": _ppo(runs),
+        PPO: _ppo(runs),
         "curves": _curves(seeds),
         "cost": first.get("cost"),
     }
@@ -162,8 +163,8 @@ def _matched(runs: list[dict]) -> dict[str, dict | None]:
         return dict(out)
 
     methods = _by_method(runs)
-    dpo = points(methods["dpo"])
-    return {name: matched_kl(dpo, points(rows)) for name, rows in methods.items() if name != "dpo"}
+    dpo = points(methods[DPO])
+    return {name: matched_kl(dpo, points(rows)) for name, rows in methods.items() if name != DPO}
 
 
 def _win_rates(seeds: dict[int, dict], cfg) -> dict:
@@ -179,8 +180,8 @@ def _win_rates(seeds: dict[int, dict], cfg) -> dict:
                 "win_rate": bounded_interval("win_rate", list(values.values())),
                 "verdict_vs_half": verdict(above_half),
             }
-            if method != "dpo":
-                dpo = {s: d["win_rates"]["dpo"][t]["win_rate"] for s, d in seeds.items() if "dpo" in d["win_rates"]}
+            if method != DPO:
+                dpo = {s: d["win_rates"][DPO][t]["win_rate"] for s, d in seeds.items() if DPO in d["win_rates"]}
                 difference = interval([dpo[s] - v for s, v in values.items() if s in dpo])
                 row["dpo_minus"] = {"difference": difference, "verdict": verdict(difference)}
             per_t[t] = row
