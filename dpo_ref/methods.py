@@ -127,6 +127,12 @@ class Method:
             return {}, float(value)
         return {self.swept: float(value), **(self.derived(value) if self.derived else {})}, 1.0
 
+    def setting(self, value: float) -> dict[str, float]:
+        """One value of a grid as a run's record names its setting: every hyperparameter (the paper defaults
+        filled in) and, where the grid sweeps the learning rate's multiple, that multiple."""
+        params, lr_scale = self.grid_point(value)
+        return {**self.params(**params), **({LR_SCALE: lr_scale} if self.swept == LR_SCALE else {})}
+
     def params(self, **overrides: float | None) -> dict[str, float]:
         """The paper defaults, with ``overrides`` (None keeps the default), each checked.
 

@@ -27,18 +27,19 @@ seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from statistics import mean
 
 from dpo_ref.analysis import (
     bounded_interval,
     envelope_at,
     interval,
-    kto_reference_point,
-    matched_kl,
     upper_envelope,
     verdict,
 )
-from dpo_ref.methods import DPO, DPOP, IPO, KTO, PPO, SIMPO
+from dpo_ref.experiments.summary import WorldSummary, points_per_seed, setting_key
+from dpo_ref.experiments.summary import summarise as shared_summary
+from dpo_ref.methods import DPO, DPOP, IPO, SIMPO
 
 __all__ = ["summarise"]
 
@@ -47,41 +48,7 @@ QUANTITIES = ("reward", "kl", "entropy", "kl_to_optimum")
 
 def summarise(cfg, seeds: dict[int, dict]) -> dict:
     """``exact_summary.json``'s contents from ``{seed: exact_seed<k> contents}``."""
-    first = seeds[min(seeds)]
-    runs = [record for data in seeds.values() for record in data["runs"]]
-    failed = _failed_ppo(runs)
-    kept = [r for r in runs if (r["method"], _key(r["params"])) not in failed]
-    return {
-        "seeds": sorted(seeds),
-        "world": first["world"],
-        "optimal_frontier": first["optimal_frontier"],
-        "reward_model": {
-            k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
-            for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
-        },
-        "methods": {name: _method(rows) for name, rows in _by_method(kept).items()},
-        "failed": [{"method": m, "params": dict(p)} for m, p in sorted(failed)],
-        "matched_kl": _matched(kept),
-        "kto_reference_point": kto_reference_point([r["train_metrics"] for r in runs if r["method"] == KTO]),
-        PPO: _ppo(runs),
-        "recovery": recovery(seeds, cfg),
-        "deterministic": deterministic(seeds),
-        "online": online(seeds, runs, cfg),
-        "shift": shift(seeds),
-        "displacement": displacement(runs, cfg),
-        "overoptimisation": overoptimisation(runs),
-    }
-
-
-def _key(params: dict) -> tuple:
-    return tuple(sorted(params.items()))
-
-
-def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
-    out = defaultdict(list)
-    for record in runs:
-        out[record["method"]].append(record)
-    return dict(out)
+    return shared_summary(EXACT, cfg, seeds)
 
 
 def _final(records: list[dict], quantity: str) -> dict | None:
@@ -89,25 +56,16 @@ def _final(records: list[dict], quantity: str) -> dict | None:
     return bounded_interval(quantity, values) if values else None
 
 
-def _method(records: list[dict]) -> dict:
-    """One method: every setting with intervals over seeds, and the upper envelope of its trained policies (each
-    setting's evaluations along training and at its end, averaged over seeds): no point of it is untrained."""
-    settings = defaultdict(list)
-    for record in records:
-        settings[_key(record["params"])].append(record)
-    rows, trained = [], []
-    for key, group in settings.items():
-        row = {"params": dict(key), "seeds": sorted(r["seed"] for r in group)}
-        row.update({q: _final(group, q) for q in QUANTITIES if _final(group, q) is not None})
-        row["frontier_gap"] = interval([r["optimal_reward_at_kl"] - r["final"]["reward"] for r in group])
-        rows.append(row)
-        trained.extend(_mean_points(group))
-    rows.sort(key=lambda row: row["kl"]["mean"])
-    return {"settings": rows, "envelope": [list(point) for point in upper_envelope(trained)]}
+def _setting_row(group: list[dict], seeds: dict[int, dict]) -> dict:
+    """One setting's exact numbers over seeds, and how far below the optimal frontier it ended."""
+    row = {q: _final(group, q) for q in QUANTITIES if _final(group, q) is not None}
+    row["frontier_gap"] = interval([r["optimal_reward_at_kl"] - r["final"]["reward"] for r in group])
+    return row
 
 
-def _mean_points(group: list[dict]) -> list[tuple[float, float]]:
-    """The ``(kl, reward)`` of one setting at each evaluation after its first update, averaged over its seeds."""
+def _mean_points(group: list[dict], row: dict) -> list[tuple[float, float]]:
+    """The ``(kl, reward)`` of one setting at each evaluation after its first update, averaged over its seeds
+    (the trajectory ends where the run ends)."""
     steps = [p["step"] for p in group[0]["trajectory"]]
     return [
         (mean(r["trajectory"][i]["kl"] for r in group), mean(r["trajectory"][i]["reward"] for r in group))
@@ -116,57 +74,14 @@ def _mean_points(group: list[dict]) -> list[tuple[float, float]]:
     ]
 
 
-def _points_per_seed(records: list[dict]) -> dict[int, list[tuple[float, float]]]:
-    """Every trained policy of each seed: each run's evaluations along training (after its
-    first update) and at its end."""
-    out = defaultdict(list)
-    for r in records:
-        along = [(p["kl"], p["reward"]) for p in r.get("trajectory", []) if p["step"] > 0]
-        out[r["seed"]].extend([*along, (r["final"]["kl"], r["final"]["reward"])])
-    return dict(out)
-
-
-def _matched(runs: list[dict]) -> dict[str, dict | None]:
-    """DPO's trained policies against every other method's, at matched KL, seed by seed."""
-    methods = _by_method(runs)
-    dpo = _points_per_seed(methods[DPO])
-    return {name: matched_kl(dpo, _points_per_seed(records)) for name, records in methods.items() if name != DPO}
-
-
-# --------------------------------------------------------------------------- PPO
-
-
-def _failed_ppo(runs: list[dict]) -> set[tuple[str, tuple]]:
-    """PPO settings whose own objective did not rise in some seed: reported, not plotted."""
-    return {(r["method"], _key(r["params"])) for r in runs if "objective" in r and not r["objective"]["rose"]}
-
-
-def _ppo(runs: list[dict]) -> list[dict]:
-    rows = defaultdict(list)
-    for r in runs:
-        if "objective" in r:
-            rows[(r["method"], r["params"]["kl_coef"])].append(r)
-    out = []
-    for (method, kl_coef), group in sorted(rows.items()):
-        last = [r["diagnostics"][-1] for r in group if r["diagnostics"]]
-        out.append(
-            {
-                "method": method,
-                "kl_coef": kl_coef,
-                "objective_start": interval([r["objective"]["start"] for r in group]),
-                "objective_end": interval([r["objective"]["end"] for r in group]),
-                "rose_in_seeds": sorted(r["seed"] for r in group if r["objective"]["rose"]),
-                "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
-                "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
-                "seeds": sorted(r["seed"] for r in group),
-                "final_diagnostics": {
-                    k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"
-                },
-                "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},  # the animation's
-                "diagnostics": {r["seed"]: r["diagnostics"] for r in group},
-            }
-        )
-    return out
+def _ppo_row(group: list[dict], kl_coef: float) -> dict:
+    """What the exact world knows about a PPO setting besides: whether its objective still rose at the end,
+    how much of the achievable gain it reached, and each run evaluated after every rollout (the animation's)."""
+    return {
+        "rising_at_end_in_seeds": sorted(r["seed"] for r in group if _rising_at_end(r, kl_coef)),
+        "share_of_gain": interval([_share_of_gain(r["objective"]) for r in group]),
+        "trajectories": {r["seed"]: r.get("every_rollout", r["trajectory"]) for r in group},
+    }
 
 
 def _share_of_gain(objective: dict) -> float:
@@ -319,7 +234,7 @@ def _against_grid(seeds: dict[int, dict], records: list[dict]) -> dict | None:
     differences = []
     for record in records:
         grid = [r for r in seeds[record["seed"]]["runs"] if r["method"] == DPO]
-        front = upper_envelope(_points_per_seed(grid)[record["seed"]])
+        front = upper_envelope(points_per_seed(grid)[record["seed"]])
         at = envelope_at(front, record["final"]["kl"])
         if at is None:
             return None
@@ -410,7 +325,7 @@ def overoptimisation(runs: list[dict]) -> dict:
         settings = defaultdict(list)
         for r in runs:
             if r["method"] == name:
-                settings[_key(r["params"])].append(r)
+                settings[setting_key(r["params"])].append(r)
         for key, records in sorted(settings.items()):
             drop = interval([max(p["reward"] for p in r["trajectory"]) - r["final"]["reward"] for r in records])
             rows.append(
@@ -430,3 +345,33 @@ def overoptimisation(runs: list[dict]) -> dict:
             )
         out[name] = rows
     return out
+
+
+def _first_seed(key: str) -> Callable:
+    """A stage that copies ``key`` from the first seed's file (the same in every seed: the world is shared)."""
+    return lambda cfg, seeds, runs: seeds[min(seeds)][key]
+
+
+def _reward_model(cfg, seeds: dict[int, dict], runs: list[dict]) -> dict:
+    return {
+        k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
+        for k in ("pair_accuracy_under_reference", "correlation_with_true_reward")
+    }
+
+
+EXACT = WorldSummary(
+    setting_row=_setting_row,
+    mean_points=_mean_points,
+    ppo_row=_ppo_row,
+    stages={
+        "world": _first_seed("world"),
+        "optimal_frontier": _first_seed("optimal_frontier"),
+        "reward_model": _reward_model,
+        "recovery": lambda cfg, seeds, runs: recovery(seeds, cfg),
+        "deterministic": lambda cfg, seeds, runs: deterministic(seeds),
+        "online": lambda cfg, seeds, runs: online(seeds, runs, cfg),
+        "shift": lambda cfg, seeds, runs: shift(seeds),
+        "displacement": lambda cfg, seeds, runs: displacement(runs, cfg),
+        "overoptimisation": lambda cfg, seeds, runs: overoptimisation(runs),
+    },
+)

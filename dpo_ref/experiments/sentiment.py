@@ -65,6 +65,7 @@ from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import SentimentConfig
 from dpo_ref.experiments.costs import StageTimer, model_sizes, peak_rss_bytes, rlhf_against_dpo
 from dpo_ref.experiments.shared_worlds import trained_once
+from dpo_ref.experiments.summary import setting_key
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.methods import DPO, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
 from dpo_ref.runtime import resolve_device
@@ -115,7 +116,7 @@ class Runner:
     def __init__(self, cfg: SentimentConfig, world: SentimentWorld, seed: int, progress: Progress, timer: StageTimer):
         self.cfg, self.world, self.seed, self.progress, self.timer = cfg, world, seed, progress, timer
         self.device = world.device
-        self.models: dict[tuple[str, float], torch.nn.Module] = {}  # (method, value) -> trained policy
+        self.models: dict[tuple[str, tuple], torch.nn.Module] = {}  # (method, setting_key(params)) -> trained policy
 
     def train_config(self, *, learning_rate=None, steps=None, batch_size=None, log_every=1) -> TrainConfig:
         cfg = self.cfg
@@ -154,33 +155,24 @@ class Runner:
 
         return on_step, trajectory
 
-    def record(
-        self,
-        method: str,
-        hyperparameter: str,
-        value: float,
-        policy: torch.nn.Module,
-        history,
-        *,
-        val: dict | None = None,
-        **extra,
-    ) -> dict:
-        """The run's record, its policy evaluated on validation and test prompts; the policy kept for win rates."""
+    def record(self, method: str, params: dict, policy: torch.nn.Module, history, **extra) -> dict:
+        """The run's RUN record (:mod:`dpo_ref.experiments.summary`), its policy evaluated on validation prompts
+        (``val``, which select each method's setting) and on test prompts (``final``); the policy kept for the
+        win rates."""
         policy = policy.eval()
         row = {
             "method": method,
             "seed": self.seed,
-            "hyperparameter": hyperparameter,
-            "value": value,
-            "val": val or self.evaluate(policy, "val"),
-            "test": self.evaluate(policy, "test"),
-            "final_metrics": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
+            "params": params,
+            "val": self.evaluate(policy, "val"),
+            "final": self.evaluate(policy, "test"),
+            "train_metrics": {k: v for k, v in (history[-1] if history else {}).items() if k != "step"},
             **extra,
         }
-        self.models[(method, value)] = policy
+        self.models[(method, setting_key(params))] = policy
         self.progress(
-            f"sentiment seed {self.seed} {METHODS[method].label} {hyperparameter}={value:g}: "
-            f"test reward {row['test']['reward']['mean']:+.3f}, KL {row['test']['kl']['mean']:.2f}"
+            f"sentiment seed {self.seed} {METHODS[method].label} {params}: "
+            f"test reward {row['final']['reward']['mean']:+.3f}, KL {row['final']['kl']['mean']:.2f}"
         )
         return row
 
@@ -316,7 +308,7 @@ def offline_runs(run: Runner, pairs: PreferenceData) -> tuple[list[dict], dict]:
                 )
             if name == DPO:
                 curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
-            records.append(run.record(name, method.swept, value, result.model, result.history, trajectory=trajectory))
+            records.append(run.record(name, method.setting(value), result.model, result.history, trajectory=trajectory))
     return records, curves
 
 
@@ -383,8 +375,7 @@ def rlhf_runs(run: Runner, pairs: PreferenceData) -> tuple[torch.nn.Module, list
             records.append(
                 run.record(
                     name,
-                    "kl_coef",
-                    kl_coef,
+                    {"kl_coef": kl_coef},
                     result.model.lm,
                     result.history,
                     diagnostics=diagnostics,
@@ -456,14 +447,15 @@ def _objective(start: tuple[list, list], end: tuple[list, list], kl_coef: float)
 
 
 def select(runs: list[dict]) -> dict[str, dict]:
-    """Each method's setting with the highest validation reward (PPO runs whose objective did not rise excluded)."""
+    """Each method's setting with the highest validation reward (PPO runs whose objective did not rise excluded):
+    ``{method: {"params": ...}}``."""
     best: dict[str, dict] = {}
     for row in runs:
         if row.get("objective", {}).get("rose", True) and (
             row["method"] not in best or row["val"]["reward"]["mean"] > best[row["method"]]["val"]["reward"]["mean"]
         ):
             best[row["method"]] = row
-    return {m: {"hyperparameter": r["hyperparameter"], "value": r["value"]} for m, r in best.items()}
+    return {m: {"params": r["params"]} for m, r in best.items()}
 
 
 def win_rates(run: Runner, selected: dict[str, dict]) -> dict:
@@ -484,7 +476,7 @@ def win_rates(run: Runner, selected: dict[str, dict]) -> dict:
         }
         wins = {
             method: sentiment_win_rates(
-                run.models[(method, choice["value"])],
+                run.models[(method, setting_key(choice["params"]))],
                 world.reference,
                 test,
                 world.tokenizer,

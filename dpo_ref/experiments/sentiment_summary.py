@@ -29,50 +29,19 @@ intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 
-from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope, verdict
-from dpo_ref.methods import DPO, KTO, PPO
+from dpo_ref.analysis import bounded_interval, interval, verdict
+from dpo_ref.experiments.summary import WorldSummary
+from dpo_ref.experiments.summary import summarise as shared_summary
+from dpo_ref.methods import DPO
 
 __all__ = ["summarise"]
 
 
 def summarise(cfg, seeds: dict[int, dict]) -> dict:
-    first = seeds[min(seeds)]
-    runs = [row for data in seeds.values() for row in data["runs"]]
-    failed = {(r["method"], r["value"]) for r in runs if not r.get("objective", {}).get("rose", True)}
-    kept = [r for r in runs if (r["method"], r["value"]) not in failed]
-    bins = {s: data["reference"]["length_bins"] for s, data in seeds.items()}
-    return {
-        "seeds": sorted(seeds),
-        "world": first["world"],
-        "reference": _reference(seeds),
-        "pairs": {
-            k: interval([d["pairs"][k] for d in seeds.values()])
-            for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")
-        },
-        "pair_examples": first["pairs"]["examples"],
-        "reward_model": {
-            "pair_accuracy": bounded_interval(
-                "pair_accuracy", [d["reward_model"]["pair_accuracy"] for d in seeds.values()]
-            )
-        },
-        "methods": {name: _method(rows, seeds, bins) for name, rows in _by_method(kept).items()},
-        "failed": [{"method": m, "value": v} for m, v in sorted(failed)],
-        "matched_kl": _matched(kept),
-        "kto_reference_point": kto_reference_point([r["final_metrics"] for r in runs if r["method"] == KTO]),
-        "win_rates": _win_rates(seeds, cfg),
-        PPO: _ppo(runs),
-        "curves": _curves(seeds),
-        "cost": first.get("cost"),
-    }
-
-
-def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
-    out = defaultdict(list)
-    for row in runs:
-        out[row["method"]].append(row)
-    return dict(out)
+    """``sentiment_summary.json``'s contents from ``{seed: sentiment_seed<k> contents}``."""
+    return shared_summary(SENTIMENT, cfg, seeds)
 
 
 def _reference(seeds: dict[int, dict]) -> dict:
@@ -102,41 +71,40 @@ def _reward_at_length(bins: list[dict], length: float) -> float:
 def _numbers(rows: list[dict], bins: dict) -> dict:
     """Intervals over seeds of one setting's test numbers."""
     return {
-        **{q: bounded_interval(q, [r["test"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
+        **{q: bounded_interval(q, [r["final"][q]["mean"] for r in rows]) for q in ("reward", "kl", "length")},
         "val_reward": interval([r["val"]["reward"]["mean"] for r in rows]),
         "length_adjusted_gain": interval(
             [
-                r["test"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["test"]["length"]["mean"])
+                r["final"]["reward"]["mean"] - _reward_at_length(bins[r["seed"]], r["final"]["length"]["mean"])
                 for r in rows
             ]
         ),
-        "truncated_fraction": bounded_interval("truncated_fraction", [r["test"]["truncated_fraction"] for r in rows]),
+        "truncated_fraction": bounded_interval("truncated_fraction", [r["final"]["truncated_fraction"] for r in rows]),
     }
 
 
-def _method(rows: list[dict], seeds: dict[int, dict], bins: dict) -> dict:
-    settings = defaultdict(list)
-    for row in rows:
-        settings[row["value"]].append(row)
-    table = [
-        {
-            "hyperparameter": group[0]["hyperparameter"],
-            "value": value,
-            "seeds": sorted(r["seed"] for r in group),
-            "example": group[0]["test"]["example"],
-            **_numbers(group, bins),
-            "trajectory": _trajectory(group),
-        }
-        for value, group in sorted(settings.items())
-    ]
-    table.sort(key=lambda row: row["kl"]["mean"])
-    # every trained policy, averaged over seeds: each setting along training and at its end
-    trained = [(p["kl"]["mean"], p["reward"]["mean"]) for row in table for p in row["trajectory"]]
-    envelope = upper_envelope([*trained, *((r["kl"]["mean"], r["reward"]["mean"]) for r in table)])
-    method = rows[0]["method"]
-    chosen = [r for r in rows if seeds[r["seed"]]["selected"].get(method, {}).get("value") == r["value"]]
-    selected = {"values": {r["seed"]: r["value"] for r in chosen}, **_numbers(chosen, bins)} if chosen else None
-    return {"settings": table, "envelope": [list(p) for p in envelope], "selected": selected}
+def _length_bins(seeds: dict[int, dict]) -> dict[int, list[dict]]:
+    return {s: data["reference"]["length_bins"] for s, data in seeds.items()}
+
+
+def _setting_row(group: list[dict], bins: dict[int, list[dict]]) -> dict:
+    """One setting's test numbers over seeds, an example completion, and its test numbers along training."""
+    return {"example": group[0]["final"]["example"], **_numbers(group, bins), "trajectory": _trajectory(group)}
+
+
+def _mean_points(group: list[dict], row: dict) -> list[tuple[float, float]]:
+    """One setting's trained policies averaged over seeds: along training, and at its end."""
+    along = [(p["kl"]["mean"], p["reward"]["mean"]) for p in row["trajectory"]]
+    return [*along, (row["kl"]["mean"], row["reward"]["mean"])]
+
+
+def _selected(records: list[dict], seeds: dict[int, dict]) -> dict:
+    """The setting each seed chose on validation prompts, and the intervals of its test numbers."""
+    method = records[0]["method"]
+    chosen = [r for r in records if seeds[r["seed"]]["selected"].get(method, {}).get("params") == r["params"]]
+    if not chosen:
+        return {"selected": None}
+    return {"selected": {"params": {r["seed"]: r["params"] for r in chosen}, **_numbers(chosen, _length_bins(seeds))}}
 
 
 def _trajectory(group: list[dict]) -> list[dict]:
@@ -149,22 +117,6 @@ def _trajectory(group: list[dict]) -> list[dict]:
         }
         for i, step in enumerate(steps)
     ]
-
-
-def _matched(runs: list[dict]) -> dict[str, dict | None]:
-    """DPO's trained policies against every other method's at matched KL: every run at its evaluations along
-    training and at its end, on the test prompts."""
-
-    def points(rows):
-        out = defaultdict(list)
-        for r in rows:
-            along = [(p["kl"]["mean"], p["reward"]["mean"]) for p in r.get("trajectory", [])]
-            out[r["seed"]].extend([*along, (r["test"]["kl"]["mean"], r["test"]["reward"]["mean"])])
-        return dict(out)
-
-    methods = _by_method(runs)
-    dpo = points(methods[DPO])
-    return {name: matched_kl(dpo, points(rows)) for name, rows in methods.items() if name != DPO}
 
 
 def _win_rates(seeds: dict[int, dict], cfg) -> dict:
@@ -203,27 +155,41 @@ def _curves(seeds: dict[int, dict]) -> dict[str, dict]:
     return out
 
 
-def _ppo(runs: list[dict]) -> list[dict]:
-    groups = defaultdict(list)
-    for r in runs:
-        if "objective" in r:
-            groups[(r["method"], r["value"])].append(r)
-    out = []
-    for (method, kl_coef), rows in sorted(groups.items()):
-        last = [r["diagnostics"][-1] for r in rows if r["diagnostics"]]
-        out.append(
-            {
-                "method": method,
-                "kl_coef": kl_coef,
-                "objective_start": interval([r["objective"]["start"]["mean"] for r in rows]),
-                "objective_end": interval([r["objective"]["end"]["mean"] for r in rows]),
-                "rise": interval([r["objective"]["rise"] for r in rows]),
-                "rose_in_seeds": sorted(r["seed"] for r in rows if r["objective"]["rose"]),
-                "seeds": sorted(r["seed"] for r in rows),
-                "final_diagnostics": {
-                    k: bounded_interval(k, [d[k] for d in last]) for k in (last[0] if last else {}) if k != "step"
-                },
-                "diagnostics": {r["seed"]: r["diagnostics"] for r in rows},
-            }
-        )
-    return out
+def _ppo_row(group: list[dict], kl_coef: float) -> dict:
+    """How much PPO's own objective rose, on validation samples (each seed's an estimate)."""
+    return {"rise": interval([r["objective"]["rise"] for r in group])}
+
+
+def _first_seed(key: str) -> Callable:
+    """A stage that copies ``key`` from the first seed's file."""
+    return lambda cfg, seeds, runs: seeds[min(seeds)][key]
+
+
+def _pairs(cfg, seeds: dict[int, dict], runs: list[dict]) -> dict:
+    return {
+        k: interval([d["pairs"][k] for d in seeds.values()])
+        for k in ("n_pairs", "mean_chosen_reward", "mean_rejected_reward", "length_gap")
+    }
+
+
+def _reward_model(cfg, seeds: dict[int, dict], runs: list[dict]) -> dict:
+    accuracy = [d["reward_model"]["pair_accuracy"] for d in seeds.values()]
+    return {"pair_accuracy": bounded_interval("pair_accuracy", accuracy)}
+
+
+SENTIMENT = WorldSummary(
+    setting_row=lambda group, seeds: _setting_row(group, _length_bins(seeds)),
+    mean_points=_mean_points,
+    ppo_row=_ppo_row,
+    method_extra=_selected,
+    stages={
+        "world": _first_seed("world"),
+        "reference": lambda cfg, seeds, runs: _reference(seeds),
+        "pairs": _pairs,
+        "pair_examples": lambda cfg, seeds, runs: seeds[min(seeds)]["pairs"]["examples"],
+        "reward_model": _reward_model,
+        "win_rates": lambda cfg, seeds, runs: _win_rates(seeds, cfg),
+        "curves": lambda cfg, seeds, runs: _curves(seeds),
+        "cost": lambda cfg, seeds, runs: seeds[min(seeds)].get("cost"),
+    },
+)
