@@ -245,7 +245,7 @@ def test_sentiment_runs_are_evaluated_along_training(smoke_run):
         for run in runs:
             assert [p["step"] for p in run["trajectory"]] == [2], run["method"]  # 4 updates, 1 checkpoint
             assert set(run["trajectory"][0]) == {"step", "reward", "kl", "length"}
-            assert run["trajectory"][0]["kl"]["n"] == run["test"]["kl"]["n"]  # the test prompts, as at the end
+            assert run["trajectory"][0]["kl"]["n"] == run["final"]["kl"]["n"]  # the test prompts, as at the end
 
 
 def test_the_best_ppo_objective_is_reached_by_the_tilted_reference():
@@ -316,3 +316,58 @@ def test_the_shared_sentiment_reference_is_keyed_by_the_whole_world_config(monke
             sentiment.shared_world(cfg, cpu, StageTimer(cpu))
     assert keys[0] == {"world": dataclasses.asdict(world), "device": "cpu"}
     assert keys[0] != keys[1] and keys[0] == keys[2]
+
+
+def test_both_worlds_write_one_run_record_and_one_summary_shape(smoke_run):
+    """One engine: every run of either world is the same RUN record, and both summaries hold the shared
+    sections with settings named by ``params``."""
+    files, _ = smoke_run
+    shared = {"method", "seed", "params", "final", "trajectory", "train_metrics"}
+    for name in ("exact_seed0", "sentiment_seed0"):
+        for record in files[name]["runs"]:
+            assert shared <= set(record), (name, sorted(record))
+            if "objective" in record:
+                assert {"rose", "start", "end"} <= set(record["objective"]) and "diagnostics" in record
+    for name in ("exact_summary", "sentiment_summary"):
+        summary = files[name]
+        assert {"seeds", "methods", "failed", "matched_kl", "kto_reference_point", "ppo"} <= set(summary)
+        for method in summary["methods"].values():
+            assert all("params" in row for row in method["settings"]) and method["envelope"]
+        assert all(set(failed) == {"method", "params"} for failed in summary["failed"])
+
+
+def test_the_shared_summariser_reads_exact_numbers_and_estimates_alike():
+    from dpo_ref.experiments import summary
+
+    def estimate(x):
+        return {"mean": x, "stderr": 0.1, "n": 8}
+
+    def run(method, seed, beta, along, end, wrap=float):
+        return {
+            "method": method,
+            "seed": seed,
+            "params": {"beta": beta},
+            "final": {"kl": wrap(end[0]), "reward": wrap(end[1])},
+            # step 0 is pi_ref itself: not a trained policy
+            "trajectory": [{"step": 0, "kl": wrap(0.0), "reward": wrap(0.0)}]
+            + [{"step": s, "kl": wrap(k), "reward": wrap(r)} for s, (k, r) in along],
+            "train_metrics": {},
+        }
+
+    assert summary.trained_points(run("dpo", 0, 0.1, [(5, (1.0, 0.5))], (2.0, 1.0))) == [(1.0, 0.5), (2.0, 1.0)]
+    assert summary.trained_points(run("dpo", 0, 0.1, [(5, (1.0, 0.5))], (2.0, 1.0), estimate)) == [
+        (1.0, 0.5),
+        (2.0, 1.0),
+    ]
+    # DPO's trained points per seed lie on reward = KL / 2 + 0.1, IPO's on reward = KL / 2: DPO ahead by 0.1
+    # wherever both reach (KL 1 to 3), in every seed, whether the numbers are exact or estimates
+    for wrap in (float, estimate):
+        runs = [run("dpo", s, 0.1, [(5, (1.0, 0.6))], (3.0, 1.6), wrap) for s in (0, 1, 2)] + [
+            run("ipo", s, 0.1, [(5, (1.0, 0.5))], (3.0, 1.5), wrap) for s in (0, 1, 2)
+        ]
+        matched = summary.matched(runs)["ipo"]
+        assert (matched["low"], matched["high"]) == (1.0, 3.0)
+        assert matched["mean_difference"]["mean"] == pytest.approx(0.1) and matched["verdict"] == "ahead"
+        assert summary.failed_settings(runs) == set()
+        runs[-1]["objective"] = {"rose": False}
+        assert summary.failed_settings(runs) == {("ipo", (("beta", 0.1),))}

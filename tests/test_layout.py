@@ -187,3 +187,28 @@ def test_the_design_documents_name_only_files_that_exist(document):
 def test_the_readme_links_the_design_documents():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "](ARCHITECTURE.md)" in readme and "](CONTRIBUTING.md)" in readme
+
+
+def _quoted_method_names(text: str) -> list[str]:
+    from dpo_ref.methods import METHODS
+
+    names = "|".join(re.escape(name) for name in METHODS)
+    spelled = re.compile(rf"""(["'])({names})\1""")
+    return [match.group(0) for match in spelled.finditer(text)]
+
+
+def test_the_name_finder_finds_a_quoted_name():
+    assert _quoted_method_names("""x = grids["ppo-gt"] + 'dpo' + "dpo_ref" + "ppo_runs" """) == ['"ppo-gt"', "'dpo'"]
+
+
+def test_no_module_but_the_registry_spells_a_method_name_in_quotes():
+    """A method lives in dpo_ref/methods.py: elsewhere code names one through the registry's constants
+    (``methods.DPO``), so a misspelling fails at import; grids and results are data files."""
+    spelled = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "methods.py" or path.parent != PACKAGE
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _quoted_method_names(line)
+    ]
+    assert spelled == []

@@ -165,7 +165,7 @@ def test_direction_follows_the_interval():
 def test_settings_labels_and_failed_runs_are_written_from_the_files(env):
     exact = env.variables["exact"]
     assert NUMBER.sub(r"\1", macros.setting({"params": {"beta": 0.5}}, "ipo")) == "τ = 0.5"
-    assert NUMBER.sub(r"\1", macros.setting({"hyperparameter": "lam", "value": 0.1}, "orpo")) == "λ = 0.1"
+    assert NUMBER.sub(r"\1", macros.setting({"params": {"lam": 0.1}}, "orpo")) == "λ = 0.1"
     assert macros.label("ppo-gt") == "PPO-GT"
     failed = macros.failed(exact)
     assert len(failed) == len(exact["failed"])
@@ -220,11 +220,11 @@ def test_ktos_reference_point_is_reported_from_the_files(env):
 
 def test_least_is_the_row_of_lowest_mean():
     rows = [
-        {"kl": {"mean": 3.0}, "value": 0.5},
-        {"kl": {"mean": 1.0}, "value": 5.0},
-        {"kl": {"mean": 2.0}, "value": 50},
+        {"kl": {"mean": 3.0}, "params": {"beta": 0.5}},
+        {"kl": {"mean": 1.0}, "params": {"beta": 5.0}},
+        {"kl": {"mean": 2.0}, "params": {"beta": 50}},
     ]
-    assert macros.least(rows, "kl")["value"] == 5.0 and macros.best(rows, "kl")["value"] == 0.5
+    assert macros.least(rows, "kl")["params"] == {"beta": 5.0} and macros.best(rows, "kl")["params"] == {"beta": 0.5}
 
 
 def test_protocol_lists_every_grid_and_the_budget_from_the_config():
@@ -288,7 +288,7 @@ def test_standing_groups_methods_by_verdict_in_one_phrase():
 
 def test_widest_names_the_setting_whose_seeds_disagree_most():
     def row(value, low, mean, high):
-        return {"hyperparameter": "beta", "value": value, "kl": {"mean": mean, "low": low, "high": high}}
+        return {"params": {"beta": value}, "kl": {"mean": mean, "low": low, "high": high}}
 
     summary = {
         "methods": {

@@ -327,9 +327,9 @@ def test_kl_along_training_starts_at_pi_ref_and_ends_at_each_setting(figures):
     steps = data["provenance"]["config"]["sentiment"]["steps"]
     fig = figures["sentiment-kl-along-training"]
     for method, symbol in (("dpo", "β"), ("ipo", "τ")):
-        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["value"])
+        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["params"]["beta"])
         lines = [t for t in fig.data if t.legendgroup == method]
-        assert [t.name for t in lines] == [f"{label(method)}, {symbol} = {row['value']:g}" for row in settings]
+        assert [t.name for t in lines] == [f"{label(method)}, {symbol} = {row['params']['beta']:g}" for row in settings]
         colours = [t.line.color for t in lines]
         assert len(set(colours)) == len(settings)  # an ordered parameter in ordered colours, one each
         for trace, row in zip(lines, settings):

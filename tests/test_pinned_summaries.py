@@ -724,11 +724,10 @@ def _sentiment_run(method, seed, hyperparameter, value, *, reward, kl, length, v
     return {
         "method": method,
         "seed": seed,
-        "hyperparameter": hyperparameter,
-        "value": value,
+        "params": {hyperparameter: value},
         "val": val,
-        "test": test,
-        "final_metrics": {"loss": 0.2},
+        "final": test,
+        "train_metrics": {"loss": 0.2},
         **extra,
     }
 
@@ -831,8 +830,8 @@ def sentiment_seed(s: int) -> dict:
         "reward_model": {"pair_accuracy": [0.75, 0.77, 0.79][s]},
         "runs": runs,
         "selected": {
-            "dpo": {"hyperparameter": "beta", "value": [5.0, 0.5, 5.0][s]},
-            "ppo": {"hyperparameter": "kl_coef", "value": 0.2},
+            "dpo": {"params": {"beta": [5.0, 0.5, 5.0][s]}},
+            "ppo": {"params": {"kl_coef": 0.2}},
         },
         "win_rates": {
             m: {t: {"win_rate": w, "stderr": 0.01, "n": 192} for t, w in per_t.items()} for m, per_t in win.items()
@@ -868,7 +867,7 @@ def test_sentiment_reference_pairs_and_first_seed_fields(sentiment):
 def test_sentiment_settings_with_the_length_adjusted_gain_by_hand(sentiment):
     assert set(sentiment["methods"]) == {"dpo", "ppo"}
     low, high = sentiment["methods"]["dpo"]["settings"]
-    assert (low["value"], high["value"]) == (0.5, 5.0) and low["hyperparameter"] == "beta"
+    assert (low["params"], high["params"]) == ({"beta": 0.5}, {"beta": 5.0})
     assert close(low["reward"], iv(0.6, 0.1 / SQRT3)) and close(low["length"], iv_log([15.0, 25.0, 5.0]))
     assert close(low["val_reward"], iv(0.55, 0.1 / SQRT3))
     assert close(low["truncated_fraction"], iv_logit([0.1, 0.2, 0.3]))
@@ -882,7 +881,7 @@ def test_sentiment_settings_with_the_length_adjusted_gain_by_hand(sentiment):
     assert low["example"] == "dpo 0.5 seed 0"
     # the setting each seed chose on validation prompts: beta 5, 0.5, 5, test rewards 0.8, 0.6, 1.0
     selected = sentiment["methods"]["dpo"]["selected"]
-    assert selected["values"] == {0: 5.0, 1: 0.5, 2: 5.0}
+    assert selected["params"] == {0: {"beta": 5.0}, 1: {"beta": 0.5}, 2: {"beta": 5.0}}
     assert close(selected["reward"], iv(0.8, 0.2 / SQRT3))
     # trained points only: beta 0.5 along training (1, 0.3) and at its end (2, 0.6); beta 5 along training (3, 0.4),
     # below (2, 0.6), and at its end (6, 0.9)
@@ -896,11 +895,11 @@ def test_sentiment_settings_with_the_length_adjusted_gain_by_hand(sentiment):
 
 
 def test_sentiment_failed_ppo_settings_count_nowhere(sentiment):
-    assert sentiment["failed"] == [{"method": "ppo", "value": 0.05}]
+    assert sentiment["failed"] == [{"method": "ppo", "params": {"kl_coef": 0.05}}]
     ppo = sentiment["methods"]["ppo"]
-    assert [row["value"] for row in ppo["settings"]] == [0.2]
+    assert [row["params"] for row in ppo["settings"]] == [{"kl_coef": 0.2}]
     assert points(ppo["envelope"]) == pytest.approx(points([[1.0, 0.25], [2.0, 0.5]]))
-    assert ppo["selected"]["values"] == {0: 0.2, 1: 0.2, 2: 0.2}
+    assert ppo["selected"]["params"] == {0: {"kl_coef": 0.2}, 1: {"kl_coef": 0.2}, 2: {"kl_coef": 0.2}}
     table = {row["kl_coef"]: row for row in sentiment["ppo"]}
     assert list(table) == [0.05, 0.2]
     assert table[0.05]["rose_in_seeds"] == [0, 1] and table[0.05]["seeds"] == [0, 1, 2]
@@ -972,7 +971,7 @@ def test_sentiment_ppo_objective_rises_only_by_more_than_two_standard_errors():
 
     def run(method, value, val, rose=None):
         name = "kl_coef" if method == "ppo" else "beta"
-        row = {"method": method, "hyperparameter": name, "value": value, "val": {"reward": {"mean": val}}}
+        row = {"method": method, "params": {name: value}, "val": {"reward": {"mean": val}}}
         return row if rose is None else {**row, "objective": {"rose": rose}}
 
     # the best validation reward wins, unless it is a PPO run whose objective did not rise
@@ -983,10 +982,7 @@ def test_sentiment_ppo_objective_rises_only_by_more_than_two_standard_errors():
         run("dpo", 0.5, 0.2),
         run("dpo", 5.0, 0.25),
     ]
-    assert select(runs) == {
-        "ppo": {"hyperparameter": "kl_coef", "value": 0.2},
-        "dpo": {"hyperparameter": "beta", "value": 5.0},
-    }
+    assert select(runs) == {"ppo": {"params": {"kl_coef": 0.2}}, "dpo": {"params": {"beta": 5.0}}}
 
 
 # =========================================================================== the macros' sentences
@@ -1038,9 +1034,7 @@ def test_setting_best_and_failed_macros():
     assert plain(macros.setting(kto, "kto")) == "β = 0.05"
     assert plain(macros.setting({"params": {"beta": 2.0}}, "ipo")) == "τ = 2"
     assert plain(macros.setting({"params": {}}, "preferred-ft")) == "its defaults"
-    assert (
-        plain(macros.setting({"hyperparameter": "lr_scale", "value": 2.0}, "preferred-ft")) == "learning-rate scale = 2"
-    )
+    assert plain(macros.setting({"params": {"lr_scale": 2.0}}, "preferred-ft")) == "learning-rate scale = 2"
     rows = [
         {"name": "a", "reward": {"mean": 0.3}, "kl": {"mean": 5.0}},
         {"name": "b", "reward": {"mean": 0.7}, "kl": {"mean": 1.0}},

@@ -357,11 +357,11 @@ def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
         assert {row["method"] for row in data["runs"]} == methods and all(r["seed"] == seed for r in data["runs"])
         for row in data["runs"]:
             assert row["val"]["reward"]["n"] == cfg.world.n_val_prompts * cfg.eval_samples_per_prompt
-            assert row["test"]["reward"]["n"] == cfg.world.n_test_prompts * cfg.eval_samples_per_prompt
+            assert row["final"]["reward"]["n"] == cfg.world.n_test_prompts * cfg.eval_samples_per_prompt
         for method, choice in data["selected"].items():  # chosen on validation prompts, never on test prompts
             candidates = [r for r in data["runs"] if r["method"] == method and r.get("objective", {}).get("rose", True)]
             best = max(candidates, key=lambda r: r["val"]["reward"]["mean"])
-            assert choice["value"] == best["value"]
+            assert choice["params"] == best["params"]
         assert set(data["win_rates"]) == set(data["selected"])
         for temperature in map("{:g}".format, cfg.win_rate_temperatures):
             entries = [per_t[temperature] for per_t in data["win_rates"].values()]
@@ -384,12 +384,12 @@ def test_smoke_seed_files_evaluate_on_validation_and_test_prompts(smoke_run):
 def test_smoke_summary_pairs_seeds_and_excludes_failed_ppo(smoke_run):
     files, _ = smoke_run
     summary = files["sentiment_summary"]
-    failed = {(f["method"], f["value"]) for f in summary["failed"]}
+    failed = {(f["method"], f["params"]["kl_coef"]) for f in summary["failed"]}
     for row in summary["ppo"]:
         assert ((row["method"], row["kl_coef"]) in failed) == (row["rose_in_seeds"] != row["seeds"])
     for name, method in summary["methods"].items():
         for row in method["settings"]:
-            assert (name, row["value"]) not in failed and row["reward"]["n"] == len(row["seeds"])
+            assert (name, row["params"].get("kl_coef")) not in failed and row["reward"]["n"] == len(row["seeds"])
     for method, per_t in summary["win_rates"].items():
         for row in per_t.values():
             d = row["win_rate"]

@@ -54,6 +54,14 @@ def check_grids(grids: dict[str, tuple[float, ...]], owner: str) -> None:
         )
 
 
+def offline_grid(grids: dict[str, tuple[float, ...]]) -> list[tuple[str, float]]:
+    """Every offline run of a seed, in either world: ``(method, value of its swept hyperparameter)``, each offline
+    method over its grid, in the grids' order."""
+    from dpo_ref.methods import OFFLINE_METHODS
+
+    return [(name, value) for name, values in grids.items() if name in OFFLINE_METHODS for value in values]
+
+
 @dataclass
 class ExactExperimentConfig:
     """The exact-world experiments (ARCHITECTURE.md, "The two worlds").

@@ -52,7 +52,7 @@ import torch
 
 from dpo_ref.evaluate import exact_metrics, expected_value
 from dpo_ref.experiments import Group
-from dpo_ref.experiments.configs import ExactExperimentConfig
+from dpo_ref.experiments.configs import ExactExperimentConfig, offline_grid
 from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.methods import DPO, DPOP, LR_SCALE, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
 from dpo_ref.runtime import resolve_device
@@ -66,11 +66,6 @@ Progress = Callable[[str], None]
 TARGETS_OPTIMUM = (DPO, PPO_GT)
 
 
-def grid(cfg: ExactExperimentConfig) -> list[tuple[str, float]]:
-    """Every offline run of a seed: ``(method, value of its swept hyperparameter)``, each method over its grid."""
-    return [(name, value) for name, values in cfg.grids.items() if name in OFFLINE_METHODS for value in values]
-
-
 PARTS = {"frontier": 0.7, "studies": 0.3}  # each part's share of a seed's time, roughly (measured on cpu)
 
 
@@ -81,7 +76,7 @@ def count_runs(cfg: ExactExperimentConfig, part: str) -> int:
     if part == "studies":
         return 1 + studies(cfg)  # world, studies
     rlhf = sum(len(values) for name, values in cfg.grids.items() if name not in OFFLINE_METHODS)
-    return 1 + len(grid(cfg)) + 1 + rlhf  # world, offline, reward model, PPO and PPO-GT
+    return 1 + len(offline_grid(cfg.grids)) + 1 + rlhf  # world, offline, reward model, PPO and PPO-GT
 
 
 def run_part(
@@ -140,7 +135,7 @@ def offline_runs(run: Runner, pairs: dict[str, torch.Tensor]) -> list[dict]:
 
     data = TrainingData(pairs, reference=run.world.reference, device=run.device, batch_size=1024)
     records = []
-    for name, value in grid(run.cfg):
+    for name, value in offline_grid(run.cfg.grids):
         params, lr_scale = METHODS[name].grid_point(value)
         extra = (lambda logps: displacement(run.world, logps, pairs)) if name in TRACKS_DISPLACEMENT else None
         record = {LR_SCALE: lr_scale} if METHODS[name].swept == LR_SCALE else None

@@ -1,26 +1,21 @@
-"""The exact world's seeds turned into claims: means with 95% intervals, envelopes, verdicts.
+"""The exact world's seeds turned into claims: its part of the one summariser.
 
 :func:`summarise` reads the ``exact_seed<k>.json`` contents and writes
-``exact_summary.json``, the file the pages read. Every interval is a 95% Student-t
-interval over seeds (:func:`dpo_ref.analysis.interval`); every difference is paired by
-seed (the seeds share their pairs across methods); every verdict is ``"ahead"``,
-``"behind"`` or ``"level"`` (:func:`dpo_ref.analysis.verdict`).
+``exact_summary.json``, the file the pages read, through
+:func:`dpo_ref.experiments.summary.summarise`: the sections every world's summary
+holds, with the exact world's numbers (:data:`EXACT`), then its own stages.
 
 ``exact_summary.json``
-    ``seeds``, ``world``, ``optimal_frontier`` (from the seed files, identical across seeds);
-    ``methods``: per method, ``settings`` (one row per grid value: ``params``, and the
-    intervals of ``reward``, ``kl``, ``entropy``, ``frontier_gap`` and, for DPO and PPO-GT,
-    ``kl_to_optimum``) and ``envelope`` (the upper envelope of its trained policies: every
-    setting's evaluations along training and at its end, averaged over seeds, in KL order); ``failed`` (PPO settings whose objective did
-    not rise in every seed: left out of ``methods``); ``matched_kl``: DPO against every
-    other method at matched KL, every evaluation along training counting as a trained
-    policy (:func:`dpo_ref.analysis.matched_kl`; None where they share no KL range);
-    ``kto_reference_point``: KTO's :math:`z_0` at the end of its runs
-    (:func:`dpo_ref.analysis.kto_reference_point`); ``ppo``: per method
-    and KL coefficient, the objective's start and end, the seeds in which it rose, its
-    ``share_of_gain`` (how much of the rise to the best achievable objective PPO's budget
-    reached), the final diagnostics, and each seed's run evaluated after every rollout;
-    ``recovery``, ``deterministic``, ``online``, ``shift``,
+    the shared sections (:mod:`dpo_ref.experiments.summary`): ``seeds``; ``methods``:
+    per method, ``settings`` (one row per grid value: ``params``, and the intervals of
+    ``reward``, ``kl``, ``entropy``, ``frontier_gap`` and, for DPO and PPO-GT,
+    ``kl_to_optimum``) and ``envelope``; ``failed``; ``matched_kl``;
+    ``kto_reference_point``; ``ppo``: per method and KL coefficient, besides the shared
+    fields, its ``share_of_gain`` (how much of the rise to the best achievable objective
+    PPO's budget reached), the seeds in which its objective was still rising at the end,
+    and each seed's run evaluated after every rollout. The exact world's stages:
+    ``world`` and ``optimal_frontier`` (from the seed files, identical across seeds),
+    ``reward_model``, ``recovery``, ``deterministic``, ``online``, ``shift``,
     ``displacement``, ``overoptimisation``: see each function below.
 """
 

@@ -42,13 +42,16 @@ way every time, and the higher score wins): IPO's regime, where DPO has no finit
     ``length_bins``: its test reward by completion length, for the length-controlled
     view); ``pairs`` (``n_pairs``, ``n_dropped``, ``mean_chosen_reward``,
     ``mean_rejected_reward``, ``length_gap``, ``examples``); ``reward_model``
-    (``pair_accuracy``, ``score_scale``); ``runs``: one per (method, setting):
-    ``method``, ``seed``, ``hyperparameter``, ``value``, ``val``, ``test`` (evaluations),
-    ``trajectory`` (``{"step", "reward", "kl", "length"}`` on the test prompts at
-    ``checkpoints`` steps along training), ``final_metrics`` (TRL's names), and for PPO ``objective`` (``start``, ``end``,
-    ``rise``: estimates on validation samples, ``rose``) and ``diagnostics``;
-    ``selected``: each method's setting with the highest validation reward (failed PPO
-    runs excluded); ``win_rates``: per method, ``{"0.25": {"win_rate", "stderr", ...}}``
+    (``pair_accuracy``); ``runs``: one RUN record per (method, setting), the record both
+    worlds write (:mod:`dpo_ref.experiments.summary`): ``params``, ``final`` (the test
+    prompts' evaluation: estimates of reward, KL and length, the share of completions cut
+    at the cap, an example), ``trajectory`` (``{"step", "reward", "kl", "length"}`` on the
+    test prompts at ``checkpoints`` steps along training), ``train_metrics`` (TRL's
+    names), and besides ``val`` (the validation prompts' evaluation, which selects the
+    setting); for PPO ``objective`` (``start``, ``end``, ``rise``: estimates on validation
+    samples, ``rose``) and ``diagnostics``;
+    ``selected``: each method's setting (``params``) with the highest validation reward
+    (failed PPO runs excluded); ``win_rates``: per method, ``{"0.25": {"win_rate", "stderr", ...}}``
     on test prompts; ``curves``: DPO's logged metrics per beta; ``cost`` (seed 0 only).
 """
 
@@ -62,7 +65,7 @@ from collections.abc import Callable
 import torch
 
 from dpo_ref.experiments import Group
-from dpo_ref.experiments.configs import SentimentConfig
+from dpo_ref.experiments.configs import SentimentConfig, offline_grid
 from dpo_ref.experiments.costs import StageTimer, model_sizes, peak_rss_bytes, rlhf_against_dpo
 from dpo_ref.experiments.shared_worlds import trained_once
 from dpo_ref.experiments.summary import setting_key
@@ -286,29 +289,26 @@ def offline_runs(run: Runner, pairs: PreferenceData) -> tuple[list[dict], dict]:
     with run.timer("dpo_reference_logps"):  # part of DPO's cost: one pass of pi_ref over the pairs
         data.rows_for(DPO)
     records, curves = [], {}
-    for name, values in cfg.grids.items():
-        if name not in OFFLINE_METHODS:
-            continue
+    for name, value in offline_grid(cfg.grids):
         method = METHODS[name]
-        for value in values:
-            params, lr_scale = method.grid_point(value)
-            # the same pairs per update for every method: KTO's batches hold its two rows per pair
-            config = run.train_config(
-                learning_rate=lr_scale * cfg.learning_rate, batch_size=method.rows_per_pair * cfg.batch_size
+        params, lr_scale = method.grid_point(value)
+        # the same pairs per update for every method: KTO's batches hold its two rows per pair
+        config = run.train_config(
+            learning_rate=lr_scale * cfg.learning_rate, batch_size=method.rows_per_pair * cfg.batch_size
+        )
+        policy = world.new_policy()
+        on_step, trajectory = run.along_training(policy, config.steps)
+        with run.timer(name):
+            result = train_preference(
+                policy,
+                method.objective(reference=world.reference, **params),
+                data.rows_for(method),
+                config,
+                on_step=on_step,
             )
-            policy = world.new_policy()
-            on_step, trajectory = run.along_training(policy, config.steps)
-            with run.timer(name):
-                result = train_preference(
-                    policy,
-                    method.objective(reference=world.reference, **params),
-                    data.rows_for(method),
-                    config,
-                    on_step=on_step,
-                )
-            if name == DPO:
-                curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
-            records.append(run.record(name, method.setting(value), result.model, result.history, trajectory=trajectory))
+        if name == DPO:
+            curves[f"{value:g}"] = _curve(result.history, cfg.curve_every)
+        records.append(run.record(name, method.setting(value), result.model, result.history, trajectory=trajectory))
     return records, curves
 
 

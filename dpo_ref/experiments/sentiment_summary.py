@@ -1,30 +1,27 @@
-"""The sentiment world's seeds turned into claims: means with 95% intervals, envelopes, verdicts.
+"""The sentiment world's seeds turned into claims: its part of the one summariser.
 
 :func:`summarise` reads the ``sentiment_seed<k>.json`` contents and writes
-``sentiment_summary.json``, the file the pages read. Every number comes from the test
-prompts; settings were selected on the validation prompts. Intervals are 95% Student-t
-intervals over seeds (:func:`dpo_ref.analysis.interval`), differences are paired by seed
-(the seeds share nothing else, but every method of a seed trains on the same pairs).
+``sentiment_summary.json``, the file the pages read, through
+:func:`dpo_ref.experiments.summary.summarise` with the sentiment world's numbers
+(:data:`SENTIMENT`). Every number comes from the test prompts; settings were selected on
+the validation prompts. Differences are paired by seed (the seeds share nothing else, but
+every method of a seed trains on the same pairs).
 
 ``sentiment_summary.json``
-    ``seeds``, ``world`` (seed 0's), ``reference`` (intervals of pi_ref's test reward, KL
-    and length; ``length_bins``: its reward by completion length, averaged over seeds),
-    ``pairs`` and ``reward_model`` (intervals); ``methods``: per method, ``settings`` (one
-    row per grid value: intervals of the test ``reward``, ``kl``, ``length``, the
-    validation reward, and ``length_adjusted_gain``: the reward minus pi_ref's reward at
-    the same completion length; ``trajectory``: the test reward and KL at the evaluations
-    along training), ``envelope`` (the upper envelope of the trained policies: every
-    setting along training and at its end, averaged over seeds) and ``selected`` (the setting each seed chose on validation prompts, and the
-    intervals of its test numbers); ``failed``: PPO settings whose objective did not rise
-    in some seed (left out of ``methods`` and of every comparison); ``matched_kl``: DPO
-    against every other method at matched KL, over the KLs trained policies of both reach
-    (None where they share none); ``kto_reference_point``: KTO's :math:`z_0`
-    at the end of its runs (:func:`dpo_ref.analysis.kto_reference_point`); ``win_rates``: per method and temperature,
-    the interval of the win rate against pi_ref and its verdict against one half, and
-    DPO minus each method, paired; ``ppo``: per method and KL coefficient, the objective's
-    start, end and rise, the seeds in which it rose, the final diagnostics and their
-    trajectories; ``curves``: DPO's logged metrics (TRL's names) per beta, step by step, each
-    an interval over seeds; and ``cost`` (seed 0).
+    the shared sections (:mod:`dpo_ref.experiments.summary`): ``seeds``; ``methods``:
+    per method, ``settings`` (one row per grid value: ``params``, intervals of the test
+    ``reward``, ``kl``, ``length``, the validation reward, and ``length_adjusted_gain``:
+    the reward minus pi_ref's reward at the same completion length; ``trajectory``: the
+    test reward and KL at the evaluations along training), ``envelope`` and ``selected``
+    (the setting each seed chose on validation prompts, and the intervals of its test
+    numbers); ``failed``; ``matched_kl``; ``kto_reference_point``; ``ppo`` (besides the
+    shared fields, the ``rise`` of its objective). The sentiment world's stages: ``world``
+    (seed 0's), ``reference`` (intervals of pi_ref's test reward, KL and length;
+    ``length_bins``: its reward by completion length, averaged over seeds), ``pairs``,
+    ``pair_examples`` and ``reward_model``; ``win_rates``: per method and temperature,
+    the interval of the win rate against pi_ref and its verdict against one half, and DPO
+    minus each method, paired; ``curves``: DPO's logged metrics (TRL's names) per beta,
+    step by step, each an interval over seeds; and ``cost`` (seed 0).
 """
 
 from __future__ import annotations

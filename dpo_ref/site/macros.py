@@ -196,8 +196,7 @@ def label(name: str) -> str:
 
 def setting(row: Mapping, method: str) -> str:
     """A setting of the files as the figures write it: ``β = 0.5`` (``τ`` for IPO)."""
-    params = row["params"] if "params" in row else {row["hyperparameter"]: row["value"]}
-    return _number(params_text(params, method))
+    return _number(params_text(row["params"], method))
 
 
 def best(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:

@@ -102,13 +102,6 @@ def params_text(params: dict, method: str) -> str:
     return ", ".join(shown) or "its defaults"
 
 
-def setting_of(row: dict, method: str) -> str:
-    """The setting of a summary row: exact rows have ``params``, sentiment rows ``hyperparameter``/``value``."""
-    if "params" in row:
-        return params_text(row["params"], method)
-    return params_text({row["hyperparameter"]: row["value"]}, method)
-
-
 def interval_text(iv: dict, digits: int = 2, scale: float = 1.0) -> str:
     """``0.62 (0.58 to 0.66)``: a mean and its 95% interval, for tables and hover labels."""
     return f"{fmt(scale * iv['mean'], digits)} ({fmt(scale * iv['low'], digits)} to {fmt(scale * iv['high'], digits)})"
@@ -178,7 +171,8 @@ def settings_trace(
         error_x=dict(error_bars([row["kl"] for row in rows], floor=floor), color=bar_colour(method)),
         error_y=dict(error_bars([row["reward"] for row in rows]), color=bar_colour(method)),
         customdata=[
-            [setting_of(row, method), interval_text(row["kl"]), interval_text(row["reward"], 3)] for row in rows
+            [params_text(row["params"], method), interval_text(row["kl"]), interval_text(row["reward"], 3)]
+            for row in rows
         ],
         mode="markers",
         marker=dict(

@@ -31,9 +31,9 @@ from dpo_ref.figures.measured.common import (
     menu,
     no_data,
     optimal_trace,
+    params_text,
     r,
     reference_line,
-    setting_of,
     settings_trace,
     summary,
     variant_names,
@@ -128,7 +128,7 @@ def exact_variants_table(config: str = "cpu") -> str:
             rows.append(
                 [
                     label(method),
-                    setting_of(row, method) + _ipo_note(method, row, length),
+                    params_text(row["params"], method) + _ipo_note(method, row, length),
                     interval_text(row["reward"], 3),
                     interval_text(row["kl"], 3),
                     interval_text(row["frontier_gap"], 3),
@@ -146,7 +146,7 @@ def settings_table(world: str, config: str = "cpu") -> str:
         for row in entry["settings"]:
             cells = [
                 label(method),
-                setting_of(row, method),
+                params_text(row["params"], method),
                 interval_text(row["reward"], 3),
                 interval_text(row["kl"], 2),
             ]

@@ -26,12 +26,14 @@ from dpo_ref.figures.measured.common import (
     label,
     means,
     menu,
+    param_name,
     params_text,
     r,
     settings_trace,
     summary,
 )
 from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, style
+from dpo_ref.methods import METHODS
 
 # TRL's logged names, each in a colour of the site's palette
 CURVES = (  # (name, panel, colour, dash)
@@ -56,12 +58,12 @@ def _selected(entry: dict, method: str) -> str:
     """The settings the seeds chose on validation prompts: ``β = 0.5``, or ``β = 0.5 / 5 / 0.5`` seed by seed."""
     if not entry.get("selected"):
         return "—"
-    chosen = entry["selected"]["values"]
-    values = [chosen[seed] for seed in sorted(chosen, key=int)]
-    text = params_text({entry["settings"][0]["hyperparameter"]: values[0]}, method)
-    if len(set(values)) == 1:
-        return text
-    return text.split(" = ")[0] + " = " + " / ".join(f"{v:g}" for v in values)
+    chosen = entry["selected"]["params"]
+    settings = [chosen[seed] for seed in sorted(chosen, key=int)]
+    if all(setting == settings[0] for setting in settings):
+        return params_text(settings[0], method)
+    swept = METHODS[method].swept
+    return f"{param_name(swept, method)} = " + " / ".join(f"{setting[swept]:g}" for setting in settings)
 
 
 def win_rates(config: str = "cpu") -> go.Figure:
@@ -163,13 +165,14 @@ def kl_along_training(config: str = "cpu") -> go.Figure:
     methods = [m for m in ("dpo", "ipo") if m in data["methods"]]
     fig = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.1)
     for row_i, method in enumerate(methods, start=1):
-        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["value"])
+        swept = METHODS[method].swept
+        settings = sorted(data["methods"][method]["settings"], key=lambda row: row["params"][swept])
         for i, row in enumerate(settings):
             line_colour = ORDERED_COLOURS[i * (len(ORDERED_COLOURS) - 1) // max(len(settings) - 1, 1)]
             zero = {"mean": 0.0, "low": 0.0, "high": 0.0}  # pi_ref itself, at update 0
             ivs = [zero, *(p["kl"] for p in row["trajectory"]), row["kl"]]
             x = [0, *(p["step"] for p in row["trajectory"]), steps]
-            name = f"{label(method)}, {params_text({row['hyperparameter']: row['value']}, method)}"
+            name = f"{label(method)}, {params_text(row['params'], method)}"
             fig.add_trace(
                 go.Scatter(
                     x=x,
