@@ -34,12 +34,12 @@ from dpo_ref.figures.measured.common import (
     r,
     summary,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, QUANTITY_COLOURS, slider, style
+from dpo_ref.figures.theme import QUANTITY_COLOURS, slider, style
 
 RUN_LINES = (  # (trajectory key, legend name, colour, dash, panel): changes from pi_ref, exact
     ("reward", "true reward r*", QUANTITY_COLOURS["true_reward"], "solid", 1),
     ("score", "reward model's score r<sub>φ</sub>", QUANTITY_COLOURS["proxy_reward"], "dash", 1),
-    ("kl", "KL(π ‖ π<sub>ref</sub>)", METHOD_COLOURS["ppo"], "solid", 2),
+    ("kl", "KL(π ‖ π<sub>ref</sub>)", QUANTITY_COLOURS["kl"], "solid", 2),
 )
 DIAGNOSTICS = (  # (logged name, axis title)
     ("policy/approxkl", "approx. KL per update"),

@@ -31,14 +31,14 @@ from dpo_ref.figures.measured.common import (
     settings_trace,
     summary,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, style
+from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, QUANTITY_COLOURS, style
 
-# TRL's logged names, each in a colour of the site's palette
+# TRL's logged names, each in its quantity's colour (theme.QUANTITY_COLOURS)
 CURVES = (  # (name, panel, colour, dash)
-    ("rewards/chosen", 1, METHOD_COLOURS["ipo"], "solid"),
-    ("rewards/rejected", 1, METHOD_COLOURS["unlikelihood"], "dash"),
-    ("rewards/margins", 1, METHOD_COLOURS["dpo"], "solid"),
-    ("rewards/accuracies", 2, METHOD_COLOURS["dpo"], "dot"),
+    ("rewards/chosen", 1, QUANTITY_COLOURS["chosen"], "solid"),
+    ("rewards/rejected", 1, QUANTITY_COLOURS["rejected"], "dash"),
+    ("rewards/margins", 1, QUANTITY_COLOURS["margin"], "solid"),
+    ("rewards/accuracies", 2, QUANTITY_COLOURS["accuracy"], "dot"),
     ("loss", 3, METHOD_COLOURS["sft"], "solid"),
 )
 COST = (  # (key of ratios_rlhf_over_dpo, label)

@@ -31,23 +31,23 @@ from dpo_ref.figures.measured.common import (
     summary,
     transparent,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, ordered_shades, style
+from dpo_ref.figures.theme import METHOD_COLOURS, QUANTITY_COLOURS, ordered_shades, style
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOL_CYCLE = ("circle", "square", "diamond", "triangle-up", "x", "star")  # one per setting, with the dashes
-# where the probability mass sits, each class of answers in a colour of the site's palette
+# where the probability mass sits, each class of answers in its colour (theme.QUANTITY_COLOURS)
 MASS = (  # (key, legend name, colour)
-    ("mass/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
-    ("mass/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
-    ("mass/both", "answers chosen once, rejected once", METHOD_COLOURS["ppo-gt"]),
-    ("mass/unseen", "answers in no pair", METHOD_COLOURS["dpo"]),
-    ("mass/unseen_low_reward", "…in no pair and worse than π<sub>ref</sub>'s mean", METHOD_COLOURS["ppo"]),
+    ("mass/chosen", "chosen answers", QUANTITY_COLOURS["chosen"]),
+    ("mass/rejected", "rejected answers", QUANTITY_COLOURS["rejected"]),
+    ("mass/both", "answers chosen once, rejected once", QUANTITY_COLOURS["both"]),
+    ("mass/unseen", "answers in no pair", QUANTITY_COLOURS["unseen"]),
+    ("mass/unseen_low_reward", "…in no pair and worse than π<sub>ref</sub>'s mean", QUANTITY_COLOURS["unseen_low_reward"]),
 )
 # the mean change of log pi(y|x) from pi_ref over the training pairs' answers: the same two
 # classes as the top panel's first two, in their colours, under their legend entries
 LOGP = (
-    ("logp_change/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
-    ("logp_change/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
+    ("logp_change/chosen", "chosen answers", QUANTITY_COLOURS["chosen"]),
+    ("logp_change/rejected", "rejected answers", QUANTITY_COLOURS["rejected"]),
 )
 LEGEND_GROUP = {"logp_change/chosen": "mass/chosen", "logp_change/rejected": "mass/rejected"}
 
