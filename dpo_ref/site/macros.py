@@ -51,7 +51,7 @@ from dpo_ref.figures._util import fmt
 from dpo_ref.figures.measured.common import FILES, REQUIRED, param_name, params_text, variant_names
 from dpo_ref.figures.measured.common import label as method_label
 from dpo_ref.figures.performance import bench_results
-from dpo_ref.methods import METHODS
+from dpo_ref.methods import DPOP, METHODS, PPO
 from dpo_ref.results import load_results, results_path
 
 __all__ = ["define_env", "MACROS", "variables"]
@@ -190,7 +190,7 @@ def variants(summary: Mapping) -> list[str]:
 
 
 def label(name: str) -> str:
-    """A method's label from :mod:`dpo_ref.methods`: ``label("ppo-gt")`` is ``PPO-GT``."""
+    """A method's label from :mod:`dpo_ref.methods`, by its registry name: PPO-GT's (``ppo-gt``) is ``PPO-GT``."""
     return method_label(name)
 
 
@@ -217,7 +217,7 @@ def failed(summary: Mapping) -> list[str]:
             f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
             f"{len(row['seeds'])} seeds)"
         )
-        for row in summary["ppo"]
+        for row in summary[PPO]
         if row["rose_in_seeds"] != row["seeds"]
     ]
 
@@ -226,7 +226,7 @@ def ppo_budget(summary: Mapping) -> str:
     """How far PPO got in its budget of updates (exact world), as one sentence: how many runs' own objective was
     still higher at the end than two thirds of the way in, and the share of the achievable rise of that objective
     the settings reached (the lowest and highest setting mean)."""
-    rows = summary["ppo"]
+    rows = summary[PPO]
     rising, runs = (sum(len(row[key]) for row in rows) for key in ("rising_at_end_in_seeds", "seeds"))
     by_share = sorted(rows, key=lambda row: row["share_of_gain"]["mean"])
 
@@ -258,7 +258,7 @@ def widest(summary: Mapping, quantity: str = "kl") -> str:
 def share_range(summary: Mapping) -> str:
     """The lowest and highest mean share of the achievable rise of PPO's own objective over its settings (exact
     world): ``58% to 80%``."""
-    shares = [row["share_of_gain"]["mean"] for row in summary["ppo"]]
+    shares = [row["share_of_gain"]["mean"] for row in summary[PPO]]
     return _number(f"{fmt(100 * min(shares), 0)}% to {fmt(100 * max(shares), 0)}%")
 
 
@@ -271,7 +271,7 @@ def only_chosen(summary: Mapping) -> list[Mapping]:
 def dpop_kept(summary: Mapping) -> list[Mapping]:
     """DPOP's chosen answers' log-probability at the end of training minus DPO's on the same pairs, one row per
     beta of DPOP's grid, each with its verdict ("ahead": DPOP leaves them more probable)."""
-    return [row["chosen_kept"] for row in summary["displacement"]["dpop"].values()]
+    return [row["chosen_kept"] for row in summary["displacement"][DPOP].values()]
 
 
 def over_optimised(summary: Mapping) -> list[str]:
