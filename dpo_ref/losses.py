@@ -253,7 +253,7 @@ def hinge_loss(
         \\mathcal L = \\max(0,\\ 1 - \\beta h)
 
     Zhao et al., SLiC-HF (arXiv 2305.10425), with the reference log-ratio as in TRL's
-    ``"hinge"``. Pairs whose margin already exceeds ``1/beta`` give no gradient at all.
+    ``hinge`` loss type. Pairs whose margin already exceeds ``1/beta`` give no gradient at all.
 
     Args:
         beta: scale of the margin; the hinge closes at :math:`h = 1/\\beta`.
@@ -437,7 +437,7 @@ def simpo_loss(
         - \\frac{\\beta}{|y_l|}\\log\\pi_\\theta(y_l|x) - \\gamma\\Big)
 
     Meng, Xia, Chen (arXiv 2405.14734), equation (6). TRL runs it as ``CPOTrainer`` with
-    ``loss_type="simpo"`` and ``cpo_alpha=0``.
+    its ``simpo`` loss type and ``cpo_alpha=0``.
 
     Args:
         policy_chosen_mean_logps, policy_rejected_mean_logps: ``(B,)`` per-token mean log-probs.

@@ -19,10 +19,12 @@ hand-written gradients as well as the bookkeeping.
   seeded generator, each of weight ``1/N``. Labels follow Bradley-Terry on ``r*``
   (``P(i ≻ j) = σ(r*_i - r*_j)``) or the higher reward (``"deterministic"``); a flip rate
   then swaps each label with that probability.
-* **RLHF** is gradient ascent on the exact objective ``E_π[r] - beta·KL(π‖π_ref)``, with
-  ``r`` the true reward (``rlhf-gt``) or a Bradley-Terry reward model fitted to the same
-  pairs (``rlhf``): one reward per answer, ``rm_steps`` steps of gradient descent from 0 on
-  the weighted Bradley-Terry loss plus ``rm_l2/2 · ||r||²``.
+* **The methods** are five of the registry's (:mod:`dpo_ref.methods`), under their registry
+  names, and two of the playground's own: RLHF as gradient ascent on the exact objective
+  ``E_π[r] - beta·KL(π‖π_ref)``, with ``r`` the true reward (:data:`RLHF_GT`) or a
+  Bradley-Terry reward model fitted to the same pairs (:data:`RLHF`): one reward per answer,
+  ``rm_steps`` steps of gradient descent from 0 on the weighted Bradley-Terry loss plus
+  ``rm_l2/2 · ||r||²``.
 
 The generator is the murmur3 finaliser over a Weyl sequence, written with 32-bit integer
 operations only, so Python and JavaScript draw identical numbers from a seed.
@@ -37,9 +39,13 @@ import torch
 
 from dpo_ref import losses
 from dpo_ref.errors import UserError
+from dpo_ref.methods import CDPO, DPO, IPO, KTO, SIMPO
 
 __all__ = [
     "PLAYGROUND_METHODS",
+    "REGISTRY_METHODS",
+    "RLHF",
+    "RLHF_GT",
     "PRESETS",
     "PlaygroundConfig",
     "Generator",
@@ -53,8 +59,13 @@ __all__ = [
     "frontier",
 ]
 
-# The methods the playground trains, in the order of its menu.
-PLAYGROUND_METHODS = ("dpo", "cdpo", "ipo", "kto", "simpo", "rlhf-gt", "rlhf")
+# RLHF with exact gradients, on the true reward or on a reward model: the playground's own, not the registry's
+# PPO and PPO-GT, which sample.
+RLHF_GT = "rlhf-gt"
+RLHF = "rlhf"
+# The methods the playground trains, in the order of its menu: the registry's, under their names there, then its own.
+REGISTRY_METHODS = (DPO, CDPO, IPO, KTO, SIMPO)
+PLAYGROUND_METHODS = (*REGISTRY_METHODS, RLHF_GT, RLHF)
 LABEL_RULES = ("bradley-terry", "deterministic")
 _MASK32 = 0xFFFFFFFF
 
@@ -90,7 +101,7 @@ class PlaygroundConfig:
     data_seed: int = 0
     labels: str = "bradley-terry"
     flip: float = 0.0  # probability that a label is swapped
-    method: str = "dpo"
+    method: str = DPO
     beta: float = 0.5  # DPO/cDPO/KTO/RLHF beta; IPO's tau; SimPO's beta
     compare: str = ""
     compare_beta: float = 0.5
@@ -150,15 +161,15 @@ PRESETS: dict[str, dict] = {
         "title": "DPO and RLHF meet at π*β",
         "claim": "On the same preferences, DPO and RLHF with a reward model take different roads to the same policy.",
         "section": "dpo-vs-rlhf.md",
-        "config": {"method": "dpo", "compare": "rlhf", "steps": 300},
+        "config": {"method": DPO, "compare": RLHF, "steps": 300},
     },
     "beta-trade-off": {
         "title": "β's trade-off",
         "claim": "A larger β keeps the policy closer to π_ref: less reward, much less KL.",
         "section": "beta.md",
         "config": {
-            "method": "dpo",
-            "compare": "dpo",
+            "method": DPO,
+            "compare": DPO,
             "beta": 0.2,
             "lr": 40.0,
             "compare_beta": 2.0,
@@ -170,13 +181,13 @@ PRESETS: dict[str, dict] = {
         "title": "Likelihood displacement",
         "claim": "The margin grows while the probability of the answers that were only ever chosen falls.",
         "section": "dpo-loss.md",
-        "config": {"method": "dpo", "data": 16, "data_seed": 4, "steps": 300},
+        "config": {"method": DPO, "data": 16, "data_seed": 4, "steps": 300},
     },
     "deterministic-labels": {
         "title": "IPO against DPO, deterministic labels",
         "claim": "When the better answer always wins, DPO keeps moving away from π_ref; IPO stops at its target margin.",
         "section": "bigger-picture.md",
-        "config": {"method": "dpo", "compare": "ipo", "labels": "deterministic", "compare_lr": 0.5, "steps": 1000},
+        "config": {"method": DPO, "compare": IPO, "labels": "deterministic", "compare_lr": 0.5, "steps": 1000},
     },
 }
 
@@ -312,13 +323,13 @@ def objective(method: str, beta: float, config: PlaygroundConfig, world: World, 
     def pairs(loss_fn, **kw):
         return lambda logp: (w * loss_fn(logp[c], logp[j], ref[c], ref[j], beta=beta, **kw)).sum()
 
-    if method == "dpo":
+    if method == DPO:
         return pairs(losses.dpo_loss)
-    if method == "cdpo":
+    if method == CDPO:
         return pairs(losses.dpo_loss, label_smoothing=config.epsilon)
-    if method == "ipo":
+    if method == IPO:
         return pairs(losses.ipo_loss)
-    if method == "kto":
+    if method == KTO:
 
         def kto(logp):
             kl = (logp.exp() * (logp - ref)).sum().clamp(min=0).detach()  # z0: the exact KL, no gradient
@@ -328,14 +339,14 @@ def objective(method: str, beta: float, config: PlaygroundConfig, world: World, 
             return (torch.cat([w, w]) * per_row).sum() / 2
 
         return kto
-    if method == "simpo":
+    if method == SIMPO:
         lengths = world.lengths
         gamma = beta * config.gamma_ratio
         return lambda logp: (
             w * losses.simpo_loss(logp[c] / lengths[c], logp[j] / lengths[j], beta=beta, gamma=gamma)
         ).sum()
-    if method in ("rlhf-gt", "rlhf"):
-        reward = world.rewards if method == "rlhf-gt" else reward_model
+    if method in (RLHF_GT, RLHF):
+        reward = world.rewards if method == RLHF_GT else reward_model
         # minus the KL-regularised objective E_pi[r] - beta KL(pi || pi_ref)
         return lambda logp: -(logp.exp() * (reward - beta * (logp - ref))).sum()
     raise UserError(f"unknown playground method {method!r}")
@@ -363,7 +374,7 @@ def train(config: PlaygroundConfig, steps: int | None = None, *, every: int = 0)
     """
     world = build_world(config)
     data = build_dataset(config, world)
-    needs_rm = "rlhf" in (config.method, config.compare)
+    needs_rm = RLHF in (config.method, config.compare)
     reward_model = fit_reward_model(config, world, data) if needs_rm else None
     runs = [(config.method, config.beta, config.lr)]
     if config.compare:

@@ -24,13 +24,13 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dpo_ref.cli import int_at_least, output_folder
-    from dpo_ref.methods import METHODS, OFFLINE_METHODS
+    from dpo_ref.methods import DPO, METHODS, OFFLINE_METHODS
 
     methods = "; ".join(f"{name}: {METHODS[name].summary}" for name in OFFLINE_METHODS)
     parser.add_argument(
         "--data", required=True, help="preference data: JSONL/Parquet file, save_to_disk folder or hub name"
     )
-    parser.add_argument("--method", default="dpo", choices=OFFLINE_METHODS, help=f"training objective ({methods})")
+    parser.add_argument("--method", default=DPO, choices=OFFLINE_METHODS, help=f"training objective ({methods})")
     parser.add_argument("--model", default="tiny", help="causal LM: hub name, local folder, or 'tiny' (built here)")
     parser.add_argument(
         "--output-dir", required=True, type=output_folder, help="where the trained model, history and checkpoints go"

@@ -22,10 +22,10 @@ PACKAGE = ROOT / "dpo_ref"
 LAYERS = {
     "foundations": ["errors", "validation", "runtime", "paths", "results", "cli"],
     "maths": ["logps", "losses", "models"],
-    "mechanics": ["packing", "sampling", "data", "batching", "evaluate", "analysis", "playground"],
+    "mechanics": ["packing", "sampling", "data", "batching", "evaluate", "analysis"],
     "training": ["train", "distributed"],
     "registry": ["methods"],
-    "worlds": ["worlds"],
+    "worlds": ["worlds", "playground"],
     "experiments": ["experiments"],
     "presentation": ["figures", "site", "train_cli", "scripts"],
 }

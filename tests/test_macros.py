@@ -303,3 +303,123 @@ def test_widest_names_the_setting_whose_seeds_disagree_most():
 def test_variants_are_the_summarys_methods_beside_the_papers_in_grid_order():
     summary = {"methods": {"dpo": {}, "simpo": {}, "ppo": {}, "ipo": {}, "preferred-ft": {}, "dpop": {}}}
     assert macros.variants(summary) == ["simpo", "ipo", "dpop"]
+
+
+# --------------------------------------------------------------------------- derived values the pages print
+
+# Jinja that builds data rather than filling in a value: the derivation belongs in dpo_ref/site/macros.py
+DATA_BUILDING = re.compile(r"selectattr|rejectattr|\|\s*(?:map|sort|max|min|sum|groupby|unique)\b|\.append\(")
+
+
+def test_no_page_builds_data_in_its_jinja():
+    built = [
+        f"{page.name}:{number}: {line.strip()}"
+        for page in sorted(DOCS.glob("*.md"))
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        if ("{{" in line or "{%" in line) and DATA_BUILDING.search(line)
+    ]
+    assert built == []
+
+
+def _point(regime: str, n_params: int, speedup: float, runs: list[float], positions=(60.0, 100.0)) -> dict:
+    return {
+        "point": {"regime": regime, "n_params": n_params, "n_layer": 4 if n_params < 5e6 else 8, "n_embd": 128},
+        "speedup": speedup,
+        "speedup_runs": runs,
+        "trainers": {"dpo_ref": {"positions_per_step": positions[0]}, "trl": {"positions_per_step": positions[1]}},
+    }
+
+
+# two sizes of each kind of pair, listed largest first: dpo_ref is slower than TRL at the largest size with
+# short pairs (0.8×, down from 2.0×); with chat-like pairs its ratio rises from 1.2× to 1.5×
+POINTS = [
+    _point("short", 10_000_000, 0.8, [0.7, 0.9, 0.85]),
+    _point("short", 1_000_000, 2.0, [1.9, 2.1]),
+    _point("chat", 10_000_000, 1.5, [1.6, 1.4]),
+    _point("chat", 1_000_000, 1.2, [1.2, 1.2], positions=(75.0, 100.0)),
+]
+
+
+def test_scaling_regimes_compare_each_kind_of_pair_at_its_smallest_and_largest_size():
+    short, chat = macros.scaling_regimes(POINTS)
+    assert (short["regime"], short["words"], chat["words"]) == ("short", "short pairs", "chat-like pairs")
+    assert short["smallest"] == {"params_m": 1.0, "speedup": 2.0}
+    assert short["largest"] == {"params_m": 10.0, "speedup": 0.8, "runs": {"n": 3, "low": 0.7, "high": 0.9}}
+    assert short["ratio_fell"] and short["slower_at_largest"]
+    assert not chat["ratio_fell"] and not chat["slower_at_largest"]
+    assert chat["largest"]["runs"] == {"n": 2, "low": 1.4, "high": 1.6}
+    assert short["positions_saved_percent"] == pytest.approx(40.0) and chat["positions_saved_percent"] == 25.0
+    # a kind of pair the study did not run is left out
+    assert [r["regime"] for r in macros.scaling_regimes(POINTS[2:])] == ["chat"]
+
+
+def _bench(points=POINTS, wall_s: float = 1200.0, web: dict | None = None) -> dict:
+    trainer = lambda mfu: {"mfu": mfu}  # noqa: E731
+    return {
+        "scaling": {"points": points},
+        "training": {
+            "workload": {"workload": {"regime": "short", "n_layer": 4, "n_embd": 128}},
+            "trainers": {"dpo_ref": trainer(0.36), "trl": trainer(0.25)},
+        },
+        "rollouts": {"speedup_runs": [3.0, 4.5, 1.5, 3.2]},
+        "reproduction": {
+            "configs": {
+                "cpu": {
+                    "wall_time_s": wall_s,
+                    "sequential_s": 2400.0,
+                    "sequential_by_world_s": {"exact": 900.0, "sentiment": 1500.0},
+                }
+            }
+        },
+        "web": web
+        or {
+            "versions": {"lighthouse": "12.8.2", "axe": "4.14.1"},
+            "lighthouse": {"status": "ok", "pages": {"/": {"performance_runs": [99, 98, 100]}}},
+        },
+    }
+
+
+def test_the_performance_page_reads_derived_values():
+    view = macros.performance_view(_bench())
+    assert view["headline_params_m"] == 1.0  # the short pairs' point of the headline model's depth and width
+    assert view["slower_at_largest"]  # with short pairs
+    assert view["mfu_percent"] == {"dpo_ref": 36.0, "trl": 25.0}
+    assert view["rollout_runs"] == {"n": 4, "low": 1.5, "high": 4.5}
+    assert view["reproduction"] == {
+        "wall_min": 20.0,
+        "work_min": 40.0,
+        "by_world_min": {"exact": 15.0, "sentiment": 25.0},
+        "split_min": 20.0,  # over the two parts make reproduce runs at once
+        "goal_min": 25.0,
+        "within_goal": True,
+    }
+    assert view["tools"] == {"lighthouse": "12.8.2", "axe": "4.14.1"}
+    assert view["lighthouse_runs"] == 3
+    # faster at the largest size with both kinds of pairs; a reproduction over its goal; no Lighthouse run
+    faster = [_point("short", 10_000_000, 1.1, [1.0, 1.2]), *POINTS[1:]]
+    view = macros.performance_view(_bench(faster, wall_s=1800.0, web={"lighthouse": {"status": "skipped"}}))
+    assert not view["slower_at_largest"]
+    assert view["reproduction"]["wall_min"] == 30.0 and not view["reproduction"]["within_goal"]
+    assert view["tools"] == {"lighthouse": "", "axe": ""} and view["lighthouse_runs"] is None
+
+
+def test_the_headline_model_must_be_a_point_of_the_scaling_study():
+    with pytest.raises(ValueError, match="headline workload"):
+        macros.headline_params_m(POINTS, {"regime": "short", "n_layer": 6, "n_embd": 256})
+
+
+def test_the_reproduction_goal_is_the_benchmarks_own():
+    from benchmarks.run import GOALS
+
+    assert GOALS["reproduce_cpu_min"] == (macros.REPRODUCTION_GOAL_MIN, "max")
+
+
+def test_ordered_and_setting_at_read_settings_by_their_hyperparameter():
+    rows = [{"params": {"beta": b}, "kl": {"mean": k}} for b, k in ((0.5, 1.0), (0.05, 9.0), (5.0, 0.1))]
+    assert [row["params"]["beta"] for row in macros.ordered(rows)] == [0.05, 0.5, 5.0]
+    assert macros.setting_at(rows, 0.05)["kl"]["mean"] == 9.0
+    with pytest.raises(ValueError, match="no setting of beta = 1 .*0.5, 0.05, 5"):
+        macros.setting_at(rows, 1.0)
+    sentiment_rows = [{"hyperparameter": "alpha", "value": v} for v in (2.0, 0.5)]
+    assert [row["value"] for row in macros.ordered(sentiment_rows, "alpha")] == [0.5, 2.0]
+    assert macros.setting_at(sentiment_rows, 2.0, "alpha") is sentiment_rows[0]

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from dpo_ref.figures._util import as_list, fmt, readout
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.figures.toy import BETA_GRID, SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
+from dpo_ref.methods import DPO
 
 FRONTIER_BETAS = torch.logspace(-1.7, 1.7, 121, dtype=torch.float64)  # 0.02 .. 50
 LABEL_AT = (2.45, 0.25)  # bottom-right corner of the reward-KL panel
@@ -45,7 +46,7 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, row_heights=[0.56, 0.44], vertical_spacing=0.16)
     bars = (
         (ref, "reference π<sub>ref</sub>", METHOD_COLOURS["reference"], "π<sub>ref</sub>"),
-        (steps_data["policies"][active], "optimum π* ∝ π<sub>ref</sub>·exp(r/β)", METHOD_COLOURS["dpo"], "π*"),
+        (steps_data["policies"][active], "optimum π* ∝ π<sub>ref</sub>·exp(r/β)", METHOD_COLOURS[DPO], "π*"),
     )
     for probs, name, colour, short in bars:
         bar = go.Bar(
@@ -86,7 +87,7 @@ def beta_slider(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
             y=s["y"][1],
             mode="markers",
             name="π* at this β",
-            marker=dict(size=12, color=METHOD_COLOURS["dpo"], line=dict(width=2, color=PALETTES["default"]["bg"])),
+            marker=dict(size=12, color=METHOD_COLOURS[DPO], line=dict(width=2, color=PALETTES["default"]["bg"])),
             hoverinfo="skip",
         ),
         row=2,

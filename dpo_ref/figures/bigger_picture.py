@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 from dpo_ref import losses
 from dpo_ref.figures._util import as_list, grid, value_and_slope
 from dpo_ref.figures.theme import METHOD_COLOURS, style
-from dpo_ref.methods import METHODS
+from dpo_ref.methods import CDPO, DPO, DPOP, HINGE, IPO, KTO, METHODS, ORPO, SIMPO
 
 # Typical hyperparameters (the page's table gives the sources).
 DPO_BETA = 0.1
@@ -31,7 +31,7 @@ ORPO_LAMBDA = 0.1
 ORPO_REJECTED_MEAN_LOGP = -1.5  # ORPO's odds depend on levels, not only the gap: hold y_l fixed
 SIMPO_BETA = 2.0
 SIMPO_GAMMA = 1.0  # gamma / beta = 0.5
-DPOP_LAMBDA = METHODS["dpop"].params()["lam"]  # the registry's default, the DPOP authors' 50
+DPOP_LAMBDA = METHODS[DPOP].params()["lam"]  # the registry's default, the DPOP authors' 50
 DPOP_REJECTED_LOG_RATIO = -10.0  # the rejected answer held far below the reference, as displacement leaves it
 
 H = grid(-40.0, 60.0, 251)  # log-ratio margin h, nats (summed log-probs)
@@ -64,7 +64,7 @@ def _pair(fn, **kwargs) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def dpo_curve() -> Curve:
-    return Curve("dpo", f"DPO, β = {DPO_BETA}", _pair(losses.dpo_loss, beta=DPO_BETA), dash="dot")
+    return Curve(DPO, f"DPO, β = {DPO_BETA}", _pair(losses.dpo_loss, beta=DPO_BETA), dash="dot")
 
 
 def _figure(
@@ -99,30 +99,30 @@ def _figure(
 H_TITLE = "x = log-ratio margin h, nats"
 
 
-def conservative_dpo() -> go.Figure:
+def variant_cdpo() -> go.Figure:
     """cDPO (label smoothing 0.1) against DPO: the push turns negative past a finite margin."""
     cdpo = Curve(
-        "cdpo",
+        CDPO,
         f"cDPO, β = {DPO_BETA}, ε = {CDPO_EPSILON}",
         _pair(losses.dpo_loss, beta=DPO_BETA, label_smoothing=CDPO_EPSILON),
     )
     return _figure([cdpo, dpo_curve()], H, H_TITLE, loss_range=[0, 4.5])
 
 
-def hinge() -> go.Figure:
+def variant_hinge() -> go.Figure:
     """Hinge (SLiC) against DPO: no gradient at all once the margin passes 1/beta."""
-    curve = Curve("hinge", f"hinge, β = {HINGE_BETA}", _pair(losses.hinge_loss, beta=HINGE_BETA))
+    curve = Curve(HINGE, f"hinge, β = {HINGE_BETA}", _pair(losses.hinge_loss, beta=HINGE_BETA))
     return _figure([curve, dpo_curve()], H, H_TITLE, loss_range=[0, 5.2])
 
 
-def ipo() -> go.Figure:
+def variant_ipo() -> go.Figure:
     """IPO: a parabola with its minimum at h = 1/(2 tau), pulled back from both sides."""
     x = grid(-10.0, 20.0, 301)
-    curve = Curve("ipo", f"IPO, τ = {IPO_TAU} (target h = {1 / (2 * IPO_TAU):g})", _pair(losses.ipo_loss, beta=IPO_TAU))
+    curve = Curve(IPO, f"IPO, τ = {IPO_TAU} (target h = {1 / (2 * IPO_TAU):g})", _pair(losses.ipo_loss, beta=IPO_TAU))
     return _figure([curve], x, "x = margin h, per-token mean (TRL)")
 
 
-def kto() -> go.Figure:
+def variant_kto() -> go.Figure:
     """KTO on single answers: desirable and undesirable, against the log-ratio minus z0."""
     rho = grid(-60.0, 60.0, 241)
 
@@ -134,13 +134,13 @@ def kto() -> go.Figure:
         return fn
 
     curves = [
-        Curve("kto", f"KTO desirable y, β = {KTO_BETA}", kto_curve(True)),
-        Curve("kto", f"KTO undesirable y, β = {KTO_BETA}", kto_curve(False), dash="dash"),
+        Curve(KTO, f"KTO desirable y, β = {KTO_BETA}", kto_curve(True)),
+        Curve(KTO, f"KTO undesirable y, β = {KTO_BETA}", kto_curve(False), dash="dash"),
     ]
     return _figure(curves, rho, "x = ρ − z₀, nats (reference point z₀ = 0)", loss_range=[0, 1.05])
 
 
-def dpop() -> go.Figure:
+def variant_dpop() -> go.Figure:
     """DPOP against DPO along the chosen answer's log-ratio, the rejected one held 10 nats below the reference:
     once the chosen answer falls below the reference, DPOP's push on it is (1 + lambda) times DPO's."""
     x = grid(-2.0, 4.0, 241)
@@ -154,17 +154,17 @@ def dpop() -> go.Figure:
 
     curves = [
         Curve(
-            "dpop",
+            DPOP,
             f"DPOP, β = {DPO_BETA}, λ = {DPOP_LAMBDA:g}",
             of_chosen(losses.dpop_loss, beta=DPO_BETA, lam=DPOP_LAMBDA),
         ),
-        Curve("dpo", f"DPO, β = {DPO_BETA}", of_chosen(losses.dpo_loss, beta=DPO_BETA), dash="dot"),
+        Curve(DPO, f"DPO, β = {DPO_BETA}", of_chosen(losses.dpo_loss, beta=DPO_BETA), dash="dot"),
     ]
     title = "x = chosen answer's log π/π<sub>ref</sub>, nats"  # the rejected one: in the text
     return _figure(curves, x, title)
 
 
-def orpo() -> go.Figure:
+def variant_orpo() -> go.Figure:
     """ORPO against the gap in mean log-probs, with the rejected answer held at -1.5 nats per token."""
     gap = grid(-3.0, 1.45, 300)
     rejected = torch.full_like(gap, ORPO_REJECTED_MEAN_LOGP)
@@ -178,13 +178,13 @@ def orpo() -> go.Figure:
         return losses.orpo_loss(chosen, rejected, torch.zeros_like(chosen), lam=ORPO_LAMBDA)
 
     curves = [
-        Curve("orpo", f"ORPO: SFT + λ·odds term, λ = {ORPO_LAMBDA}", total),
-        Curve("orpo", "its odds-ratio term λ·(−log σ(log odds ratio))", odds_term, dash="dash"),
+        Curve(ORPO, f"ORPO: SFT + λ·odds term, λ = {ORPO_LAMBDA}", total),
+        Curve(ORPO, "its odds-ratio term λ·(−log σ(log odds ratio))", odds_term, dash="dash"),
     ]
     return _figure(curves, gap, "x = mean log π(y<sub>w</sub>) − mean log π(y<sub>l</sub>)")
 
 
-def simpo() -> go.Figure:
+def variant_simpo() -> go.Figure:
     """SimPO with and without its target margin gamma, against the gap in mean log-probs."""
     gap = grid(-2.0, 3.0, 301)
 
@@ -195,10 +195,19 @@ def simpo() -> go.Figure:
         return fn
 
     curves = [
-        Curve("simpo", f"SimPO, β = {SIMPO_BETA:g}, γ = {SIMPO_GAMMA:g}", simpo_curve(SIMPO_GAMMA)),
-        Curve("simpo", f"SimPO, β = {SIMPO_BETA:g}, γ = 0", simpo_curve(0.0), dash="dash"),
+        Curve(SIMPO, f"SimPO, β = {SIMPO_BETA:g}, γ = {SIMPO_GAMMA:g}", simpo_curve(SIMPO_GAMMA)),
+        Curve(SIMPO, f"SimPO, β = {SIMPO_BETA:g}, γ = 0", simpo_curve(0.0), dash="dash"),
     ]
     return _figure(curves, gap, "x = mean log π(y<sub>w</sub>) − mean log π(y<sub>l</sub>)")
 
 
-__all__ = ["conservative_dpo", "hinge", "ipo", "kto", "orpo", "simpo", "loss_and_push"]
+__all__ = [
+    "variant_cdpo",
+    "variant_hinge",
+    "variant_ipo",
+    "variant_kto",
+    "variant_dpop",
+    "variant_orpo",
+    "variant_simpo",
+    "loss_and_push",
+]

@@ -28,13 +28,17 @@ from dpo_ref.figures.beta import FRONTIER_BETAS, beta_sweep
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.figures.toy import SUMMARY_PROMPT, ToyPrompt, expected_reward, kl_divergence, optimal_policy
 from dpo_ref.losses import bradley_terry_loss, dpo_loss
+from dpo_ref.methods import DPO, PPO
 
 BETA = 0.5
 STAGE_STEPS = 80  # RLHF: this many for the reward model, then as many for the policy; DPO: both
 LEARNING_RATE = 0.1
 FRAME_EVERY = 10
-RLHF_COLOUR = METHOD_COLOURS["ppo"]
-DPO_COLOUR = METHOD_COLOURS["dpo"]
+RLHF_COLOUR = METHOD_COLOURS[PPO]  # the RLHF route stands for PPO, with exact gradients
+DPO_COLOUR = METHOD_COLOURS[DPO]
+# the two routes, as training_paths keys them
+RLHF = "rlhf"
+ROUTES = (RLHF, DPO)
 
 
 def preference_pairs(example: ToyPrompt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -65,8 +69,9 @@ def _adam(parameter: torch.Tensor, loss_fn, steps: int, record) -> None:
 
 @functools.cache
 def training_paths(beta: float = BETA, example: ToyPrompt = SUMMARY_PROMPT) -> dict[str, list]:
-    """The policy of each route after every gradient step: ``{"rlhf": [...], "dpo": [...]}``
-    (probabilities over the answers, step 0 first), and RLHF's reward model at each step."""
+    """The policy of each route after every gradient step, keyed by route (:data:`ROUTES`: :data:`RLHF`
+    and the registry's :data:`~dpo_ref.methods.DPO`), as probabilities over the answers, step 0 first; and
+    RLHF's reward model at each step, under ``"reward_model"``."""
     ref = example.tensor("reference_probs")
     winners, losers, weights = preference_pairs(example)
 
@@ -74,8 +79,8 @@ def training_paths(beta: float = BETA, example: ToyPrompt = SUMMARY_PROMPT) -> d
     rlhf_logits = ref.log().clone().requires_grad_(True)
     dpo_logits = ref.log().clone().requires_grad_(True)
     paths: dict[str, list] = {
-        "rlhf": [ref.clone()],
-        "dpo": [ref.clone()],
+        RLHF: [ref.clone()],
+        DPO: [ref.clone()],
         "reward_model": [reward_model.detach().clone()],
     }
 
@@ -93,11 +98,11 @@ def training_paths(beta: float = BETA, example: ToyPrompt = SUMMARY_PROMPT) -> d
         return (weights * losses).sum()
 
     def record_rlhf():
-        paths["rlhf"].append(torch.softmax(rlhf_logits, -1).detach().clone())
+        paths[RLHF].append(torch.softmax(rlhf_logits, -1).detach().clone())
         paths["reward_model"].append(reward_model.detach().clone())
 
     def record_dpo():
-        paths["dpo"].append(torch.softmax(dpo_logits, -1).detach().clone())
+        paths[DPO].append(torch.softmax(dpo_logits, -1).detach().clone())
 
     _adam(reward_model, reward_model_loss, STAGE_STEPS, record_rlhf)  # stage 2: the policy waits
     _adam(rlhf_logits, rl_objective, STAGE_STEPS, record_rlhf)  # stage 3
@@ -139,9 +144,7 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     """Slider over gradient steps: where each route's policy is on the reward-KL plane."""
     paths = training_paths(BETA, example)
     steps = list(range(0, 2 * STAGE_STEPS + 1, FRAME_EVERY))
-    points = {
-        route: [_point(paths[route][k], example) for k in range(2 * STAGE_STEPS + 1)] for route in ("rlhf", "dpo")
-    }
+    points = {route: [_point(paths[route][k], example) for k in range(2 * STAGE_STEPS + 1)] for route in ROUTES}
 
     def stage(k: int) -> str:
         if k == 0:
@@ -150,7 +153,7 @@ def dpo_vs_rlhf_paths(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
         return f"RLHF: {rlhf}<br>DPO: training the policy"
 
     def state(k: int) -> dict:
-        rlhf, dpo = points["rlhf"][: k + 1], points["dpo"][: k + 1]
+        rlhf, dpo = points[RLHF][: k + 1], points[DPO][: k + 1]
         return {
             "x": [[p[0] for p in rlhf], [p[0] for p in dpo], [rlhf[-1][0]], [dpo[-1][0]], [LABEL_AT[0]]],
             "y": [[p[1] for p in rlhf], [p[1] for p in dpo], [rlhf[-1][1]], [dpo[-1][1]], [LABEL_AT[1]]],
@@ -208,7 +211,7 @@ def what_dpo_does(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig.add_trace(
         go.Bar(
             y=labels,
-            x=as_list(paths["dpo"][0]),
+            x=as_list(paths[DPO][0]),
             orientation="h",
             name="before: reference π<sub>ref</sub>",
             marker_color=METHOD_COLOURS["reference"],
@@ -218,7 +221,7 @@ def what_dpo_does(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
     fig.add_trace(
         go.Bar(
             y=labels,
-            x=as_list(paths["dpo"][-1]),
+            x=as_list(paths[DPO][-1]),
             orientation="h",
             name="after DPO on preference pairs",
             marker_color=DPO_COLOUR,

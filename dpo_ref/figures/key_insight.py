@@ -16,6 +16,7 @@ from dpo_ref.figures._util import as_list, fmt
 from dpo_ref.figures.theme import METHOD_COLOURS, slider, style
 from dpo_ref.figures.toy import BETA_GRID, SUMMARY_PROMPT, ToyPrompt, log_partition, optimal_policy
 from dpo_ref.losses import implicit_rewards
+from dpo_ref.methods import DPO
 
 
 def recovered_rewards(example: ToyPrompt, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +55,7 @@ def implicit_reward_offset(example: ToyPrompt = SUMMARY_PROMPT) -> go.Figure:
             x=as_list(implicit),
             orientation="h",
             name=name(offset),
-            marker_color=METHOD_COLOURS["dpo"],
+            marker_color=METHOD_COLOURS[DPO],
             hovertemplate="%{y}: %{x:.3f}<extra>β log π*/π<sub>ref</sub></extra>",
         )
     )

@@ -16,8 +16,9 @@ from plotly.subplots import make_subplots
 from dpo_ref.figures._util import as_list, fmt, grid, readout, value_and_slope
 from dpo_ref.figures.theme import METHOD_COLOURS, PALETTES, slider, style
 from dpo_ref.losses import dpo_loss
+from dpo_ref.methods import DPO
 
-COLOUR = METHOD_COLOURS["dpo"]
+COLOUR = METHOD_COLOURS[DPO]
 BETA = 0.1  # any beta gives the same curves in reward units; 0.1 is the paper's default
 MARGINS = grid(-8.5, 8.5, 341)
 # Each implicit reward, the chosen and the rejected answer's, has its own slider, as in

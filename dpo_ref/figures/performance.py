@@ -14,12 +14,12 @@ from dpo_ref import paths
 from dpo_ref.errors import MissingFileError
 from dpo_ref.figures._util import fmt
 from dpo_ref.figures.measured.common import html_table
-from dpo_ref.figures.theme import METHOD_COLOURS, style
+from dpo_ref.figures.theme import QUANTITY_COLOURS, style
 
 __all__ = ["bench_results", "scaling_ratio", "scaling_table", "step_phases", "summary_table"]
 
 REGIME_LABELS = {"short": "short pairs (prompts ~35 tokens)", "chat": "chat-like pairs (prompts ~150, answers 100-250)"}
-REGIME_COLOURS = {"short": METHOD_COLOURS["dpo"], "chat": METHOD_COLOURS["ppo"]}
+REGIME_COLOURS = {"short": QUANTITY_COLOURS["short_pairs"], "chat": QUANTITY_COLOURS["chat_pairs"]}
 
 
 def bench_results(part: str) -> dict:

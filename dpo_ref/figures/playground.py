@@ -16,13 +16,14 @@ import plotly.graph_objects as go
 
 from dpo_ref import playground as pg
 from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, ORDERED_COLOURS, style
+from dpo_ref.methods import PPO, PPO_GT
 
-# A method's look in the playground: the registry's label and colour where it has one;
+# A method's look in the playground: the registry's label and colour for the registry's methods;
 # exact-gradient RLHF borrows PPO's (on the true reward: PPO-GT's).
 LOOKS = {
-    **{name: (METHOD_LABELS[name], METHOD_COLOURS[name]) for name in ("dpo", "cdpo", "ipo", "kto", "simpo")},
-    "rlhf-gt": ("RLHF, true reward", METHOD_COLOURS["ppo-gt"]),
-    "rlhf": ("RLHF, reward model", METHOD_COLOURS["ppo"]),
+    **{name: (METHOD_LABELS[name], METHOD_COLOURS[name]) for name in pg.REGISTRY_METHODS},
+    pg.RLHF_GT: ("RLHF, true reward", METHOD_COLOURS[PPO_GT]),
+    pg.RLHF: ("RLHF, reward model", METHOD_COLOURS[PPO]),
 }
 SECOND_RUN_COLOUR = "#882255"  # Tol wine: the second run when both runs train the same method
 

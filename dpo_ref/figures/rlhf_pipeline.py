@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from dpo_ref.methods import DPO, PPO
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -26,7 +28,7 @@ class Stage:
 @dataclass(frozen=True)
 class Pipeline:
     name: str
-    method: str  # key of METHOD_COLOURS, for the accent colour
+    method: str  # the method whose colour (METHOD_COLOURS) accents its row
     stages: tuple[Stage, ...]
 
 
@@ -41,7 +43,7 @@ SFT = Stage(
 PIPELINES: tuple[Pipeline, ...] = (
     Pipeline(
         "RLHF",
-        "ppo",
+        PPO,
         (
             SFT,
             Stage(
@@ -62,7 +64,7 @@ PIPELINES: tuple[Pipeline, ...] = (
     ),
     Pipeline(
         "DPO",
-        "dpo",
+        DPO,
         (
             SFT,
             Stage(

@@ -84,10 +84,27 @@ def _luminance(rgb: list[float]) -> float:
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
-# Colours of quantities that are not methods (two rewards on one plot).
+# Colours of quantities that are not methods, named for the quantity, never for a method whose colour
+# it happens to share: each is a colour of the same colour-blind-safe palettes, which keeps 2:1 against
+# both backgrounds.
 QUANTITY_COLOURS: dict[str, str] = {
+    # two rewards on one plot
     "proxy_reward": METHOD_COLOURS["reward_model"],
     "true_reward": "#009988",  # Tol vibrant teal
+    # classes of answers (where the probability mass sits), and the rewards of a run's chosen and rejected
+    # answers, the margin between them and how often it is positive
+    "chosen": "#009E73",  # Okabe-Ito bluish green
+    "rejected": "#EE3377",  # Tol magenta
+    "both": "#E69F00",  # Okabe-Ito orange: answers chosen in one pair, rejected in another
+    "unseen": "#0072B2",  # Okabe-Ito blue: answers in no pair
+    "unseen_low_reward": "#D55E00",  # Okabe-Ito vermillion: ...and worse than the reference's mean
+    "margin": "#0072B2",  # Okabe-Ito blue
+    "accuracy": "#0072B2",  # Okabe-Ito blue, drawn dotted on a panel of its own
+    # a policy's KL from the reference, beside its rewards
+    "kl": "#D55E00",  # Okabe-Ito vermillion
+    # the benchmarks' two length regimes
+    "short_pairs": "#0072B2",  # Okabe-Ito blue
+    "chat_pairs": "#D55E00",  # Okabe-Ito vermillion
 }
 
 # Material for MkDocs' palettes (its CSS custom properties, written out).

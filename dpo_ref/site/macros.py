@@ -23,14 +23,19 @@ renders as "DPO is level with offline DPO: its reward differs by 0.012 (95% inte
     what ``make bench`` last measured, ``benchmarks/results/<part>.json`` by part
     (``summary``, ``training``, ``scaling``, ``rollouts``, ``reproduction``, ``site``,
     ``web``): the performance page reads it.
+``performance``
+    what the performance page says of ``bench`` beyond its raw numbers, derived here so that the
+    page only prints it (:func:`performance_view`).
 ``overoptimised_threshold``
     the fall of true reward from its peak beyond which a run counts as over-optimised
     (:data:`dpo_ref.experiments.exact_summary.OVER_OPTIMISED`).
 
 The helpers (each documented below): :func:`interval`, :func:`percent`, :func:`num`,
 :func:`verdict`, :func:`verdict_counts`, :func:`count`, :func:`direction`, :func:`label`,
-:func:`setting`, :func:`best`, :func:`failed`, :func:`by_temperature`, :func:`join`, :func:`seeds`,
-:func:`provenance` and :func:`data_file`.
+:func:`setting`, :func:`best`, :func:`least`, :func:`ordered`, :func:`setting_at`, :func:`failed`,
+:func:`by_temperature`, :func:`join`, :func:`seeds`, :func:`provenance` and :func:`data_file`. A page
+only fills in values: what it needs derived from the files (a sort, a selection, a sum, a share) is
+derived here, by a helper or in a variable such as ``performance``, never in the page's Jinja.
 
 A page says "ahead", "behind" or "level" only through :func:`verdict` and
 :func:`verdict_counts`, which take the file's rows, never a word: each writes its verdict
@@ -51,7 +56,7 @@ from dpo_ref.figures._util import fmt
 from dpo_ref.figures.measured.common import FILES, REQUIRED, param_name, params_text, variant_names
 from dpo_ref.figures.measured.common import label as method_label
 from dpo_ref.figures.performance import bench_results
-from dpo_ref.methods import METHODS
+from dpo_ref.methods import DPOP, METHODS, PPO
 from dpo_ref.results import load_results, results_path
 
 __all__ = ["define_env", "MACROS", "variables"]
@@ -66,6 +71,7 @@ def variables(config: str = "cpu") -> dict:
     out = {world: load_results(name, config=config, require=REQUIRED[world]) for world, name in FILES.items()}
     out["overoptimised_threshold"] = OVER_OPTIMISED
     out["bench"] = {part: bench_results(part) for part in BENCH_PARTS}
+    out["performance"] = performance_view(out["bench"])
     out["gpu"] = {
         world: load_results(name, config="gpu", require=REQUIRED[world])
         if results_path(name, config="gpu").is_file()
@@ -190,7 +196,7 @@ def variants(summary: Mapping) -> list[str]:
 
 
 def label(name: str) -> str:
-    """A method's label from :mod:`dpo_ref.methods`: ``label("ppo-gt")`` is ``PPO-GT``."""
+    """A method's label from :mod:`dpo_ref.methods`, by its registry name: PPO-GT's (``ppo-gt``) is ``PPO-GT``."""
     return method_label(name)
 
 
@@ -209,6 +215,31 @@ def least(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
     return min(rows, key=lambda row: row[quantity]["mean"])
 
 
+def _param(row: Mapping, name: str) -> float:
+    """A setting's value of hyperparameter ``name``: exact rows have ``params``, sentiment rows
+    ``hyperparameter``/``value``."""
+    if "params" in row:
+        return row["params"][name]
+    if row["hyperparameter"] != name:
+        raise KeyError(f"a setting of {row['hyperparameter']}, not of {name}")
+    return row["value"]
+
+
+def ordered(rows: Sequence[Mapping], name: str = "beta") -> list[Mapping]:
+    """A method's settings from the lowest value of hyperparameter ``name`` to the highest
+    (``ordered(exact.methods.dpo.settings)[0]`` is DPO's setting of smallest β)."""
+    return sorted(rows, key=lambda row: _param(row, name))
+
+
+def setting_at(rows: Sequence[Mapping], value: float, name: str = "beta") -> Mapping:
+    """The setting whose hyperparameter ``name`` is ``value`` (``setting_at(exact.methods.dpop.settings,
+    exact.displacement.beta)``); an error naming the values there are if none is."""
+    for row in rows:
+        if _param(row, name) == value:
+            return row
+    raise ValueError(f"no setting of {name} = {value:g} (there are {', '.join(f'{_param(r, name):g}' for r in rows)})")
+
+
 def failed(summary: Mapping) -> list[str]:
     """The PPO settings whose own objective did not rise in every seed: ``["PPO at β = 0.5 (rose in 1 of 3 seeds)"]``."""
     return [
@@ -216,7 +247,7 @@ def failed(summary: Mapping) -> list[str]:
             f"{label(row['method'])} at β = {row['kl_coef']:g} (rose in {len(row['rose_in_seeds'])} of "
             f"{len(row['seeds'])} seeds)"
         )
-        for row in summary["ppo"]
+        for row in summary[PPO]
         if row["rose_in_seeds"] != row["seeds"]
     ]
 
@@ -225,7 +256,7 @@ def ppo_budget(summary: Mapping) -> str:
     """How far PPO got in its budget of updates (exact world), as one sentence: how many runs' own objective was
     still higher at the end than two thirds of the way in, and the share of the achievable rise of that objective
     the settings reached (the lowest and highest setting mean)."""
-    rows = summary["ppo"]
+    rows = summary[PPO]
     rising, runs = (sum(len(row[key]) for row in rows) for key in ("rising_at_end_in_seeds", "seeds"))
     by_share = sorted(rows, key=lambda row: row["share_of_gain"]["mean"])
 
@@ -257,7 +288,7 @@ def widest(summary: Mapping, quantity: str = "kl") -> str:
 def share_range(summary: Mapping) -> str:
     """The lowest and highest mean share of the achievable rise of PPO's own objective over its settings (exact
     world): ``58% to 80%``."""
-    shares = [row["share_of_gain"]["mean"] for row in summary["ppo"]]
+    shares = [row["share_of_gain"]["mean"] for row in summary[PPO]]
     return _number(f"{fmt(100 * min(shares), 0)}% to {fmt(100 * max(shares), 0)}%")
 
 
@@ -270,7 +301,7 @@ def only_chosen(summary: Mapping) -> list[Mapping]:
 def dpop_kept(summary: Mapping) -> list[Mapping]:
     """DPOP's chosen answers' log-probability at the end of training minus DPO's on the same pairs, one row per
     beta of DPOP's grid, each with its verdict ("ahead": DPOP leaves them more probable)."""
-    return [row["chosen_kept"] for row in summary["displacement"]["dpop"].values()]
+    return [row["chosen_kept"] for row in summary["displacement"][DPOP].values()]
 
 
 def over_optimised(summary: Mapping) -> list[str]:
@@ -431,6 +462,113 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
     )
 
 
+# --------------------------------------------------------------------------- the performance page
+
+# the scaling study's two kinds of pairs, as the page's sentences name them, in the order it takes them
+REGIME_WORDS = {"short": "short pairs", "chat": "chat-like pairs"}
+# `make reproduce CONFIG=cpu`: its goal in minutes (benchmarks/run.py, GOALS["reproduce_cpu_min"]) and how many
+# parts it runs at once (the Makefile's JOBS, `--jobs 2`)
+REPRODUCTION_GOAL_MIN = 25.0
+REPRODUCTION_JOBS = 2
+
+
+def spread(runs: Sequence[float]) -> dict:
+    """How many paired runs a median ratio comes from, and their lowest and highest ratio: ``{"n", "low", "high"}``."""
+    if not runs:
+        raise ValueError("spread() needs at least one run")
+    return {"n": len(runs), "low": min(runs), "high": max(runs)}
+
+
+def scaling_regimes(points: Sequence[Mapping]) -> list[dict]:
+    """Each kind of pair of the scaling study (``bench.scaling.points``) as the page reads it, in the order of
+    :data:`REGIME_WORDS` (a kind with no point left out).
+
+    ``words``: its name in a sentence; ``smallest`` and ``largest``: its points of fewest and most parameters,
+    each with ``params_m`` (millions) and ``speedup`` (dpo_ref's tokens/s over TRL's), the largest also with
+    ``runs`` (:func:`spread` of its paired runs); ``ratio_fell``: the ratio is lower at the largest size than at
+    the smallest; ``slower_at_largest``: below 1 at the largest size; ``positions_saved_percent``: the share of
+    the positions per step that prompt sharing saves (at the smallest size; it is the same at every size).
+    """
+    out = []
+    for regime, words in REGIME_WORDS.items():
+        rows = sorted((p for p in points if p["point"]["regime"] == regime), key=lambda p: p["point"]["n_params"])
+        if not rows:
+            continue
+        small, large = rows[0], rows[-1]
+        positions = {name: trainer["positions_per_step"] for name, trainer in small["trainers"].items()}
+        out.append(
+            {
+                "regime": regime,
+                "words": words,
+                "smallest": {"params_m": small["point"]["n_params"] / 1e6, "speedup": small["speedup"]},
+                "largest": {
+                    "params_m": large["point"]["n_params"] / 1e6,
+                    "speedup": large["speedup"],
+                    "runs": spread(large["speedup_runs"]),
+                },
+                "ratio_fell": large["speedup"] < small["speedup"],
+                "slower_at_largest": large["speedup"] < 1.0,
+                "positions_saved_percent": 100 * (1 - positions["dpo_ref"] / positions["trl"]),
+            }
+        )
+    return out
+
+
+def headline_params_m(points: Sequence[Mapping], workload: Mapping) -> float:
+    """The parameters, in millions, of the headline workload's model (``bench.training.workload.workload``):
+    those of the scaling study's point of the same kind of pair, depth and width."""
+    shape = ("regime", "n_layer", "n_embd")
+    for p in points:
+        if all(p["point"][key] == workload[key] for key in shape):
+            return p["point"]["n_params"] / 1e6
+    raise ValueError(f"the scaling study has no point of the headline workload's {', '.join(shape)}")
+
+
+def reproduction_times(entry: Mapping, goal_min: float = REPRODUCTION_GOAL_MIN, jobs: int = REPRODUCTION_JOBS) -> dict:
+    """One configuration's reproduction time (``bench.reproduction.configs.cpu``) in minutes: ``wall_min``, the
+    wall time; ``work_min``, the work of every part one after the other, and ``by_world_min`` of each world;
+    ``split_min``, the work split perfectly over ``jobs`` parts at once; ``goal_min`` and ``within_goal``."""
+    wall_min = entry["wall_time_s"] / 60
+    work_min = entry["sequential_s"] / 60
+    return {
+        "wall_min": wall_min,
+        "work_min": work_min,
+        "by_world_min": {world: seconds / 60 for world, seconds in entry["sequential_by_world_s"].items()},
+        "split_min": work_min / jobs,
+        "goal_min": goal_min,
+        "within_goal": wall_min <= goal_min,
+    }
+
+
+def performance_view(bench: Mapping) -> dict:
+    """What the performance page says of ``bench`` (``make bench``'s results by part) beyond its raw numbers,
+    each a number or a flag the page prints as it is:
+
+    ``headline_params_m`` (:func:`headline_params_m`); ``regimes`` (:func:`scaling_regimes`);
+    ``slower_at_largest``, whether dpo_ref is the slower at the largest size with either kind of pair;
+    ``mfu_percent``, each trainer's model FLOPs utilisation on the headline workload, in percent;
+    ``rollout_runs``, the :func:`spread` of the KV cache's speed-up; ``reproduction``, the ``cpu``
+    configuration's :func:`reproduction_times`; ``tools``, the versions of Lighthouse and axe-core (empty
+    where not recorded); ``lighthouse_runs``, the runs each page's Lighthouse score is the median of
+    (``None`` where Lighthouse did not run).
+    """
+    points = bench["scaling"]["points"]
+    regimes = scaling_regimes(points)
+    web = bench["web"]
+    versions = web.get("versions", {})
+    lighthouse = web["lighthouse"]
+    return {
+        "headline_params_m": headline_params_m(points, bench["training"]["workload"]["workload"]),
+        "regimes": regimes,
+        "slower_at_largest": any(regime["slower_at_largest"] for regime in regimes),
+        "mfu_percent": {name: 100 * trainer["mfu"] for name, trainer in bench["training"]["trainers"].items()},
+        "rollout_runs": spread(bench["rollouts"]["speedup_runs"]),
+        "reproduction": reproduction_times(bench["reproduction"]["configs"]["cpu"]),
+        "tools": {tool: versions.get(tool, "") for tool in ("lighthouse", "axe")},
+        "lighthouse_runs": len(lighthouse["pages"]["/"]["performance_runs"]) if lighthouse["status"] == "ok" else None,
+    }
+
+
 MACROS: tuple[Callable, ...] = (
     num,
     interval,
@@ -444,6 +582,8 @@ MACROS: tuple[Callable, ...] = (
     setting,
     best,
     least,
+    ordered,
+    setting_at,
     failed,
     ppo_budget,
     widest,

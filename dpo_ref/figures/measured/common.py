@@ -17,12 +17,13 @@ import plotly.graph_objects as go
 
 from dpo_ref.figures._util import fmt
 from dpo_ref.figures.theme import METHOD_COLOURS, METHOD_LABELS, PALETTES
-from dpo_ref.methods import LR_SCALE, METHODS
+from dpo_ref.methods import DPO, LR_SCALE, METHODS, PPO, PPO_GT, PREFERRED_FT, UNLIKELIHOOD
 from dpo_ref.results import load_results
 
 DIGITS = 6  # plotted numbers are rounded, so the figure JSON is stable from build to build
 FILES = {"exact": "exact_summary", "sentiment": "sentiment_summary"}
-# the keys each figure module reads; a summary without one is from another version
+# the keys each figure module reads (under PPO's name: the runs of PPO and PPO-GT); a summary without one is
+# from another version
 REQUIRED = {
     "exact": (
         "seeds",
@@ -31,7 +32,7 @@ REQUIRED = {
         "methods",
         "failed",
         "matched_kl",
-        "ppo",
+        PPO,
         "recovery",
         "deterministic",
         "online",
@@ -39,11 +40,11 @@ REQUIRED = {
         "displacement",
         "overoptimisation",
     ),
-    "sentiment": ("seeds", "reference", "methods", "failed", "matched_kl", "win_rates", "ppo", "curves", "cost"),
+    "sentiment": ("seeds", "reference", "methods", "failed", "matched_kl", "win_rates", PPO, "curves", "cost"),
 }
 
 # the DPO paper's Figure 2 (left): the methods it sets against each other
-PAPER_METHODS = ("dpo", "ppo", "ppo-gt", "preferred-ft", "unlikelihood")
+PAPER_METHODS = (DPO, PPO, PPO_GT, PREFERRED_FT, UNLIKELIHOOD)
 
 
 def variant_names(data: dict) -> list[str]:

@@ -39,6 +39,7 @@ from dpo_ref.figures.measured.common import (
     variant_names,
 )
 from dpo_ref.figures.theme import style
+from dpo_ref.methods import DPO, IPO, PPO, PPO_GT
 
 REWARD_TITLES = {"exact": f"{EXACT_REWARD_TITLE} (exact)", "sentiment": f"{SENTIMENT_REWARD_TITLE}, test prompts"}
 KL_TITLES = {"exact": f"{KL_TITLE} (exact, log scale)", "sentiment": f"{KL_TITLE} (sampled, log scale)"}
@@ -98,8 +99,8 @@ def variants(world: str, config: str = "cpu") -> go.Figure:
     """Each variant's envelope and settings against DPO's, one variant at a time (a menu picks it)."""
     data = summary(world, config)
     drawn = variant_names(data)
-    fig, floor, _ = _plane(world, data, ["dpo", *drawn])
-    always = list(range(len(fig.data))) + _add_method(fig, data, "dpo", floor)
+    fig, floor, _ = _plane(world, data, [DPO, *drawn])
+    always = list(range(len(fig.data))) + _add_method(fig, data, DPO, floor)
     options = []
     for i, method in enumerate(drawn):
         options.append((f"variant: {label(method)}", _add_method(fig, data, method, floor, visible=i == 0)))
@@ -112,7 +113,7 @@ exact_variants, sentiment_variants = for_worlds(variants)
 
 def _ipo_note(method: str, row: dict, response_length: int) -> str:
     """IPO's tau is on per-token mean log-ratios (TRL); on answers of L tokens that is a summed tau of tau / L."""
-    if method != "ipo":
+    if method != IPO:
         return ""
     tau = row["params"]["beta"]
     return f" (summed τ = {tau / response_length:.3g})"
@@ -123,7 +124,7 @@ def exact_variants_table(config: str = "cpu") -> str:
     data = summary("exact", config)
     length = data["provenance"]["config"]["exact"]["world"]["response_length"]
     rows = []
-    for method in ("dpo", *variant_names(data)):
+    for method in (DPO, *variant_names(data)):
         for row in data["methods"].get(method, {}).get("settings", []):
             rows.append(
                 [
@@ -167,7 +168,7 @@ exact_settings_table, sentiment_settings_table = for_worlds(settings_table)
 # --------------------------------------------------------------------------- matched KL
 
 
-def matched_kl(world: str, config: str = "cpu", others=("ppo", "ppo-gt")) -> go.Figure:
+def matched_kl(world: str, config: str = "cpu", others=(PPO, PPO_GT)) -> go.Figure:
     """DPO's envelope minus each other method's at the KLs trained policies of both reach, with the 95%
     interval of the paired difference; the dashed line is the mean difference over that range."""
     data = summary(world, config)

@@ -22,6 +22,7 @@ from dpo_ref.figures.measured.common import (
     summary,
 )
 from dpo_ref.figures.theme import METHOD_COLOURS, style
+from dpo_ref.methods import DPO
 
 KL_TO_OPTIMUM = "KL(π ‖ π*<sub>β</sub>), nats"
 
@@ -36,16 +37,16 @@ def _dpo_points(
     hover: str,
     dash: str = "solid",
     symbol: str = "circle",
-    group: str = "dpo",
+    group: str = DPO,
 ) -> go.Scatter:
     return go.Scatter(
         x=x,
         y=means(intervals),
-        error_y=dict(error_bars(intervals, floor=floor), color=colour("dpo")),
+        error_y=dict(error_bars(intervals, floor=floor), color=colour(DPO)),
         customdata=[interval_text(iv, 3) for iv in intervals],
         mode="lines+markers",
-        line=dict(color=colour("dpo"), width=2.5, dash=dash),
-        marker=dict(size=9, color=colour("dpo"), symbol=symbol),
+        line=dict(color=colour(DPO), width=2.5, dash=dash),
+        marker=dict(size=9, color=colour(DPO), symbol=symbol),
         name=name,
         legendgroup=group,
         showlegend=showlegend,
@@ -134,7 +135,7 @@ def dpo_recovery(config: str = "cpu") -> go.Figure:
 def beta_sweep(config: str = "cpu") -> go.Figure:
     """DPO at each beta of its grid against pi*_beta: its true reward (top) and its KL to pi_ref (bottom)."""
     data = summary("exact", config)
-    settings = sorted(data["methods"]["dpo"]["settings"], key=lambda row: row["params"]["beta"])
+    settings = sorted(data["methods"][DPO]["settings"], key=lambda row: row["params"]["beta"])
     betas = [r(row["params"]["beta"]) for row in settings]
     front = sorted(
         (p for p in data["optimal_frontier"] if betas[0] / 2 <= p["beta"] <= betas[-1] * 2), key=lambda p: p["beta"]

@@ -1,7 +1,7 @@
 """PPO, measured: its runs over training (an animation, one run per seed), its diagnostics, its failures.
 
-Reads the ``ppo`` key of both summaries: per method (``"ppo"``, learned reward; ``"ppo-gt"``,
-true reward) and KL coefficient, the RLHF objective at the start and the end, the seeds in
+Reads the PPO runs of both summaries (under :data:`~dpo_ref.methods.PPO`): per method (PPO, learned
+reward; PPO-GT, true reward) and KL coefficient, the RLHF objective at the start and the end, the seeds in
 which it rose, each seed's trajectory (exact world) and logged diagnostics (TRL's names).
 A setting whose objective did not rise in every seed failed: it is listed, never drawn as
 a result.
@@ -34,12 +34,13 @@ from dpo_ref.figures.measured.common import (
     r,
     summary,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, QUANTITY_COLOURS, slider, style
+from dpo_ref.figures.theme import QUANTITY_COLOURS, slider, style
+from dpo_ref.methods import PPO, PPO_GT
 
 RUN_LINES = (  # (trajectory key, legend name, colour, dash, panel): changes from pi_ref, exact
     ("reward", "true reward r*", QUANTITY_COLOURS["true_reward"], "solid", 1),
     ("score", "reward model's score r<sub>φ</sub>", QUANTITY_COLOURS["proxy_reward"], "dash", 1),
-    ("kl", "KL(π ‖ π<sub>ref</sub>)", METHOD_COLOURS["ppo"], "solid", 2),
+    ("kl", "KL(π ‖ π<sub>ref</sub>)", QUANTITY_COLOURS["kl"], "solid", 2),
 )
 DIAGNOSTICS = (  # (logged name, axis title)
     ("policy/approxkl", "approx. KL per update"),
@@ -60,7 +61,7 @@ def failed(row: dict) -> bool:
 def animated_setting(data: dict) -> dict:
     """The PPO (learned reward) setting the animation shows: the smallest KL coefficient that did not
     fail (the one most tempted to hack its reward model), or the smallest of all if every one failed."""
-    rows = sorted((row for row in data["ppo"] if row["method"] == "ppo"), key=lambda row: row["kl_coef"])
+    rows = sorted((row for row in data[PPO] if row["method"] == PPO), key=lambda row: row["kl_coef"])
     return next((row for row in rows if not failed(row)), rows[0])
 
 
@@ -250,8 +251,8 @@ def ppo_diagnostics(world: str, config: str = "cpu") -> go.Figure:
     data = summary(world, config)
     fig = make_subplots(rows=len(DIAGNOSTICS), cols=1, shared_xaxes=True, vertical_spacing=0.035)
     options = []
-    for i, method in enumerate(("ppo", "ppo-gt")):
-        rows = sorted((row for row in data["ppo"] if row["method"] == method), key=lambda row: row["kl_coef"])
+    for i, method in enumerate((PPO, PPO_GT)):
+        rows = sorted((row for row in data[PPO] if row["method"] == method), key=lambda row: row["kl_coef"])
         indices = [t for row, dash in zip(rows, DASHES * 4) for t in _diagnostic_traces(fig, row, dash, i == 0)]
         options.append((f"method: {label(method)}", indices))
     for panel, (_, title) in enumerate(DIAGNOSTICS, start=1):
@@ -267,7 +268,7 @@ exact_ppo_diagnostics, sentiment_ppo_diagnostics = for_worlds(ppo_diagnostics)
 def ppo_table(world: str, config: str = "cpu") -> str:
     """Every PPO setting of a world: its objective at the start and the end, the seeds where it rose."""
     rows = []
-    for row in summary(world, config)["ppo"]:
+    for row in summary(world, config)[PPO]:
         rose = f"{len(row['rose_in_seeds'])} of {len(row['seeds'])}" + (" (failed)" if failed(row) else "")
         rows.append(
             [

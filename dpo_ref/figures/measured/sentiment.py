@@ -32,15 +32,15 @@ from dpo_ref.figures.measured.common import (
     settings_trace,
     summary,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, style
-from dpo_ref.methods import METHODS
+from dpo_ref.figures.theme import METHOD_COLOURS, ORDERED_COLOURS, QUANTITY_COLOURS, style
+from dpo_ref.methods import DPO, IPO, METHODS, PPO
 
-# TRL's logged names, each in a colour of the site's palette
+# TRL's logged names, each in its quantity's colour (theme.QUANTITY_COLOURS)
 CURVES = (  # (name, panel, colour, dash)
-    ("rewards/chosen", 1, METHOD_COLOURS["ipo"], "solid"),
-    ("rewards/rejected", 1, METHOD_COLOURS["unlikelihood"], "dash"),
-    ("rewards/margins", 1, METHOD_COLOURS["dpo"], "solid"),
-    ("rewards/accuracies", 2, METHOD_COLOURS["dpo"], "dot"),
+    ("rewards/chosen", 1, QUANTITY_COLOURS["chosen"], "solid"),
+    ("rewards/rejected", 1, QUANTITY_COLOURS["rejected"], "dash"),
+    ("rewards/margins", 1, QUANTITY_COLOURS["margin"], "solid"),
+    ("rewards/accuracies", 2, QUANTITY_COLOURS["accuracy"], "dot"),
     ("loss", 3, METHOD_COLOURS["sft"], "solid"),
 )
 COST = (  # (key of ratios_rlhf_over_dpo, label)
@@ -162,7 +162,7 @@ def kl_along_training(config: str = "cpu") -> go.Figure:
     intervals."""
     data = summary("sentiment", config)
     steps = data["provenance"]["config"]["sentiment"]["steps"]
-    methods = [m for m in ("dpo", "ipo") if m in data["methods"]]
+    methods = [m for m in (DPO, IPO) if m in data["methods"]]
     fig = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.1)
     for row_i, method in enumerate(methods, start=1):
         swept = METHODS[method].swept
@@ -270,7 +270,7 @@ def cost(config: str = "cpu") -> go.Figure:
             x=[1.0] * len(names),
             orientation="h",
             name="DPO (= 1)",
-            marker=dict(color=METHOD_COLOURS["dpo"]),
+            marker=dict(color=METHOD_COLOURS[DPO]),
             hovertemplate="%{y}: DPO<extra></extra>",
         )
     )
@@ -280,7 +280,7 @@ def cost(config: str = "cpu") -> go.Figure:
             x=[r(ratios[key]) for key, _ in COST if key in ratios],
             orientation="h",
             name="RLHF: reward model + PPO",
-            marker=dict(color=METHOD_COLOURS["ppo"]),
+            marker=dict(color=METHOD_COLOURS[PPO]),
             hovertemplate="%{y}: %{x:.2f}× DPO<extra></extra>",
         )
     )
@@ -293,7 +293,7 @@ def cost(config: str = "cpu") -> go.Figure:
 def cost_table(config: str = "cpu") -> str:
     """The measured costs of one DPO run and one RLHF pipeline, in their units."""
     measured = summary("sentiment", config)["cost"]
-    dpo, rlhf = measured["dpo"], measured["rlhf"]
+    dpo, rlhf = measured[DPO], measured["rlhf"]
     units = (  # (key, label, how to show it)
         ("models_in_memory", "models in memory", lambda v: f"{v:g}"),
         ("state_bytes", "training state, MB (float32)", lambda v: fmt(v / 1e6, 2)),

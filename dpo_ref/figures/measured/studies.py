@@ -31,23 +31,28 @@ from dpo_ref.figures.measured.common import (
     summary,
     transparent,
 )
-from dpo_ref.figures.theme import METHOD_COLOURS, ordered_shades, style
+from dpo_ref.figures.theme import METHOD_COLOURS, QUANTITY_COLOURS, ordered_shades, style
+from dpo_ref.methods import DPO, DPOP, IPO, PREFERRED_FT
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 SYMBOL_CYCLE = ("circle", "square", "diamond", "triangle-up", "x", "star")  # one per setting, with the dashes
-# where the probability mass sits, each class of answers in a colour of the site's palette
+# where the probability mass sits, each class of answers in its colour (theme.QUANTITY_COLOURS)
 MASS = (  # (key, legend name, colour)
-    ("mass/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
-    ("mass/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
-    ("mass/both", "answers chosen once, rejected once", METHOD_COLOURS["ppo-gt"]),
-    ("mass/unseen", "answers in no pair", METHOD_COLOURS["dpo"]),
-    ("mass/unseen_low_reward", "…in no pair and worse than π<sub>ref</sub>'s mean", METHOD_COLOURS["ppo"]),
+    ("mass/chosen", "chosen answers", QUANTITY_COLOURS["chosen"]),
+    ("mass/rejected", "rejected answers", QUANTITY_COLOURS["rejected"]),
+    ("mass/both", "answers chosen once, rejected once", QUANTITY_COLOURS["both"]),
+    ("mass/unseen", "answers in no pair", QUANTITY_COLOURS["unseen"]),
+    (
+        "mass/unseen_low_reward",
+        "…in no pair and worse than π<sub>ref</sub>'s mean",
+        QUANTITY_COLOURS["unseen_low_reward"],
+    ),
 )
 # the mean change of log pi(y|x) from pi_ref over the training pairs' answers: the same two
 # classes as the top panel's first two, in their colours, under their legend entries
 LOGP = (
-    ("logp_change/chosen", "chosen answers", METHOD_COLOURS["ipo"]),
-    ("logp_change/rejected", "rejected answers", METHOD_COLOURS["unlikelihood"]),
+    ("logp_change/chosen", "chosen answers", QUANTITY_COLOURS["chosen"]),
+    ("logp_change/rejected", "rejected answers", QUANTITY_COLOURS["rejected"]),
 )
 LEGEND_GROUP = {"logp_change/chosen": "mass/chosen", "logp_change/rejected": "mass/rejected"}
 
@@ -185,17 +190,17 @@ def dpop_displacement(config: str = "cpu") -> go.Figure:
     """The chosen and rejected answers' log-probability change over training under DPO and under DPOP (its fix
     for displacement), the same pairs and seeds, at each beta of DPOP's grid (a menu picks beta)."""
     study = summary("exact", config)["displacement"]
-    if "dpop" not in study:
+    if DPOP not in study:
         raise ValueError("exact_summary.json has no DPOP runs: add dpop to the exact world's grids and rerun")
     fig = go.Figure()
     options = []
-    betas = sorted(study["dpop"], key=float)
+    betas = sorted(study[DPOP], key=float)
     start = betas.index(f"{study['beta']:g}") if f"{study['beta']:g}" in betas else 0
     for i, beta in enumerate(betas):
         indices = []
         for method, trajectory in (
-            ("dpo", study["per_beta"][beta]["trajectory"]),
-            ("dpop", study["dpop"][beta]["trajectory"]),
+            (DPO, study["per_beta"][beta]["trajectory"]),
+            (DPOP, study[DPOP][beta]["trajectory"]),
         ):
             for key, answers, dash in (
                 ("logp_change/chosen", "chosen", "solid"),
@@ -270,10 +275,10 @@ def online_offline(config: str = "cpu") -> go.Figure:
             x=means(p["kl"] for p in path),
             y=means(p["reward"] for p in path),
             mode="lines+markers",
-            error_x=dict(error_bars([p["kl"] for p in path], floor=0.0), color=colour("dpo"), thickness=0.8),
-            error_y=dict(error_bars([p["reward"] for p in path]), color=colour("dpo"), thickness=0.8),
-            line=dict(color=colour("dpo"), width=2, dash="dash"),
-            marker=dict(size=9, color=colour("dpo"), symbol="diamond"),
+            error_x=dict(error_bars([p["kl"] for p in path], floor=0.0), color=colour(DPO), thickness=0.8),
+            error_y=dict(error_bars([p["reward"] for p in path]), color=colour(DPO), thickness=0.8),
+            line=dict(color=colour(DPO), width=2, dash="dash"),
+            marker=dict(size=9, color=colour(DPO), symbol="diamond"),
             name=f"online DPO, after each of {study['rounds']} rounds",
             customdata=[p["round"] + 1 for p in path],
             hovertemplate="online DPO, round %{customdata}<br>KL %{x:.3f}<br>reward %{y:.3f}<extra></extra>",
@@ -284,7 +289,7 @@ def online_offline(config: str = "cpu") -> go.Figure:
             study["offline"]["kl"],
             study["offline"]["reward"],
             name=f"offline DPO, β = {study['beta']:g}",
-            method="dpo",
+            method=DPO,
             symbol="circle-open",
         )
     )
@@ -296,15 +301,15 @@ def distribution_shift(config: str = "cpu") -> go.Figure:
     """DPO on pairs drawn from a policy other than pi_ref: from pi_ref as it is, and after Preferred-FT."""
     data = summary("exact", config)
     study = data["shift"]
-    kls = [study[k]["kl"]["high"] for k in ("dpo", "preferred_ft", "dpo_after_preferred_ft")]
+    kls = [study[k]["kl"]["high"] for k in (DPO, "preferred_ft", "dpo_after_preferred_ft")]
     fig = go.Figure()
     _linear_plane(fig, data, kls)
     fig.add_trace(
         _point(
-            study["dpo"]["kl"],
-            study["dpo"]["reward"],
+            study[DPO]["kl"],
+            study[DPO]["reward"],
             name="DPO from π<sub>ref</sub>",
-            method="dpo",
+            method=DPO,
             symbol="circle-open",
         )
     )
@@ -313,7 +318,7 @@ def distribution_shift(config: str = "cpu") -> go.Figure:
             study["preferred_ft"]["kl"],
             study["preferred_ft"]["reward"],
             name="Preferred-FT on the chosen answers",
-            method="preferred-ft",
+            method=PREFERRED_FT,
             symbol="x",
             size=11,
         )
@@ -323,7 +328,7 @@ def distribution_shift(config: str = "cpu") -> go.Figure:
             study["dpo_after_preferred_ft"]["kl"],
             study["dpo_after_preferred_ft"]["reward"],
             name="DPO after Preferred-FT",
-            method="dpo",
+            method=DPO,
             symbol="circle",
         )
     )
@@ -335,7 +340,7 @@ def deterministic(config: str = "cpu") -> go.Figure:
     """DPO and IPO on deterministically labelled pairs: KL to pi_ref over training, with 95% bands."""
     study = summary("exact", config)["deterministic"]
     fig = go.Figure()
-    for method in ("dpo", "ipo"):
+    for method in (DPO, IPO):
         trajectory = study[method]["trajectory"]
         steps = [p["step"] for p in trajectory]
         ivs = [p["kl"] for p in trajectory]
