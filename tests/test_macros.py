@@ -420,6 +420,6 @@ def test_ordered_and_setting_at_read_settings_by_their_hyperparameter():
     assert macros.setting_at(rows, 0.05)["kl"]["mean"] == 9.0
     with pytest.raises(ValueError, match="no setting of beta = 1 .*0.5, 0.05, 5"):
         macros.setting_at(rows, 1.0)
-    sentiment_rows = [{"hyperparameter": "alpha", "value": v} for v in (2.0, 0.5)]
-    assert [row["value"] for row in macros.ordered(sentiment_rows, "alpha")] == [0.5, 2.0]
-    assert macros.setting_at(sentiment_rows, 2.0, "alpha") is sentiment_rows[0]
+    unlikelihood = [{"params": {"alpha": v}} for v in (2.0, 0.5)]
+    assert [row["params"]["alpha"] for row in macros.ordered(unlikelihood, "alpha")] == [0.5, 2.0]
+    assert macros.setting_at(unlikelihood, 2.0, "alpha") is unlikelihood[0]

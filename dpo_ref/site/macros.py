@@ -216,13 +216,8 @@ def least(rows: Sequence[Mapping], quantity: str = "reward") -> Mapping:
 
 
 def _param(row: Mapping, name: str) -> float:
-    """A setting's value of hyperparameter ``name``: exact rows have ``params``, sentiment rows
-    ``hyperparameter``/``value``."""
-    if "params" in row:
-        return row["params"][name]
-    if row["hyperparameter"] != name:
-        raise KeyError(f"a setting of {row['hyperparameter']}, not of {name}")
-    return row["value"]
+    """A setting's value of hyperparameter ``name``."""
+    return row["params"][name]
 
 
 def ordered(rows: Sequence[Mapping], name: str = "beta") -> list[Mapping]:
