@@ -1,6 +1,6 @@
 """A Bradley-Terry reward model trained on preference pairs, scored on held-out pairs.
 
-    python examples/bradley_terry_reward_model.py            # about 30 s on a 2-core CPU (measured 28 s)
+    python examples/bradley_terry_reward_model.py            # about 1 minute on a 2-core CPU (23 s on a fast one)
     python examples/bradley_terry_reward_model.py --smoke    # the same code on tiny sizes, about 10 s (measured 8 s)
 
 Stage 2 of the RLHF pipeline (DPO paper, arXiv 2305.18290, section 3): a scalar
@@ -75,8 +75,9 @@ config = prepare_run(Config, smoke=SMOKE, description=__doc__)
 # The sentiment world comes from `dpo_ref.worlds.sentiment`: a tiny GPT-2 trained on
 # generated reviews (the SFT model) writes 4 completions of each review prefix, VADER
 # scores each whole review, and every two completions with different scores make a
-# pair, the higher one `chosen`; ties carry no preference and are dropped. The pairs of a fifth of the prompts are held out (a
-# short prefix can open several prompts; all its pairs go to one side).
+# pair, the higher one `chosen`; ties carry no preference and are dropped. The pairs
+# of a fifth of the prompts are held out (a short prefix can open several prompts; all
+# its pairs go to one side).
 
 # %%
 world = build_sentiment_world(

@@ -164,7 +164,7 @@ world = build_sentiment_world(
         n_embd=config.n_embd,
         pretrain_steps=config.sft_steps,
         n_train_prompts=config.n_train_prompts,
-        n_val_prompts=0,  # one setting per method: nothing is selected, so no validation prompts
+        n_val_prompts=0,  # one run per method: no setting is selected, so no validation prompts
         n_test_prompts=config.n_eval_prompts,
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
@@ -177,7 +177,7 @@ pair_data, n_pairs = preference.tensors, len(preference.pairs)
 print(f"{n_pairs} pairs from {len(world.prompts['train'])} prompts ({preference.dropped} dropped)")
 
 
-def evaluate(model):  # reward and KL on the held-out prefixes, the same samples' seed for every model
+def evaluate(model):  # reward and KL on the held-out prefixes, the same sampling seed for every model
     return world.evaluate(model, "test", seed=config.seed + 4, num_samples=2)
 
 
