@@ -28,21 +28,17 @@ sweep each method's hyperparameter.
 # %%
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
 
-import datasets
 from tqdm import tqdm
 
-from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.methods import METHODS, TrainingData
-from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
 from dpo_ref.scripts import prepare_run
-from dpo_ref.train import TrainConfig, train_preference, train_sft
-from dpo_ref.worlds import sentiment
+from dpo_ref.train import TrainConfig, train_preference
+from dpo_ref.worlds.sentiment import SentimentWorldConfig, build_sentiment_world
 
 
 @dataclass
@@ -87,64 +83,28 @@ device = resolve_device(config.device).type  # "cpu" or "cuda"
 # %% [markdown]
 # ## The SFT model and the pairs
 #
-# As in `train_dpo.py`: a tiny GPT-2 trained on generated reviews is the reference;
-# its own completions of review prefixes, ranked by VADER, are the pairs.
+# The sentiment world comes from `dpo_ref.worlds.sentiment` (`train_dpo.py` walks
+# through it step by step): a tiny GPT-2 trained on generated reviews is the
+# reference; its own completions of review prefixes, ranked by VADER, are the pairs.
 
 # %%
-tokenizer = sentiment.build_tokenizer()
-judge = sentiment.VaderJudge()
-eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
-rows = [
-    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
-]
-reference = tiny_gpt2(
-    len(tokenizer),
-    n_layer=config.n_layer,
-    n_embd=config.n_embd,
-    seed=config.seed,
-    bos_token_id=tokenizer.bos_token_id,
-    eos_token_id=eos,
-    pad_token_id=pad,
+world = build_sentiment_world(
+    SentimentWorldConfig(
+        n_reviews=config.n_reviews,
+        n_layer=config.n_layer,
+        n_embd=config.n_embd,
+        pretrain_steps=config.sft_steps,
+        n_train_prompts=config.n_train_prompts,
+        n_val_prompts=0,  # one run per method: no setting is selected, so no validation prompts
+        n_test_prompts=config.n_eval_prompts,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    ),
+    device=device,
 )
-bar = tqdm(total=config.sft_steps, desc="SFT", disable=None)
-reference = (
-    train_sft(
-        reference,
-        collate_pairs(rows, pad),
-        TrainConfig(
-            steps=config.sft_steps,
-            batch_size=64,
-            learning_rate=3e-3,
-            warmup_steps=config.sft_steps // 10,
-            seed=config.seed,
-            device=device,
-        ),
-        on_step=lambda step, record: bar.update(1),
-    )
-    .model.eval()
-    .requires_grad_(False)
-)
-bar.close()
-
-held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
-prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
-train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(
-    reference,
-    train_prompts,
-    num_samples=4,
-    temperature=1.0,
-    max_new_tokens=config.max_new_tokens,
-    eos_token_id=eos,
-    seed=config.seed + 3,
-)
-completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
-rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
-pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=4)
-dataset = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
-print(f"{len(dataset)} pairs from {len(train_prompts)} prompts ({dropped} dropped)")
+reference = world.reference
+preference = world.preference_pairs(seed=config.seed + 3)
+print(f"{len(preference.pairs)} pairs from {len(world.prompts['train'])} prompts ({preference.dropped} dropped)")
 
 # %% [markdown]
 # ## The data each method reads
@@ -157,8 +117,7 @@ print(f"{len(dataset)} pairs from {len(train_prompts)} prompts ({dropped} droppe
 # prompt, the next row's completion), as TRL does; ORPO and SimPO need no reference.
 
 # %%
-tokenized, _ = tokenize_pairs(dataset, tokenizer, max_length=64)
-data = TrainingData(collate_pairs(list(tokenized), pad), reference=reference, pad_token_id=pad, device=device)
+data = TrainingData(preference.tensors, reference=reference, pad_token_id=world.tokenizer.pad_token_id, device=device)
 
 # %% [markdown]
 # ## Five runs with the same budget
@@ -173,17 +132,8 @@ settings = {  # method: its hyperparameters (the papers' defaults where they tra
 }
 
 
-def evaluate(model):
-    return sentiment.evaluate_policy(
-        model,
-        reference,
-        eval_prompts,
-        tokenizer,
-        judge,
-        num_samples=2,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.seed + 4,
-    )
+def evaluate(model):  # reward and KL on the held-out prefixes, the same sampling seed for every model
+    return world.evaluate(model, "test", seed=config.seed + 4, num_samples=2)
 
 
 table = [{"method": "reference (SFT)", "setting": "", "loss": float("nan"), "wall_s": 0.0, **evaluate(reference)}]
@@ -194,7 +144,7 @@ for name, params in settings.items():
     bar = tqdm(total=config.steps, desc=method.label, disable=None)
     start = time.perf_counter()
     result = train_preference(
-        copy.deepcopy(reference).requires_grad_(True),
+        world.new_policy(),
         method.objective(reference, **params),
         rows,
         TrainConfig(

@@ -23,20 +23,16 @@ held-out prefixes.
 # %%
 from __future__ import annotations
 
-import copy
 import functools
 import threading
 import time
 from dataclasses import dataclass
 
-import datasets
 import psutil
 import torch
 from tqdm import tqdm
 
-from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import dpo_loss
-from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
 from dpo_ref.scripts import prepare_run
 from dpo_ref.train import (
@@ -48,9 +44,13 @@ from dpo_ref.train import (
     train_ppo,
     train_preference,
     train_reward_model,
-    train_sft,
 )
-from dpo_ref.worlds import sentiment
+from dpo_ref.worlds.sentiment import (
+    SentimentWorldConfig,
+    build_sentiment_world,
+    left_padded_prompts,
+    right_aligned,
+)
 
 
 @dataclass
@@ -153,78 +153,32 @@ def bar_callback(total: int, desc: str):
 # %% [markdown]
 # ## The shared start: SFT model and pairs
 #
-# As in `train_dpo.py`. Both methods get exactly these pairs.
+# The sentiment world comes from `dpo_ref.worlds.sentiment` (`train_dpo.py` walks
+# through it step by step). Both methods get exactly these pairs.
 
 # %%
-tokenizer = sentiment.build_tokenizer()
-judge = sentiment.VaderJudge()
-eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
-rows = [
-    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
-]
-reference = tiny_gpt2(
-    len(tokenizer),
-    n_layer=config.n_layer,
-    n_embd=config.n_embd,
-    seed=config.seed,
-    bos_token_id=tokenizer.bos_token_id,
-    eos_token_id=eos,
-    pad_token_id=pad,
-)
-bar, on_step = bar_callback(config.sft_steps, "SFT")
-reference = (
-    train_sft(
-        reference,
-        collate_pairs(rows, pad),
-        TrainConfig(
-            steps=config.sft_steps,
-            batch_size=64,
-            learning_rate=3e-3,
-            warmup_steps=config.sft_steps // 10,
-            seed=config.seed,
-            device=device,
-        ),
-        on_step=on_step,
-    )
-    .model.eval()
-    .requires_grad_(False)
-)
-bar.close()
-
-held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
-prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
-train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(
-    reference,
-    train_prompts,
-    num_samples=4,
-    temperature=1.0,
-    max_new_tokens=config.max_new_tokens,
-    eos_token_id=eos,
-    seed=config.seed + 3,
-)
-completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
-rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
-pairs, dropped = sentiment.preference_pairs(train_prompts, completions, rewards, samples_per_prompt=4)
-dataset = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
-tokenized, _ = tokenize_pairs(dataset, tokenizer, max_length=64)
-pair_data = collate_pairs(list(tokenized), pad)
-print(f"{len(pairs)} pairs from {len(train_prompts)} prompts ({dropped} dropped)")
-
-
-def evaluate(model):
-    return sentiment.evaluate_policy(
-        model,
-        reference,
-        eval_prompts,
-        tokenizer,
-        judge,
-        num_samples=2,
+world = build_sentiment_world(
+    SentimentWorldConfig(
+        n_reviews=config.n_reviews,
+        n_layer=config.n_layer,
+        n_embd=config.n_embd,
+        pretrain_steps=config.sft_steps,
+        n_train_prompts=config.n_train_prompts,
+        n_val_prompts=0,  # one run per method: no setting is selected, so no validation prompts
+        n_test_prompts=config.n_eval_prompts,
         max_new_tokens=config.max_new_tokens,
-        seed=config.seed + 4,
-    )
+        seed=config.seed,
+    ),
+    device=device,
+)
+reference, pad, eos = world.reference, world.tokenizer.pad_token_id, world.tokenizer.eos_token_id
+preference = world.preference_pairs(seed=config.seed + 3)
+pair_data, n_pairs = preference.tensors, len(preference.pairs)
+print(f"{n_pairs} pairs from {len(world.prompts['train'])} prompts ({preference.dropped} dropped)")
+
+
+def evaluate(model):  # reward and KL on the held-out prefixes, the same sampling seed for every model
+    return world.evaluate(model, "test", seed=config.seed + 4, num_samples=2)
 
 
 # %% [markdown]
@@ -238,12 +192,12 @@ with Cost() as dpo_cost:
     dpo_data = precompute_reference_logps(reference, pair_data, device=device)
     bar, on_step = bar_callback(config.dpo_steps, "DPO")
     dpo_policy = train_preference(
-        copy.deepcopy(reference).requires_grad_(True),
+        world.new_policy(),
         PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta),
         dpo_data,
         TrainConfig(
             steps=config.dpo_steps,
-            batch_size=min(config.batch_size, len(pairs)),
+            batch_size=min(config.batch_size, n_pairs),
             learning_rate=config.learning_rate,
             seed=config.seed,
             device=device,
@@ -262,27 +216,6 @@ with Cost() as dpo_cost:
 
 
 # %%
-def left_padded(prompts):
-    """Prompts as a left-padded (P, L) tensor and its attention mask: PPO generates after them."""
-    length = max(len(p.ids) for p in prompts)
-    ids = torch.full((len(prompts), length), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), length), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, length - len(p.ids) :] = torch.tensor(p.ids)
-        mask[i, length - len(p.ids) :] = 1
-    return ids, mask
-
-
-def right_padded(input_ids, attention_mask):
-    """Move each row's attended tokens to the left: the reward model reads the last attended position."""
-    kept = [ids[mask.bool()] for ids, mask in zip(input_ids, attention_mask)]
-    ids = torch.full((len(kept), max(len(k) for k in kept)), pad, dtype=torch.long, device=input_ids.device)
-    mask = torch.zeros_like(ids)
-    for i, k in enumerate(kept):
-        ids[i, : len(k)], mask[i, : len(k)] = k, 1
-    return ids, mask
-
-
 with Cost() as reward_model_cost:
     bar, on_step = bar_callback(config.reward_model_steps, "reward model")
     reward_model = (
@@ -291,7 +224,7 @@ with Cost() as reward_model_cost:
             pair_data,
             TrainConfig(
                 steps=config.reward_model_steps,
-                batch_size=min(config.batch_size, len(pairs)),
+                batch_size=min(config.batch_size, n_pairs),
                 learning_rate=config.reward_model_learning_rate,
                 seed=config.seed,
                 device=device,
@@ -303,7 +236,7 @@ with Cost() as reward_model_cost:
     )
     bar.close()
 
-prompt_ids, prompt_mask = left_padded(train_prompts)
+prompt_ids, prompt_mask = left_padded_prompts(world.prompts["train"], pad)
 ppo_config = PPOConfig(
     kl_coef=config.beta,
     rollout_batch_size=config.rollout_batch_size,
@@ -315,9 +248,9 @@ ppo_config = PPOConfig(
 with Cost() as ppo_cost:
     bar, on_step = bar_callback(config.ppo_steps, "PPO")
     ppo = train_ppo(
-        copy.deepcopy(reference).requires_grad_(True),
+        world.new_policy(),
         reference,
-        lambda ids, mask: reward_model(*right_padded(ids, mask)),
+        lambda ids, mask: reward_model(*right_aligned(ids, mask, pad)),  # reads the last attended token
         prompt_ids,
         ppo_config,
         TrainConfig(steps=config.ppo_steps, learning_rate=config.learning_rate, seed=config.seed, device=device),

@@ -25,28 +25,25 @@ from the reference.
 # %%
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import time
 from dataclasses import dataclass
 
-import datasets
 from tqdm import tqdm
 
-from dpo_ref.data import collate_pairs, tokenize_pairs
 from dpo_ref.losses import dpo_loss
-from dpo_ref.models import tiny_gpt2
 from dpo_ref.runtime import resolve_device
 from dpo_ref.scripts import prepare_run
-from dpo_ref.train import (
-    PairwiseObjective,
-    TrainConfig,
-    precompute_reference_logps,
-    train_preference,
-    train_sft,
+from dpo_ref.train import PairwiseObjective, TrainConfig, precompute_reference_logps, train_preference
+from dpo_ref.worlds.sentiment import (
+    SentimentWorldConfig,
+    build_sentiment_world,
+    completion_texts,
+    join_text,
+    pretrain_reference,
+    sample_completions,
 )
-from dpo_ref.worlds import sentiment
 
 
 @dataclass
@@ -104,80 +101,49 @@ def progress_bar(total: int, desc: str):
 # %% [markdown]
 # ## 1. SFT: a tiny GPT-2 that writes reviews
 #
-# Every review is one training row: all its words and the final `<eos>` are scored.
+# The sentiment world's recipe, `pretrain_reference` in `dpo_ref.worlds.sentiment`
+# (the one the experiments use), generates the corpus and trains a tiny GPT-2 on it
+# with `dpo_ref.train.train_sft`: every review is one training row, and all its words
+# and the final `<eos>` are scored by next-token cross-entropy. The trained model is
+# the SFT model, and the reference $\pi_{\text{ref}}$ of everything that follows.
 
 # %%
-tokenizer = sentiment.build_tokenizer()
-judge = sentiment.VaderJudge()
-reviews = sentiment.generate_corpus(config.n_reviews, seed=config.seed)
-print(reviews[0])
-eos = tokenizer.eos_token_id
-rows = [
-    {"input_ids": ids + [eos], "attention_mask": [1] * (len(ids) + 1), "labels": ids + [eos]}
-    for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
-]
-sft_data = collate_pairs(rows, tokenizer.pad_token_id)  # input_ids, attention_mask, labels: (N, T)
-
-model = tiny_gpt2(
-    len(tokenizer),
+world_config = SentimentWorldConfig(
+    n_reviews=config.n_reviews,
     n_layer=config.n_layer,
     n_embd=config.n_embd,
+    pretrain_steps=config.sft_steps,
+    pretrain_learning_rate=config.sft_learning_rate,
+    n_train_prompts=config.n_train_prompts,
+    n_val_prompts=0,  # one DPO run: no setting is selected, so no validation prompts
+    n_test_prompts=config.n_eval_prompts,
+    samples_per_prompt=config.samples_per_prompt,
+    max_new_tokens=config.max_new_tokens,
     seed=config.seed,
-    bos_token_id=tokenizer.bos_token_id,
-    eos_token_id=eos,
-    pad_token_id=tokenizer.pad_token_id,
 )
-print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
-bar, on_step = progress_bar(config.sft_steps, "SFT")
-sft = train_sft(
-    model,
-    sft_data,
-    TrainConfig(
-        steps=config.sft_steps,
-        batch_size=64,
-        learning_rate=config.sft_learning_rate,
-        warmup_steps=config.sft_steps // 10,
-        seed=config.seed,
-        device=device,
-    ),
-    on_step=on_step,
-)
-bar.close()
-reference = sft.model.eval().requires_grad_(False)
-print(f"SFT loss {sft.history[0]['loss']:.3f} -> {sft.history[-1]['loss']:.3f} (nats per token)")
+sft = pretrain_reference(world_config, device)  # {"state_dict": the SFT weights, "history": its logged losses}
+world = build_sentiment_world(world_config, device=device, pretrained=sft)  # the SFT model is pi_ref
+reference = world.reference
+print(world.reviews[0])
+print(f"{sum(p.numel() for p in reference.parameters()):,} parameters")
+every = max(1, config.sft_steps // 5)
+for record in [r for i, r in enumerate(sft["history"]) if i % every == 0 or i == len(sft["history"]) - 1]:
+    print(f"SFT update {record['step']:3d}  loss {record['loss']:.3f} nats per token")
 
 # %% [markdown]
 # ## 2. Preference pairs from the model's own samples
 #
-# Prompts are prefixes of 2 to 8 words of reviews the model never saw. The reward of a
-# completion is VADER's compound score, in $[-1, 1]$, of the whole review.
+# Prompts are prefixes of 2 to 8 words of reviews the model never saw. The SFT model
+# writes `samples_per_prompt` completions of each at temperature 1, and the reward of
+# a completion is VADER's compound score, in $[-1, 1]$, of the whole review; every two
+# completions of a prompt with different rewards make a pair.
 
 # %%
-held_out = sentiment.generate_corpus(config.n_train_prompts + config.n_eval_prompts, seed=config.seed + 1)
-prompts = sentiment.make_prompts(held_out, tokenizer, seed=config.seed + 2)
-train_prompts, eval_prompts = prompts[: config.n_train_prompts], prompts[config.n_train_prompts :]
-samples = sentiment.sample_completions(
-    reference,
-    train_prompts,
-    num_samples=config.samples_per_prompt,
-    temperature=1.0,
-    max_new_tokens=config.max_new_tokens,
-    eos_token_id=eos,
-    seed=config.seed + 3,
-)
-completions = sentiment.completion_texts(tokenizer, train_prompts, samples)
-rewards = judge([sentiment.join_text(train_prompts[p].text, c) for p, c in zip(samples.prompt_index, completions)])
-pairs, dropped = sentiment.preference_pairs(
-    train_prompts, completions, rewards, samples_per_prompt=config.samples_per_prompt
-)
-print(f"{len(pairs)} pairs from {len(train_prompts)} prompts ({dropped} dropped)")
-print(pairs[0])
-
-dataset = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
-tokenized, report = tokenize_pairs(dataset, tokenizer, max_length=64)
-pair_data = collate_pairs(list(tokenized), tokenizer.pad_token_id)
+preference = world.preference_pairs(seed=config.seed + 3)
+print(f"{len(preference.pairs)} pairs from {len(world.prompts['train'])} prompts ({preference.dropped} dropped)")
+print(preference.pairs[0])
 # The reference is frozen: score every pair once, then DPO needs only the policy in memory.
-pair_data = precompute_reference_logps(reference, pair_data, device=device)
+pair_data = precompute_reference_logps(reference, preference.tensors, device=device)
 
 # %% [markdown]
 # ## 3. DPO
@@ -186,7 +152,7 @@ pair_data = precompute_reference_logps(reference, pair_data, device=device)
 # reward is 0. The logged metrics carry TRL's names.
 
 # %%
-policy = copy.deepcopy(reference).requires_grad_(True)
+policy = world.new_policy()  # a trainable copy of pi_ref
 objective = PairwiseObjective(functools.partial(dpo_loss, beta=config.beta), beta=config.beta)
 bar, on_step = progress_bar(config.steps, "DPO")
 dpo = train_preference(
@@ -195,7 +161,7 @@ dpo = train_preference(
     pair_data,
     TrainConfig(
         steps=config.steps,
-        batch_size=min(config.batch_size, len(pairs)),
+        batch_size=min(config.batch_size, len(preference.pairs)),
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_steps,
         seed=config.seed,
@@ -224,16 +190,7 @@ for record in [r for i, r in enumerate(dpo.history) if i % every == 0 or i == le
 # %%
 evaluation = {}
 for name, model in (("before (reference)", reference), ("after DPO", policy)):
-    result = sentiment.evaluate_policy(
-        model,
-        reference,
-        eval_prompts,
-        tokenizer,
-        judge,
-        num_samples=2,
-        max_new_tokens=config.max_new_tokens,
-        seed=config.seed + 4,
-    )
+    result = world.evaluate(model, "test", seed=config.seed + 4, num_samples=2)
     evaluation[name] = result
     print(
         f"{name:<20} reward {result['reward']['mean']:+.3f} ± {result['reward']['stderr']:.3f}   "
@@ -250,21 +207,19 @@ print(f"reward change {gain:+.3f} at KL {evaluation['after DPO']['kl']['mean']:.
 # (temperature 1, same seed).
 
 # %%
-shown = eval_prompts[:4]
+shown = world.prompts["test"][:4]
 for name, model in (("reference", reference), ("DPO", policy)):
-    samples = sentiment.sample_completions(
+    samples = sample_completions(
         model,
         shown,
         num_samples=1,
         temperature=1.0,
         max_new_tokens=config.max_new_tokens,
-        eos_token_id=eos,
+        eos_token_id=world.tokenizer.eos_token_id,
         seed=config.seed + 5,
     )
-    texts = [
-        sentiment.join_text(p.text, c) for p, c in zip(shown, sentiment.completion_texts(tokenizer, shown, samples))
-    ]
+    texts = [join_text(p.text, c) for p, c in zip(shown, completion_texts(world.tokenizer, shown, samples))]
     print(f"--- {name}")
-    for text, score in zip(texts, judge(texts)):
+    for text, score in zip(texts, world.judge(texts)):
         print(f"  [{score:+.2f}] {text}")
 print(f"wall time after imports {time.perf_counter() - start:.0f} s")
