@@ -100,7 +100,7 @@ def test_bradley_terry_reward_model():
     assert number_after(r"before training: held-out loss", out) == pytest.approx(math.log(2), abs=1e-4)
     match = re.search(r"held-out accuracy\s+([\d.]+) -> ([\d.]+)", out)
     assert match and float(match.group(1)) == 0.5  # every reward starts at 0: all ties
-    assert float(match.group(2)) > 0.6  # training taught it the preference (0.69 when recorded)
+    assert float(match.group(2)) > 0.6  # training taught it the preference (0.76 when recorded)
     assert number_after(r"held-out loss\s+[\d.]+ ->", out) < math.log(2) - 0.05
     assert "loss(r_w + 5, r_l + 5) == loss(r_w, r_l): True" in out
 
