@@ -371,3 +371,35 @@ def test_the_shared_summariser_reads_exact_numbers_and_estimates_alike():
         assert summary.failed_settings(runs) == set()
         runs[-1]["objective"] = {"rose": False}
         assert summary.failed_settings(runs) == {("ipo", (("beta", 0.1),))}
+
+
+def test_a_seed_file_records_the_commit_its_parts_started_from(tmp_path, monkeypatch):
+    """A run of many minutes records the code it ran: the commit as each part starts, not when the file is
+    written (the checkout may have moved on by then)."""
+    import torch
+
+    from dpo_ref import experiments
+    from dpo_ref.experiments import provenance
+
+    heads = iter(["aaa", "bbb", "ccc", "ddd", "eee"])  # HEAD moves on every time it is read
+    monkeypatch.setattr(provenance, "git_commit", lambda: next(heads))
+    g = experiments.Group(
+        name="toy",
+        world="exact",
+        parts={"one": 0.5, "two": 0.5},
+        # each part reads HEAD once while it runs: someone commits during the run
+        run_part=lambda config, seed, part, device, progress: {"part": part, "during": provenance.git_commit()},
+        finish=lambda config, seed, parts: {f"toy_seed{seed}": {"parts": sorted(parts)}},
+        count_runs=lambda config, part: 1,
+        summarise=lambda config, per_seed: {},
+    )
+    config = get_config("smoke")
+    parts = {part: experiments.run_part(g, config, 0, part, "cpu", lambda _: None) for part in ("one", "two")}
+    assert [parts[p]["git_commit"] for p in ("one", "two")] == ["aaa", "ccc"]
+    (path,) = experiments.write_seed(g, config, 0, torch.device("cpu"), tmp_path, parts)
+    info = json.loads(path.read_text())["provenance"]
+    assert info["git_commit"] == "aaa and ccc"  # not "eee", HEAD when the file was written
+    assert {p: info["parts"][p]["git_commit"] for p in ("one", "two")} == {"one": "aaa", "two": "ccc"}
+    same = {p: {**parts[p], "git_commit": "aaa"} for p in parts}
+    (path,) = experiments.write_seed(g, config, 0, torch.device("cpu"), tmp_path, same)
+    assert json.loads(path.read_text())["provenance"]["git_commit"] == "aaa"

@@ -172,12 +172,14 @@ def run_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, p
 
 
 def run_part(g: Group, config: ExperimentConfig, seed: int, part: str, device, progress: Progress) -> dict:
-    """One part of one seed: ``{"measured": ..., "wall_time_s": ..., "date": ...}`` (what :func:`write_seed` joins)."""
-    from dpo_ref.experiments.provenance import now
+    """One part of one seed: ``{"measured", "wall_time_s", "date", "git_commit"}`` (what :func:`write_seed` joins).
+    The commit is read as the part starts: a run of many minutes records the code it ran, even if the checkout
+    moves on before it ends."""
+    from dpo_ref.experiments.provenance import git_commit, now
 
-    start = time.perf_counter()
+    commit, start = git_commit(), time.perf_counter()
     measured = g.run_part(config, seed, part, str(device), progress)
-    return {"measured": measured, "wall_time_s": time.perf_counter() - start, "date": now()}
+    return {"measured": measured, "wall_time_s": time.perf_counter() - start, "date": now(), "git_commit": commit}
 
 
 def write_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path, parts: dict[str, dict]) -> list[Path]:
@@ -188,15 +190,22 @@ def write_seed(g: Group, config: ExperimentConfig, seed: int, device, out: Path,
     if missing:
         raise ValueError(f"{g.name} seed {seed}: parts {missing} have not run")
     results = g.finish(config, seed, {part: parts[part]["measured"] for part in g.parts})
+    commits = sorted({parts[part]["git_commit"] or "unknown" for part in g.parts})
     info = provenance(
         g.settings(config),
         seeds={"seed": seed},
         device=device,
         wall_time_s=sum(parts[part]["wall_time_s"] for part in g.parts),
+        commit=commits[0] if len(commits) == 1 else " and ".join(commits),
     )
-    if len(g.parts) > 1:  # when each part ended: they may have run at different times, in different processes
+    if len(g.parts) > 1:  # each part's end and code: they may have run at different times, in different processes
         info["parts"] = {
-            part: {"wall_time_s": round(parts[part]["wall_time_s"], 1), "date": parts[part]["date"]} for part in g.parts
+            part: {
+                "wall_time_s": round(parts[part]["wall_time_s"], 1),
+                "date": parts[part]["date"],
+                "git_commit": parts[part]["git_commit"],
+            }
+            for part in g.parts
         }
     return _write(results, info, out / config.name)
 

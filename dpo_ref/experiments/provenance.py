@@ -57,14 +57,15 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
-def provenance(config, *, seeds: dict, device: torch.device, wall_time_s: float) -> dict:
-    """What a results file records about its run; ``config`` is a dataclass or a dict of settings."""
+def provenance(config, *, seeds: dict, device: torch.device, wall_time_s: float, commit: str | None = "now") -> dict:
+    """What a results file records about its run; ``config`` is a dataclass or a dict of settings, ``commit``
+    the checkout's commit when the code that wrote the file started (``"now"``: read it now)."""
     return {
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
         "seeds": seeds,
         "versions": library_versions(),
         "device": device_name(device),
-        "git_commit": git_commit(),
+        "git_commit": git_commit() if commit == "now" else commit,
         "wall_time_s": round(wall_time_s, 1),
         "date": now(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
