@@ -59,7 +59,8 @@ def measure_rollouts(repeats: int = 5, log=print) -> dict:
     from dpo_ref.train.ppo import PPOConfig
     from dpo_ref.worlds import sentiment
 
-    world = get_config("cpu").sentiment
+    experiment = get_config("cpu").sentiment
+    world = experiment.world
     tokenizer = sentiment.build_tokenizer()
     lm = tiny_gpt2(
         len(tokenizer),
@@ -71,7 +72,9 @@ def measure_rollouts(repeats: int = 5, log=print) -> dict:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     ).eval()
-    prompts = sentiment.make_prompts(sentiment.generate_corpus(world.ppo_rollout_batch_size, seed=1), tokenizer, seed=2)
+    prompts = sentiment.make_prompts(
+        sentiment.generate_corpus(experiment.ppo_rollout_batch_size, seed=1), tokenizer, seed=2
+    )
     ids, attention = sentiment.left_padded_prompts(prompts, tokenizer.pad_token_id)
     cfg = PPOConfig(
         max_new_tokens=world.max_new_tokens, rollout_batch_size=len(ids), minibatch_size=len(ids), eos_token_id=None

@@ -439,8 +439,8 @@ def _short_commit(commit: str | None) -> str:
 
 
 def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
+    w = settings["world"]
     if world == "exact":
-        w = settings["world"]
         n_responses = summary["world"]["n_responses_per_prompt"]
         return (
             f"{w['n_prompts']} prompts, each with all {n_responses} answers of {w['response_length']} tokens over "
@@ -449,10 +449,10 @@ def _world_text(summary: Mapping, settings: Mapping, world: str) -> str:
             f"{settings['batch_size']}"
         )
     return (
-        f"a GPT-2 of {summary['world']['n_parameters']:,} parameters pretrained on {settings['n_reviews']:,} "
-        f"generated reviews; {settings['n_train_prompts']} training prompts × {settings['samples_per_prompt']} "
-        f"samples judged by VADER; settings chosen on {settings['n_val_prompts']} validation prompts, reported on "
-        f"{settings['n_test_prompts']} test prompts; every offline method {settings['steps']} updates of batch "
+        f"a GPT-2 of {summary['world']['n_parameters']:,} parameters pretrained on {w['n_reviews']:,} "
+        f"generated reviews; {w['n_train_prompts']} training prompts × {w['samples_per_prompt']} "
+        f"samples judged by VADER; settings chosen on {w['n_val_prompts']} validation prompts, reported on "
+        f"{w['n_test_prompts']} test prompts; every offline method {settings['steps']} updates of batch "
         f"{settings['batch_size']}"
     )
 
