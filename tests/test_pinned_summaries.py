@@ -1100,11 +1100,13 @@ def test_provenance_lists_what_was_run():
         ]
     )
     settings = {
-        "n_reviews": 20000,
-        "n_train_prompts": 256,
-        "samples_per_prompt": 4,
-        "n_val_prompts": 64,
-        "n_test_prompts": 96,
+        "world": {
+            "n_reviews": 20000,
+            "n_train_prompts": 256,
+            "samples_per_prompt": 4,
+            "n_val_prompts": 64,
+            "n_test_prompts": 96,
+        },
         "steps": 100,
         "batch_size": 32,
     }
