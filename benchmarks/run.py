@@ -36,6 +36,7 @@ GOALS = {
     "build_s": (30.0, "max"),
     "page_gzip_mb": (1.5, "max"),
     "ready_s": (1.0, "max"),
+    "playground_long_tasks": (0, "max"),  # main-thread tasks over 50 ms while the playground trains
     "reproduce_cpu_min": (25.0, "max"),
     "reproduce_gpu_min": (5.0, "max"),
 }
@@ -100,9 +101,13 @@ def table_rows(results: dict) -> list[dict]:
         goal, kind = GOALS.get(goal_key, (None, None))
         row = {"figure": name, "measured": shown if shown is not None else _fmt(value, unit)}
         if goal is not None:
-            row["goal"] = ("≥ " if kind == "min" else "< " if goal_key != "loss_diff" else "≤ ") + _fmt(goal, unit)
+            at_most = goal_key in ("loss_diff", "playground_long_tasks")  # goals that equality meets
+            row["goal"] = ("≥ " if kind == "min" else "≤ " if at_most else "< ") + (
+                f"{goal:g}" if goal_key == "playground_long_tasks" else _fmt(goal, unit)
+            )
             if isinstance(value, (int, float)):
-                row["ratio"] = value / goal
+                if goal:  # a goal of none (no long task) has no ratio
+                    row["ratio"] = value / goal
                 row["met"] = value >= goal if kind == "min" else value <= goal
         rows.append(row)
 
@@ -171,6 +176,16 @@ def table_rows(results: dict) -> list[dict]:
         "s",
         None,
         why,
+    )
+    playground = page.get("playground") if ok else None
+    add(
+        "playground: main-thread tasks over 50 ms while it trains 500 steps (median of runs)",
+        playground["long_tasks"] if playground else None,
+        "",
+        "playground_long_tasks",
+        f"{playground['long_tasks']:g} (longest {playground['longest_task_ms']:.0f} ms)"
+        if playground
+        else why or "not measured (an older bench result)",
     )
     r = (results.get("reproduction") or {}).get("configs", {})
     for config, key in (("cpu", "reproduce_cpu_min"), ("gpu", "reproduce_gpu_min")):

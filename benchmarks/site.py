@@ -174,6 +174,49 @@ def _load(browser, url: str, site_dir: Path, timeout_ms: float) -> dict:
     }
 
 
+# The playground trains in a Worker and redraws at most once a frame: what a reader feels is whether the main
+# thread ever stalls while it plays. Long tasks (the browser's own measure: over 50 ms) are counted from Play to
+# the last of its 500 steps, at the fastest speed.
+PLAYGROUND_JS = """async () => {
+  const w = window.dpoPlayground.widgets.playground;
+  const tasks = [];
+  new PerformanceObserver(list => list.getEntries().forEach(e => tasks.push(e))).observe({type: 'longtask'});
+  document.querySelector('#playground-speed').value = '20';
+  document.querySelector('#playground-speed').dispatchEvent(new Event('change', {bubbles: true}));
+  const start = performance.now();
+  document.querySelector('#playground [data-action="play"]').click();
+  while (!(w.finished() && !w.playing)) await new Promise(r => setTimeout(r, 50));
+  const during = tasks.filter(e => e.startTime >= start && e.startTime < w.finishedAt).map(e => e.duration);
+  const slowest = w.drawTimes.slice().sort((a, b) => b[1] - a[1]).slice(0, 3);
+  return {steps: w.last.step, ms: w.finishedAt - start, long_tasks_ms: during, slowest_redraws: slowest};
+}"""
+
+
+def _playground(browser, base: str, timeout_ms: float) -> dict:
+    """The playground trained to its end at the fastest speed: how long it took and the main thread's long tasks."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(urljoin(base, "playground/"))
+        page.hover("#playground .dpo-playground__status")  # a reader's pointer over it starts it
+        page.wait_for_function(
+            "() => { const w = window.dpoPlayground && window.dpoPlayground.widgets.playground; "
+            "return w && w.settled(); }",
+            timeout=timeout_ms,
+        )
+        run = page.evaluate(PLAYGROUND_JS)
+    finally:
+        context.close()
+    tasks = run["long_tasks_ms"]
+    return {
+        "steps": run["steps"],
+        "train_ms": run["ms"],
+        "long_tasks": len(tasks),
+        "longest_task_ms": max(tasks, default=0.0),
+        "slowest_redraws": run["slowest_redraws"],
+    }
+
+
 def measure(root: Path, *, repeats: int = 3, build_timeout: float = 600, candidates: int = 3) -> dict:
     """Build the site and weigh and time its heaviest page; see the module docstring."""
     result: dict = {}
@@ -215,6 +258,7 @@ def _browser(site_dir: Path, candidates: list[Path], repeats: int) -> dict:
             first = {p: _load(browser, url_of[p], site_dir, 60_000) for p in candidates}
             heaviest = max(candidates, key=lambda p: first[p]["bytes"])
             runs = [first[heaviest]] + [_load(browser, url_of[heaviest], site_dir, 60_000) for _ in range(repeats - 1)]
+            playground = [_playground(browser, base, 60_000) for _ in range(repeats)]
         finally:
             browser.close()
     best = runs[0]
@@ -233,4 +277,9 @@ def _browser(site_dir: Path, candidates: list[Path], repeats: int) -> dict:
         "all_drawn_ms": statistics.median(r["all_drawn_ms"] for r in runs),
         "page_errors": best["page_errors"],
         "candidates": {p.relative_to(site_dir).as_posix(): first[p]["bytes"] for p in candidates},
+        "playground": {
+            "runs": playground,
+            "long_tasks": statistics.median(r["long_tasks"] for r in playground),
+            "longest_task_ms": statistics.median(r["longest_task_ms"] for r in playground),
+        },
     }

@@ -115,6 +115,20 @@ def test_goals_are_judged_in_the_right_direction():
     assert "**no**" in run.render_table(run.table_rows(results))
 
 
+def test_the_playground_row_meets_its_goal_only_without_long_tasks():
+    def row(long_tasks, longest):
+        page = {"status": "ok", "path": "p/index.html", "bytes": 1, "gzip_bytes": 1, "ready_ms": 1}
+        page["playground"] = {"long_tasks": long_tasks, "longest_task_ms": longest}
+        rows = run.table_rows({"site": {"page": page}})
+        return next(r for r in rows if r["figure"].startswith("playground"))
+
+    quiet, stalled = row(0, 0.0), row(1, 63.4)
+    assert (quiet["measured"], quiet["goal"], quiet["met"]) == ("0 (longest 0 ms)", "≤ 0", True)
+    assert (stalled["measured"], stalled["met"]) == ("1 (longest 63 ms)", False)
+    older = run.table_rows({"site": {"page": {"status": "ok", "path": "p/index.html", "bytes": 1, "ready_ms": 1}}})
+    assert next(r for r in older if r["figure"].startswith("playground"))["measured"].startswith("not measured")
+
+
 def test_page_weight_counts_the_served_files(tmp_path):
     """Sizes come from the files behind the fetched addresses, read after the page is drawn."""
     (tmp_path / "page").mkdir()

@@ -228,7 +228,7 @@
     this.last = snap;
     if (snap.world && this.startAfterReset) { this.startAfterReset = false; this.togglePlay(); }
     if (this.finished()) {
-      if (this.playing) this.finishedAt = performance.now(); // the browser tests watch the main thread until then
+      if (this.playing) this.finishedAt = performance.now(); // the site benchmark watches the main thread until then
       this.pause();
     }
     this.report();
@@ -315,7 +315,7 @@
     made.layout.datarevision = this.revision;
     const started = performance.now();
     window.Plotly.react(div, made.data, made.layout, PLOT_CONFIG);
-    this.drawTimes.push([name, Math.round(performance.now() - started)]); // the browser tests report the slowest
+    this.drawTimes.push([name, Math.round(performance.now() - started)]); // the site benchmark reports the slowest
   };
 
   Widget.prototype.lines = function (key, options) {
