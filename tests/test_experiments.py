@@ -285,14 +285,14 @@ def test_a_grid_value_becomes_hyperparameters_and_pairs_per_update():
     assert runner.train_config(rows_per_pair=2).batch_size == 2 * SMOKE.exact.batch_size
 
 
-def test_the_shared_sentiment_reference_is_keyed_by_the_whole_world_config(monkeypatch):
-    """A field of the world, added later, cannot be left off the key of its shared reference: the key is every
-    field of the world's configuration (and only the world's: seeds and grids share one pretraining)."""
+def test_each_world_s_shared_reference_is_keyed_by_its_whole_world_config(monkeypatch):
+    """A field of a world, added later, cannot be left off the key of its shared reference: the key is every
+    field of the world's configuration (and only the world's: seeds and budgets share one pretraining)."""
     import dataclasses
 
     import torch
 
-    from dpo_ref.experiments import sentiment
+    from dpo_ref.experiments import exact, sentiment, shared_worlds
     from dpo_ref.experiments.costs import StageTimer
 
     keys = []
@@ -301,10 +301,10 @@ def test_the_shared_sentiment_reference_is_keyed_by_the_whole_world_config(monke
         pass
 
     def capture(name, settings, train):
-        keys.append(settings)
+        keys.append((name, settings))
         raise Stop
 
-    monkeypatch.setattr(sentiment, "trained_once", capture)
+    monkeypatch.setattr(shared_worlds, "trained_once", capture)
     cpu = torch.device("cpu")
     world = SMOKE.sentiment.world
     for cfg in (
@@ -314,8 +314,14 @@ def test_the_shared_sentiment_reference_is_keyed_by_the_whole_world_config(monke
     ):
         with pytest.raises(Stop):
             sentiment.shared_world(cfg, cpu, StageTimer(cpu))
-    assert keys[0] == {"world": dataclasses.asdict(world), "device": "cpu"}
+    assert keys[0] == ("sentiment-reference", {"world": dataclasses.asdict(world), "device": "cpu"})
     assert keys[0] != keys[1] and keys[0] == keys[2]
+    keys.clear()
+    for cfg in (SMOKE.exact, dataclasses.replace(SMOKE.exact, world=dataclasses.replace(SMOKE.exact.world, seed=7))):
+        with pytest.raises(Stop):
+            exact.shared_world(cfg, "cpu")
+    assert keys[0] == ("exact-reference", {"world": dataclasses.asdict(SMOKE.exact.world), "device": "cpu"})
+    assert keys[0] != keys[1]
 
 
 def test_both_worlds_write_one_run_record_and_one_summary_shape(smoke_run):

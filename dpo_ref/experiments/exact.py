@@ -53,7 +53,7 @@ import torch
 from dpo_ref.evaluate import exact_metrics, expected_value
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import ExactExperimentConfig, offline_grid
-from dpo_ref.experiments.shared_worlds import trained_once
+from dpo_ref.experiments.shared_worlds import reference_once
 from dpo_ref.methods import DPO, DPOP, LR_SCALE, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
 from dpo_ref.runtime import resolve_device
 from dpo_ref.train import RewardModel, TrainConfig, train_ppo, train_preference, train_reward_model
@@ -116,8 +116,7 @@ def shared_world(cfg: ExactExperimentConfig, device: str) -> ExactWorld:
         reference = build_exact_world(cfg.world, device=device).reference
         return {"state_dict": {k: v.detach().clone() for k, v in reference.state_dict().items()}}
 
-    settings = {"world": dataclasses.asdict(cfg.world), "device": str(resolve_device(device))}
-    state = trained_once("exact-reference", settings, pretrain)["state_dict"]
+    state = reference_once("exact-reference", cfg.world, resolve_device(device), pretrain)["state_dict"]
     return build_exact_world(cfg.world, device=device, reference_state=state)
 
 

@@ -67,7 +67,7 @@ import torch
 from dpo_ref.experiments import Group
 from dpo_ref.experiments.configs import SentimentConfig, offline_grid
 from dpo_ref.experiments.costs import StageTimer, model_sizes, peak_rss_bytes, rlhf_against_dpo
-from dpo_ref.experiments.shared_worlds import trained_once
+from dpo_ref.experiments.shared_worlds import reference_once
 from dpo_ref.experiments.summary import setting_key
 from dpo_ref.logps import IGNORE_INDEX
 from dpo_ref.methods import DPO, METHODS, OFFLINE_METHODS, PPO, PPO_GT, TrainingData
@@ -264,16 +264,14 @@ def finish(cfg: SentimentConfig, seed: int, parts: dict[str, dict]) -> dict:
 
 
 def shared_world(cfg: SentimentConfig, device: torch.device, timer: StageTimer) -> SentimentWorld:
-    """The world every seed shares, its reference pretrained once (:mod:`dpo_ref.experiments.shared_worlds`)
-    and keyed by the whole world configuration, so no field of it can leave a stale model in use."""
+    """The world every seed shares, its reference pretrained once (:mod:`dpo_ref.experiments.shared_worlds`)."""
 
     def pretrain() -> dict:
         with timer("pretrain"):
             pretrained = pretrain_reference(cfg.world, device)
         return {**pretrained, "seconds": timer.seconds["pretrain"], "cpu_seconds": timer.cpu_seconds["pretrain"]}
 
-    settings = {"world": dataclasses.asdict(cfg.world), "device": str(device)}
-    pretrained = trained_once("sentiment-reference", settings, pretrain)
+    pretrained = reference_once("sentiment-reference", cfg.world, device, pretrain)
     timer.seconds["pretrain"] = pretrained["seconds"]  # what pretraining cost, whichever seed paid it
     timer.cpu_seconds["pretrain"] = pretrained["cpu_seconds"]
     return build_sentiment_world(cfg.world, device=device, pretrained=pretrained)

@@ -17,6 +17,7 @@ the model a fresh run trains: results do not depend on which seed trained it.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -28,6 +29,15 @@ import torch
 
 FOLDER_VARIABLE = "DPO_REF_SHARED_WORLDS"
 _in_memory: dict[str, dict] = {}
+
+
+def reference_once(name: str, world_config, device, train: Callable[[], dict]) -> dict:
+    """A world's pretrained reference (``train()``'s result), trained once per world configuration and device.
+
+    The key is the whole world configuration (a dataclass), never a list of the fields pretraining reads: a
+    field added to the world later cannot leave a stale model in use.
+    """
+    return trained_once(name, {"world": dataclasses.asdict(world_config), "device": str(device)}, train)
 
 
 def trained_once(name: str, settings: dict, train: Callable[[], dict]) -> dict:
