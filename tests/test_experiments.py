@@ -14,7 +14,7 @@ from conftest import without_timings
 
 from dpo_ref.errors import UnknownNameError, UserError
 from dpo_ref.experiments import count_runs, get_config, reproduce
-from dpo_ref.experiments.exact import TARGETS_OPTIMUM
+from dpo_ref.experiments.exact_runner import TARGETS_OPTIMUM
 
 SMOKE = get_config("smoke")
 
@@ -252,7 +252,7 @@ def test_the_best_ppo_objective_is_reached_by_the_tilted_reference():
     """``optimal_objective`` against the objective written out, E[score] - c KL averaged over prompts."""
     import torch
 
-    from dpo_ref.experiments.exact import optimal_objective
+    from dpo_ref.experiments.exact_runner import optimal_objective
 
     generator = torch.Generator().manual_seed(0)
     reference = torch.randn(3, 5, generator=generator, dtype=torch.float64).log_softmax(-1)
@@ -272,7 +272,7 @@ def test_the_best_ppo_objective_is_reached_by_the_tilted_reference():
 
 
 def test_a_grid_value_becomes_hyperparameters_and_pairs_per_update():
-    from dpo_ref.experiments.exact import Runner
+    from dpo_ref.experiments.exact_runner import Runner
     from dpo_ref.methods import METHODS
 
     assert METHODS["simpo"].grid_point(2.5) == ({"beta": 2.5, "gamma": 1.25}, 1.0)  # gamma / beta = 1/2

@@ -27,60 +27,19 @@ of its evaluation, so its trajectory says, at each step, where the probability m
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 import torch
 
-from dpo_ref.experiments.configs import ExactExperimentConfig
+from dpo_ref.experiments.exact_runner import Runner
 from dpo_ref.methods import DPO, IPO, PREFERRED_FT, TrainingData
-from dpo_ref.worlds.exact import ExactWorld
 
-__all__ = ["StudyRunner", "run_all", "count_runs", "displacement"]
-
-
-class StudyRunner(Protocol):
-    """What a study needs of the seed it runs in; :class:`dpo_ref.experiments.exact.Runner` is one.
-
-    Written here, not imported, so that this module does not import the one that runs it.
-    """
-
-    cfg: ExactExperimentConfig
-    world: ExactWorld
-    seed: int
-    device: str
-
-    def offline(
-        self,
-        name: str,
-        data: TrainingData,
-        *,
-        extra_eval: Callable | None = None,
-        record: dict | None = None,
-        steps: int | None = None,
-        lr_scale: float = 1.0,
-        **params: float,
-    ) -> dict: ...
-
-    def train(
-        self,
-        name: str,
-        data: TrainingData,
-        *,
-        policy: torch.nn.Module | None = None,
-        extra_eval: Callable | None = None,
-        record: dict | None = None,
-        steps: int | None = None,
-        lr_scale: float = 1.0,
-        **params: float,
-    ) -> tuple[dict, torch.nn.Module]: ...
+__all__ = ["run_all", "count_runs", "displacement"]
 
 
 def count_runs(cfg) -> int:
     return 2 * len(cfg.recovery_n_pairs) + 2 + cfg.online_rounds + 3  # recovery, deterministic, online, shift
 
 
-def run_all(run: StudyRunner, pairs: dict[str, torch.Tensor]) -> dict:
+def run_all(run: Runner, pairs: dict[str, torch.Tensor]) -> dict:
     return {
         "recovery": recovery(run),
         "deterministic": deterministic(run),
@@ -89,7 +48,7 @@ def run_all(run: StudyRunner, pairs: dict[str, torch.Tensor]) -> dict:
     }
 
 
-def recovery(run: StudyRunner) -> list[dict]:
+def recovery(run: Runner) -> list[dict]:
     """DPO at ``beta`` on ``n`` fresh pairs, for each ``n``: its KL to pi*_beta, twice, so that data size is not
     read for epochs: with ``steps`` updates whatever ``n`` (``budget: "updates"``: fewer pairs are seen more
     often), and with the epochs the largest ``n`` gets in ``steps`` updates (``budget: "epochs"``)."""
@@ -112,7 +71,7 @@ def recovery(run: StudyRunner) -> list[dict]:
     return out
 
 
-def deterministic(run: StudyRunner) -> list[dict]:
+def deterministic(run: Runner) -> list[dict]:
     """DPO and IPO at ``beta`` on argmax-labelled pairs, trained ``deterministic_steps`` updates."""
     cfg, world = run.cfg, run.world
     pairs = world.preference_pairs(cfg.n_pairs, seed=2000 + run.seed, deterministic=True)
@@ -120,7 +79,7 @@ def deterministic(run: StudyRunner) -> list[dict]:
     return [run.offline(name, data, beta=cfg.beta, steps=cfg.deterministic_steps) for name in (DPO, IPO)]
 
 
-def online(run: StudyRunner) -> dict:
+def online(run: Runner) -> dict:
     """Online DPO at ``beta``: each round samples pairs from the current policy, labels them by
     Bradley-Terry on r*, and trains on every pair labelled so far; the reference stays pi_ref.
 
@@ -147,7 +106,7 @@ def online(run: StudyRunner) -> dict:
     return {"beta": cfg.beta, "rounds": rounds, "final": rounds[-1]["final"]}
 
 
-def shift(run: StudyRunner) -> dict:
+def shift(run: Runner) -> dict:
     """DPO on pairs from a policy other than pi_ref, with and without Preferred-FT first."""
     cfg, world = run.cfg, run.world
     shifted = (world.reference_logps / cfg.shift_temperature).log_softmax(-1)  # pi_ref at a temperature
