@@ -22,7 +22,6 @@ holds, with the exact world's numbers (:data:`EXACT`), then its own stages.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from statistics import mean
 
 from dpo_ref.analysis import (
@@ -32,7 +31,7 @@ from dpo_ref.analysis import (
     upper_envelope,
     verdict,
 )
-from dpo_ref.experiments.summary import WorldSummary, points_per_seed, setting_key
+from dpo_ref.experiments.summary import WorldSummary, first_seed, points_per_seed, setting_key
 from dpo_ref.experiments.summary import summarise as shared_summary
 from dpo_ref.methods import DPO, DPOP, IPO, SIMPO
 
@@ -342,11 +341,6 @@ def overoptimisation(runs: list[dict]) -> dict:
     return out
 
 
-def _first_seed(key: str) -> Callable:
-    """A stage that copies ``key`` from the first seed's file (the same in every seed: the world is shared)."""
-    return lambda cfg, seeds, runs: seeds[min(seeds)][key]
-
-
 def _reward_model(cfg, seeds: dict[int, dict], runs: list[dict]) -> dict:
     return {
         k: bounded_interval(k, [d["reward_model"][k] for d in seeds.values()])
@@ -359,8 +353,8 @@ EXACT = WorldSummary(
     mean_points=_mean_points,
     ppo_row=_ppo_row,
     stages={
-        "world": _first_seed("world"),
-        "optimal_frontier": _first_seed("optimal_frontier"),
+        "world": first_seed("world"),
+        "optimal_frontier": first_seed("optimal_frontier"),
         "reward_model": _reward_model,
         "recovery": lambda cfg, seeds, runs: recovery(seeds, cfg),
         "deterministic": lambda cfg, seeds, runs: deterministic(seeds),

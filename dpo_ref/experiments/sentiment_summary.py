@@ -26,10 +26,8 @@ every method of a seed trains on the same pairs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from dpo_ref.analysis import bounded_interval, interval, verdict
-from dpo_ref.experiments.summary import WorldSummary
+from dpo_ref.experiments.summary import WorldSummary, first_seed
 from dpo_ref.experiments.summary import summarise as shared_summary
 from dpo_ref.methods import DPO
 
@@ -157,11 +155,6 @@ def _ppo_row(group: list[dict], kl_coef: float) -> dict:
     return {"rise": interval([r["objective"]["rise"] for r in group])}
 
 
-def _first_seed(key: str) -> Callable:
-    """A stage that copies ``key`` from the first seed's file."""
-    return lambda cfg, seeds, runs: seeds[min(seeds)][key]
-
-
 def _pairs(cfg, seeds: dict[int, dict], runs: list[dict]) -> dict:
     return {
         k: interval([d["pairs"][k] for d in seeds.values()])
@@ -180,7 +173,7 @@ SENTIMENT = WorldSummary(
     ppo_row=_ppo_row,
     method_extra=_selected,
     stages={
-        "world": _first_seed("world"),
+        "world": first_seed("world"),
         "reference": lambda cfg, seeds, runs: _reference(seeds),
         "pairs": _pairs,
         "pair_examples": lambda cfg, seeds, runs: seeds[min(seeds)]["pairs"]["examples"],

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from dpo_ref.analysis import bounded_interval, interval, kto_reference_point, matched_kl, upper_envelope
 from dpo_ref.methods import DPO, KTO, PPO
 
-__all__ = ["WorldSummary", "summarise", "value", "setting_key", "by_method", "trained_points"]
+__all__ = ["WorldSummary", "summarise", "first_seed", "value", "setting_key", "by_method", "trained_points"]
 
 Point = tuple[float, float]  # (KL, reward) of one trained policy
 
@@ -76,6 +76,11 @@ class WorldSummary:
     method_extra: Callable[[list[dict], dict[int, dict]], dict] = lambda records, seeds: {}
     # name -> stage(cfg, seeds, runs): the rest of the summary, each a named section
     stages: dict[str, Callable] = field(default_factory=dict)
+
+
+def first_seed(key: str) -> Callable:
+    """A stage that copies ``key`` from the first seed's file: what the world's seeds share (the world itself)."""
+    return lambda cfg, seeds, runs: seeds[min(seeds)][key]
 
 
 def summarise(world: WorldSummary, cfg, seeds: dict[int, dict]) -> dict:
